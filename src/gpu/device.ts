@@ -1,0 +1,137 @@
+/**
+ * One WebGPU device per process, acquired lazily, with every validation error surfaced.
+ *
+ * WebGPU reports validation errors asynchronously and, in Deno, a bad command is simply
+ * dropped: results come back wrong and nothing throws. bnlab listens for
+ * `uncapturederror` and wraps each submit in an error scope; the errors are collected
+ * here and thrown by the next host wait (`toArray`, `sync`) as a {@link GPUValidationError}.
+ *
+ * @module
+ */
+
+/** What bnlab knows about the adapter it runs on. */
+export interface AdapterInfo {
+  /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  vendor: string;
+  architecture: string;
+  /** True for software adapters such as Mesa's lavapipe. */
+  isFallbackAdapter: boolean;
+  /** Features the device was created with. */
+  features: string[];
+}
+
+/** A WebGPU validation or out-of-memory error turned into an exception. */
+export class GPUValidationError extends Error {
+  constructor(messages: string[]) {
+    super(`WebGPU reported ${messages.length} error(s):\n- ${messages.join("\n- ")}`);
+    this.name = "GPUValidationError";
+  }
+}
+
+interface DeviceState {
+  device: GPUDevice;
+  info: AdapterInfo;
+  errors: string[];
+  lost?: string;
+}
+
+let state: Promise<DeviceState> | undefined;
+let current: DeviceState | undefined;
+
+const LINUX_HINT = "On Linux without a GPU install Mesa's software Vulkan driver: " +
+  "`apt-get install mesa-vulkan-drivers libvulkan1`.";
+
+async function acquire(): Promise<DeviceState> {
+  if (typeof navigator === "undefined" || !("gpu" in navigator) || !navigator.gpu) {
+    throw new Error(
+      "WebGPU is not available: `navigator.gpu` is undefined. Run with Deno 2 (WebGPU is " +
+        "built in) or a browser that supports WebGPU.",
+    );
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error(`No WebGPU adapter found. ${LINUX_HINT}`);
+  // The adapter cannot be used after requestDevice: read everything we need first.
+  const ai = adapter.info;
+  const wanted: GPUFeatureName[] = ["timestamp-query", "shader-f16"];
+  const features = wanted.filter((f) => adapter.features.has(f));
+  const limits: Record<string, number> = {};
+  for (
+    const k of [
+      "maxStorageBufferBindingSize",
+      "maxBufferSize",
+      "maxComputeWorkgroupStorageSize",
+      "maxComputeInvocationsPerWorkgroup",
+      "maxComputeWorkgroupSizeX",
+      "maxComputeWorkgroupsPerDimension",
+      "maxStorageBuffersPerShaderStage",
+    ] as const
+  ) limits[k] = adapter.limits[k];
+  const info: AdapterInfo = {
+    description: ai.description || ai.device || "unknown adapter",
+    vendor: ai.vendor,
+    architecture: ai.architecture,
+    isFallbackAdapter: ai.isFallbackAdapter ?? false,
+    features,
+  };
+  const device = await adapter.requestDevice({
+    label: "bnlab",
+    requiredFeatures: features,
+    requiredLimits: limits,
+  });
+  const s: DeviceState = { device, info, errors: [] };
+  device.addEventListener("uncapturederror", (e) => {
+    s.errors.push((e as GPUUncapturedErrorEvent).error.message);
+  });
+  device.lost.then((l) => {
+    s.lost = `${l.reason}: ${l.message}`;
+  });
+  current = s;
+  return s;
+}
+
+/** The process-wide GPU device, created on first use. */
+export function getDevice(): Promise<GPUDevice> {
+  state ??= acquire().catch((e) => {
+    state = undefined; // allow a retry after e.g. installing drivers
+    throw e;
+  });
+  return state.then((s) => s.device);
+}
+
+/** Adapter information for the process-wide device (acquires it if needed). */
+export async function adapterInfo(): Promise<AdapterInfo> {
+  await getDevice();
+  return current!.info;
+}
+
+/**
+ * The device, synchronously. bnlab's synchronous ops call this; it throws a clear error
+ * if {@link getDevice} has not resolved yet (all public entry points that create tensors
+ * from data await it first).
+ */
+export function deviceSync(): GPUDevice {
+  if (!current) {
+    throw new Error(
+      "The GPU device is not initialised yet: `await init()` (or create a tensor with " +
+        "`await Tensor.from(...)`) before calling synchronous GPU operations.",
+    );
+  }
+  if (current.lost) throw new Error(`The GPU device was lost (${current.lost}).`);
+  return current.device;
+}
+
+/** Records an error message reported by an error scope. */
+export function recordError(message: string): void {
+  current?.errors.push(message);
+}
+
+/** Throws a {@link GPUValidationError} if WebGPU reported any error since the last call. */
+export function throwIfErrors(): void {
+  if (!current) return;
+  if (current.lost) throw new Error(`The GPU device was lost (${current.lost}).`);
+  if (current.errors.length) {
+    const errs = current.errors.splice(0);
+    throw new GPUValidationError(errs);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Compute pipelines, compiled once per device and WGSL source and cached.
+ *
+ * A kernel is a complete `.wgsl` file imported as text; its tunables are `override`
+ * constants, so one source yields one pipeline per distinct set of constants.
+ *
+ * @module
+ */
+import { deviceSync, recordError } from "./device.ts";
+
+const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/** Constants passed to a kernel's `override` declarations. */
+export type Overrides = Record<string, number>;
+
+/**
+ * The cached compute pipeline for `code` with the given `override` constants.
+ * The entry point is always `main`; the layout is inferred from the shader.
+ */
+export function pipeline(
+  label: string,
+  code: string,
+  constants: Overrides = {},
+): GPUComputePipeline {
+  const device = deviceSync();
+  let perDevice = cache.get(device);
+  if (!perDevice) cache.set(device, perDevice = new Map());
+  const keys = Object.keys(constants).sort();
+  const key = `${label}\u0000${keys.map((k) => `${k}=${constants[k]}`).join(",")}\u0000${code}`;
+  let p = perDevice.get(key);
+  if (!p) {
+    device.pushErrorScope("validation");
+    const module = device.createShaderModule({ label, code });
+    p = device.createComputePipeline({
+      label: keys.length ? `${label}(${keys.map((k) => `${k}=${constants[k]}`)})` : label,
+      layout: "auto",
+      compute: { module, entryPoint: "main", constants },
+    });
+    device.popErrorScope().then((e) => {
+      if (e) recordError(`pipeline ${label}: ${e.message}`);
+    });
+    perDevice.set(key, p);
+  }
+  return p;
+}

@@ -1,0 +1,216 @@
+/**
+ * Batched command encoding: every kernel launch goes into one shared command encoder
+ * (and one open compute pass) that is submitted only when a result is read back, or the
+ * caller flushes. A host wait costs ~11 ms on llvmpipe in Deno, so bnlab never waits
+ * inside a training step; it waits only in {@link readBuffer} and {@link sync}.
+ *
+ * Small per-launch parameters (sizes, strides, scalars) are packed into a uniform arena:
+ * 256-byte aligned slots in a few large uniform buffers, written once per submit.
+ *
+ * @module
+ */
+import { deviceSync, recordError, throwIfErrors } from "./device.ts";
+import { type Overrides, pipeline as getPipeline } from "./pipeline.ts";
+
+const SLOT = 256; // minUniformBufferOffsetAlignment's default
+const CHUNK = 64 * 1024;
+/** Submit automatically after this many launches, so a long loop without reads stays bounded. */
+const AUTO_FLUSH = 2048;
+
+let encoder: GPUCommandEncoder | undefined;
+let pass: GPUComputePassEncoder | undefined;
+let launches = 0;
+const chunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer> }[] = [];
+let chunkIndex = 0;
+let chunkOffset = 0;
+let submits = 0;
+
+/** Counters for tests and benchmarks: how many submits and launches have happened. */
+export function queueStats(): { submits: number; pendingLaunches: number } {
+  return { submits, pendingLaunches: launches };
+}
+
+function getEncoder(): GPUCommandEncoder {
+  encoder ??= deviceSync().createCommandEncoder({ label: "bnlab batch" });
+  return encoder;
+}
+
+function getPass(): GPUComputePassEncoder {
+  pass ??= getEncoder().beginComputePass({ label: "bnlab kernels" });
+  return pass;
+}
+
+function endPass(): void {
+  pass?.end();
+  pass = undefined;
+}
+
+/** Builds a kernel's uniform block: u32, i32 and f32 fields, 4 bytes each, in WGSL order. */
+export class Params {
+  #view = new DataView(new ArrayBuffer(SLOT));
+  #n = 0;
+  /** Appends an unsigned integer field. */
+  u32(v: number): this {
+    this.#view.setUint32(4 * this.#n++, v, true);
+    return this;
+  }
+  /** Appends a signed integer field. */
+  i32(v: number): this {
+    this.#view.setInt32(4 * this.#n++, v, true);
+    return this;
+  }
+  /** Appends a float field. */
+  f32(v: number): this {
+    this.#view.setFloat32(4 * this.#n++, v, true);
+    return this;
+  }
+  /** Appends `n` unsigned fields from `vs`, padding with `pad`. */
+  u32s(vs: readonly number[], n: number, pad = 0): this {
+    for (let i = 0; i < n; i++) this.u32(i < vs.length ? vs[i] : pad);
+    return this;
+  }
+  /** The packed bytes (at least 16, a multiple of 16). */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.#view.buffer, 0, Math.max(16, Math.ceil(this.#n / 4) * 16));
+  }
+}
+
+function uniformSlot(data: Uint8Array): GPUBufferBinding {
+  if (chunkOffset + data.byteLength > CHUNK) {
+    chunkIndex++;
+    chunkOffset = 0;
+  }
+  if (chunkIndex === chunks.length) {
+    chunks.push({
+      buffer: deviceSync().createBuffer({
+        label: `uniform arena ${chunkIndex}`,
+        size: CHUNK,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      }),
+      data: new Uint8Array(CHUNK),
+    });
+  }
+  const c = chunks[chunkIndex];
+  c.data.set(data, chunkOffset);
+  const binding = { buffer: c.buffer, offset: chunkOffset, size: data.byteLength };
+  chunkOffset += Math.ceil(data.byteLength / SLOT) * SLOT;
+  return binding;
+}
+
+/** One kernel launch. */
+export interface Launch {
+  /** Label of the kernel (names its pipeline in errors). */
+  label: string;
+  /** The complete WGSL source; the entry point is `main`. */
+  code: string;
+  /** Values for the kernel's `override` constants. */
+  overrides?: Overrides;
+  /**
+   * Bindings of group 0 in order: binding i is `bindings[i]`. A {@link Params} becomes a
+   * uniform buffer; a GPUBuffer is bound whole.
+   */
+  bindings: (GPUBuffer | Params)[];
+  /** Workgroup counts; see {@link grid} for splitting large 1-D counts. */
+  workgroups: [number, number?, number?];
+}
+
+/** Encodes one kernel launch into the shared encoder. Nothing is submitted. */
+export function launch(l: Launch): void {
+  const device = deviceSync();
+  const pipe = getPipeline(l.label, l.code, l.overrides);
+  const bindGroup = device.createBindGroup({
+    label: l.label,
+    layout: pipe.getBindGroupLayout(0),
+    entries: l.bindings.map((b, i) => ({
+      binding: i,
+      resource: b instanceof Params ? uniformSlot(b.bytes()) : { buffer: b },
+    })),
+  });
+  const p = getPass();
+  p.setPipeline(pipe);
+  p.setBindGroup(0, bindGroup);
+  const [x, y = 1, z = 1] = l.workgroups;
+  if (x > 0 && y > 0 && z > 0) p.dispatchWorkgroups(x, y, z);
+  if (++launches >= AUTO_FLUSH) flush();
+}
+
+/**
+ * Splits `n` workgroups into an (x, y) grid within the 65535-per-dimension limit.
+ * Kernels recover the linear index as `wid.x + wid.y * nwg.x` and skip ids >= n.
+ */
+export function grid(n: number): [number, number] {
+  if (n <= 65535) return [Math.max(n, 1), 1];
+  const y = Math.ceil(n / 65535);
+  return [Math.ceil(n / y), y];
+}
+
+/** Encodes a buffer-to-buffer copy. */
+export function copyBuffer(
+  src: GPUBuffer,
+  dst: GPUBuffer,
+  bytes: number,
+  srcOffset = 0,
+  dstOffset = 0,
+): void {
+  endPass();
+  getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+}
+
+/** Submits all encoded work. Cheap: it does not wait for the GPU. */
+export function flush(): void {
+  if (!encoder) return;
+  endPass();
+  const device = deviceSync();
+  for (let i = 0; i <= chunkIndex && i < chunks.length; i++) {
+    const used = i < chunkIndex ? CHUNK : chunkOffset;
+    if (used) device.queue.writeBuffer(chunks[i].buffer, 0, chunks[i].data, 0, used);
+  }
+  device.pushErrorScope("validation");
+  device.queue.submit([encoder.finish()]);
+  device.popErrorScope().then((e) => {
+    if (e) recordError(e.message);
+  });
+  encoder = undefined;
+  launches = 0;
+  chunkIndex = 0;
+  chunkOffset = 0;
+  submits++;
+}
+
+/** Submits pending work and waits for the GPU to finish it; throws on any WebGPU error. */
+export async function sync(): Promise<void> {
+  flush();
+  await deviceSync().queue.onSubmittedWorkDone();
+  throwIfErrors();
+}
+
+const staging = new Map<number, GPUBuffer[]>();
+
+/** Copies `bytes` bytes of `src` back to the host (flushes, then one host wait). */
+export async function readBuffer(
+  src: GPUBuffer,
+  bytes: number,
+  srcOffset = 0,
+): Promise<ArrayBuffer> {
+  const size = Math.ceil(bytes / 4) * 4;
+  const list = staging.get(size);
+  const dst = list?.pop() ?? deviceSync().createBuffer({
+    label: `readback[${size}]`,
+    size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  copyBuffer(src, dst, size, srcOffset);
+  flush();
+  try {
+    await dst.mapAsync(GPUMapMode.READ);
+  } catch (e) {
+    throwIfErrors();
+    throw e;
+  }
+  const out = dst.getMappedRange().slice(0, bytes);
+  dst.unmap();
+  if (list) list.push(dst);
+  else staging.set(size, [dst]);
+  throwIfErrors();
+  return out;
+}

@@ -1,0 +1,67 @@
+// Elementwise binary op with NumPy/PyTorch broadcasting: out[i] = a[ia] OP b[ib].
+//
+// One thread per output element. The output index i is linear over the (contiguous)
+// output shape; ia and ib come from the output's multi-index dotted with the inputs'
+// broadcast strides (stride 0 on a broadcast dimension). When both inputs already have
+// the output's shape (BROADCAST = 0) that index arithmetic is skipped.
+//
+// Bindings: 0 params (uniform), 1 a, 2 b, 3 out (all f32, contiguous).
+// Dispatch: ceil(n / WG) workgroups, split over x and y (linear id = x + y * num_workgroups.x).
+
+override OP: u32 = 0u;        // 0 add, 1 sub, 2 mul, 3 div, 4 pow
+override BROADCAST: u32 = 1u; // 0: a, b and out share one shape
+override WG: u32 = 256u;
+
+struct Params {
+  n: u32,                    // output elements
+  rank: u32,
+  _pad0: u32,
+  _pad1: u32,
+  shape: array<vec4<u32>, 2>, // output shape, dims 0..7 (unused dims = 1)
+  sa: array<vec4<u32>, 2>,    // a's broadcast strides
+  sb: array<vec4<u32>, 2>,    // b's broadcast strides
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn apply(x: f32, y: f32) -> f32 {
+  switch OP {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    default: {
+      // pow with PyTorch's conventions for negative bases and integer exponents
+      if (y == 0.0) { return 1.0; }
+      if (x >= 0.0) { return pow(x, y); }
+      let r = pow(-x, y);
+      if (fract(y) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+      if (fract(y * 0.5) != 0.0) { return -r; }
+      return r;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  if (BROADCAST == 0u) {
+    out[i] = apply(a[i], b[i]);
+    return;
+  }
+  var rem = i;
+  var ia = 0u;
+  var ib = 0u;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = p.shape[d / 4][d % 4];
+    let idx = rem % size;
+    rem = rem / size;
+    ia += idx * p.sa[d / 4][d % 4];
+    ib += idx * p.sb[d / 4][d % 4];
+  }
+  out[i] = apply(a[ia], b[ib]);
+}

@@ -1,0 +1,65 @@
+// Sum over any set of dimensions, scaled: out[o] = scale * sum_r inp[base(o) + off(r)].
+//
+// The input's dimensions are split into kept ones (which index the output o) and reduced
+// ones (enumerated by r in [0, R)). One workgroup per output element: each of its WG
+// threads sums a strided slice r = t, t + WG, ... in registers, then the workgroup adds
+// the WG partial sums with a tree in workgroup memory. Float32 pairwise-style summation:
+// error grows like log(R), not R.
+//
+// Bindings: 0 params (uniform), 1 inp, 2 out. Dispatch: one workgroup per output,
+// split over x and y (linear id = x + y * num_workgroups.x).
+
+override WG: u32 = 64u;
+
+struct Params {
+  n_out: u32,
+  r: u32,                         // elements reduced per output
+  kept_rank: u32,
+  red_rank: u32,
+  scale: f32,
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
+  kept_shape: array<vec4<u32>, 2>,
+  kept_stride: array<vec4<u32>, 2>, // input strides of the kept dims
+  red_shape: array<vec4<u32>, 2>,
+  red_stride: array<vec4<u32>, 2>,  // input strides of the reduced dims
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> inp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let o = wid.x + wid.y * nwg.x;
+  if (o >= p.n_out) { return; } // uniform per workgroup: safe before the barriers
+  var rem = o;
+  var base = 0u;
+  for (var d = i32(p.kept_rank) - 1; d >= 0; d--) {
+    let size = p.kept_shape[d / 4][d % 4];
+    base += (rem % size) * p.kept_stride[d / 4][d % 4];
+    rem = rem / size;
+  }
+  var acc = 0.0;
+  for (var r = t; r < p.r; r += WG) {
+    var rr = r;
+    var off = base;
+    for (var d = i32(p.red_rank) - 1; d >= 0; d--) {
+      let size = p.red_shape[d / 4][d % 4];
+      off += (rr % size) * p.red_stride[d / 4][d % 4];
+      rr = rr / size;
+    }
+    acc += inp[off];
+  }
+  partial[t] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] += partial[t + s]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) { out[o] = partial[0] * p.scale; }
+}
