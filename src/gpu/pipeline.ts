@@ -9,32 +9,37 @@
 import { deviceSync, recordError } from "./device.ts";
 
 const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+const modules = new Map<string, GPUShaderModule>(); // one device per process
 
 /** Constants passed to a kernel's `override` declarations. */
 export type Overrides = Record<string, number>;
 
 /**
  * The cached compute pipeline for `code` with the given `override` constants.
- * The entry point is always `main`; the layout is inferred from the shader.
+ * The entry point defaults to `main`; the layout is inferred from the shader (per entry point).
  */
 export function pipeline(
   label: string,
   code: string,
   constants: Overrides = {},
+  entryPoint = "main",
 ): GPUComputePipeline {
   const device = deviceSync();
   let perDevice = cache.get(device);
   if (!perDevice) cache.set(device, perDevice = new Map());
   const keys = Object.keys(constants).sort();
-  const key = `${label}\u0000${keys.map((k) => `${k}=${constants[k]}`).join(",")}\u0000${code}`;
+  const key = `${label}\u0000${entryPoint}\u0000${
+    keys.map((k) => `${k}=${constants[k]}`).join(",")
+  }\u0000${code}`;
   let p = perDevice.get(key);
   if (!p) {
     device.pushErrorScope("validation");
-    const module = device.createShaderModule({ label, code });
+    const module = modules.get(code) ?? device.createShaderModule({ label, code });
+    modules.set(code, module);
     p = device.createComputePipeline({
       label: keys.length ? `${label}(${keys.map((k) => `${k}=${constants[k]}`)})` : label,
       layout: "auto",
-      compute: { module, entryPoint: "main", constants },
+      compute: { module, entryPoint, constants },
     });
     device.popErrorScope().then((e) => {
       if (e) recordError(`pipeline ${label}: ${e.message}`);

@@ -101,8 +101,10 @@ function uniformSlot(data: Uint8Array): GPUBufferBinding {
 export interface Launch {
   /** Label of the kernel (names its pipeline in errors). */
   label: string;
-  /** The complete WGSL source; the entry point is `main`. */
+  /** The complete WGSL source. */
   code: string;
+  /** Entry point in `code`; default `main` (a forward/backward pair can share one file). */
+  entryPoint?: string;
   /** Values for the kernel's `override` constants. */
   overrides?: Overrides;
   /**
@@ -117,7 +119,7 @@ export interface Launch {
 /** Encodes one kernel launch into the shared encoder. Nothing is submitted. */
 export function launch(l: Launch): void {
   const device = deviceSync();
-  const pipe = getPipeline(l.label, l.code, l.overrides);
+  const pipe = getPipeline(l.label, l.code, l.overrides, l.entryPoint);
   const bindGroup = device.createBindGroup({
     label: l.label,
     layout: pipe.getBindGroupLayout(0),
