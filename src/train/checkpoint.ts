@@ -1,0 +1,258 @@
+/**
+ * Checkpoints in the safetensors format, readable by PyTorch's `safetensors.torch.load_file`.
+ *
+ * Layout: an 8-byte little-endian header length `n`, then `n` bytes of JSON (padded with
+ * spaces to a multiple of 8), then the raw little-endian tensor bytes. The header maps
+ * each name to `{ dtype, shape, data_offsets: [begin, end] }` (offsets relative to the
+ * start of the data), plus an optional `"__metadata__"` object of string values.
+ * Parameters and buffers are written as `F32`; host scalar buffers
+ * (`num_batches_tracked`) as `I64`, as PyTorch stores them.
+ *
+ * @module
+ */
+import type { HostTensor, Module } from "../nn/module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
+import { copyBuffer, readBuffer } from "../gpu/queue.ts";
+import { fmt } from "../tensor/shape.ts";
+
+/** The element types bnlab reads and writes. */
+export type SafetensorsDtype = "F32" | "I64";
+
+/** One tensor of a safetensors file, on the host. */
+export interface SafetensorsEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Values; `I64` entries hold integers exactly representable as numbers. */
+  data: Float32Array | BigInt64Array;
+}
+
+/** A decoded safetensors file. */
+export interface Safetensors {
+  tensors: Record<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+const BYTES: Record<SafetensorsDtype, number> = { F32: 4, I64: 8 };
+
+/**
+ * Encodes tensors and string metadata as safetensors bytes.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
+ * const bytes = encodeSafetensors({
+ *   w: { dtype: "F32", shape: [2], data: Float32Array.of(1, 2) },
+ * }, { note: "demo" });
+ * const back = decodeSafetensors(bytes);
+ * console.log(back.tensors.w.data, back.metadata.note); // Float32Array [1, 2] demo
+ * ```
+ */
+export function encodeSafetensors(
+  tensors: Record<string, SafetensorsEntry>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
+    if (t.data.byteLength !== bytes) {
+      throw new Error(
+        `Tensor "${name}" has ${t.data.byteLength} bytes, shape ${fmt(t.shape)} ${t.dtype} ` +
+          `needs ${bytes}: pass data matching the shape`,
+      );
+    }
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8); // the Rust writer aligns the data to 8
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let at = 8 + head.length;
+  for (const t of Object.values(tensors)) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Decodes safetensors bytes, checking the header against the data. Only `F32` and `I64`
+ * tensors are accepted.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
+ * const n = { dtype: "I64" as const, shape: [], data: BigInt64Array.of(7n) };
+ * console.log(decodeSafetensors(encodeSafetensors({ n })).tensors.n.data[0]); // 7n
+ * ```
+ */
+export function decodeSafetensors(bytes: Uint8Array): Safetensors {
+  const bad = (why: string) => new Error(`Not a valid safetensors file: ${why}`);
+  if (bytes.length < 8) throw bad(`${bytes.length} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(view.getBigUint64(0, true));
+  if (8 + n > bytes.length) throw bad(`header length ${n} exceeds the file (${bytes.length} B)`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  } catch (e) {
+    throw bad(`header is not JSON (${(e as Error).message})`);
+  }
+  const data = bytes.subarray(8 + n);
+  const tensors: Record<string, SafetensorsEntry> = {};
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  for (const [name, v] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const { dtype, shape, data_offsets: off } = v as {
+      dtype: string;
+      shape: number[];
+      data_offsets: [number, number];
+    };
+    if (dtype !== "F32" && dtype !== "I64") {
+      throw new Error(
+        `Tensor "${name}" has dtype ${dtype}; bnlab reads F32 and I64: convert it to float32 ` +
+          `before saving (tensor.float())`,
+      );
+    }
+    const numel = shape.reduce((a, b) => a * b, 1);
+    const [begin, end] = off;
+    if (end - begin !== numel * BYTES[dtype] || begin < 0 || end > data.length) {
+      throw bad(`tensor "${name}" ${dtype} ${fmt(shape)} has data_offsets [${begin}, ${end}]`);
+    }
+    const raw = data.slice(begin, end); // a copy: aligned for the typed array
+    tensors[name] = {
+      dtype,
+      shape,
+      data: dtype === "F32" ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer),
+    };
+  }
+  return { tensors, metadata };
+}
+
+/** Options for {@link saveCheckpoint}. */
+export interface SaveOptions {
+  /** String metadata stored in the header's `__metadata__` (with `format: "pt"`). */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Reads a module's state dict back from the GPU (one host wait) as safetensors entries:
+ * parameters and tensor buffers as `F32`, host scalar buffers as `I64`.
+ */
+export async function stateDictEntries(net: Module): Promise<Record<string, SafetensorsEntry>> {
+  const live = new Set<Tensor>([...net.parameters(), ...net.buffers()]);
+  const sd = net.stateDict();
+  const names = Object.keys(sd);
+  // Gather every tensor into one buffer so the whole state costs a single readback.
+  const offsets: number[] = [];
+  let bytes = 0;
+  for (const k of names) {
+    offsets.push(bytes);
+    bytes += sd[k].size * 4;
+  }
+  const staging = allocBuffer(Math.max(bytes, 4), "checkpoint staging");
+  names.forEach((k, i) => {
+    if (sd[k].size) copyBuffer(sd[k].buffer, staging, sd[k].size * 4, 0, offsets[i]);
+  });
+  let all: Float32Array;
+  try {
+    all = new Float32Array(await readBuffer(staging, Math.max(bytes, 4)));
+  } finally {
+    releaseBuffer(staging);
+  }
+  const out: Record<string, SafetensorsEntry> = {};
+  names.forEach((k, i) => {
+    const t = sd[k];
+    const values = all.slice(offsets[i] / 4, offsets[i] / 4 + t.size);
+    if (live.has(t)) out[k] = { dtype: "F32", shape: [...t.shape], data: values };
+    else {
+      // A fresh 0-d tensor standing for a host scalar: an integer counter in PyTorch.
+      out[k] = { dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(Math.round(values[0]))) };
+      t.dispose();
+    }
+  });
+  return out;
+}
+
+/**
+ * Saves a module's parameters and buffers to `path` as safetensors, atomically: the bytes
+ * go to a temporary file in the same directory, which is then renamed over `path`.
+ *
+ * @example
+ * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * import { nn, Tensor } from "../../mod.ts";
+ * class Scale extends nn.Module {
+ *   weight: Tensor;
+ *   constructor(w: number[]) {
+ *     super();
+ *     this.weight = this.registerParameter("weight", Tensor.from(w));
+ *   }
+ *   forward(x: Tensor) {
+ *     return x.mul(this.weight);
+ *   }
+ * }
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await saveCheckpoint(new Scale([1, 2, 3]), path, { metadata: { epochs: "10" } });
+ * const net = new Scale([0, 0, 0]);
+ * const meta = await loadCheckpoint(net, path);
+ * console.log(await net.weight.toArray(), meta.epochs); // Float32Array [1, 2, 3] "10"
+ * await Deno.remove(path);
+ * ```
+ */
+export async function saveCheckpoint(
+  net: Module,
+  path: string,
+  { metadata = {} }: SaveOptions = {},
+): Promise<void> {
+  const bytes = encodeSafetensors(await stateDictEntries(net), { format: "pt", ...metadata });
+  const slash = path.lastIndexOf("/");
+  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
+  const tmp = await Deno.makeTempFile({ dir, prefix: ".checkpoint-", suffix: ".tmp" });
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Loads a safetensors checkpoint into `net` (names and shapes must match exactly; tensors
+ * must be `F32`, scalar counters `I64` or `F32`). Returns the file's metadata.
+ */
+export async function loadCheckpoint(net: Module, path: string): Promise<Record<string, string>> {
+  const { tensors, metadata } = decodeSafetensors(await Deno.readFile(path));
+  const live = new Set<Tensor>([...net.parameters(), ...net.buffers()]);
+  const sd = net.stateDict();
+  const state: Record<string, HostTensor> = {};
+  try {
+    for (const [k, t] of Object.entries(tensors)) {
+      const target = sd[k];
+      if (target && live.has(target) && t.dtype !== "F32") {
+        throw new Error(
+          `Checkpoint ${path}: "${k}" is ${t.dtype}, expected F32: save parameters and ` +
+            `running statistics as float32`,
+        );
+      }
+      state[k] = {
+        shape: t.shape,
+        data: t.data instanceof BigInt64Array ? Array.from(t.data, Number) : t.data,
+      };
+    }
+  } finally {
+    for (const t of Object.values(sd)) if (!live.has(t)) t.dispose();
+  }
+  try {
+    await net.loadStateDict(state);
+  } catch (e) {
+    throw new Error(`Checkpoint ${path} does not fit this model: ${(e as Error).message}`);
+  }
+  return metadata;
+}
