@@ -1,0 +1,133 @@
+/**
+ * `sum` and `mean` on the GPU against the float64 reference: any set of dims, keepdim,
+ * shapes with 1 and primes, gradients, and a 1e6-element reduction within float32 bounds.
+ */
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { Rng } from "../../src/tensor/random.ts";
+import { type RefArray, refArray } from "../../src/ops/elementwise/reference.ts";
+import {
+  type RefDims,
+  refMean,
+  refReduceBackward,
+  refSum,
+} from "../../src/ops/reduce/reference.ts";
+
+function hostData(shape: readonly number[], seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const a = new Float32Array(shape.reduce((p, d) => p * d, 1));
+  for (let i = 0; i < a.length; i++) a[i] = rng.normal();
+  return a;
+}
+
+const CASES: [number[], RefDims][] = [
+  [[3, 1, 7, 513], undefined],
+  [[3, 1, 7, 513], []],
+  [[3, 1, 7, 513], [0]],
+  [[3, 1, 7, 513], [1, 3]],
+  [[3, 1, 7, 513], [-1]],
+  [[3, 1, 7, 513], [-4, -2]],
+  [[3, 1, 7, 513], [0, 1, 2, 3]],
+  [[3, 1, 7, 513], 2],
+  [[1], [0]],
+  [[7, 7], [0]],
+  [[7, 7], [1]],
+  [[13], undefined],
+  [[2, 3, 5, 7, 11], [0, 2, 4]],
+  [[1, 1, 1], [1]],
+];
+
+// float32 sums of up to 10773 standard normals: each output's rounding error is a few
+// ulps of sum|x| (see the 1e6 test for the bound), well inside these tolerances.
+const TOL = { atol: 1e-4, rtol: 1e-5 };
+
+for (const isMean of [false, true]) {
+  const name = isMean ? "mean" : "sum";
+  gpuTest(`${name} over any dims, keepdim, values and gradients vs float64`, async () => {
+    for (const [shape, dims] of CASES) {
+      for (const keepdim of [false, true]) {
+        const what = `${name}([${shape}], ${JSON.stringify(dims)}, keepdim=${keepdim})`;
+        const host = hostData(shape, shape.length + shape[0]);
+        const x = Tensor.from(host, shape, { requiresGrad: true });
+        const y = isMean ? x.mean(dims, keepdim) : x.sum(dims, keepdim);
+        const r: RefArray = refArray(host, shape);
+        const want = isMean ? refMean(r, dims, keepdim) : refSum(r, dims, keepdim);
+        assert(
+          y.shape.join() === want.shape.join() && y.rank === want.shape.length,
+          `${what}: shape [${y.shape}] != reference [${want.shape}]`,
+        );
+        assertClose(await y.toArray(), want.data, TOL, `${what} value`);
+        const d = hostData(want.shape, 42);
+        y.backward(Tensor.from(d, want.shape));
+        const dinp = refReduceBackward(shape, dims, keepdim, refArray(d, want.shape), isMean);
+        assertClose(await x.grad!.toArray(), dinp.data, TOL, `${what} gradient`);
+        x.dispose();
+        y.dispose();
+      }
+    }
+  });
+}
+
+Deno.test("reference reduce backward matches central differences", () => {
+  for (const [shape, dims] of CASES.filter(([s]) => s.reduce((p, d) => p * d, 1) < 2000)) {
+    for (const isMean of [false, true]) {
+      const x = refArray(hostData(shape, 3), shape);
+      const fwd = (v: RefArray) => (isMean ? refMean(v, dims, true) : refSum(v, dims, true));
+      const y = fwd(x);
+      const dout = refArray(hostData(y.shape, 4), y.shape);
+      const h = 1e-6;
+      const f = (v: RefArray) => fwd(v).data.reduce((s, yi, i) => s + yi * dout.data[i], 0);
+      const numeric = x.data.map((_, i) => {
+        const plus = x.data.slice(), minus = x.data.slice();
+        plus[i] += h;
+        minus[i] -= h;
+        return (f({ shape, data: plus }) - f({ shape, data: minus })) / (2 * h);
+      });
+      const analytic = refReduceBackward(shape, dims, true, dout, isMean);
+      assertClose(analytic.data, numeric, { atol: 1e-7, rtol: 1e-6 }, `[${shape}] ${dims}`);
+    }
+  }
+});
+
+gpuTest("a 1e6-element sum stays within the float32 error bound", async () => {
+  const n = 1_000_000;
+  const rng = new Rng(2026);
+  const host = new Float32Array(n);
+  for (let i = 0; i < n; i++) host[i] = rng.uniform(); // all positive: no cancellation
+  let exact = 0, absSum = 0;
+  for (const v of host) {
+    exact += v;
+    absSum += Math.abs(v);
+  }
+  const x = Tensor.from(host, [n]);
+  const got = await x.sum().item();
+  // reduce.wgsl: each of WG = 64 threads adds ceil(n / WG) values in order, then a tree of
+  // log2(WG) levels. Higham's bound for that summation order: |error| <= gamma_k * sum|x|
+  // with k = ceil(n / WG) + log2(WG) and gamma_k = k u / (1 - k u), u = 2^-24.
+  const u = 2 ** -24, k = Math.ceil(n / 64) + 6;
+  const bound = (k * u / (1 - k * u)) * absSum;
+  const err = Math.abs(got - exact);
+  assert(err <= bound, `sum of 1e6: error ${err} exceeds the float32 bound ${bound}`);
+  // Rounding errors of a blocked sum are far below that worst case in practice: compare
+  // with one float32 accumulator over all n values, the naive order.
+  let naive = 0;
+  for (const v of host) naive = Math.fround(naive + v);
+  const naiveErr = Math.abs(naive - exact);
+  assert(err < naiveErr, `blocked GPU sum error ${err} is not below the naive sum's ${naiveErr}`);
+  const mean = await x.mean().item();
+  assertClose([mean], [exact / n], { atol: 0, rtol: (bound / absSum) + u }, "mean of 1e6");
+  x.dispose();
+});
+
+gpuTest("reduce errors name the bad dim", () => {
+  const x = Tensor.zeros([2, 3]);
+  let message = "";
+  try {
+    x.sum([2]);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert(message.includes("2") && message.includes("rank 2"), `got: "${message}"`);
+  x.dispose();
+});
