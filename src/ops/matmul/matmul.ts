@@ -1,0 +1,121 @@
+/**
+ * The linear layer's maths on the GPU: `linear(inp, weight, bias)` = inp @ weight^T + bias,
+ * with a fused backward (`matmul.wgsl`: three register-blocked matrix products, dbias
+ * computed in the same pass as dweight).
+ *
+ * @module
+ */
+import { launch, Params } from "../../gpu/queue.ts";
+import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { record, Tensor } from "../../tensor/tensor.ts";
+import { fmt } from "../../tensor/shape.ts";
+import src from "./matmul.wgsl" with { type: "text" };
+
+/**
+ * Workgroup shape in threads (each thread computes a 4x4 tile of the output). Measured on
+ * llvmpipe with `bench/ops/matmul_bench.ts` at the LeNet shapes; on real GPUs 8x8 or 16x16
+ * are the usual choices.
+ */
+export const TILE = { WG_M: 8, WG_P: 8 };
+
+let dummy: GPUBuffer | undefined;
+
+type Entry = "forward" | "backward_inp" | "backward_weight";
+
+/** Launches one entry point of matmul.wgsl computing C [M, P] from A and B (see its header). */
+function product(
+  entry: Entry,
+  a: Tensor,
+  b: Tensor,
+  c: Tensor,
+  vec: GPUBuffer | null,
+  M: number,
+  K: number,
+  P: number,
+  alignA: boolean,
+  alignB: boolean,
+): void {
+  const bindings: (GPUBuffer | Params)[] = [
+    new Params().u32(M).u32(K).u32(P).u32(0),
+    a.buffer,
+    b.buffer,
+    c.buffer,
+  ];
+  if (entry !== "backward_inp") bindings.push(vec ?? (dummy ??= allocBuffer(16, "no bias")));
+  launch({
+    label: `linear.${entry}`,
+    code: src,
+    entryPoint: entry,
+    overrides: {
+      WG_M: TILE.WG_M,
+      WG_P: TILE.WG_P,
+      ALIGN_A: alignA ? 1 : 0,
+      ALIGN_B: alignB ? 1 : 0,
+      HAS_BIAS: vec ? 1 : 0,
+    },
+    bindings,
+    workgroups: [Math.ceil(P / (4 * TILE.WG_P)), Math.ceil(M / (4 * TILE.WG_M))],
+  });
+}
+
+/**
+ * Applies an affine map to the last dimension: `out = inp @ weight^T + bias`, i.e.
+ * out[..., o] = sum_i inp[..., i] * weight[o, i] + bias[o] (PyTorch's `F.linear`).
+ * Differentiable in all three arguments.
+ *
+ * Shape: inp [..., in], weight [out, in], bias [out] or null -> [..., out].
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { linear } from "./matmul.ts";
+ * const x = Tensor.from([[1, 2]]);
+ * const w = Tensor.from([[3, 4], [5, 6]]);
+ * const y = linear(x, w, Tensor.from([0.5, -0.5]));
+ * console.log(await y.toArray()); // Float32Array [11.5, 16.5]
+ * ```
+ */
+export function linear(inp: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  if (weight.rank !== 2) {
+    throw new Error(`linear expects a 2-D weight [out, in], got ${fmt(weight.shape)}`);
+  }
+  const [O, I] = weight.shape;
+  if (inp.rank < 1 || inp.shape[inp.rank - 1] !== I) {
+    throw new Error(
+      `linear expects input [..., ${I}] to match weight ${fmt(weight.shape)}, got ${
+        fmt(inp.shape)
+      }`,
+    );
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== O)) {
+    throw new Error(`linear expects bias [${O}] to match weight's rows, got ${fmt(bias.shape)}`);
+  }
+  const N = inp.shape.slice(0, -1).reduce((x, y) => x * y, 1);
+  const outShape = [...inp.shape.slice(0, -1), O];
+  const out = Tensor.empty(outShape);
+  // Empty sizes need no special case: K = 0 gives all-zero products, M or P = 0 no dispatch.
+  product("forward", inp, weight, out, bias?.buffer ?? null, N, I, O, I % 4 === 0, I % 4 === 0);
+  const parents = bias ? [inp, weight, bias] : [inp, weight];
+  return record(out, "linear", parents, (dout) => {
+    let dinp: Tensor | null = null;
+    if (inp.requiresGrad) {
+      // dinp [N, I] = dout [N, O] @ weight [O, I]
+      dinp = Tensor.empty(inp.shape);
+      product("backward_inp", dout, weight, dinp, null, N, O, I, O % 4 === 0, I % 4 === 0);
+    }
+    let dweight: Tensor | null = null;
+    let dbias: Tensor | null = null;
+    if (weight.requiresGrad || bias?.requiresGrad) {
+      // dweight [O, I] = dout^T [O, N] @ inp [N, I]; dbias [O] = rows of dout^T summed
+      dweight = Tensor.empty(weight.shape);
+      dbias = bias ? Tensor.empty([O]) : null;
+      const buf = dbias?.buffer ?? null;
+      product("backward_weight", dout, inp, dweight, buf, O, N, I, O % 4 === 0, I % 4 === 0);
+      if (dbias && I === 0) { // no threads ran (P = 0): sum dout directly
+        dbias.dispose();
+        dbias = dout.reshape([N, O]).sum(0);
+      }
+    }
+    return [dinp, dweight, dbias];
+  });
+}

@@ -1,0 +1,100 @@
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { linear } from "../../src/ops/matmul/matmul.ts";
+import { linearBackward, linearForward } from "../../src/ops/matmul/reference.ts";
+import { Rng } from "../../src/tensor/random.ts";
+
+function randArray(n: number, rng: Rng): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+Deno.test("linear reference backward matches central differences", () => {
+  const [N, I, O] = [3, 5, 4];
+  const rng = new Rng(1);
+  const inp = randArray(N * I, rng), weight = randArray(O * I, rng), bias = randArray(O, rng);
+  const dout = randArray(N * O, rng);
+  // L = sum(out * dout), so dL/dx = the backward's gradient.
+  const loss = () => {
+    const out = linearForward(inp, weight, bias, N, I, O);
+    return out.reduce((s, v, i) => s + v * dout[i], 0);
+  };
+  const g = linearBackward(inp, weight, dout, N, I, O);
+  const h = 1e-6;
+  for (const [x, dx] of [[inp, g.dinp], [weight, g.dweight], [bias, g.dbias]]) {
+    const num = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      x[i] = v + h;
+      const lp = loss();
+      x[i] = v - h;
+      const lm = loss();
+      x[i] = v;
+      num[i] = (lp - lm) / (2 * h);
+    }
+    assertClose(dx, num, { atol: 1e-7, rtol: 1e-7 }, "central differences");
+  }
+});
+
+// Batch 1 and 3, primes, multiples of 4 (vec4 paths), the LeNet shapes.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 7, 5],
+  [1, 13, 10],
+  [7, 8, 12],
+  [5, 12, 3],
+  [8, 9, 4],
+  [3, 513, 7],
+  [17, 31, 29],
+  [33, 64, 40],
+  [256, 256, 120],
+  [256, 120, 84],
+  [256, 84, 10],
+];
+
+for (const [N, I, O] of SHAPES) {
+  for (const withBias of [true, false]) {
+    gpuTest(
+      `linear forward/backward vs float64 reference [${N},${I}]x[${O},${I}]^T${
+        withBias ? "+b" : ""
+      }`,
+      async () => {
+        const rng = new Rng(N * 1000 + I * 10 + O);
+        const x = randArray(N * I, rng), w = randArray(O * I, rng), b = randArray(O, rng);
+        const d = randArray(N * O, rng);
+        const inp = Tensor.from(Float32Array.from(x), [N, I], { requiresGrad: true });
+        const weight = Tensor.from(Float32Array.from(w), [O, I], { requiresGrad: true });
+        const bias = withBias
+          ? Tensor.from(Float32Array.from(b), [O], { requiresGrad: true })
+          : null;
+        const out = linear(inp, weight, bias);
+        assert(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);
+        out.backward(Tensor.from(Float32Array.from(d), [N, O]));
+        // float32 dot products of length K: error ~ sqrt(K) * eps * |terms|
+        const tol = (k: number) => ({ atol: 2e-6 * Math.sqrt(k) * 4, rtol: 1e-5 });
+        const want = linearForward(
+          Float32Array.from(x),
+          Float32Array.from(w),
+          withBias ? Float32Array.from(b) : null,
+          N,
+          I,
+          O,
+        );
+        assertClose(await out.toArray(), want, tol(I), "out");
+        const g = linearBackward(
+          Float32Array.from(x),
+          Float32Array.from(w),
+          Float32Array.from(d),
+          N,
+          I,
+          O,
+        );
+        assertClose(await inp.grad!.toArray(), g.dinp, tol(O), "dinp");
+        assertClose(await weight.grad!.toArray(), g.dweight, tol(N), "dweight");
+        if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(N), "dbias");
+      },
+    );
+  }
+}
