@@ -1,0 +1,283 @@
+/**
+ * The training curves of d2l's `train_ch6` (train loss, train accuracy, test accuracy
+ * against epochs) drawn with Observable Plot: as an SVG string (linkedom supplies the
+ * `document`, so no browser is needed), as PNG bytes (Skia via `@napi-rs/canvas`), or as
+ * a Jupyter display that redraws itself while a model trains.
+ *
+ * @module
+ */
+import * as Plot from "@observablehq/plot";
+import { parseHTML } from "linkedom";
+import { createCanvas, Image } from "@napi-rs/canvas";
+
+/** A mid-epoch reading: `epoch` counts from 1, `fraction` of it is done, in (0, 1]. */
+export interface CurveUpdate {
+  epoch: number;
+  fraction: number;
+  loss: number;
+  trainAcc: number;
+}
+
+/** An end-of-epoch reading (`epoch` counts from 1). */
+export interface CurveEpoch {
+  epoch: number;
+  testAcc: number;
+}
+
+/** What the curves are drawn from: the history {@link fit} returns, or a part of it. */
+export interface CurveHistory {
+  updates: readonly CurveUpdate[];
+  epochs: readonly CurveEpoch[];
+}
+
+/** Options for {@link curvesSvg} and {@link curvesPng}. */
+export interface CurvesOptions {
+  /** Width in CSS pixels. Default 420. */
+  width?: number;
+  /** Height in CSS pixels. Default 280. */
+  height?: number;
+  /** The x axis spans [0, epochs] (fixed while training live); default: the data. */
+  epochs?: number;
+  /** A title above the chart. */
+  title?: string;
+}
+
+// d2l's Animator styles: 'b-' (train loss), 'm--' (train acc), 'g-.' (test acc).
+const SERIES = [
+  { name: "train loss", stroke: "#1f77b4", dash: "none" },
+  { name: "train acc", stroke: "#bf3fbf", dash: "6,4" },
+  { name: "test acc", stroke: "#2ca02c", dash: "8,3,2,3" },
+] as const;
+
+interface Point {
+  x: number;
+  y: number;
+  series: string;
+}
+
+function points(h: CurveHistory): Point[] {
+  const out: Point[] = [];
+  for (const u of h.updates) {
+    const x = u.epoch - 1 + u.fraction;
+    out.push({ x, y: u.loss, series: "train loss" }, { x, y: u.trainAcc, series: "train acc" });
+  }
+  for (const e of h.epochs) out.push({ x: e.epoch, y: e.testAcc, series: "test acc" });
+  return out;
+}
+
+/**
+ * The three d2l training curves as a standalone SVG document (a string), with a legend.
+ * Mid-epoch points sit at fractional epochs (`epoch - 1 + fraction`), test accuracy at
+ * whole epochs.
+ *
+ * @example
+ * ```ts
+ * import { curvesSvg } from "./curves.ts";
+ * const svg = curvesSvg({
+ *   updates: [
+ *     { epoch: 1, fraction: 0.5, loss: 1.2, trainAcc: 0.55 },
+ *     { epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 },
+ *   ],
+ *   epochs: [{ epoch: 1, testAcc: 0.7 }],
+ * });
+ * console.log(svg.startsWith("<svg"), svg.includes("test acc")); // true true
+ * ```
+ */
+export function curvesSvg(history: CurveHistory, opts: CurvesOptions = {}): string {
+  return render(history, opts, 1);
+}
+
+/** Renders the chart; `scale` multiplies the pixel size (the viewBox stays in CSS pixels). */
+function render(history: CurveHistory, opts: CurvesOptions, scale: number): string {
+  const { width = 420, height = 280, epochs, title } = opts;
+  // linkedom's window type lacks `document` in its declarations; it is there at runtime.
+  const { document } = parseHTML("<!DOCTYPE html><html><body></body></html>") as unknown as {
+    document: Plot.PlotOptions["document"];
+  };
+  const data = points(history);
+  const marginTop = title ? 46 : 30, marginLeft = 40;
+  // Explicit grid colours: Skia's SVG renderer ignores the stroke-opacity Plot uses.
+  const marks: Plot.Markish[] = [
+    Plot.gridX({ stroke: "#e4e4e4", strokeOpacity: 1 }),
+    Plot.gridY({ stroke: "#e4e4e4", strokeOpacity: 1 }),
+    Plot.ruleY([0], { stroke: "#999" }),
+  ];
+  for (const s of SERIES) {
+    const own = data.filter((p) => p.series === s.name);
+    marks.push(Plot.line(own, {
+      x: "x",
+      y: "y",
+      stroke: s.stroke,
+      strokeDasharray: s.dash,
+      strokeWidth: 1.5,
+    }));
+    if (own.length === 1) marks.push(Plot.dot(own, { x: "x", y: "y", fill: s.stroke, r: 2 }));
+  }
+  const svg = Plot.plot({
+    document,
+    width,
+    height,
+    marginTop,
+    marginLeft,
+    style: { background: "white" },
+    x: { label: "epoch", domain: [0, epochs ?? Math.max(1, ...data.map((p) => p.x))] },
+    y: { domain: [0, Math.max(1, ...data.map((p) => p.y))], label: null },
+    marks,
+  }) as unknown as SvgNode;
+  svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
+  svg.setAttribute("width", String(width * scale));
+  svg.setAttribute("height", String(height * scale));
+  svg.setAttribute("font-family", "DejaVu Sans, sans-serif");
+  svg.setAttribute("font-size", "11");
+  // The legend (and title) as plain SVG in the top margin: Plot's own legends are HTML.
+  const doc = document as unknown as { createElementNS(ns: string, tag: string): SvgNode };
+  const add = (tag: string, attrs: Record<string, string | number>, text?: string) => {
+    const el = doc.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    if (text !== undefined) el.textContent = text;
+    svg.appendChild(el);
+  };
+  const y = marginTop - 14;
+  SERIES.forEach((s, i) => {
+    const x = marginLeft + i * 115;
+    add("line", {
+      x1: x,
+      x2: x + 24,
+      y1: y,
+      y2: y,
+      stroke: s.stroke,
+      "stroke-width": 2,
+      "stroke-dasharray": s.dash,
+    });
+    add("text", { x: x + 30, y, dy: "0.32em", "text-anchor": "start" }, s.name);
+  });
+  if (title) {
+    add("text", { x: width / 2, y: 16, "text-anchor": "middle", "font-weight": "bold" }, title);
+  }
+  // Skia's SVG renderer ignores `em` offsets, which Plot uses to place tick labels.
+  return svg.outerHTML.replace(/ (d?y)="(-?[\d.]+)em"/g, (_, a, em) => ` ${a}="${+em * 11}"`);
+}
+
+interface SvgNode {
+  outerHTML: string;
+  textContent: string | null;
+  setAttribute(k: string, v: string): void;
+  appendChild(n: SvgNode): void;
+}
+
+/**
+ * The curves of {@link curvesSvg} as PNG bytes, rasterised by Skia at `scale` times the
+ * CSS size (default 2, for sharp text) on a white background.
+ *
+ * @example
+ * ```ts
+ * import { curvesPng } from "./curves.ts";
+ * const png = await curvesPng({
+ *   updates: [{ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 }],
+ *   epochs: [{ epoch: 1, testAcc: 0.7 }],
+ * });
+ * console.log(png[1] === 0x50 && png[2] === 0x4e && png[3] === 0x47); // true ("PNG")
+ * ```
+ */
+export async function curvesPng(
+  history: CurveHistory,
+  opts: CurvesOptions & { scale?: number } = {},
+): Promise<Uint8Array> {
+  const { width = 420, height = 280, scale = 2 } = opts;
+  const svg = render(history, { ...opts, width, height }, scale);
+  const img = new Image();
+  const loaded = new Promise<void>((resolve, reject) => {
+    img.onload = () => resolve();
+    img.onerror = (e: unknown) => reject(new Error(`Skia could not load the chart SVG: ${e}`));
+  });
+  img.src = new TextEncoder().encode(svg) as unknown as Image["src"];
+  await loaded;
+  const canvas = createCanvas(width * scale, height * scale);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "white";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  return new Uint8Array(await canvas.encode("png"));
+}
+
+/** A Jupyter MIME bundle. */
+export type MimeBundle = Record<string, string>;
+
+/**
+ * The curves as something a Deno Jupyter cell displays: the last expression of a cell
+ * shows as the SVG chart.
+ *
+ * @example
+ * ```ts
+ * import { curvesDisplay } from "./curves.ts";
+ * const d = curvesDisplay({ updates: [], epochs: [{ epoch: 1, testAcc: 0.7 }] });
+ * const bundle = d[Symbol.for("Jupyter.display")]();
+ * console.log(Object.keys(bundle)); // ["image/svg+xml"]
+ * ```
+ */
+export function curvesDisplay(
+  history: CurveHistory,
+  opts: CurvesOptions = {},
+): { [k: symbol]: () => MimeBundle } {
+  return { [Symbol.for("Jupyter.display")]: () => ({ "image/svg+xml": curvesSvg(history, opts) }) };
+}
+
+/**
+ * Live curves for a notebook, like d2l's `Animator`: pass `live.onUpdate` and
+ * `live.onEpoch` to `fit`; each event redraws one chart in place (a Jupyter display id),
+ * or does nothing outside Jupyter. The readings collect in `live.history`.
+ *
+ * @example
+ * ```ts
+ * import { LiveCurves } from "./curves.ts";
+ * const live = new LiveCurves({ epochs: 2 });
+ * live.onUpdate({ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 });
+ * live.onEpoch({ epoch: 1, testAcc: 0.7 });
+ * console.log(live.history.updates.length, live.history.epochs.length); // 1 1
+ * ```
+ */
+export class LiveCurves {
+  /** Everything received so far. */
+  readonly history: { updates: CurveUpdate[]; epochs: CurveEpoch[] } = { updates: [], epochs: [] };
+  #id = `bnlab-curves-${crypto.randomUUID()}`;
+  #shown = false;
+  #opts: CurvesOptions;
+
+  constructor(opts: CurvesOptions = {}) {
+    this.#opts = opts;
+  }
+
+  /** Records a mid-epoch reading and redraws. */
+  onUpdate = (u: CurveUpdate): void => {
+    this.history.updates.push({
+      epoch: u.epoch,
+      fraction: u.fraction,
+      loss: u.loss,
+      trainAcc: u.trainAcc,
+    });
+    this.#draw();
+  };
+
+  /** Records an end-of-epoch reading and redraws. */
+  onEpoch = (e: CurveEpoch): void => {
+    this.history.epochs.push({ epoch: e.epoch, testAcc: e.testAcc });
+    this.#draw();
+  };
+
+  #draw(): void {
+    let jupyter: JupyterApi | undefined;
+    try {
+      jupyter = (Deno as unknown as { jupyter?: JupyterApi }).jupyter; // throws outside Jupyter
+    } catch {
+      return;
+    }
+    if (!jupyter) return;
+    const bundle = { "image/svg+xml": curvesSvg(this.history, this.#opts) };
+    jupyter.display(bundle, { raw: true, display_id: this.#id, update: this.#shown });
+    this.#shown = true;
+  }
+}
+
+interface JupyterApi {
+  display(bundle: MimeBundle, opts: { raw: boolean; display_id: string; update: boolean }): unknown;
+}
