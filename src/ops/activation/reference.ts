@@ -1,0 +1,65 @@
+/**
+ * Float64 references for the fused activations, as naive loops.
+ *
+ * @module
+ */
+
+/**
+ * out[i] = 1 / (1 + exp(-inp[i])).
+ *
+ * @example
+ * ```ts
+ * import { sigmoidForward } from "./reference.ts";
+ * console.log(sigmoidForward([0])); // Float64Array [0.5]
+ * ```
+ */
+export function sigmoidForward(inp: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(inp.length);
+  for (let i = 0; i < inp.length; i++) out[i] = 1 / (1 + Math.exp(-inp[i]));
+  return out;
+}
+
+/**
+ * dinp[i] = dout[i] * out[i] * (1 - out[i]), from the forward's output.
+ *
+ * @example
+ * ```ts
+ * import { sigmoidBackward } from "./reference.ts";
+ * console.log(sigmoidBackward([0.5], [2])); // Float64Array [0.5]
+ * ```
+ */
+export function sigmoidBackward(out: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
+  const dinp = new Float64Array(out.length);
+  for (let i = 0; i < out.length; i++) dinp[i] = dout[i] * out[i] * (1 - out[i]);
+  return dinp;
+}
+
+/**
+ * out[i] = max(inp[i], 0).
+ *
+ * @example
+ * ```ts
+ * import { reluForward } from "./reference.ts";
+ * console.log(reluForward([-1, 2])); // Float64Array [0, 2]
+ * ```
+ */
+export function reluForward(inp: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(inp.length);
+  for (let i = 0; i < inp.length; i++) out[i] = inp[i] > 0 ? inp[i] : 0;
+  return out;
+}
+
+/**
+ * dinp[i] = dout[i] if inp[i] > 0 else 0 (PyTorch's convention at 0: gradient 0).
+ *
+ * @example
+ * ```ts
+ * import { reluBackward } from "./reference.ts";
+ * console.log(reluBackward([-1, 0, 2], [5, 5, 5])); // Float64Array [0, 0, 5]
+ * ```
+ */
+export function reluBackward(inp: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
+  const dinp = new Float64Array(inp.length);
+  for (let i = 0; i < inp.length; i++) dinp[i] = inp[i] > 0 ? dout[i] : 0;
+  return dinp;
+}
