@@ -1,0 +1,111 @@
+/**
+ * The device: the adapter is named, and WebGPU validation errors (which Deno otherwise
+ * drops silently, leaving wrong data) are thrown by the next host wait.
+ */
+import { gpuTest } from "../gpu_test.ts";
+import { assert } from "../assert_close.ts";
+import { adapterInfo, getDevice, GPUValidationError } from "../../src/gpu/device.ts";
+import { launch, Params, sync } from "../../src/gpu/queue.ts";
+import { allocBuffer, releaseBuffer } from "../../src/gpu/buffer_pool.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+
+/** Runs `fn` and returns what it rejected with (undefined if it resolved). */
+async function rejection(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+gpuTest("adapterInfo names the adapter", async () => {
+  const info = await adapterInfo();
+  assert(
+    typeof info.description === "string" && info.description.length > 0 &&
+      info.description !== "unknown adapter",
+    `adapter description: ${JSON.stringify(info.description)}`,
+  );
+  assert(typeof info.isFallbackAdapter === "boolean", "isFallbackAdapter is a boolean");
+  assert(Array.isArray(info.features), "features is a list");
+  const device = await getDevice();
+  for (const f of info.features) {
+    assert(
+      device.features.has(f as GPUFeatureName),
+      `the device should have been created with ${f}`,
+    );
+  }
+  console.log(`adapter: ${info.description} (${info.vendor}, fallback ${info.isFallbackAdapter})`);
+});
+
+// Reads a fixed-size array of 1024 vec4s (16 KiB): any smaller binding is invalid.
+const NEEDS_16K = `
+@group(0) @binding(0) var<storage, read> inp: array<vec4<f32>, 1024>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1)
+fn main() { out[0] = inp[1023].x; }
+`;
+
+gpuTest("a binding that is too small is reported by sync()", async () => {
+  const small = allocBuffer(256, "too small");
+  const out = allocBuffer(256, "out");
+  launch({ label: "test.too_small", code: NEEDS_16K, bindings: [small, out], workgroups: [1] });
+  const e = await rejection(() => sync());
+  assert(e instanceof GPUValidationError, `sync() should reject with GPUValidationError, got ${e}`);
+  assert((e as Error).message.includes("test.too_small"), `names the kernel: ${e}`);
+  releaseBuffer(small);
+  releaseBuffer(out);
+});
+
+// Reads inp and writes out; binding one buffer to both is a read/write hazard.
+const COPY = `
+struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> inp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x < p.n) { out[gid.x] = inp[gid.x] + 1.0; }
+}
+`;
+
+gpuTest("one buffer bound as read and read_write is reported by toArray()", async () => {
+  const x = Tensor.from([1, 2, 3]);
+  launch({
+    label: "test.aliased",
+    code: COPY,
+    bindings: [new Params().u32(3), x.buffer, x.buffer],
+    workgroups: [1],
+  });
+  const e = await rejection(() => x.toArray());
+  assert(
+    e instanceof GPUValidationError,
+    `toArray() should reject with GPUValidationError, got ${e}`,
+  );
+  // The errors were consumed: the next host wait succeeds, and valid work runs again.
+  const y = Tensor.empty([3]);
+  launch({
+    label: "test.copy",
+    code: COPY,
+    bindings: [new Params().u32(3), x.buffer, y.buffer],
+    workgroups: [1],
+  });
+  const got = Array.from(await y.toArray());
+  assert(got.join() === "2,3,4", `valid kernel after an error: ${got}`);
+  x.dispose();
+  y.dispose();
+});
+
+gpuTest("a WGSL compile error is reported by sync()", async () => {
+  const out = allocBuffer(256, "out");
+  launch({
+    label: "test.bad_wgsl",
+    code: "@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n" +
+      "@compute @workgroup_size(1) fn main() { out[0] = undefined_name; }",
+    bindings: [out],
+    workgroups: [1],
+  });
+  const e = await rejection(() => sync());
+  assert(e instanceof GPUValidationError, `sync() should reject with GPUValidationError, got ${e}`);
+  releaseBuffer(out);
+});
