@@ -1,0 +1,258 @@
+/**
+ * Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 70,000 grayscale 28x28 images of clothing in
+ * 10 classes, 60,000 for training and 10,000 for testing, the dataset of d2l's LeNet and
+ * batch normalization chapters.
+ *
+ * {@link loadFashionMnist} finds the four IDX files (gzipped or not) on disk, or downloads
+ * them from Zalando's address with MD5 verification, and returns one split as bytes.
+ *
+ * @module
+ */
+import { ProgressBar } from "../cli/progress.ts";
+import { downloadFile } from "./download.ts";
+import { readIdxFile } from "./idx.ts";
+
+/** Where Zalando's README points for the files (`<url><file>.gz`). */
+export const FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
+
+/** MD5 checksums of the gzipped files, as published in Zalando's fashion-mnist README. */
+export const FASHION_MNIST_MD5: Readonly<Record<string, string>> = Object.freeze({
+  "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+  "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+  "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+  "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+});
+
+/** Class names by label, as in d2l's `get_fashion_mnist_labels`. */
+export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
+  "t-shirt",
+  "trouser",
+  "pullover",
+  "dress",
+  "coat",
+  "sandal",
+  "shirt",
+  "sneaker",
+  "bag",
+  "ankle boot",
+]);
+
+/** Where Debian's `dataset-fashion-mnist` package installs the files. */
+export const FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist";
+
+/** The local directory that downloads go to when no `dir` is given. */
+export const FASHION_MNIST_DEFAULT_DIR = "./data/fashion-mnist";
+
+/** One split of Fashion-MNIST, as bytes. */
+export interface FashionMnist {
+  /** Which split. */
+  split: "train" | "test";
+  /** Pixels, `n * rows * cols` bytes (0 = background, 255 = ink), image after image. */
+  images: Uint8Array;
+  /** Class of each image, 0..9 (see {@link FASHION_MNIST_CLASSES}). */
+  labels: Uint8Array;
+  /** Number of examples: 60,000 (train) or 10,000 (test). */
+  n: number;
+  /** Image height, 28. */
+  rows: number;
+  /** Image width, 28. */
+  cols: number;
+}
+
+/** Options of {@link loadFashionMnist}. */
+export interface LoadFashionMnistOptions {
+  /** `"train"` (60,000 examples) or `"test"` (10,000). */
+  split: "train" | "test";
+  /** Directory looked in first; also where downloads go. Default: none, downloads go to `./data/fashion-mnist`. */
+  dir?: string;
+  /**
+   * Directories looked in after `dir`. Default: `$FASHION_MNIST_DIR`, `./data/fashion-mnist`,
+   * `/usr/share/datasets/fashion-mnist`.
+   */
+  searchPaths?: string[];
+  /** Download the files when they are found nowhere. Default true. */
+  download?: boolean;
+  /** Base URL of the files. Default `$FASHION_MNIST_URL`, else {@link FASHION_MNIST_URL}. */
+  url?: string;
+  /** Expected MD5 of each downloaded `.gz` file by name. Default {@link FASHION_MNIST_MD5}. */
+  md5?: Readonly<Record<string, string>>;
+  /** Download progress per file. Default: a progress bar on stderr. */
+  onProgress?: (file: string, received: number, total: number) => void;
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined; // no --allow-env: behave as if unset
+  }
+}
+
+function join(dir: string, file: string): string {
+  return dir.endsWith("/") ? dir + file : `${dir}/${file}`;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** `dir/base` if present, else `dir/base.gz`, else undefined. */
+async function findFile(dir: string, base: string): Promise<string | undefined> {
+  for (const p of [join(dir, base), join(dir, `${base}.gz`)]) if (await isFile(p)) return p;
+  return undefined;
+}
+
+/** File names (without `.gz`) of a split. */
+export function fashionMnistFiles(split: "train" | "test"): { images: string; labels: string } {
+  if (split !== "train" && split !== "test") {
+    throw new Error(`Fashion-MNIST split must be "train" or "test", got ${JSON.stringify(split)}`);
+  }
+  const prefix = split === "train" ? "train" : "t10k";
+  return { images: `${prefix}-images-idx3-ubyte`, labels: `${prefix}-labels-idx1-ubyte` };
+}
+
+/**
+ * Loads one split of Fashion-MNIST as bytes, finding or downloading the IDX files.
+ *
+ * Looks in `dir`, then `$FASHION_MNIST_DIR`, `./data/fashion-mnist` and
+ * `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) for
+ * `<prefix>-images-idx3-ubyte` and `<prefix>-labels-idx1-ubyte`, each plain or `.gz`
+ * (prefix `train` or `t10k`). Found nowhere, it downloads the `.gz` files from
+ * `url` into `dir` (default `./data/fashion-mnist`), verifying their MD5 checksums.
+ * A wrong magic number, a truncated file, a label out of range or mismatched
+ * image/label counts throw an error naming the file.
+ *
+ * @example
+ * ```ts
+ * import { loadFashionMnist } from "./fashion_mnist.ts";
+ * import { encodeIdx } from "./idx.ts";
+ * // Three tiny synthetic examples (not the real files).
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, encodeIdx(new Uint8Array(3 * 784), [3, 28, 28]));
+ * await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte`, encodeIdx(Uint8Array.of(9, 0, 2), [3]));
+ * const ds = await loadFashionMnist({ split: "test", dir, searchPaths: [], download: false });
+ * console.log(ds.n, ds.rows, ds.cols, ds.labels); // 3 28 28 Uint8Array(3) [9, 0, 2]
+ * await Deno.remove(dir, { recursive: true });
+ * if (ds.n !== 3 || ds.images.length !== 3 * 784) throw new Error("wrong size");
+ * ```
+ */
+export async function loadFashionMnist(opts: LoadFashionMnistOptions): Promise<FashionMnist> {
+  const { split, download = true } = opts;
+  const files = fashionMnistFiles(split);
+  const envDir = env("FASHION_MNIST_DIR");
+  const places: { dir: string; why: string }[] = [];
+  if (opts.dir !== undefined) places.push({ dir: opts.dir, why: "the `dir` option" });
+  if (opts.searchPaths) {
+    places.push(...opts.searchPaths.map((dir) => ({ dir, why: "searchPaths" })));
+  } else {
+    if (envDir) places.push({ dir: envDir, why: "$FASHION_MNIST_DIR" });
+    places.push({ dir: FASHION_MNIST_DEFAULT_DIR, why: "default download directory" });
+    places.push({ dir: FASHION_MNIST_SYSTEM_DIR, why: "Debian's dataset-fashion-mnist" });
+  }
+
+  const report: string[] = [];
+  for (const { dir, why } of places) {
+    const images = await findFile(dir, files.images);
+    const labels = await findFile(dir, files.labels);
+    if (images && labels) return await readSplit(split, images, labels);
+    const missing = [images ? "" : files.images, labels ? "" : files.labels].filter(Boolean);
+    report.push(
+      `  - ${dir} (${why}): ` +
+        ((await isDir(dir))
+          ? `missing ${missing.map((f) => `${f}[.gz]`).join(", ")}`
+          : "no such directory"),
+    );
+  }
+  if (opts.searchPaths === undefined && !envDir) report.push("  - $FASHION_MNIST_DIR: not set");
+
+  const url = opts.url ?? env("FASHION_MNIST_URL") ?? FASHION_MNIST_URL;
+  let failure = "Downloading is off (download: false).";
+  if (download) {
+    const target = opts.dir ?? FASHION_MNIST_DEFAULT_DIR;
+    try {
+      // One after the other: one progress bar at a time, and no download left running on error.
+      const images = await fetchFile(url, target, files.images, opts);
+      const labels = await fetchFile(url, target, files.labels, opts);
+      return await readSplit(split, images, labels);
+    } catch (e) {
+      failure = `Downloading from ${url} failed: ${(e as Error).message}`;
+    }
+  }
+  throw new Error(
+    `Fashion-MNIST (${split} split) was not found. Looked in:\n${report.join("\n")}\n${failure}\n` +
+      "To get the data: `sudo apt-get install dataset-fashion-mnist` (Debian, Ubuntu), or put " +
+      `${files.images}.gz and ${files.labels}.gz (from ${FASHION_MNIST_URL}) in a directory ` +
+      "and pass `--data DIR` or set FASHION_MNIST_DIR=DIR.",
+  );
+}
+
+/** Downloads `<url><base>.gz` into `dir` unless it is already there; returns its path. */
+async function fetchFile(
+  url: string,
+  dir: string,
+  base: string,
+  opts: LoadFashionMnistOptions,
+): Promise<string> {
+  const have = await findFile(dir, base);
+  if (have) return have;
+  await Deno.mkdir(dir, { recursive: true });
+  const name = `${base}.gz`;
+  const dest = join(dir, name);
+  let bar: ProgressBar | undefined;
+  const onProgress = opts.onProgress
+    ? (r: number, t: number) => opts.onProgress!(name, r, t)
+    : (r: number, t: number) => (bar ??= new ProgressBar(t, { label: name, unit: "B" })).update(r);
+  try {
+    await downloadFile(join(url, name), dest, {
+      md5: (opts.md5 ?? FASHION_MNIST_MD5)[name],
+      onProgress,
+    });
+  } finally {
+    bar?.done();
+  }
+  return dest;
+}
+
+async function readSplit(
+  split: "train" | "test",
+  imagesPath: string,
+  labelsPath: string,
+): Promise<FashionMnist> {
+  const [images, labels] = await Promise.all([readIdxFile(imagesPath), readIdxFile(labelsPath)]);
+  if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) {
+    throw new Error(
+      `${imagesPath} holds an array of shape [${images.dims.join(", ")}]; Fashion-MNIST images ` +
+        "are [n, 28, 28] (IDX magic 0x00000803). Is this the right file?",
+    );
+  }
+  if (labels.dims.length !== 1) {
+    throw new Error(
+      `${labelsPath} holds an array of shape [${labels.dims.join(", ")}]; Fashion-MNIST labels ` +
+        "are [n] (IDX magic 0x00000801). Is this the right file?",
+    );
+  }
+  const n = images.dims[0];
+  if (labels.dims[0] !== n) {
+    throw new Error(
+      `${imagesPath} has ${n} images but ${labelsPath} has ${labels.dims[0]} labels; ` +
+        "the files must come from the same split and release",
+    );
+  }
+  const bad = labels.data.findIndex((v) => v > 9);
+  if (bad >= 0) {
+    throw new Error(`${labelsPath}: label ${labels.data[bad]} at index ${bad} is not a class 0..9`);
+  }
+  return { split, images: images.data, labels: labels.data, n, rows: 28, cols: 28 };
+}

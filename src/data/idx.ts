@@ -1,0 +1,176 @@
+/**
+ * The IDX file format of MNIST and Fashion-MNIST, read and written, plain or gzipped.
+ *
+ * An IDX file is a 4-byte magic number `00 00 TT D` (TT the element type, 0x08 for
+ * unsigned bytes; D the number of dimensions), then D big-endian u32 sizes, then the
+ * elements in row-major order. Fashion-MNIST's images are `[n, 28, 28]` (magic 0x803)
+ * and its labels `[n]` (magic 0x801). Only unsigned-byte files are read: that is all the
+ * datasets use.
+ *
+ * @module
+ */
+
+/** A decoded IDX array of unsigned bytes. */
+export interface IdxArray {
+  /** Sizes of each dimension, e.g. `[60000, 28, 28]`. */
+  dims: number[];
+  /** Elements in row-major order (a view into the file's bytes). */
+  data: Uint8Array;
+}
+
+const TYPES: Record<number, string> = {
+  0x08: "unsigned byte",
+  0x09: "signed byte",
+  0x0b: "int16",
+  0x0c: "int32",
+  0x0d: "float32",
+  0x0e: "float64",
+};
+
+/**
+ * Decodes IDX bytes; `name` (the file) is named in every error.
+ *
+ * Errors on a wrong magic number, an element type other than unsigned byte, and a
+ * length that does not match the header (a truncated file, or trailing bytes).
+ *
+ * @example
+ * ```ts
+ * import { encodeIdx, parseIdx } from "./idx.ts";
+ * const idx = parseIdx(encodeIdx(Uint8Array.of(1, 2, 3, 4, 5, 6), [2, 3]));
+ * console.log(idx.dims, idx.data); // [2, 3] Uint8Array(6) [1, 2, 3, 4, 5, 6]
+ * if (idx.dims.join() !== "2,3") throw new Error("wrong dims");
+ * ```
+ */
+export function parseIdx(bytes: Uint8Array, name = "IDX data"): IdxArray {
+  if (bytes.length < 4) {
+    throw new Error(
+      `${name} is truncated: ${bytes.length} bytes, shorter than the 4-byte IDX magic number`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = view.getUint32(0);
+  const type = bytes[2], rank = bytes[3];
+  if (bytes[0] !== 0 || bytes[1] !== 0 || !(type in TYPES) || rank === 0) {
+    throw new Error(
+      `${name} is not an IDX file: magic number 0x${magic.toString(16).padStart(8, "0")} ` +
+        `(expected 0x0000TTDD, e.g. 0x00000803 for images, 0x00000801 for labels)`,
+    );
+  }
+  if (type !== 0x08) {
+    throw new Error(
+      `${name} holds IDX elements of type ${TYPES[type]} (0x${type.toString(16)}); ` +
+        `only unsigned-byte (0x08) files are supported`,
+    );
+  }
+  const header = 4 + 4 * rank;
+  if (bytes.length < header) {
+    throw new Error(
+      `${name} is truncated: ${bytes.length} bytes, shorter than its ${header}-byte header`,
+    );
+  }
+  const dims: number[] = [];
+  for (let d = 0; d < rank; d++) dims.push(view.getUint32(4 + 4 * d));
+  const n = dims.reduce((a, b) => a * b, 1);
+  const have = bytes.length - header;
+  if (have < n) {
+    throw new Error(
+      `${name} is truncated: the header says [${dims.join(", ")}] (${n} bytes of data) but only ` +
+        `${have} follow. Delete the file and download it again`,
+    );
+  }
+  if (have > n) {
+    throw new Error(
+      `${name} has ${have - n} bytes after the [${dims.join(", ")}] array its header describes`,
+    );
+  }
+  return { dims, data: bytes.subarray(header) };
+}
+
+/**
+ * Encodes unsigned bytes as an IDX file of shape `dims` (for tests and examples).
+ *
+ * @example
+ * ```ts
+ * import { encodeIdx } from "./idx.ts";
+ * const b = encodeIdx(Uint8Array.of(7, 2), [2]);
+ * console.log(b); // Uint8Array(10) [0, 0, 8, 1, 0, 0, 0, 2, 7, 2]
+ * if (b.length !== 10 || b[3] !== 1) throw new Error("bad header");
+ * ```
+ */
+export function encodeIdx(data: Uint8Array, dims: readonly number[]): Uint8Array<ArrayBuffer> {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (n !== data.length) {
+    throw new Error(`encodeIdx: ${data.length} bytes do not fill dims [${dims.join(", ")}] (${n})`);
+  }
+  const out = new Uint8Array(4 + 4 * dims.length + n);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x0800 | dims.length);
+  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  out.set(data, 4 + 4 * dims.length);
+  return out;
+}
+
+async function pipe(
+  bytes: Uint8Array,
+  stream: CompressionStream | DecompressionStream,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const body = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream);
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+/**
+ * Decompresses gzip bytes with the web-standard `DecompressionStream("gzip")`.
+ *
+ * @example
+ * ```ts
+ * import { gunzip, gzip } from "./idx.ts";
+ * const back = await gunzip(await gzip(Uint8Array.of(1, 2, 3)));
+ * if (back.join() !== "1,2,3") throw new Error("round trip failed");
+ * ```
+ */
+export async function gunzip(
+  bytes: Uint8Array,
+  name = "gzip data",
+): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return await pipe(bytes, new DecompressionStream("gzip"));
+  } catch (e) {
+    throw new Error(
+      `${name} is not valid gzip (truncated or corrupt: ${(e as Error).message}). ` +
+        `Delete the file and download it again`,
+    );
+  }
+}
+
+/**
+ * Compresses bytes with `CompressionStream("gzip")` (for tests and examples).
+ *
+ * @example
+ * ```ts
+ * import { gzip } from "./idx.ts";
+ * const z = await gzip(new Uint8Array(1000));
+ * if (z[0] !== 0x1f || z[1] !== 0x8b || z.length >= 1000) throw new Error("not gzip");
+ * ```
+ */
+export function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+  return pipe(bytes, new CompressionStream("gzip"));
+}
+
+/**
+ * Reads an IDX file, gunzipping it first if it is gzip (detected by its `1f 8b` magic).
+ *
+ * @example
+ * ```ts
+ * import { encodeIdx, gzip, readIdxFile } from "./idx.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".gz" });
+ * await Deno.writeFile(path, await gzip(encodeIdx(Uint8Array.of(3, 1, 4), [3])));
+ * const idx = await readIdxFile(path);
+ * await Deno.remove(path);
+ * if (idx.data.join() !== "3,1,4") throw new Error("wrong data");
+ * ```
+ */
+export async function readIdxFile(path: string): Promise<IdxArray> {
+  let bytes: Uint8Array = await Deno.readFile(path);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = await gunzip(bytes, path);
+  return parseIdx(bytes, path);
+}
