@@ -1,0 +1,109 @@
+/**
+ * Softmax cross-entropy and the correct-prediction count (`cross_entropy.wgsl`): the loss
+ * is one fused, numerically stable kernel with a one-kernel backward, and both results
+ * stay on the GPU as 0-d tensors, so a training loop can add them up step after step
+ * (`total = total.add(loss)`) and read them back a few times per epoch.
+ *
+ * @module
+ */
+import { grid, launch, Params } from "../../gpu/queue.ts";
+import { record, Tensor } from "../../tensor/tensor.ts";
+import { fmt } from "../../tensor/shape.ts";
+import src from "./cross_entropy.wgsl" with { type: "text" };
+
+const WG = 256;
+
+function check(what: string, logits: Tensor, target: Tensor): [number, number] {
+  if (logits.rank !== 2) {
+    throw new Error(`${what} expects 2-D logits [N, C], got ${fmt(logits.shape)}`);
+  }
+  const [N, C] = logits.shape;
+  if (target.rank !== 1 || target.shape[0] !== N) {
+    throw new Error(
+      `${what} expects target [${N}] (one class index per row of logits ${
+        fmt(logits.shape)
+      }), got ${fmt(target.shape)}`,
+    );
+  }
+  if (C === 0) throw new Error(`${what} needs at least one class, got logits ${fmt(logits.shape)}`);
+  return [N, C];
+}
+
+function params(N: number, C: number): Params {
+  return new Params().u32(N).u32(C).f32(N ? 1 / N : NaN).u32(0);
+}
+
+/**
+ * Mean softmax cross-entropy of `logits` against class indices `target`
+ * (PyTorch's `F.cross_entropy` with `reduction="mean"`):
+ * loss = (1/N) sum_n (log sum_c exp(logits[n, c]) - logits[n, target[n]]).
+ * Backward: dlogits = (softmax(logits) - onehot(target)) / N, in one kernel. A target that
+ * is not an integer in [0, C) gives a NaN loss. Only `logits` receives a gradient.
+ *
+ * Shape: logits [N, C], target [N] (f32 class indices) -> [] (0-d).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { crossEntropy } from "./cross_entropy.ts";
+ * const logits = Tensor.from([[0, 0], [0, 0]]);
+ * const loss = crossEntropy(logits, Tensor.from([0, 1]));
+ * console.log((await loss.item()).toFixed(4)); // 0.6931 (= log 2)
+ * ```
+ */
+export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
+  const [N, C] = check("crossEntropy", logits, target);
+  const out = Tensor.empty([]);
+  const lse = Tensor.empty([N]);
+  launch({
+    label: "cross_entropy.forward",
+    code: src,
+    entryPoint: "forward",
+    overrides: { WG },
+    bindings: [params(N, C), logits.buffer, target.buffer, out.buffer, lse.buffer],
+    workgroups: [1],
+  });
+  const res = record(out, "crossEntropy", [logits], (dout) => {
+    const dinp = Tensor.empty(logits.shape);
+    launch({
+      label: "cross_entropy.backward",
+      code: src,
+      entryPoint: "backward",
+      overrides: { WG },
+      bindings: [params(N, C), logits.buffer, target.buffer, dout.buffer, lse.buffer, dinp.buffer],
+      workgroups: grid(Math.ceil((N * C) / WG)),
+    });
+    return [dinp];
+  });
+  if (!res.requiresGrad) lse.dispose(); // else it is the backward's cache, freed by tidy()
+  return res;
+}
+
+/**
+ * The number of rows of `logits` whose argmax equals `target` (the first maximum on ties,
+ * as `torch.argmax`), as a 0-d f32 tensor that stays on the GPU. Not differentiable.
+ *
+ * Shape: logits [N, C], target [N] -> [] (0-d).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { countCorrect } from "./cross_entropy.ts";
+ * const logits = Tensor.from([[2, 1], [0, 3], [5, 5]]);
+ * const n = countCorrect(logits, Tensor.from([0, 0, 0])); // rows 0 and 2 (tie -> class 0)
+ * console.log(await n.item()); // 2
+ * ```
+ */
+export function countCorrect(logits: Tensor, target: Tensor): Tensor {
+  const [N, C] = check("countCorrect", logits, target);
+  const out = Tensor.empty([]);
+  launch({
+    label: "cross_entropy.count_correct",
+    code: src,
+    entryPoint: "count_correct",
+    overrides: { WG },
+    bindings: [params(N, C), logits.buffer, target.buffer, out.buffer],
+    workgroups: [1],
+  });
+  return out;
+}

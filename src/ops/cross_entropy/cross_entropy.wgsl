@@ -1,0 +1,107 @@
+// Softmax cross-entropy over class logits, fused and numerically stable, and a count of
+// correct predictions, for a batch of N rows of C classes:
+//
+//   forward         lse[n] = max_c inp[n, c] + log sum_c exp(inp[n, c] - max_c inp[n, c])
+//                   out    = (1 / N) sum_n (lse[n] - inp[n, target[n]])        (mean loss)
+//   backward        dinp[n, c] = dout * (exp(inp[n, c] - lse[n]) - [c == target[n]]) / N
+//   count_correct   out = #{ n : argmax_c inp[n, c] == target[n] }  (first max on ties)
+//
+// `target` holds class indices as f32 (what the data loader yields). A target that is not
+// an integer in [0, C) makes the loss NaN (a GPU kernel cannot throw; NaN cannot be missed).
+//
+// Thread-to-data mapping: forward and count_correct run as ONE workgroup of WG threads;
+// thread t handles rows t, t + WG, ... (a row is C contiguous floats), keeps its partial sum
+// in a register, and the workgroup adds the WG partials with a tree in workgroup memory.
+// One workgroup is enough: N * C is small (256 x 10 per training step) and a single pass
+// gives a deterministic sum with no second dispatch. The forward saves lse [N] for the
+// backward. backward: one thread per element of dinp.
+//
+// Bindings: 0 params (uniform), 1 inp [N, C], 2 targets [N], then
+//   forward: 3 out [1], 4 lse [N];  backward: 3 dout [1], 4 lse [N], 5 dinp [N, C];
+//   count_correct: 3 out [1].
+// Dispatch: forward and count_correct [1]; backward ceil(N C / WG) split over x and y.
+
+override WG: u32 = 256u;
+
+struct Params {
+  n: u32,     // rows
+  c: u32,     // classes
+  inv_n: f32, // 1 / N
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> inp: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<f32>; // (`target` is reserved)
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> dout: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dinp: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+// The target class of row n, or C when it is not a valid class index.
+fn class_of(n: u32) -> u32 {
+  let t = targets[n];
+  if (t >= 0.0 && t < f32(p.c) && fract(t) == 0.0) { return u32(t); }
+  return p.c;
+}
+
+// Adds up `partial` across the workgroup; every thread must call it.
+fn workgroup_sum(t: u32, v: f32) -> f32 {
+  partial[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] += partial[t + s]; }
+    workgroupBarrier();
+  }
+  return partial[0];
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(local_invocation_index) t: u32) {
+  var acc = 0.0;
+  for (var n = t; n < p.n; n += WG) {
+    let row = n * p.c;
+    var m = inp[row];
+    for (var c = 1u; c < p.c; c++) { m = max(m, inp[row + c]); }
+    var s = 0.0;
+    for (var c = 0u; c < p.c; c++) { s += exp(inp[row + c] - m); }
+    let l = m + log(s);
+    lse[n] = l;
+    let k = class_of(n);
+    if (k < p.c) {
+      acc += l - inp[row + k];
+    } else {
+      acc += bitcast<f32>(0x7fc00000u); // NaN: invalid target
+    }
+  }
+  let total = workgroup_sum(t, acc);
+  if (t == 0u) { out[0] = total * p.inv_n; }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n * p.c) { return; }
+  let n = i / p.c;
+  let c = i % p.c;
+  let onehot = select(0.0, 1.0, c == class_of(n));
+  dinp[i] = dout[0] * p.inv_n * (exp(inp[i] - lse[n]) - onehot);
+}
+
+@compute @workgroup_size(WG)
+fn count_correct(@builtin(local_invocation_index) t: u32) {
+  var acc = 0.0;
+  for (var n = t; n < p.n; n += WG) {
+    let row = n * p.c;
+    var best = 0u;
+    for (var c = 1u; c < p.c; c++) {
+      if (inp[row + c] > inp[row + best]) { best = c; } // strict: first max wins ties
+    }
+    if (best == class_of(n)) { acc += 1.0; }
+  }
+  let total = workgroup_sum(t, acc);
+  if (t == 0u) { out[0] = total; }
+}

@@ -1,0 +1,90 @@
+/**
+ * Float64 references for softmax cross-entropy and the correct-prediction count, as naive
+ * loops.
+ *
+ * @module
+ */
+
+/**
+ * Mean cross-entropy of rows of logits: (1/N) sum_n (log sum_c exp(inp[n, c]) - inp[n, t_n]),
+ * computed stably (max subtracted). Shapes: inp [N, C], target [N] (class indices).
+ *
+ * @example
+ * ```ts
+ * import { crossEntropyForward } from "./reference.ts";
+ * // two equal logits: loss = log 2
+ * console.log(crossEntropyForward([0, 0], [1], 1, 2).toFixed(4)); // 0.6931
+ * ```
+ */
+export function crossEntropyForward(
+  inp: ArrayLike<number>,
+  target: ArrayLike<number>,
+  N: number,
+  C: number,
+): number {
+  let loss = 0;
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, inp[n * C + c]);
+    let s = 0;
+    for (let c = 0; c < C; c++) s += Math.exp(inp[n * C + c] - m);
+    loss += m + Math.log(s) - inp[n * C + target[n]];
+  }
+  return loss / N;
+}
+
+/**
+ * Gradient of {@link crossEntropyForward} times the upstream scalar `dout`:
+ * dinp[n, c] = dout * (softmax(inp[n])[c] - [c == t_n]) / N.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropyBackward } from "./reference.ts";
+ * console.log(crossEntropyBackward([0, 0], [1], 1, 2)); // Float64Array [0.5, -0.5]
+ * ```
+ */
+export function crossEntropyBackward(
+  inp: ArrayLike<number>,
+  target: ArrayLike<number>,
+  N: number,
+  C: number,
+  dout = 1,
+): Float64Array {
+  const dinp = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, inp[n * C + c]);
+    let s = 0;
+    for (let c = 0; c < C; c++) s += Math.exp(inp[n * C + c] - m);
+    for (let c = 0; c < C; c++) {
+      const softmax = Math.exp(inp[n * C + c] - m) / s;
+      dinp[n * C + c] = dout * (softmax - (c === target[n] ? 1 : 0)) / N;
+    }
+  }
+  return dinp;
+}
+
+/**
+ * Number of rows whose argmax (the first maximum on ties, as `torch.argmax`) equals the
+ * target.
+ *
+ * @example
+ * ```ts
+ * import { countCorrect } from "./reference.ts";
+ * console.log(countCorrect([1, 1, 0, 2], [0, 0], 2, 2)); // 1
+ * ```
+ */
+export function countCorrect(
+  inp: ArrayLike<number>,
+  target: ArrayLike<number>,
+  N: number,
+  C: number,
+): number {
+  let correct = 0;
+  for (let n = 0; n < N; n++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (inp[n * C + c] > inp[n * C + best]) best = c;
+    if (best === target[n]) correct++;
+  }
+  return correct;
+}

@@ -1,0 +1,81 @@
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { countCorrect, crossEntropy } from "../../src/ops/cross_entropy/cross_entropy.ts";
+import * as ref from "../../src/ops/cross_entropy/reference.ts";
+import { Rng } from "../../src/tensor/random.ts";
+
+function data(N: number, C: number, seed: number, scale = 3) {
+  const rng = new Rng(seed);
+  const x = Float32Array.from({ length: N * C }, () => scale * rng.normal());
+  const t = Float32Array.from({ length: N }, () => Math.floor(rng.uniform() * C));
+  return { x, t };
+}
+
+Deno.test("cross-entropy reference backward matches central differences", () => {
+  const [N, C] = [3, 5];
+  const { x: x32, t } = data(N, C, 7);
+  const x = Float64Array.from(x32);
+  const g = ref.crossEntropyBackward(x, t, N, C, 1.5);
+  const h = 1e-6;
+  const num = x.map((v, i) => {
+    x[i] = v + h;
+    const lp = ref.crossEntropyForward(x, t, N, C);
+    x[i] = v - h;
+    const lm = ref.crossEntropyForward(x, t, N, C);
+    x[i] = v;
+    return 1.5 * (lp - lm) / (2 * h);
+  });
+  assertClose(g, num, { atol: 1e-8, rtol: 1e-6 }, "dinp");
+});
+
+for (const [N, C] of [[1, 1], [1, 10], [3, 10], [7, 7], [256, 10], [513, 3], [1000, 10]]) {
+  gpuTest(`crossEntropy and countCorrect vs float64 reference [${N}, ${C}]`, async () => {
+    const { x, t } = data(N, C, N * 31 + C);
+    const logits = Tensor.from(x, [N, C], { requiresGrad: true });
+    const target = Tensor.from(t);
+    const loss = crossEntropy(logits, target);
+    assert(loss.shape.length === 0, `loss is 0-d, got [${loss.shape}]`);
+    loss.backward(Tensor.from([2], []));
+    assertClose([await loss.item()], [ref.crossEntropyForward(x, t, N, C)], {
+      atol: 1e-6,
+      rtol: 1e-5,
+    }, "loss");
+    assertClose(await logits.grad!.toArray(), ref.crossEntropyBackward(x, t, N, C, 2), {
+      atol: 1e-7,
+      rtol: 1e-5,
+    }, "dlogits");
+    const correct = await countCorrect(logits, target).item();
+    assert(correct === ref.countCorrect(x, t, N, C), `correct ${correct}`);
+  });
+}
+
+gpuTest("crossEntropy is stable for huge logits", async () => {
+  const x = Float32Array.of(1000, -1000, 0, 88, 89, 90);
+  const t = Float32Array.of(1, 2);
+  const loss = await crossEntropy(Tensor.from(x, [2, 3]), Tensor.from(t)).item();
+  assertClose([loss], [ref.crossEntropyForward(x, t, 2, 3)], { atol: 1e-3, rtol: 1e-6 }, "loss");
+});
+
+gpuTest("countCorrect takes the first maximum on ties, as torch.argmax", async () => {
+  const x = Tensor.from([[1, 1, 0], [0, 2, 2], [3, 3, 3]]);
+  assert((await countCorrect(x, Tensor.from([0, 1, 0])).item()) === 3, "ties go to the first");
+  assert((await countCorrect(x, Tensor.from([1, 2, 2])).item()) === 0, "not to later ones");
+});
+
+gpuTest("crossEntropy gives NaN for a target outside [0, C)", async () => {
+  const x = Tensor.from([[1, 2], [3, 4]]);
+  assert(Number.isNaN(await crossEntropy(x, Tensor.from([0, 2])).item()), "target 2 of 2");
+  assert(Number.isNaN(await crossEntropy(x, Tensor.from([-1, 0])).item()), "target -1");
+  assert(Number.isNaN(await crossEntropy(x, Tensor.from([0.5, 0])).item()), "target 0.5");
+});
+
+gpuTest("crossEntropy rejects mismatched shapes with a clear error", () => {
+  let msg = "";
+  try {
+    crossEntropy(Tensor.zeros([4, 10]), Tensor.zeros([3]));
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(msg.includes("target [4]") && msg.includes("got [3]"), msg);
+});
