@@ -149,7 +149,7 @@ export class ProgressBar {
     if (this.#label) parts.push(this.#label);
     if (this.total > 0) {
       const frac = Math.min(1, this.current / this.total);
-      const filled = Math.round(frac * this.#width);
+      const filled = Math.floor(frac * this.#width);
       parts.push(`[${"#".repeat(filled)}${"-".repeat(this.#width - filled)}]`);
       parts.push(`${String(Math.floor(frac * 100)).padStart(3)}%`);
       parts.push(
