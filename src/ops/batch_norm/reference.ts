@@ -1,0 +1,190 @@
+/**
+ * Float64 CPU reference for batch normalization, written as naive loops over
+ * (n, c, s) with the input viewed as [N, C, S] (S = product of the dims after C). It
+ * shares no code with the GPU path. Per channel c, over its M = N*S values:
+ *
+ *     mean = (1/M) sum x          var = (1/M) sum (x - mean)^2  (biased)
+ *     xhat = (x - mean) / sqrt(var + eps)        out = weight * xhat + bias
+ *
+ * Gradients follow llm.c's reference convention: `dout` in, fresh `dinp`, `dweight`,
+ * `dbias` out (they overwrite, nothing accumulates).
+ *
+ * @module
+ */
+import type { RefArray } from "../elementwise/reference.ts";
+
+/** Per-channel statistics used to normalize: batch statistics, or running ones in eval. */
+export interface RefStats {
+  mean: Float64Array;
+  /** Biased variance (training) or running variance (eval). */
+  var: Float64Array;
+}
+
+/** Result of {@link refBatchNormForward}. */
+export interface RefBatchNormForward {
+  out: RefArray;
+  /** The statistics that normalized (the batch's in training mode). */
+  mean: Float64Array;
+  rstd: Float64Array;
+}
+
+/** Gradients from {@link refBatchNormBackward}. */
+export interface RefBatchNormGrads {
+  dinp: RefArray;
+  dweight: Float64Array;
+  dbias: Float64Array;
+}
+
+function dims(shape: readonly number[]): [number, number, number] {
+  let s = 1;
+  for (let d = 2; d < shape.length; d++) s *= shape[d];
+  return [shape[0], shape[1], s];
+}
+
+/**
+ * Batch statistics per channel: mean and biased variance, two passes (mean, then the
+ * centred sum of squares).
+ *
+ * @example
+ * ```ts
+ * import { refArray } from "../elementwise/reference.ts";
+ * import { refBatchStats } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * const { mean, var: v } = refBatchStats(refArray([1, 10, 3, 30], [2, 2]));
+ * assert.deepEqual(Array.from(mean), [2, 20]);
+ * assert.deepEqual(Array.from(v), [1, 100]);
+ * ```
+ */
+export function refBatchStats(inp: RefArray): RefStats {
+  const [N, C, S] = dims(inp.shape);
+  const M = N * S;
+  const mean = new Float64Array(C), v = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let sum = 0;
+    for (let n = 0; n < N; n++) for (let s = 0; s < S; s++) sum += inp.data[(n * C + c) * S + s];
+    mean[c] = sum / M;
+    let sq = 0;
+    for (let n = 0; n < N; n++) {
+      for (let s = 0; s < S; s++) sq += (inp.data[(n * C + c) * S + s] - mean[c]) ** 2;
+    }
+    v[c] = sq / M;
+  }
+  return { mean, var: v };
+}
+
+/**
+ * out = weight * (x - mean) / sqrt(var + eps) + bias per channel, with the batch
+ * statistics, or with `stats` (running statistics, inference mode) when given.
+ * `weight`/`bias` null mean 1 and 0.
+ *
+ * @example
+ * ```ts
+ * import { refArray } from "../elementwise/reference.ts";
+ * import { refBatchNormForward } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * const { out } = refBatchNormForward(refArray([1, 10, 3, 30], [2, 2]), null, null, 0);
+ * assert.deepEqual(Array.from(out.data), [-1, -1, 1, 1]);
+ * ```
+ */
+export function refBatchNormForward(
+  inp: RefArray,
+  weight: ArrayLike<number> | null,
+  bias: ArrayLike<number> | null,
+  eps: number,
+  stats?: RefStats,
+): RefBatchNormForward {
+  const [N, C, S] = dims(inp.shape);
+  const { mean, var: v } = stats ?? refBatchStats(inp);
+  const rstd = new Float64Array(C);
+  for (let c = 0; c < C; c++) rstd[c] = 1 / Math.sqrt(v[c] + eps);
+  const out = new Float64Array(inp.data.length);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        const i = (n * C + c) * S + s;
+        const xhat = (inp.data[i] - mean[c]) * rstd[c];
+        out[i] = (weight ? weight[c] : 1) * xhat + (bias ? bias[c] : 0);
+      }
+    }
+  }
+  return { out: { shape: [...inp.shape], data: out }, mean: Float64Array.from(mean), rstd };
+}
+
+/**
+ * Gradients of {@link refBatchNormForward} (same arguments) given `dout`:
+ *
+ *     dbias = sum dout      dweight = sum dout * xhat
+ *     training: dinp = weight * rstd * (dout - mean(dout) - xhat * mean(dout * xhat))
+ *     eval (stats given, constants): dinp = weight * rstd * dout
+ *
+ * @example
+ * ```ts
+ * import { refArray } from "../elementwise/reference.ts";
+ * import { refBatchNormBackward } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * const inp = refArray([1, 3], [2, 1]);
+ * const g = refBatchNormBackward(refArray([1, 1], [2, 1]), inp, null, 0);
+ * assert.deepEqual(Array.from(g.dinp.data), [0, 0]); // a shift of y cannot change xhat
+ * assert.deepEqual(Array.from(g.dbias), [2]);
+ * ```
+ */
+export function refBatchNormBackward(
+  dout: RefArray,
+  inp: RefArray,
+  weight: ArrayLike<number> | null,
+  eps: number,
+  stats?: RefStats,
+): RefBatchNormGrads {
+  const [N, C, S] = dims(inp.shape);
+  const M = N * S;
+  const { mean, rstd } = refBatchNormForward(inp, null, null, eps, stats);
+  const dweight = new Float64Array(C), dbias = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) {
+        const i = (n * C + c) * S + s;
+        dbias[c] += dout.data[i];
+        dweight[c] += dout.data[i] * (inp.data[i] - mean[c]) * rstd[c];
+      }
+    }
+  }
+  const dinp = new Float64Array(inp.data.length);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const w = weight ? weight[c] : 1;
+      for (let s = 0; s < S; s++) {
+        const i = (n * C + c) * S + s;
+        const xhat = (inp.data[i] - mean[c]) * rstd[c];
+        dinp[i] = stats
+          ? w * rstd[c] * dout.data[i]
+          : w * rstd[c] * (dout.data[i] - dbias[c] / M - xhat * dweight[c] / M);
+      }
+    }
+  }
+  return { dinp: { shape: [...inp.shape], data: dinp }, dweight, dbias };
+}
+
+/**
+ * One running-statistics update, as PyTorch's training step:
+ * `running = (1 - momentum) * running + momentum * batch`, with the unbiased batch
+ * variance (var * M/(M-1)) for the running variance. Returns new arrays.
+ *
+ * @example
+ * ```ts
+ * import { refArray } from "../elementwise/reference.ts";
+ * import { refRunningUpdate } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * const r = refRunningUpdate({ mean: Float64Array.of(0), var: Float64Array.of(1) },
+ *   refArray([1, 3], [2, 1]), 0.5);
+ * assert.deepEqual(Array.from(r.mean), [1]); // 0.5 * 0 + 0.5 * 2
+ * assert.deepEqual(Array.from(r.var), [1.5]); // 0.5 * 1 + 0.5 * 2 (unbiased)
+ * ```
+ */
+export function refRunningUpdate(running: RefStats, inp: RefArray, momentum: number): RefStats {
+  const [N, , S] = dims(inp.shape);
+  const M = N * S;
+  const batch = refBatchStats(inp);
+  const mean = running.mean.map((r, c) => (1 - momentum) * r + momentum * batch.mean[c]);
+  const v = running.var.map((r, c) => (1 - momentum) * r + momentum * batch.var[c] * M / (M - 1));
+  return { mean, var: v };
+}

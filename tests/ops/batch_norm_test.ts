@@ -1,0 +1,282 @@
+import { throws } from "node:assert/strict";
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { queueStats } from "../../src/gpu/queue.ts";
+import { batchNorm } from "../../src/ops/batch_norm/batch_norm.ts";
+import { refArray } from "../../src/ops/elementwise/reference.ts";
+import {
+  refBatchNormBackward,
+  refBatchNormForward,
+  refBatchStats,
+  refRunningUpdate,
+  type RefStats,
+} from "../../src/ops/batch_norm/reference.ts";
+
+const EPS = 1e-5;
+
+/** [N, C, S] sizes of a shape. */
+function ncs(shape: readonly number[]): [number, number, number] {
+  return [shape[0], shape[1], shape.slice(2).reduce((a, b) => a * b, 1)];
+}
+
+/** Deterministic pseudo-random doubles (a tiny LCG), for the float64-only tests. */
+function lcg(seed: number, n: number, scale = 1, shift = 0): Float64Array {
+  let s = seed >>> 0;
+  return Float64Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return shift + scale * (s / 2 ** 32 - 0.5) * 2;
+  });
+}
+
+/** Running statistics that are not the batch's: means in [-1, 1], variances in [0.5, 2.5]. */
+function someStats(c: number, seed: number): RefStats {
+  return { mean: lcg(seed, c), var: lcg(seed + 1, c, 1, 1.5) };
+}
+
+// ---------------------------------------------------------------------------------------
+// The float64 reference on its own: its backward against central differences.
+
+function centralDifferenceCheck(shape: number[], eval_: boolean): void {
+  const [, C] = shape;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const inp = refArray(lcg(1, n, 2, 0.5), shape);
+  const weight = lcg(2, C, 1, 0.2), bias = lcg(3, C);
+  const r = lcg(4, n); // loss = sum(out * r), so dout = r
+  const stats = eval_ ? someStats(C, 5) : undefined;
+  const loss = (x: Float64Array, w: Float64Array, b: Float64Array) => {
+    const out = refBatchNormForward(refArray(x, shape), w, b, EPS, stats).out.data;
+    return out.reduce((acc, v, i) => acc + v * r[i], 0);
+  };
+  const h = 1e-6;
+  const numeric = (arr: Float64Array) =>
+    Array.from(arr, (_, i) => {
+      const keep = arr[i];
+      arr[i] = keep + h;
+      const up = loss(inp.data, weight, bias);
+      arr[i] = keep - h;
+      const down = loss(inp.data, weight, bias);
+      arr[i] = keep;
+      return (up - down) / (2 * h);
+    });
+  const g = refBatchNormBackward(refArray(r, shape), inp, weight, EPS, stats);
+  const tol = { atol: 1e-6, rtol: 1e-6 };
+  assertClose(g.dinp.data, numeric(inp.data), tol, "dinp");
+  assertClose(g.dweight, numeric(weight), tol, "dweight");
+  assertClose(g.dbias, numeric(bias), tol, "dbias");
+}
+
+Deno.test("reference backward matches central differences (training)", () => {
+  centralDifferenceCheck([3, 2, 5], false);
+  centralDifferenceCheck([4, 3], false);
+  centralDifferenceCheck([2, 3, 2, 3], false);
+});
+
+Deno.test("reference backward matches central differences (eval)", () => {
+  centralDifferenceCheck([3, 2, 5], true);
+  centralDifferenceCheck([1, 3, 2, 2], true);
+});
+
+Deno.test("reference forward gives zero mean and unit variance per channel", () => {
+  const shape = [5, 3, 4];
+  const inp = refArray(lcg(7, 60, 3, 10), shape);
+  const { out } = refBatchNormForward(inp, null, null, 0);
+  const { mean, var: v } = refBatchStats(out);
+  assertClose(mean, [0, 0, 0], { atol: 1e-12, rtol: 0 }, "mean");
+  assertClose(v, [1, 1, 1], { atol: 1e-12, rtol: 0 }, "var");
+});
+
+// ---------------------------------------------------------------------------------------
+// GPU against the reference.
+
+interface Case {
+  shape: number[];
+  eval?: boolean;
+  affine?: boolean;
+  /** Input = shift + randn: shift 1e4 is the stability case. */
+  shift?: number;
+  /** Tolerance of out, and of dinp relative to each channel's scale |weight| rstd rms(dout). */
+  atol?: number;
+}
+
+/**
+ * Divides each element of a per-element array by its channel's scale, so that channels of
+ * very different magnitudes (rstd is large where a channel barely varies) are compared
+ * at the precision float32 can give them.
+ */
+function perChannel(data: ArrayLike<number>, shape: readonly number[], scale: ArrayLike<number>) {
+  const [N, C, S] = ncs(shape);
+  const out = new Float64Array(data.length);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let s = 0; s < S; s++) out[(n * C + c) * S + s] = data[(n * C + c) * S + s] / scale[c];
+    }
+  }
+  return out;
+}
+
+async function checkAgainstReference(k: Case): Promise<void> {
+  const { shape, eval: eval_ = false, affine = true, shift = 0, atol = 2e-5 } = k;
+  const [N, C, S] = ncs(shape);
+  const what = `${JSON.stringify(shape)}${eval_ ? " eval" : ""}${affine ? "" : " no affine"}`;
+  const x = Tensor.randn(shape, { seed: 11 }).add(shift);
+  x.requiresGrad = true;
+  const w = affine ? Tensor.randn([C], { seed: 12, requiresGrad: true }) : null;
+  const b = affine ? Tensor.randn([C], { seed: 13, requiresGrad: true }) : null;
+  const stats = eval_ ? someStats(C, 14) : undefined;
+  const rm = Tensor.from(stats ? stats.mean : new Float64Array(C).fill(0.5), [C]);
+  const rv = Tensor.from(stats ? stats.var : new Float64Array(C).fill(2), [C]);
+  const dout = Tensor.randn(shape, { seed: 15 });
+
+  const y = batchNorm(x, rm, rv, w, b, { training: !eval_, eps: EPS });
+  y.backward(dout);
+
+  const xr = refArray(await x.toArray(), shape);
+  const wr = w ? await w.toArray() : null, br = b ? await b.toArray() : null;
+  const doutr = refArray(await dout.toArray(), shape);
+  const ref = refBatchNormForward(xr, wr, br, EPS, stats);
+  const grads = refBatchNormBackward(doutr, xr, wr, EPS, stats);
+
+  assertClose(await y.toArray(), ref.out.data, { atol, rtol: 1e-5 }, `${what}: out`);
+
+  // dinp relative to each channel's scale |w| rstd rms(dout).
+  let ms = 0;
+  for (const v of doutr.data) ms += v * v;
+  const rms = Math.sqrt(ms / doutr.data.length);
+  const scale = ref.rstd.map((r, c) => (wr ? Math.abs(wr[c]) : 1) * r * rms);
+  assertClose(
+    perChannel(await x.grad!.toArray(), shape, scale),
+    perChannel(grads.dinp.data, shape, scale),
+    { atol, rtol: 0 },
+    `${what}: dinp / (|w| rstd rms(dout))`,
+  );
+
+  // dweight, dbias: float32 sums of M terms, compared relative to sum |term|. With a large
+  // shift, xhat itself carries the float32 mean's rounding (same bound as out).
+  const sumAtol = shift ? atol : 1e-5;
+  if (w && b) {
+    const absW = new Float64Array(C), absB = new Float64Array(C);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < S; s++) {
+          const i = (n * C + c) * S + s;
+          absB[c] += Math.abs(doutr.data[i]);
+          absW[c] += Math.abs(doutr.data[i] * (xr.data[i] - ref.mean[c]) * ref.rstd[c]);
+        }
+      }
+    }
+    const dw = await w.grad!.toArray(), db = await b.grad!.toArray();
+    const rel = (a: ArrayLike<number>, s: Float64Array) => Array.from(a, (v, c) => v / s[c]);
+    assertClose(rel(dw, absW), rel(grads.dweight, absW), { atol: sumAtol, rtol: 0 }, `${what}: dw`);
+    assertClose(rel(db, absB), rel(grads.dbias, absB), { atol: sumAtol, rtol: 0 }, `${what}: db`);
+  }
+
+  // Training updates the running statistics in place (momentum 0.1, unbiased variance);
+  // eval leaves them alone.
+  const start = stats ?? { mean: new Float64Array(C).fill(0.5), var: new Float64Array(C).fill(2) };
+  const want = eval_ ? start : refRunningUpdate(start, xr, 0.1);
+  const tolRun = { atol: 1e-5 * (1 + Math.abs(shift)), rtol: 1e-5 };
+  assertClose(await rm.toArray(), want.mean, tolRun, `${what}: running mean`);
+  assertClose(await rv.toArray(), want.var, { atol: 1e-4, rtol: 1e-4 }, `${what}: running var`);
+  for (const t of [x, w, b, rm, rv, dout, y]) t?.dispose();
+}
+
+const shapes: Case[] = [
+  { shape: [1, 3, 7, 7], eval: true },
+  { shape: [3, 5, 7, 7] },
+  { shape: [3, 5, 7, 7], eval: true },
+  { shape: [2, 513] },
+  { shape: [2, 3] },
+  { shape: [7, 1] },
+  { shape: [256, 120] },
+  { shape: [256, 84], eval: true },
+  { shape: [4, 3, 11] }, // BatchNorm1d's [N, D, L]
+  { shape: [5, 7, 13], affine: false },
+  { shape: [2, 3, 3, 5, 1] }, // any rank: S = 15
+  { shape: [256, 16, 8, 8] },
+  { shape: [256, 6, 24, 24] },
+];
+
+for (const k of shapes) {
+  gpuTest(
+    `batchNorm ${JSON.stringify(k.shape)}${k.eval ? " eval" : ""} matches the reference`,
+    () => checkAgainstReference(k),
+  );
+}
+
+// A channel whose mean is 1e4 and std 1: E[x^2] - E[x]^2 in float32 subtracts two numbers
+// near 1e8 whose spacing is 8, and loses the variance entirely. The float32 input itself
+// is only resolved to 2^-10 near 1e4, and the GPU's mean to half of that, so xhat can be
+// off by ~1e-3 at most.
+gpuTest("batchNorm is stable for mean 1e4, std 1 (forward and backward)", async () => {
+  await checkAgainstReference({ shape: [16, 3, 9, 9], shift: 1e4, atol: 2e-3 });
+  await checkAgainstReference({ shape: [512, 7], shift: 1e4, atol: 2e-3 });
+  // ...where the naive one-pass formula in float32 is wrong by far more than that.
+  const x = await Tensor.randn([16 * 81], { seed: 11 }).add(1e4).toArray();
+  let s = 0, sq = 0;
+  for (const v of x) {
+    s = Math.fround(s + v);
+    sq = Math.fround(sq + Math.fround(v * v));
+  }
+  const naive = Math.fround(sq / x.length) - Math.fround(s / x.length) ** 2;
+  const exact = refBatchStats(refArray(x, [x.length, 1])).var[0];
+  assert(Math.abs(naive - exact) > 0.1, `naive float32 variance ${naive} vs ${exact}`);
+});
+
+gpuTest("batchNorm running statistics after three steps, momentum 0.1 and 1/k", async () => {
+  const shape = [4, 3, 5, 5];
+  for (const cumulative of [false, true]) {
+    const rm = Tensor.zeros([3]), rv = Tensor.ones([3]);
+    let want: RefStats = { mean: new Float64Array(3), var: new Float64Array(3).fill(1) };
+    for (let k = 1; k <= 3; k++) {
+      const x = Tensor.randn(shape, { seed: 100 + k }).mul(k).add(k);
+      const momentum = cumulative ? 1 / k : 0.1;
+      batchNorm(x, rm, rv, null, null, { training: true, momentum }).dispose();
+      want = refRunningUpdate(want, refArray(await x.toArray(), shape), momentum);
+    }
+    const what = cumulative ? "cumulative" : "momentum 0.1";
+    assertClose(await rm.toArray(), want.mean, { atol: 1e-5, rtol: 1e-5 }, `${what} mean`);
+    assertClose(await rv.toArray(), want.var, { atol: 1e-5, rtol: 1e-5 }, `${what} var`);
+  }
+});
+
+gpuTest("batchNorm training step runs without a host wait", () => {
+  const x = Tensor.randn([8, 4, 6, 6], { seed: 3, requiresGrad: true });
+  const w = Tensor.ones([4], { requiresGrad: true }), b = Tensor.zeros([4], { requiresGrad: true });
+  const rm = Tensor.zeros([4]), rv = Tensor.ones([4]);
+  const before = queueStats().submits;
+  batchNorm(x, rm, rv, w, b, { training: true }).sum().backward();
+  assert(queueStats().submits === before, "forward + backward submitted work (a host wait?)");
+});
+
+gpuTest("batchNorm with only one of weight and bias", async () => {
+  const shape = [6, 2, 3];
+  const x = Tensor.randn(shape, { seed: 21 });
+  const w = Tensor.from([2, -1], [2], { requiresGrad: true });
+  const b = Tensor.from([0.5, 3], [2], { requiresGrad: true });
+  const xr = refArray(await x.toArray(), shape);
+  const y1 = batchNorm(x, null, null, w, null, { training: true });
+  const y2 = batchNorm(x, null, null, null, b, { training: true });
+  const tol = { atol: 2e-5, rtol: 1e-5 };
+  assertClose(await y1.toArray(), refBatchNormForward(xr, [2, -1], null, EPS).out.data, tol, "w");
+  assertClose(await y2.toArray(), refBatchNormForward(xr, null, [0.5, 3], EPS).out.data, tol, "b");
+  y2.sum().backward();
+  assertClose(await b.grad!.toArray(), [18, 18], tol, "dbias = sum of ones");
+});
+
+gpuTest("batchNorm errors name the bad value and the fix", () => {
+  const rm = Tensor.zeros([4]), rv = Tensor.ones([4]);
+  throws(
+    () => batchNorm(Tensor.zeros([1, 4]), rm, rv, null, null, { training: true }),
+    { message: "Expected more than 1 value per channel when training, got input size [1, 4]" },
+  );
+  throws(
+    () => batchNorm(Tensor.zeros([4]), rm, rv),
+    { message: "batchNorm expects input with at least 2 dimensions [N, C, ...], got [4]" },
+  );
+  throws(
+    () => batchNorm(Tensor.zeros([2, 3]), rm, rv),
+    /runningMean must have shape \[3\] \(one value per channel of input \[2, 3\]\), got \[4\]/,
+  );
+  throws(() => batchNorm(Tensor.zeros([2, 4]), null, null), /needs runningMean and runningVar/);
+});
