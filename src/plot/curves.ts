@@ -12,21 +12,29 @@ import { createCanvas, Image } from "@napi-rs/canvas";
 
 /** A mid-epoch reading: `epoch` counts from 1, `fraction` of it is done, in (0, 1]. */
 export interface CurveUpdate {
+  /** Epoch number, from 1. */
   epoch: number;
+  /** Part of the epoch done, in (0, 1]. */
   fraction: number;
+  /** Mean training loss so far in the epoch. */
   loss: number;
+  /** Training accuracy so far in the epoch. */
   trainAcc: number;
 }
 
 /** An end-of-epoch reading (`epoch` counts from 1). */
 export interface CurveEpoch {
+  /** Epoch number, from 1. */
   epoch: number;
+  /** Test accuracy after the epoch. */
   testAcc: number;
 }
 
 /** What the curves are drawn from: the history {@link fit} returns, or a part of it. */
 export interface CurveHistory {
+  /** Mid-epoch readings (train loss and accuracy). */
   updates: readonly CurveUpdate[];
+  /** End-of-epoch readings (test accuracy). */
   epochs: readonly CurveEpoch[];
 }
 
@@ -243,6 +251,7 @@ export class LiveCurves {
   #shown = false;
   #opts: CurvesOptions;
 
+  /** A live chart drawn with `opts` (pass `epochs` to fix the x axis). */
   constructor(opts: CurvesOptions = {}) {
     this.#opts = opts;
   }

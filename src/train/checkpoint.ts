@@ -21,7 +21,9 @@ export type SafetensorsDtype = "F32" | "I64";
 
 /** One tensor of a safetensors file, on the host. */
 export interface SafetensorsEntry {
+  /** Element type. */
   dtype: SafetensorsDtype;
+  /** Sizes of each dimension (`[]` for a scalar). */
   shape: number[];
   /** Values; `I64` entries hold integers exactly representable as numbers. */
   data: Float32Array | BigInt64Array;
@@ -29,7 +31,9 @@ export interface SafetensorsEntry {
 
 /** A decoded safetensors file. */
 export interface Safetensors {
+  /** Tensors by name. */
   tensors: Record<string, SafetensorsEntry>;
+  /** The header's `__metadata__` (string values); empty if absent. */
   metadata: Record<string, string>;
 }
 
