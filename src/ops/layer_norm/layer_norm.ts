@@ -1,0 +1,175 @@
+/**
+ * Layer normalization on the GPU: `layerNorm(inp, normalizedShape, weight, bias, eps)`
+ * normalizes each example over its last dims (`layer_norm.wgsl`: a fused forward that
+ * saves each row's mean and rstd, a fused backward for dinp, and a column-sum pass for
+ * dweight and dbias).
+ *
+ * @module
+ */
+import { grid, launch, Params } from "../../gpu/queue.ts";
+import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkShape, fmt, numel } from "../../tensor/shape.ts";
+import src from "./layer_norm.wgsl" with { type: "text" };
+
+/**
+ * Threads per workgroup for a row of `d` elements (one workgroup per row, each thread
+ * takes chunks of 4). Measured on llvmpipe at the LeNet shapes: few threads, each doing
+ * several chunks, beat many threads doing one, since every halving step of the tree
+ * reduction is a barrier. Real GPUs want at least 64 to 256.
+ */
+export function layerNormWorkgroupSize(d: number): number {
+  const chunks = Math.ceil(d / 4);
+  return chunks <= 32 ? 32 : 64;
+}
+
+/** Threads per workgroup of the dweight/dbias pass (one thread per 4 columns). */
+const PARAMS_WG = 64;
+
+let placeholder: GPUBuffer | undefined;
+
+function same(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * Layer normalization (PyTorch's `F.layer_norm`): each example is normalized over its last
+ * `normalizedShape.length` dims with its own mean and biased variance, then scaled and
+ * shifted elementwise:
+ *
+ *   out = (inp - E[inp]) / sqrt(Var[inp] + eps) * weight + bias
+ *
+ * The statistics never mix examples, so the result does not depend on the batch, and
+ * training and inference compute the same thing. Differentiable in inp, weight and bias.
+ *
+ * Shape: inp [*, ...normalizedShape], weight and bias normalizedShape or null (ones /
+ * zeros) -> out like inp.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { layerNorm } from "./layer_norm.ts";
+ * const x = Tensor.from([[1, 2, 3], [10, 20, 30]]);
+ * const y = layerNorm(x, [3], null, null, 0);
+ * // Both rows become [-1.2247, 0, 1.2247]: the scale of a row does not matter.
+ * const v = await y.toArray();
+ * console.log(Math.abs(v[3] - v[0]) < 1e-5, v[2].toFixed(4)); // true "1.2247"
+ * ```
+ */
+export function layerNorm(
+  inp: Tensor,
+  normalizedShape: number | readonly number[],
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+): Tensor {
+  const norm = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
+  checkShape(norm, "layerNorm normalizedShape");
+  if (norm.length === 0) {
+    throw new Error("layerNorm expects a non-empty normalizedShape, got []");
+  }
+  if (inp.rank < norm.length || !same(inp.shape.slice(inp.rank - norm.length), norm)) {
+    throw new Error(`layerNorm expects input ending in ${fmt(norm)}, got ${fmt(inp.shape)}`);
+  }
+  for (const [name, t] of [["weight", weight], ["bias", bias]] as const) {
+    if (t && !same(t.shape, norm)) {
+      throw new Error(
+        `layerNorm expects ${name} of shape ${fmt(norm)} (the normalized shape), got ${
+          fmt(t.shape)
+        }`,
+      );
+    }
+  }
+  if (!(eps >= 0)) throw new Error(`layerNorm expects eps >= 0, got ${eps}`);
+
+  const D = numel(norm);
+  const M = numel(inp.shape.slice(0, inp.rank - norm.length));
+  const affine = weight !== null || bias !== null;
+  // The kernel takes weight and bias together; a lone one gets its neutral partner.
+  const w = weight ?? (affine ? Tensor.ones(norm) : null);
+  const b = bias ?? (affine ? Tensor.zeros(norm) : null);
+  const overrides = { WG: layerNormWorkgroupSize(D), ALIGN: D % 4 === 0 ? 1 : 0, AFFINE: +affine };
+  const params = () => new Params().u32(M).u32(D).f32(eps).u32(0);
+  const none = placeholder ??= allocBuffer(16, "no weight");
+
+  const out = Tensor.empty(inp.shape);
+  const mean = Tensor.empty([M]);
+  const rstd = Tensor.empty([M]);
+  launch({
+    label: "layer_norm.forward",
+    code: src,
+    entryPoint: "forward",
+    overrides,
+    bindings: [
+      params(),
+      inp.buffer,
+      w?.buffer ?? none,
+      b?.buffer ?? none,
+      out.buffer,
+      mean.buffer,
+      rstd.buffer,
+    ],
+    workgroups: grid(M),
+  });
+  if (w !== weight) w?.dispose();
+  if (b !== bias) b?.dispose();
+
+  const parents = [inp, weight, bias].filter((t): t is Tensor => t !== null);
+  record(out, "layerNorm", parents, (dout) => {
+    let dinp: Tensor | null = null;
+    if (inp.requiresGrad) {
+      dinp = Tensor.empty(inp.shape);
+      // A lone bias means weight = ones: the same as no affine map for dinp.
+      launch({
+        label: "layer_norm.backward",
+        code: src,
+        entryPoint: "backward",
+        overrides: { ...overrides, AFFINE: weight ? 1 : 0 },
+        bindings: [
+          params(),
+          inp.buffer,
+          weight?.buffer ?? none,
+          dout.buffer,
+          mean.buffer,
+          rstd.buffer,
+          dinp.buffer,
+        ],
+        workgroups: grid(M),
+      });
+    }
+    let dweight: Tensor | null = null;
+    let dbias: Tensor | null = null;
+    if (weight?.requiresGrad || bias?.requiresGrad) {
+      dweight = Tensor.empty(norm);
+      dbias = Tensor.empty(norm);
+      launch({
+        label: "layer_norm.backward_params",
+        code: src,
+        entryPoint: "backward_params",
+        overrides: { WG: PARAMS_WG, ALIGN: overrides.ALIGN },
+        bindings: [
+          params(),
+          inp.buffer,
+          dweight.buffer,
+          dout.buffer,
+          mean.buffer,
+          rstd.buffer,
+          dbias.buffer,
+        ],
+        workgroups: [Math.ceil(Math.ceil(D / 4) / PARAMS_WG)],
+      });
+    }
+    const grads: (Tensor | null)[] = [dinp];
+    if (weight) grads.push(dweight);
+    else dweight?.dispose();
+    if (bias) grads.push(dbias);
+    else dbias?.dispose();
+    return grads;
+  });
+  // The saved statistics live as long as the graph that needs them.
+  if (!out.backwardFn) {
+    mean.dispose();
+    rstd.dispose();
+  }
+  return out;
+}
