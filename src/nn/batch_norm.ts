@@ -1,0 +1,203 @@
+/**
+ * `BatchNorm1d` and `BatchNorm2d`, with PyTorch's semantics: learnable `weight` and
+ * `bias`, running statistics as buffers, batch statistics in training mode and running
+ * ones in eval mode. Both hand off to the functional {@link batchNorm} (fused WGSL).
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { fmt } from "../tensor/shape.ts";
+import { batchNorm } from "../ops/batch_norm/batch_norm.ts";
+import { copyBuffer } from "../gpu/queue.ts";
+
+/** Options of {@link BatchNorm1d} and {@link BatchNorm2d}, as PyTorch's keywords. */
+export interface BatchNormOptions {
+  /** Added to the variance before the square root. Default 1e-5. */
+  eps?: number;
+  /**
+   * Weight of the new batch statistic in the running update,
+   * `running = (1 - momentum) * running + momentum * batch`; `null` gives the cumulative
+   * average (momentum 1/k at the k-th training batch). Default 0.1.
+   */
+  momentum?: number | null;
+  /** Learnable per-channel `weight` (ones) and `bias` (zeros). Default true. */
+  affine?: boolean;
+  /**
+   * Keep running statistics for eval mode. When false, batch statistics are used in
+   * eval mode too and `runningMean`/`runningVar` are null. Default true.
+   */
+  trackRunningStats?: boolean;
+}
+
+/** The shared body of the BatchNorm layers; subclasses check the input's rank. */
+abstract class BatchNormBase extends Module {
+  /** C, the number of channels (features) normalized separately. */
+  readonly numFeatures: number;
+  /** Added to the variance before the square root. */
+  eps: number;
+  /** Running-update weight of the batch statistic, or null for the cumulative average. */
+  momentum: number | null;
+  /** Whether `weight` and `bias` exist. */
+  readonly affine: boolean;
+  /** Whether running statistics are kept. */
+  readonly trackRunningStats: boolean;
+  /** gamma, shape [C], ones (null when `affine` is false). */
+  readonly weight: Tensor | null;
+  /** beta, shape [C], zeros (null when `affine` is false). */
+  readonly bias: Tensor | null;
+  /** Running mean, shape [C], zeros (null when `trackRunningStats` is false). */
+  readonly runningMean: Tensor | null;
+  /** Running (unbiased) variance, shape [C], ones (null when `trackRunningStats` is false). */
+  readonly runningVar: Tensor | null;
+  /** Training batches seen (state-dict name `num_batches_tracked`); a host number. */
+  numBatchesTracked = 0;
+
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super();
+    const name = new.target.name;
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
+      throw new Error(`${name} needs a positive integer number of features, got ${numFeatures}`);
+    }
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = opts;
+    this.numFeatures = numFeatures;
+    this.eps = eps;
+    this.momentum = momentum;
+    this.affine = affine;
+    this.trackRunningStats = trackRunningStats;
+    this.weight = this.registerParameter("weight", affine ? Tensor.ones([numFeatures]) : null);
+    this.bias = this.registerParameter("bias", affine ? Tensor.zeros([numFeatures]) : null);
+    this.runningMean = this.registerBuffer(
+      "running_mean",
+      trackRunningStats ? Tensor.zeros([numFeatures]) : null,
+    );
+    this.runningVar = this.registerBuffer(
+      "running_var",
+      trackRunningStats ? Tensor.ones([numFeatures]) : null,
+    );
+    if (trackRunningStats) {
+      this.registerScalarBuffer(
+        "num_batches_tracked",
+        () => this.numBatchesTracked,
+        (v) => this.numBatchesTracked = v,
+      );
+    }
+  }
+
+  /** Throws unless `x` has a rank this layer accepts. */
+  protected abstract checkRank(x: Tensor): void;
+
+  /**
+   * Normalizes `x` per channel (dimension 1): with batch statistics in training mode
+   * (updating the running ones), with running statistics in eval mode.
+   */
+  forward(x: Tensor): Tensor {
+    this.checkRank(x);
+    if (x.shape[1] !== this.numFeatures) {
+      throw new Error(
+        `${this.constructor.name}(${this.numFeatures}) expects ${this.numFeatures} channels, ` +
+          `got input ${fmt(x.shape)}`,
+      );
+    }
+    // As PyTorch's _BatchNorm.forward: count the batch, pick the running-update factor,
+    // and use batch statistics in training mode or when there are no running ones.
+    let factor = 0;
+    if (this.training && this.trackRunningStats) {
+      this.numBatchesTracked++;
+      factor = this.momentum ?? 1 / this.numBatchesTracked;
+    }
+    const useBatchStats = this.training || !this.trackRunningStats;
+    const track = !this.training || this.trackRunningStats;
+    return batchNorm(
+      x,
+      track ? this.runningMean : null,
+      track ? this.runningVar : null,
+      this.weight,
+      this.bias,
+      { training: useBatchStats, momentum: factor, eps: this.eps },
+    );
+  }
+
+  /** Resets the running statistics to zeros and ones and `numBatchesTracked` to 0. */
+  resetRunningStats(): void {
+    this.numBatchesTracked = 0;
+    if (!this.runningMean || !this.runningVar) return;
+    // Copies on the GPU, in order with the work already encoded.
+    using zeros = Tensor.zeros([this.numFeatures]);
+    using ones = Tensor.ones([this.numFeatures]);
+    copyBuffer(zeros.buffer, this.runningMean.buffer, this.numFeatures * 4);
+    copyBuffer(ones.buffer, this.runningVar.buffer, this.numFeatures * 4);
+  }
+}
+
+/**
+ * Batch normalization over a 2-D input [N, C] (statistics per feature over N) or a 3-D
+ * input [N, C, L] (per channel over N and L), as `torch.nn.BatchNorm1d`:
+ *
+ *     y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias
+ *
+ * In training mode E and Var are the batch's (Var biased) and the running statistics are
+ * updated, `running = (1 - momentum) * running + momentum * batch` with the unbiased batch
+ * variance; in eval mode the running statistics normalize. Defaults: eps 1e-5, momentum
+ * 0.1 (null: cumulative average), affine true (weight ones, bias zeros),
+ * trackRunningStats true (running mean zeros, running var ones).
+ *
+ * Shape: input [N, C] or [N, C, L], output the same.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { BatchNorm1d } from "./batch_norm.ts";
+ * import assert from "node:assert/strict";
+ * const bn = new BatchNorm1d(2);
+ * const y = bn.forward(Tensor.from([[1, 10], [3, 30]]));
+ * const out = await y.toArray(); // each column normalized: [-1, -1, 1, 1]
+ * assert.ok(out.every((v, i) => Math.abs(v - [-1, -1, 1, 1][i]) < 1e-4));
+ * assert.deepEqual(Array.from(await bn.runningMean!.toArray()), [0.2, 2].map(Math.fround));
+ * assert.equal(bn.numBatchesTracked, 1);
+ * ```
+ */
+export class BatchNorm1d extends BatchNormBase {
+  protected checkRank(x: Tensor): void {
+    if (x.rank !== 2 && x.rank !== 3) {
+      throw new Error(
+        `BatchNorm1d expects 2-D input [N, C] or 3-D input [N, C, L], got ${fmt(x.shape)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Batch normalization over a 4-D input [N, C, H, W], statistics per channel over N, H
+ * and W, as `torch.nn.BatchNorm2d`:
+ *
+ *     y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias
+ *
+ * In training mode E and Var are the batch's (Var biased) and the running statistics are
+ * updated, `running = (1 - momentum) * running + momentum * batch` with the unbiased batch
+ * variance (times n/(n-1), n = N*H*W); in eval mode the running statistics normalize.
+ * Defaults: eps 1e-5, momentum 0.1 (null: cumulative average), affine true (weight ones,
+ * bias zeros), trackRunningStats true (running mean zeros, running var ones).
+ *
+ * Shape: input [N, C, H, W], output the same.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { BatchNorm2d } from "./batch_norm.ts";
+ * import assert from "node:assert/strict";
+ * const bn = new BatchNorm2d(3);
+ * const x = Tensor.randn([8, 3, 5, 5], { seed: 0 }).mul(4).add(2);
+ * const m = await bn.forward(x).mean([0, 2, 3]).toArray(); // per channel
+ * assert.ok(m.every((v) => Math.abs(v) < 1e-5));
+ * bn.eval(); // now the running statistics normalize
+ * assert.equal(bn.forward(x).shape.join(), "8,3,5,5");
+ * ```
+ */
+export class BatchNorm2d extends BatchNormBase {
+  protected checkRank(x: Tensor): void {
+    if (x.rank !== 4) {
+      throw new Error(`BatchNorm2d expects 4-D input [N, C, H, W], got ${fmt(x.shape)}`);
+    }
+  }
+}
