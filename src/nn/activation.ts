@@ -1,0 +1,46 @@
+/**
+ * Activation layers: `Sigmoid` and `ReLU`, each a fused forward and backward kernel.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { relu, sigmoid } from "../ops/activation/activation.ts";
+
+/**
+ * Logistic sigmoid, y = 1 / (1 + exp(-x)) (`torch.nn.Sigmoid`).
+ *
+ * Shape: any -> same.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { Sigmoid } from "./activation.ts";
+ * console.log(await new Sigmoid().forward(Tensor.from([0])).toArray()); // Float32Array [0.5]
+ * ```
+ */
+export class Sigmoid extends Module {
+  /** y = sigmoid(x). */
+  forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+}
+
+/**
+ * Rectified linear unit, y = max(x, 0) (`torch.nn.ReLU`).
+ *
+ * Shape: any -> same.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { ReLU } from "./activation.ts";
+ * console.log(await new ReLU().forward(Tensor.from([-1, 2])).toArray()); // Float32Array [0, 2]
+ * ```
+ */
+export class ReLU extends Module {
+  /** y = max(x, 0). */
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * `Dropout`: random zeroing in training mode, the identity in eval mode.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { dropout } from "../ops/dropout/dropout.ts";
+import { rngFor } from "../tensor/random.ts";
+
+/** Options of {@link Dropout}. */
+export interface DropoutOptions {
+  /** Seed of the layer's random stream; default: drawn from the global generator. */
+  seed?: number;
+}
+
+/**
+ * During training zeroes each element with probability `p` and scales the others by
+ * 1 / (1 - p) (`torch.nn.Dropout`); in eval mode returns the input unchanged. Each call
+ * draws a fresh mask (a counter in the kernel's uniform, no upload).
+ *
+ * Shape: any -> same.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { Dropout } from "./dropout.ts";
+ * const drop = new Dropout(0.5, { seed: 0 });
+ * const y = await drop.forward(Tensor.ones([8])).toArray();
+ * console.log(y.every((v) => v === 0 || v === 2)); // true
+ * console.log(await drop.eval().forward(Tensor.ones([2])).toArray()); // Float32Array [1, 1]
+ * ```
+ */
+export class Dropout extends Module {
+  readonly seed: number;
+  #calls = 0;
+
+  constructor(readonly p = 0.5, { seed }: DropoutOptions = {}) {
+    super();
+    if (!(p >= 0 && p <= 1)) {
+      throw new Error(`Dropout probability has to be between 0 and 1, got ${p}`);
+    }
+    this.seed = (seed ?? rngFor().nextU32()) >>> 0;
+  }
+
+  /** x * mask / (1 - p) in training, x in eval. */
+  forward(x: Tensor): Tensor {
+    if (!this.training) return x;
+    return dropout(x, this.p, { seed: this.seed, counter: this.#calls++ });
+  }
+}

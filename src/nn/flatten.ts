@@ -1,0 +1,44 @@
+/**
+ * `Flatten`: merges a range of dimensions into one (a view, no copy).
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { fmt } from "../tensor/shape.ts";
+
+/**
+ * Flattens dimensions `startDim` .. `endDim` (inclusive; negative counts from the end) into
+ * one (`torch.nn.Flatten`). The result is a view sharing the input's storage.
+ *
+ * Shape: [N, C, H, W] -> [N, C * H * W] with the defaults (startDim = 1, endDim = -1).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { Flatten } from "./flatten.ts";
+ * console.log(new Flatten().forward(Tensor.zeros([256, 16, 4, 4])).shape); // [256, 256]
+ * ```
+ */
+export class Flatten extends Module {
+  constructor(readonly startDim = 1, readonly endDim = -1) {
+    super();
+  }
+
+  /** The input viewed with dimensions startDim..endDim merged. */
+  forward(x: Tensor): Tensor {
+    const r = x.rank;
+    const s = this.startDim < 0 ? this.startDim + r : this.startDim;
+    const e = this.endDim < 0 ? this.endDim + r : this.endDim;
+    if (r === 0) return x.reshape([1]);
+    if (s < 0 || s >= r || e < 0 || e >= r || s > e) {
+      throw new Error(
+        `Flatten(startDim=${this.startDim}, endDim=${this.endDim}) does not fit input ${
+          fmt(x.shape)
+        }: both must lie in [${-r}, ${r - 1}] with start <= end`,
+      );
+    }
+    const merged = x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
+    return x.reshape([...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)]);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Parameter initialisation in place, as `torch.nn.init`: Xavier (Glorot) uniform, zeros,
+ * ones. "In place" writes into the tensor's own buffer through an encoded copy (never
+ * `queue.writeBuffer` on a pooled buffer), so it is ordered with all other GPU work.
+ *
+ * @module
+ */
+import { Tensor } from "../tensor/tensor.ts";
+import { uploadBuffer } from "../gpu/buffer_pool.ts";
+import { copyBuffer } from "../gpu/queue.ts";
+import { rngFor } from "../tensor/random.ts";
+import { fmt } from "../tensor/shape.ts";
+
+/**
+ * Fan-in and fan-out of a weight as PyTorch computes them: for [out, in, ...kernel],
+ * fanIn = in * prod(kernel) and fanOut = out * prod(kernel).
+ *
+ * @example
+ * ```ts
+ * import { fans } from "./init.ts";
+ * console.log(fans([16, 6, 5, 5])); // { fanIn: 150, fanOut: 400 }
+ * ```
+ */
+export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
+  if (shape.length < 2) {
+    throw new Error(
+      `Fan in and fan out need a tensor with at least 2 dimensions, got ${fmt(shape)}`,
+    );
+  }
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  return { fanIn: shape[1] * receptive, fanOut: shape[0] * receptive };
+}
+
+/** Options of {@link xavierUniform}. */
+export interface XavierOptions {
+  /** Scaling factor (e.g. 1 for sigmoid, sqrt(2) for ReLU). Default 1. */
+  gain?: number;
+  /** Seed; default: the global generator ({@link manualSeed}). */
+  seed?: number;
+}
+
+function writeInPlace(t: Tensor, data: Float32Array): Tensor {
+  if (t.size === 0) return t;
+  using src = new Tensor(uploadBuffer(data, "init upload"), t.shape);
+  copyBuffer(src.buffer, t.buffer, t.size * 4);
+  return t;
+}
+
+/**
+ * Fills `t` in place with samples of U(-a, a), a = gain * sqrt(6 / (fanIn + fanOut))
+ * (`torch.nn.init.xavier_uniform_`); returns `t`.
+ *
+ * Shape: weights of rank >= 2 ([out, in] or [out, in, kh, kw]).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { xavierUniform } from "./init.ts";
+ * const w = xavierUniform(Tensor.empty([120, 256]), { seed: 0 });
+ * const a = Math.sqrt(6 / (256 + 120));
+ * console.log((await w.toArray()).every((v) => Math.abs(v) <= a)); // true
+ * ```
+ */
+export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {}): Tensor {
+  const { fanIn, fanOut } = fans(t.shape);
+  const a = gain * Math.sqrt(6 / (fanIn + fanOut));
+  const rng = rngFor(seed);
+  const data = new Float32Array(t.size);
+  for (let i = 0; i < data.length; i++) data[i] = a * (2 * rng.uniform() - 1);
+  return writeInPlace(t, data);
+}
+
+/**
+ * Fills `t` with samples of U(low, high) in place; returns `t`.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { uniform } from "./init.ts";
+ * const b = uniform(Tensor.empty([5]), -0.1, 0.1, { seed: 1 });
+ * console.log((await b.toArray()).every((v) => v >= -0.1 && v <= 0.1)); // true
+ * ```
+ */
+export function uniform(
+  t: Tensor,
+  low: number,
+  high: number,
+  { seed }: { seed?: number } = {},
+): Tensor {
+  const rng = rngFor(seed);
+  const data = new Float32Array(t.size);
+  for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * rng.uniform();
+  return writeInPlace(t, data);
+}
+
+/**
+ * Fills `t` with zeros in place; returns `t`.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { zeros } from "./init.ts";
+ * console.log(await zeros(Tensor.ones([3])).toArray()); // Float32Array [0, 0, 0]
+ * ```
+ */
+export function zeros(t: Tensor): Tensor {
+  return fillInPlace(t, 0);
+}
+
+/**
+ * Fills `t` with ones in place; returns `t`.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { ones } from "./init.ts";
+ * console.log(await ones(Tensor.zeros([2])).toArray()); // Float32Array [1, 1]
+ * ```
+ */
+export function ones(t: Tensor): Tensor {
+  return fillInPlace(t, 1);
+}
+
+function fillInPlace(t: Tensor, value: number): Tensor {
+  if (t.size === 0) return t;
+  using src = Tensor.full(t.shape, value); // a fill kernel, then an ordered copy
+  copyBuffer(src.buffer, t.buffer, t.size * 4);
+  return t;
+}

@@ -1,0 +1,77 @@
+/**
+ * `Linear`, the fully connected layer.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { linear } from "../ops/matmul/matmul.ts";
+import { rngFor } from "../tensor/random.ts";
+
+/** Options of {@link Linear}. */
+export interface LinearOptions {
+  /** Learn an additive bias. Default true. */
+  bias?: boolean;
+  /** Seed of the initial weights; default: the global generator ({@link manualSeed}). */
+  seed?: number;
+}
+
+/**
+ * Fully connected layer: y = x W^T + b (`torch.nn.Linear`).
+ *
+ * Parameters: `weight` [outFeatures, inFeatures] and `bias` [outFeatures], both initialised
+ * as PyTorch does, from U(-1/sqrt(inFeatures), 1/sqrt(inFeatures)).
+ *
+ * Shape: [..., inFeatures] -> [..., outFeatures].
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { Linear } from "./linear.ts";
+ * const fc = new Linear(256, 120, { seed: 0 });
+ * const y = fc.forward(Tensor.randn([4, 256]));
+ * console.log(y.shape); // [4, 120]
+ * console.log(Object.keys(fc.stateDict())); // ["weight", "bias"]
+ * ```
+ */
+export class Linear extends Module {
+  /** Weight [outFeatures, inFeatures]. */
+  readonly weight: Tensor;
+  /** Bias [outFeatures], or null with `{ bias: false }`. */
+  readonly bias: Tensor | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    { bias = true, seed }: LinearOptions = {},
+  ) {
+    super();
+    for (const [name, v] of [["inFeatures", inFeatures], ["outFeatures", outFeatures]] as const) {
+      if (!Number.isInteger(v) || v < 0) {
+        throw new Error(`Linear expects ${name} to be a non-negative integer, got ${v}`);
+      }
+    }
+    // PyTorch: kaiming_uniform_(a=sqrt(5)) for the weight, which is U(-1/sqrt(in), 1/sqrt(in)),
+    // and the same bound for the bias.
+    const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
+    const rng = rngFor(seed);
+    const sample = (n: number) => {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = bound * (2 * rng.uniform() - 1);
+      return a;
+    };
+    this.weight = this.registerParameter(
+      "weight",
+      Tensor.from(sample(outFeatures * inFeatures), [outFeatures, inFeatures]),
+    );
+    this.bias = this.registerParameter(
+      "bias",
+      bias ? Tensor.from(sample(outFeatures), [outFeatures]) : null,
+    );
+  }
+
+  /** y = x W^T + b. */
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}

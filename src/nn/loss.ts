@@ -1,0 +1,29 @@
+/**
+ * Loss modules.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { crossEntropy } from "../ops/cross_entropy/cross_entropy.ts";
+
+/**
+ * Mean softmax cross-entropy between logits and class indices (`torch.nn.CrossEntropyLoss`
+ * with the default `reduction="mean"`): loss = (1/N) sum_n -log softmax(logits[n])[target[n]].
+ *
+ * Shape: logits [N, C], target [N] (class indices as f32) -> [] (0-d).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { CrossEntropyLoss } from "./loss.ts";
+ * const loss = new CrossEntropyLoss().forward(Tensor.zeros([4, 10]), Tensor.from([0, 1, 2, 3]));
+ * console.log((await loss.item()).toFixed(4)); // 2.3026 (= log 10)
+ * ```
+ */
+export class CrossEntropyLoss extends Module {
+  /** The mean loss over the batch. */
+  forward(logits: Tensor, target: Tensor): Tensor {
+    return crossEntropy(logits, target);
+  }
+}

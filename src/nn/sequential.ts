@@ -1,0 +1,60 @@
+/**
+ * `Sequential`: modules applied one after another.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+
+/**
+ * A chain of modules, y = m_k(...m_1(m_0(x))) (`torch.nn.Sequential`). Children are
+ * registered as "0", "1", ..., so state-dict names match PyTorch's (`"1.running_mean"`);
+ * `net[1]` is the second module, `net.length` their number, and `for (const m of net)`
+ * iterates them.
+ *
+ * Shape: the first module's input -> the last module's output.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { Sequential } from "./sequential.ts";
+ * import { Linear } from "./linear.ts";
+ * import { Sigmoid } from "./activation.ts";
+ * const net = new Sequential(new Linear(4, 3), new Sigmoid(), new Linear(3, 2));
+ * console.log(net.forward(Tensor.randn([5, 4])).shape); // [5, 2]
+ * console.log(Object.keys(net.stateDict())); // ["0.weight", "0.bias", "2.weight", "2.bias"]
+ * console.log(net[1] instanceof Sigmoid, net.length); // true 3
+ * ```
+ */
+export class Sequential extends Module implements Iterable<Module> {
+  [index: number]: Module;
+  #modules: Module[];
+
+  constructor(...modules: Module[]) {
+    super();
+    this.#modules = modules;
+    modules.forEach((m, i) => {
+      if (!(m instanceof Module)) {
+        throw new Error(`Sequential expects modules, got ${String(m)} at index ${i}`);
+      }
+      this.registerModule(String(i), m);
+      Object.defineProperty(this, i, { value: m, enumerable: true });
+    });
+  }
+
+  /** Number of modules. */
+  get length(): number {
+    return this.#modules.length;
+  }
+
+  /** The modules in order. */
+  [Symbol.iterator](): Iterator<Module> {
+    return this.#modules[Symbol.iterator]();
+  }
+
+  /** Applies each module in turn. */
+  forward(x: Tensor): Tensor {
+    for (const m of this.#modules) x = m.forward(x);
+    return x;
+  }
+}

@@ -1,0 +1,74 @@
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { SGD } from "../../src/optim/sgd.ts";
+
+const fx = JSON.parse(
+  await Deno.readTextFile(new URL("../fixtures/linear_loss.json", import.meta.url)),
+).sgd;
+
+/** PyTorch's SGD in float64, as plain loops. */
+function reference(p0: number[], grads: number[][], lr: number[], mom: number, wd: number) {
+  const p = Float64Array.from(p0);
+  let buf: Float64Array | null = null;
+  const out: Float64Array[] = [];
+  for (const [s, g] of grads.entries()) {
+    const d = p.map((w, i) => g[i] + wd * w);
+    if (mom !== 0) {
+      buf = buf ? buf.map((b, i) => mom * b + d[i]) : d;
+      for (let i = 0; i < p.length; i++) p[i] -= lr[s] * buf[i];
+    } else for (let i = 0; i < p.length; i++) p[i] -= lr[s] * d[i];
+    out.push(p.slice());
+  }
+  return out;
+}
+
+gpuTest("SGD with momentum and weight decay matches PyTorch over 3 steps (fixture)", async () => {
+  const p = Tensor.from(fx.p0, fx.shape, { requiresGrad: true });
+  const opt = new SGD([p], { lr: fx.lr, momentum: fx.momentum, weightDecay: fx.weight_decay });
+  const ref = reference(fx.p0, fx.grads, [fx.lr, fx.lr, fx.lr], fx.momentum, fx.weight_decay);
+  for (let s = 0; s < 3; s++) {
+    opt.zeroGrad();
+    p.grad = Tensor.from(fx.grads[s], fx.shape);
+    opt.step();
+    const got = await p.toArray();
+    assertClose(got, fx.params[s], { atol: 1e-6, rtol: 1e-6 }, `step ${s + 1} vs torch`);
+    assertClose(got, ref[s], { atol: 1e-6, rtol: 1e-6 }, `step ${s + 1} vs reference`);
+  }
+  opt.dispose();
+});
+
+for (const n of [1, 3, 7, 513]) {
+  gpuTest(`SGD variants vs float64 reference, ${n} elements, lr changed mid-run`, async () => {
+    const p0 = Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+    const grads = [0, 1, 2].map((s) => Array.from({ length: n }, (_, i) => Math.cos(i * (s + 2))));
+    for (const [mom, wd] of [[0, 0], [0, 0.1], [0.5, 0], [0.9, 0.01]]) {
+      const p = Tensor.from(p0, [n], { requiresGrad: true });
+      const opt = new SGD([p], { lr: 0.5, momentum: mom, weightDecay: wd });
+      const ref = reference(p0, grads, [0.5, 0.5, 0.1], mom, wd);
+      for (let s = 0; s < 3; s++) {
+        if (s === 2) opt.lr = 0.1; // a schedule: the third step uses the new rate
+        p.grad = Tensor.from(grads[s], [n]);
+        opt.step();
+        opt.zeroGrad();
+        const what = `momentum ${mom}, weight decay ${wd}, step ${s + 1}`;
+        assertClose(await p.toArray(), ref[s], { atol: 1e-6, rtol: 1e-6 }, what);
+      }
+      opt.dispose();
+    }
+  });
+}
+
+gpuTest("SGD skips parameters without a gradient and zeroGrad clears them", async () => {
+  const a = Tensor.from([1, 2], undefined, { requiresGrad: true });
+  const b = Tensor.from([3, 4], undefined, { requiresGrad: true });
+  const opt = new SGD([a, b], { lr: 1 });
+  a.mul(b).sum().backward(); // da = b, db = a
+  b.grad!.dispose();
+  b.grad = null;
+  opt.step();
+  assertClose(await a.toArray(), [-2, -2], { atol: 0, rtol: 0 }, "a -= b");
+  assertClose(await b.toArray(), [3, 4], { atol: 0, rtol: 0 }, "b untouched");
+  opt.zeroGrad();
+  assert(a.grad === null && b.grad === null, "grads cleared");
+});
