@@ -103,6 +103,7 @@ export class ProgressBar {
   #lastDraw = -Infinity;
   #finished = false;
 
+  /** A bar for `total` units (0 if unknown); the clock starts now. */
   constructor(total: number, opts: ProgressOptions = {}) {
     if (!(total >= 0) || !Number.isFinite(total)) {
       throw new Error(

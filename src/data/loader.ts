@@ -146,6 +146,7 @@ export class DataLoader {
   #labels: GPUBuffer | undefined;
   #identity: GPUBuffer | undefined;
 
+  /** Uploads the first `limit` (default all) examples of `dataset` to the GPU, as bytes. */
   constructor(dataset: Dataset, opts: DataLoaderOptions) {
     const { batchSize, shuffle = true, seed = 0, dropLast = false, limit } = opts;
     positiveInt(batchSize, "batchSize");
