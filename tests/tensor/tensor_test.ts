@@ -1,0 +1,66 @@
+/** Tensor factories, host round trips, and their errors. */
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { Rng } from "../../src/tensor/random.ts";
+
+function thrown(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return "";
+}
+
+gpuTest("from: nested arrays, flat data with a shape, scalars; values round-trip", async () => {
+  const a = Tensor.from([[1, 2, 3], [4, 5, 6]]);
+  assert(a.shape.join() === "2,3" && a.size === 6 && a.rank === 2, `shape [${a.shape}]`);
+  assertClose(await a.toArray(), [1, 2, 3, 4, 5, 6], { atol: 0, rtol: 0 }, "nested");
+  const b = Tensor.from(new Float32Array([0.1, -2.5, 3e-8, 7]), [2, 1, 2]);
+  assertClose(await b.toArray(), Float32Array.of(0.1, -2.5, 3e-8, 7), { atol: 0, rtol: 0 }, "flat");
+  const s = Tensor.from(4.5);
+  assert(s.rank === 0 && (await s.item()) === 4.5, "a number gives a 0-d tensor");
+  const e = Tensor.from([], [0, 3]);
+  assert(e.size === 0 && (await e.toArray()).length === 0, "an empty tensor reads back empty");
+  for (const t of [a, b, s, e]) t.dispose();
+});
+
+gpuTest("from and item reject what does not fit, naming the sizes", async () => {
+  const m = thrown(() => Tensor.from([1, 2, 3], [2, 2]));
+  assert(m.includes("3 values") && m.includes("[2, 2]"), `got: "${m}"`);
+  const bad = thrown(() => Tensor.zeros([2, -1]));
+  assert(bad.includes("non-negative integers") && bad.includes("-1"), `got: "${bad}"`);
+  const t = Tensor.zeros([2]);
+  let itemError = "";
+  await t.item().catch((e: Error) => (itemError = e.message));
+  assert(itemError.includes("[2]"), `item() on [2]: "${itemError}"`);
+  t.dispose();
+});
+
+gpuTest("zeros, ones, full fill every element, odd sizes included", async () => {
+  for (const shape of [[1], [7, 7], [3, 1, 7, 513]]) {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const z = Tensor.zeros(shape), o = Tensor.ones(shape), f = Tensor.full(shape, -2.75);
+    assertClose(await z.toArray(), new Float32Array(n), { atol: 0, rtol: 0 }, "zeros");
+    assertClose(await o.toArray(), new Float32Array(n).fill(1), { atol: 0, rtol: 0 }, "ones");
+    assertClose(await f.toArray(), new Float32Array(n).fill(-2.75), { atol: 0, rtol: 0 }, "full");
+    for (const t of [z, o, f]) t.dispose();
+  }
+  const g = Tensor.ones([3], { requiresGrad: true });
+  assert(g.requiresGrad, "factories honour requiresGrad");
+  g.dispose();
+});
+
+gpuTest("randn and rand: seeded, reproducible, from the host generator", async () => {
+  const a = Tensor.randn([1031], { seed: 7 });
+  const b = Tensor.randn([1031], { seed: 7 });
+  const va = await a.toArray();
+  assertClose(va, await b.toArray(), { atol: 0, rtol: 0 }, "same seed, same values");
+  const rng = new Rng(7);
+  const want = Float32Array.from({ length: 1031 }, () => rng.normal());
+  assertClose(va, want, { atol: 0, rtol: 0 }, "randn is Rng(seed).normal()");
+  const u = await Tensor.rand([2000], { seed: 3, low: -1, high: 2 }).toArray();
+  assert(u.every((v) => v >= -1 && v < 2), "rand stays in [low, high)");
+  for (const t of [a, b]) t.dispose();
+});
