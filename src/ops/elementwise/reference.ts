@@ -14,7 +14,9 @@
 
 /** A float64 array with a shape (row-major, contiguous), on the host. */
 export interface RefArray {
+  /** Sizes of each dimension, outermost first. */
   shape: number[];
+  /** The values, row-major. */
   data: Float64Array;
 }
 
