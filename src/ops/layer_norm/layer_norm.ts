@@ -49,11 +49,12 @@ function same(a: readonly number[], b: readonly number[]): boolean {
  * ```ts
  * import { Tensor } from "../../../mod.ts";
  * import { layerNorm } from "./layer_norm.ts";
+ * import assert from "node:assert/strict";
  * const x = Tensor.from([[1, 2, 3], [10, 20, 30]]);
- * const y = layerNorm(x, [3], null, null, 0);
- * // Both rows become [-1.2247, 0, 1.2247]: the scale of a row does not matter.
- * const v = await y.toArray();
- * console.log(Math.abs(v[3] - v[0]) < 1e-5, v[2].toFixed(4)); // true "1.2247"
+ * const y = await layerNorm(x, [3], null, null, 0).toArray();
+ * // Both rows become [-1.2247, 0, 1.2247] (= (x - mean) / std): a row's scale does not matter.
+ * const want = [-Math.sqrt(1.5), 0, Math.sqrt(1.5)];
+ * assert.ok(y.every((v, i) => Math.abs(v - want[i % 3]) < 1e-5));
  * ```
  */
 export function layerNorm(

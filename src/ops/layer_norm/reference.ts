@@ -23,9 +23,11 @@ export interface LayerNormOutput {
  * @example
  * ```ts
  * import { layerNormForward } from "./reference.ts";
+ * import assert from "node:assert/strict";
  * // mean 2, biased variance 2/3, so out = (x - 2) / sqrt(2/3 + eps)
- * const { out, mean } = layerNormForward([1, 2, 3], null, null, 1, 3, 0);
- * console.log(mean[0], out[2].toFixed(4)); // 2 "1.2247"
+ * const { out, mean, rstd } = layerNormForward([1, 2, 3], null, null, 1, 3, 0);
+ * assert.equal(mean[0], 2);
+ * assert.ok(Math.abs(rstd[0] - Math.sqrt(1.5)) < 1e-15 && Math.abs(out[2] - Math.sqrt(1.5)) < 1e-15);
  * ```
  */
 export function layerNormForward(
@@ -76,11 +78,13 @@ export interface LayerNormGrads {
  * @example
  * ```ts
  * import { layerNormBackward, layerNormForward } from "./reference.ts";
+ * import assert from "node:assert/strict";
  * const inp = [1, 2, 4];
  * const { mean, rstd } = layerNormForward(inp, null, null, 1, 3, 1e-5);
  * // A constant upstream gradient is removed entirely: normalization ignores shifts.
  * const g = layerNormBackward([1, 1, 1], inp, mean, rstd, null, 1, 3);
- * console.log(g.dinp.every((v) => Math.abs(v) < 1e-12), g.dbias); // true Float64Array [1, 1, 1]
+ * assert.ok(g.dinp.every((v) => Math.abs(v) < 1e-12));
+ * assert.deepEqual(Array.from(g.dbias), [1, 1, 1]);
  * ```
  */
 export function layerNormBackward(
