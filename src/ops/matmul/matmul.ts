@@ -35,6 +35,10 @@ function product(
   alignA: boolean,
   alignB: boolean,
 ): void {
+  // Narrow outputs (P = 10 classes) would leave most of a 16-wide row of threads idle: give
+  // the workgroup's threads to rows instead, keeping WG_M * WG_P threads.
+  const wgP = Math.min(TILE.WG_P, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(P / 4)))));
+  const wgM = (TILE.WG_M * TILE.WG_P) / wgP;
   const bindings: (GPUBuffer | Params)[] = [
     new Params().u32(M).u32(K).u32(P).u32(0),
     a.buffer,
@@ -47,14 +51,14 @@ function product(
     code: src,
     entryPoint: entry,
     overrides: {
-      WG_M: TILE.WG_M,
-      WG_P: TILE.WG_P,
+      WG_M: wgM,
+      WG_P: wgP,
       ALIGN_A: alignA ? 1 : 0,
       ALIGN_B: alignB ? 1 : 0,
       HAS_BIAS: vec ? 1 : 0,
     },
     bindings,
-    workgroups: [Math.ceil(P / (4 * TILE.WG_P)), Math.ceil(M / (4 * TILE.WG_M))],
+    workgroups: [Math.ceil(P / (4 * wgP)), Math.ceil(M / (4 * wgM))],
   });
 }
 
