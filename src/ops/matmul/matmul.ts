@@ -12,9 +12,10 @@ import { fmt } from "../../tensor/shape.ts";
 import src from "./matmul.wgsl" with { type: "text" };
 
 /**
- * Workgroup shape in threads (each thread computes a 4x4 tile of the output). Measured on
- * llvmpipe at the LeNet shapes (4x16 beat 8x8, 16x4, 4x8, 16x16, 2x32 by 10-40%); on real GPUs 8x8 or 16x16
- * are the usual choices.
+ * Workgroup shape in threads (each thread computes a 4x4 tile of the output), rows x columns.
+ * Measured on llvmpipe at the LeNet shapes: 4x16 beat 8x8, 16x4, 4x8, 16x16 and 2x32 by
+ * 10-40%. Outputs narrower than 4 * WG_P columns get a narrower, taller workgroup with the
+ * same thread count. On real GPUs 8x8 or 16x16 are the usual starting points.
  */
 export const TILE = { WG_M: 4, WG_P: 16 };
 
