@@ -20,6 +20,11 @@ const WG = 256;
 const TARGET_WORKGROUPS = 1024;
 /** ... but each thread gets at least this many vec4 work items before a channel is split. */
 const MIN_ITEMS_PER_THREAD = 4;
+/**
+ * Workgroup size of the partial reductions over small channels (at most SMALL_WG *
+ * MIN_ITEMS_PER_THREAD items): fewer threads, fewer barrier steps in the tree.
+ */
+const SMALL_WG = 64;
 
 /** Options of {@link batchNorm}, as PyTorch's `F.batch_norm` keywords. */
 export interface BatchNormOptions {
@@ -48,6 +53,8 @@ interface Layout {
   items: number;
   /** Values per channel, N*S. */
   m: number;
+  /** Workgroup size of the partial reductions. */
+  wg: number;
 }
 
 function layoutOf(shape: readonly number[]): Layout {
@@ -62,7 +69,8 @@ function layoutOf(shape: readonly number[]): Layout {
   );
   const items = Math.max(1, Math.ceil(work / Math.max(1, split)));
   const groups = Math.max(1, Math.ceil(work / items));
-  return { n, c, s, total: n * c * s, k, groups, items, m: n * s };
+  const wg = items <= SMALL_WG * MIN_ITEMS_PER_THREAD ? SMALL_WG : WG;
+  return { n, c, s, total: n * c * s, k, groups, items, m: n * s, wg };
 }
 
 function params(l: Layout, eps: number, factor = 0): Params {
@@ -177,7 +185,7 @@ export function batchNorm(
       label: "batch_norm.stats_partial",
       code: src,
       entryPoint: "stats_partial",
-      overrides: { WG },
+      overrides: { WG: l.wg },
       bindings: [p, inp.buffer, partial],
       workgroups: grid(l.c * l.groups),
     });
@@ -230,7 +238,7 @@ export function batchNorm(
       label: "batch_norm.backward_partial",
       code: src,
       entryPoint: "backward_partial",
-      overrides: { WG, EVAL: eval_ },
+      overrides: { WG: l.wg, EVAL: eval_ },
       bindings: [p, inp.buffer, dout.buffer, mean.buffer, rstd.buffer, partial],
       workgroups: grid(l.c * l.groups),
     });

@@ -118,17 +118,32 @@ fn chan(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
   return vec3<f32>(n, a.y + delta * (b.x / n), a.z + b.z + delta * delta * (a.x * b.x / n));
 }
 
-// Lane mask of work item j of channel c: which of the 4 values of vec4 q lie in row n.
+// Work item (n, kk) of channel c: the kk-th vec4 touching row n, and which of its 4 lanes
+// lie in the row.
 struct Item { q: u32, mask: vec4<bool>, count: u32 }
 
-fn item(c: u32, j: u32) -> Item {
-  let n = j / p.k;
+fn item(c: u32, n: u32, kk: u32) -> Item {
   let start = (n * p.c + c) * p.s;
-  let q = start / 4u + (j - n * p.k);
+  let q = start / 4u + kk;
   let lo = max(start, 4u * q);
   let hi = min(start + p.s, 4u * q + 4u);
   let lane = vec4<u32>(0u, 1u, 2u, 3u) + 4u * q;
   return Item(q, (lane >= vec4<u32>(lo)) & (lane < vec4<u32>(hi)), select(0u, hi - lo, hi > lo));
+}
+
+// Walks j = j0, j0 + WG, ... as (n, kk) = (j / K, j % K) without a division per step
+// (integer division is slow on CPU adapters).
+struct Walk { n: u32, kk: u32 }
+
+fn walk_start(j: u32) -> Walk {
+  return Walk(j / p.k, j % p.k);
+}
+
+fn walk_next(w: Walk) -> Walk {
+  var kk = w.kk + WG % p.k;
+  var n = w.n + WG / p.k;
+  if (kk >= p.k) { kk -= p.k; n += 1u; }
+  return Walk(n, kk);
 }
 
 // Workgroup (c, g) from its linear id, and its work items [j0, j1): (c, g, j0, j1).
@@ -151,8 +166,10 @@ fn stats_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let r = slice(wid, nwg);
   if (r.x >= p.c) { return; } // uniform per workgroup: safe before the barriers
   var acc = vec3<f32>(0.0);
+  var wk = walk_start(r.z + t);
   for (var j = r.z + t; j < r.w; j += WG) {
-    let it = item(r.x, j);
+    let it = item(r.x, wk.n, wk.kk);
+    wk = walk_next(wk);
     if (it.count == 0u) { continue; }
     let v = inp[it.q];
     let cnt = f32(it.count);
@@ -200,7 +217,6 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3<u32>,
 
 // The channel of each of the 4 flat elements 4q..4q+3.
 fn channels(q: u32) -> vec4<u32> {
-  if (p.s % 4u == 0u) { return vec4<u32>(((4u * q) / p.s) % p.c); }
   return ((vec4<u32>(0u, 1u, 2u, 3u) + 4u * q) / p.s) % p.c;
 }
 
@@ -213,6 +229,14 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = elementwise_id(gid, nwg);
   if (4u * q >= p.total) { return; }
+  if (p.s % 4u == 0u) { // one channel per vec4: 4 loads of per-channel values, not 16
+    let c = ((4u * q) / p.s) % p.c;
+    var rs = rstd[c];
+    if (EVAL == 1u) { rs = inverseSqrt(rs + p.eps); }
+    if (AFFINE == 1u) { out[q] = (inp[q] - mean[c]) * (rs * weight[c]) + bias[c]; }
+    else { out[q] = (inp[q] - mean[c]) * rs; }
+    return;
+  }
   let c = channels(q);
   var mu = vec4<f32>(mean[c.x], mean[c.y], mean[c.z], mean[c.w]);
   var rs = vec4<f32>(rstd[c.x], rstd[c.y], rstd[c.z], rstd[c.w]);
@@ -234,8 +258,10 @@ fn backward_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   let rs = channel_rstd(r.x);
   var sum_dout = 0.0;
   var sum_dout_xhat = 0.0;
+  var wk = walk_start(r.z + t);
   for (var j = r.z + t; j < r.w; j += WG) {
-    let it = item(r.x, j);
+    let it = item(r.x, wk.n, wk.kk);
+    wk = walk_next(wk);
     if (it.count == 0u) { continue; }
     let g = select(vec4<f32>(0.0), dout[it.q], it.mask);
     sum_dout += dot(g, vec4<f32>(1.0));
@@ -281,6 +307,13 @@ fn backward_dinp(@builtin(global_invocation_id) gid: vec3<u32>,
                  @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = elementwise_id(gid, nwg);
   if (4u * q >= p.total) { return; }
+  if (p.s % 4u == 0u) { // one channel per vec4
+    let c = ((4u * q) / p.s) % p.c;
+    let k = coef[c];
+    let xhat = (inp[q] - b_mean[c]) * channel_rstd(c);
+    dinp[q] = k.x * (dout[q] - k.y - xhat * k.z);
+    return;
+  }
   let c = channels(q);
   let mu = vec4<f32>(b_mean[c.x], b_mean[c.y], b_mean[c.z], b_mean[c.w]);
   let rs = vec4<f32>(channel_rstd(c.x), channel_rstd(c.y), channel_rstd(c.z), channel_rstd(c.w));
