@@ -220,6 +220,7 @@ export async function saveCheckpoint(
   const tmp = await Deno.makeTempFile({ dir, prefix: ".checkpoint-", suffix: ".tmp" });
   try {
     await Deno.writeFile(tmp, bytes);
+    await Deno.chmod(tmp, 0o644); // makeTempFile creates 0600; a checkpoint is a normal file
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});

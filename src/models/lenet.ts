@@ -1,0 +1,112 @@
+/**
+ * LeNet-5 as the lecture and the book build it, with batch normalization, layer
+ * normalization or none, max or average pooling, sigmoid or ReLU.
+ *
+ * @module
+ */
+import { Conv2d } from "../nn/conv.ts";
+import { AvgPool2d, MaxPool2d } from "../nn/pooling.ts";
+import { BatchNorm1d, BatchNorm2d } from "../nn/batch_norm.ts";
+import { LayerNorm } from "../nn/layer_norm.ts";
+import { Linear } from "../nn/linear.ts";
+import { ReLU, Sigmoid } from "../nn/activation.ts";
+import { Flatten } from "../nn/flatten.ts";
+import { Sequential } from "../nn/sequential.ts";
+import type { Module } from "../nn/module.ts";
+
+/** Options of {@link lenet}. */
+export interface LeNetOptions {
+  /**
+   * `"batch"` (default): the lecture's LeNet with BatchNorm2d/1d after each convolution
+   * and hidden linear layer; `"layer"`: LayerNorm in the same places; `"none"`: the
+   * book's plain LeNet (first convolution padded by 2, so the first Linear has 400 inputs).
+   */
+  norm?: "batch" | "layer" | "none";
+  /** `"max"` (default, the lecture's code) or `"avg"` (the book's LeNet): 2x2, stride 2. */
+  pool?: "max" | "avg";
+  /** `"sigmoid"` (default, as in the lecture) or `"relu"`. */
+  activation?: "sigmoid" | "relu";
+}
+
+/**
+ * LeNet for 28x28 grey images and 10 classes, as a {@link Sequential} whose state-dict
+ * names follow PyTorch's numbering (`"1.weight"`, `"1.running_mean"`, ...).
+ *
+ * With `norm: "batch"` (the lecture):
+ * `Conv2d(1,6,5) BN2d(6) act pool Conv2d(6,16,5) BN2d(16) act pool Flatten
+ * Linear(256,120) BN1d(120) act Linear(120,84) BN1d(84) act Linear(84,10)`.
+ * `norm: "layer"` puts `LayerNorm([6,24,24])`, `LayerNorm([16,8,8])`, `LayerNorm(120)`,
+ * `LayerNorm(84)` in the BN places. `norm: "none"`:
+ * `Conv2d(1,6,5,{padding:2}) act pool Conv2d(6,16,5) act pool Flatten Linear(400,120) act
+ * Linear(120,84) act Linear(84,10)`.
+ *
+ * Shape: input `[N, 1, 28, 28]`, output `[N, 10]` (logits).
+ *
+ * @example
+ * ```ts
+ * import { lenet } from "./lenet.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * import { getDevice } from "../gpu/device.ts";
+ * await getDevice();
+ * const net = lenet({ norm: "batch" });
+ * const y = net.forward(Tensor.randn([2, 1, 28, 28], { seed: 0 }));
+ * console.log(y.shape, Object.keys(net.stateDict()).slice(0, 3)); // [2, 10] ["0.weight", "0.bias", "1.weight"]
+ * ```
+ */
+export function lenet(opts: LeNetOptions = {}): Sequential {
+  const { norm = "batch", pool = "max", activation = "sigmoid" } = opts;
+  if (!["batch", "layer", "none"].includes(norm)) {
+    throw new Error(`lenet: norm must be "batch", "layer" or "none", got ${JSON.stringify(norm)}`);
+  }
+  if (!["max", "avg"].includes(pool)) {
+    throw new Error(`lenet: pool must be "max" or "avg", got ${JSON.stringify(pool)}`);
+  }
+  if (!["sigmoid", "relu"].includes(activation)) {
+    throw new Error(
+      `lenet: activation must be "sigmoid" or "relu", got ${JSON.stringify(activation)}`,
+    );
+  }
+  const act = (): Module => (activation === "sigmoid" ? new Sigmoid() : new ReLU());
+  const pooling =
+    (): Module => (pool === "max"
+      ? new MaxPool2d(2, { stride: 2 })
+      : new AvgPool2d(2, { stride: 2 }));
+  if (norm === "none") {
+    return new Sequential(
+      new Conv2d(1, 6, 5, { padding: 2 }),
+      act(),
+      pooling(),
+      new Conv2d(6, 16, 5),
+      act(),
+      pooling(),
+      new Flatten(),
+      new Linear(400, 120),
+      act(),
+      new Linear(120, 84),
+      act(),
+      new Linear(84, 10),
+    );
+  }
+  // Feature maps: 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4, so 16*4*4 = 256 features.
+  const norm2d = (c: number, hw: number): Module =>
+    norm === "batch" ? new BatchNorm2d(c) : new LayerNorm([c, hw, hw]);
+  const norm1d = (n: number): Module => (norm === "batch" ? new BatchNorm1d(n) : new LayerNorm(n));
+  return new Sequential(
+    new Conv2d(1, 6, 5),
+    norm2d(6, 24),
+    act(),
+    pooling(),
+    new Conv2d(6, 16, 5),
+    norm2d(16, 8),
+    act(),
+    pooling(),
+    new Flatten(),
+    new Linear(256, 120),
+    norm1d(120),
+    act(),
+    new Linear(120, 84),
+    norm1d(84),
+    act(),
+    new Linear(84, 10),
+  );
+}
