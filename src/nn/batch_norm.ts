@@ -30,8 +30,8 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
 }
 
-/** The shared body of the BatchNorm layers; subclasses check the input's rank. */
-abstract class BatchNormBase extends Module {
+/** The shared body of the BatchNorm layers (PyTorch's `_BatchNorm`); subclasses check the rank. */
+export abstract class BatchNormBase extends Module {
   /** C, the number of channels (features) normalized separately. */
   readonly numFeatures: number;
   /** Added to the variance before the square root. */
@@ -158,6 +158,7 @@ abstract class BatchNormBase extends Module {
  * ```
  */
 export class BatchNorm1d extends BatchNormBase {
+  /** Accepts [N, C] and [N, C, L]. */
   protected checkRank(x: Tensor): void {
     if (x.rank !== 2 && x.rank !== 3) {
       throw new Error(
@@ -195,6 +196,7 @@ export class BatchNorm1d extends BatchNormBase {
  * ```
  */
 export class BatchNorm2d extends BatchNormBase {
+  /** Accepts [N, C, H, W]. */
   protected checkRank(x: Tensor): void {
     if (x.rank !== 4) {
       throw new Error(`BatchNorm2d expects 4-D input [N, C, H, W], got ${fmt(x.shape)}`);

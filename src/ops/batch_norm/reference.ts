@@ -15,6 +15,7 @@ import type { RefArray } from "../elementwise/reference.ts";
 
 /** Per-channel statistics used to normalize: batch statistics, or running ones in eval. */
 export interface RefStats {
+  /** Per-channel mean, [C]. */
   mean: Float64Array;
   /** Biased variance (training) or running variance (eval). */
   var: Float64Array;
@@ -22,16 +23,21 @@ export interface RefStats {
 
 /** Result of {@link refBatchNormForward}. */
 export interface RefBatchNormForward {
+  /** The normalized, scaled and shifted output, shaped like the input. */
   out: RefArray;
-  /** The statistics that normalized (the batch's in training mode). */
+  /** The mean that normalized (the batch's in training mode), [C]. */
   mean: Float64Array;
+  /** 1 / sqrt(var + eps) per channel. */
   rstd: Float64Array;
 }
 
 /** Gradients from {@link refBatchNormBackward}. */
 export interface RefBatchNormGrads {
+  /** Gradient of the input, shaped like it. */
   dinp: RefArray;
+  /** Gradient of weight, [C]: sum of dout * xhat. */
   dweight: Float64Array;
+  /** Gradient of bias, [C]: sum of dout. */
   dbias: Float64Array;
 }
 
