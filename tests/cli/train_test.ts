@@ -1,0 +1,108 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { gpuTest } from "../gpu_test.ts";
+import { parseTrainArgs, UsageError } from "../../src/cli/train.ts";
+import { lenet } from "../../src/models/lenet.ts";
+import { loadCheckpoint } from "../../src/train/checkpoint.ts";
+
+const script = new URL("../../src/cli/train.ts", import.meta.url).pathname;
+
+async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("parseTrainArgs: defaults reproduce the lecture", () => {
+  const c = parseTrainArgs([]);
+  if (c === "help") throw new Error("unexpected help");
+  const { out, ...rest } = c;
+  deepEqual(rest, {
+    norm: "batch",
+    pool: "max",
+    activation: "sigmoid",
+    lr: 1,
+    epochs: 10,
+    batchSize: 256,
+    seed: 0,
+    data: undefined,
+    limit: undefined,
+  });
+  ok(/^runs\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/.test(out), out);
+  equal(parseTrainArgs(["--help"]), "help");
+});
+
+Deno.test("parseTrainArgs names the bad flag", () => {
+  const cases: [string[], RegExp][] = [
+    [["--norm", "group"], /--norm must be one of batch, layer, none, got "group"/],
+    [["--lr", "0"], /--lr must be a number > 0, got "0"/],
+    [["--lr", "fast"], /--lr must be a number > 0/],
+    [["--epochs", "1.5"], /--epochs must be a whole number >= 1, got "1.5"/],
+    [["--batch-size", "0"], /--batch-size must be a whole number >= 1/],
+    [["--limit=-3"], /--limit must be a whole number >= 1, got "-3"/],
+    [["--limit", "-3"], /'--limit' argument is ambiguous/],
+    [["--bogus"], /bogus/],
+    [["--epochs"], /epochs/],
+    [["stray"], /stray/],
+  ];
+  for (const [args, msg] of cases) {
+    try {
+      parseTrainArgs(args);
+    } catch (e) {
+      ok(e instanceof UsageError, `${args}: ${e}`);
+      ok(msg.test((e as Error).message), `${args}: ${(e as Error).message}`);
+      continue;
+    }
+    throw new Error(`${args.join(" ")} was accepted`);
+  }
+});
+
+Deno.test("deno task train: usage errors exit with code 2, --help with 0", async () => {
+  for (const args of [["--norm", "group"], ["--bogus"], ["--lr", "-1"]]) {
+    const r = await runCli(args);
+    equal(r.code, 2, `${args}: ${r.stderr}`);
+    ok(r.stderr.includes(args[0]) && r.stderr.includes("Usage:"), r.stderr);
+  }
+  const help = await runCli(["--help"]);
+  equal(help.code, 0);
+  ok(help.stdout.includes("--batch-size"));
+});
+
+gpuTest(
+  "deno task train --limit 512 --epochs 1 writes metrics, curves and a checkpoint",
+  async () => {
+    const out = await Deno.makeTempDir();
+    try {
+      const r = await runCli(["--limit", "512", "--epochs", "1", "--out", out]);
+      equal(r.code, 0, r.stderr);
+      ok(r.stdout.startsWith("adapter: "), r.stdout);
+      ok(
+        /epoch 1: loss \d\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}/.test(r.stdout),
+        r.stdout,
+      );
+      ok(r.stderr.includes("512/512 ex"), `progress bar: ${r.stderr}`);
+      const lines = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      equal(lines[0].type, "config");
+      const epochs = lines.filter((l) => l.type === "epoch");
+      equal(epochs.length, 1);
+      deepEqual(
+        Object.keys(epochs[0]).sort(),
+        ["type", "epoch", "loss", "trainAcc", "testAcc", "seconds", "examplesPerSec"].sort(),
+      );
+      ok(lines.filter((l) => l.type === "update").length >= 2);
+      ok((await Deno.readTextFile(`${out}/curves.svg`)).startsWith("<svg"));
+      const png = await Deno.readFile(`${out}/curves.png`);
+      deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+      const meta = await loadCheckpoint(lenet(), `${out}/model.safetensors`);
+      equal(JSON.parse(meta.config).limit, 512);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+);
