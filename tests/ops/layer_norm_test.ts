@@ -4,7 +4,7 @@ import { assert, assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { memoryStats } from "../../src/gpu/buffer_pool.ts";
-import { layerNorm } from "../../src/ops/layer_norm/layer_norm.ts";
+import { layerNorm, layerNormTuning } from "../../src/ops/layer_norm/layer_norm.ts";
 import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import fixture from "../fixtures/layer_norm.json" with { type: "json" };
@@ -118,6 +118,34 @@ for (const [shape, norm] of SHAPES) {
     () => compare(shape, norm, "both", { seed: shape.length + prod(shape) }),
   );
 }
+
+gpuTest("layerNorm with several rows per workgroup, or a workgroup per row", async () => {
+  // The adapter picks one layout; every layout must give the same answer. Row counts that
+  // leave the last workgroup part-empty, short and long rows, aligned and not.
+  const layouts: [number, number][] = [[1, 32], [4, 64], [16, 64], [64, 64], [32, 128], [256, 256]];
+  try {
+    for (const [threadsPerRow, workgroupSize] of layouts) {
+      Object.assign(layerNormTuning, { threadsPerRow, workgroupSize });
+      for (const [shape, norm] of [[[37, 7], [7]], [[5, 3, 7, 7], [3, 7, 7]], [[19, 84], [84]]]) {
+        await compare(shape, norm, "both", { seed: threadsPerRow });
+      }
+      await compare([3, 1024], [1024], "none", { seed: 2 });
+    }
+  } finally {
+    delete layerNormTuning.threadsPerRow;
+    delete layerNormTuning.workgroupSize;
+  }
+  Object.assign(layerNormTuning, { threadsPerRow: 8, workgroupSize: 4 });
+  try {
+    throws(() => layerNorm(Tensor.zeros([2, 8]), 8), {
+      message:
+        "layerNormTuning needs powers of two with threadsPerRow <= workgroupSize, got 8 and 4",
+    });
+  } finally {
+    delete layerNormTuning.threadsPerRow;
+    delete layerNormTuning.workgroupSize;
+  }
+});
 
 gpuTest(
   "layerNorm without affine, or with a lone weight or bias, vs float64 reference",

@@ -8,19 +8,45 @@
  */
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { deviceSync } from "../../gpu/device.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { checkShape, fmt, numel } from "../../tensor/shape.ts";
 import src from "./layer_norm.wgsl" with { type: "text" };
 
 /**
- * Threads per workgroup for a row of `d` elements (one workgroup per row, each thread
- * takes chunks of 4). Measured on llvmpipe at the LeNet shapes: few threads, each doing
- * several chunks, beat many threads doing one, since every halving step of the tree
- * reduction is a barrier. Real GPUs want at least 64 to 256.
+ * How the forward and backward kernels spread rows over threads: `threadsPerRow` threads
+ * share a row (each takes chunks of 4 elements, then a tree in workgroup memory adds their
+ * partial sums), and a workgroup of `workgroupSize` threads holds
+ * `workgroupSize / threadsPerRow` rows. Both are powers of two. Left undefined, they are
+ * chosen per adapter: on a software adapter (llvmpipe), one thread per row and 64 rows per
+ * workgroup, since barriers cost more there than strided loads (measured at the LeNet
+ * shapes: 2-5x faster than a workgroup per row); on a GPU, about 4 chunks per thread.
+ *
+ * @example
+ * ```ts
+ * import { layerNormTuning } from "./layer_norm.ts";
+ * layerNormTuning.threadsPerRow = 16; // e.g. to compare layouts in a benchmark
+ * layerNormTuning.workgroupSize = 64;
+ * delete layerNormTuning.threadsPerRow; // back to the adapter's default
+ * delete layerNormTuning.workgroupSize;
+ * ```
  */
-export function layerNormWorkgroupSize(d: number): number {
-  const chunks = Math.ceil(d / 4);
-  return chunks <= 32 ? 32 : 64;
+export const layerNormTuning: { threadsPerRow?: number; workgroupSize?: number } = {};
+
+function rowLayout(d: number): { WG: number; TPR: number } {
+  let TPR = 1;
+  if (!deviceSync().adapterInfo.isFallbackAdapter) {
+    while (TPR < 256 && 4 * TPR < Math.ceil(d / 4)) TPR *= 2;
+  }
+  TPR = layerNormTuning.threadsPerRow ?? TPR;
+  const WG = layerNormTuning.workgroupSize ?? Math.max(TPR, 64);
+  const pow2 = (v: number) => Number.isInteger(v) && v >= 1 && (v & (v - 1)) === 0;
+  if (!pow2(TPR) || !pow2(WG) || TPR > WG) {
+    throw new Error(
+      `layerNormTuning needs powers of two with threadsPerRow <= workgroupSize, got ${TPR} and ${WG}`,
+    );
+  }
+  return { WG, TPR };
 }
 
 /** Threads per workgroup of the dweight/dbias pass (one thread per 4 columns). */
@@ -89,7 +115,9 @@ export function layerNorm(
   // The kernel takes weight and bias together; a lone one gets its neutral partner.
   const w = weight ?? (affine ? Tensor.ones(norm) : null);
   const b = bias ?? (affine ? Tensor.zeros(norm) : null);
-  const overrides = { WG: layerNormWorkgroupSize(D), ALIGN: D % 4 === 0 ? 1 : 0, AFFINE: +affine };
+  const layout = rowLayout(D);
+  const overrides = { ...layout, ALIGN: D % 4 === 0 ? 1 : 0, AFFINE: +affine };
+  const rowGroups = M ? grid(Math.ceil(M / (layout.WG / layout.TPR))) : [0, 1] as [number, number];
   const params = () => new Params().u32(M).u32(D).f32(eps).u32(0);
   const none = placeholder ??= allocBuffer(16, "no weight");
 
@@ -110,7 +138,7 @@ export function layerNorm(
       mean.buffer,
       rstd.buffer,
     ],
-    workgroups: grid(M),
+    workgroups: rowGroups,
   });
   if (w !== weight) w?.dispose();
   if (b !== bias) b?.dispose();
@@ -135,7 +163,7 @@ export function layerNorm(
           rstd.buffer,
           dinp.buffer,
         ],
-        workgroups: grid(M),
+        workgroups: rowGroups,
       });
     }
     let dweight: Tensor | null = null;
@@ -147,7 +175,7 @@ export function layerNorm(
         label: "layer_norm.backward_params",
         code: src,
         entryPoint: "backward_params",
-        overrides: { WG: PARAMS_WG, ALIGN: overrides.ALIGN },
+        overrides: { WG: PARAMS_WG, TPR: 1, ALIGN: overrides.ALIGN },
         bindings: [
           params(),
           inp.buffer,

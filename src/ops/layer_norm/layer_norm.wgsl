@@ -8,11 +8,13 @@
 //   backward_params   dweight[j] = sum_m dout[m, j] * xhat[m, j]
 //                     dbias[j]   = sum_m dout[m, j]
 //
-// forward and backward: one workgroup per row. Each of the WG threads walks the row in
-// chunks of 4 elements (t, t + WG, t + 2 WG, ... in chunk units), so neighbouring threads
-// read neighbouring vec4s, and keeps partial sums in registers; a tree in workgroup memory
-// (log2(WG) barriers) adds the WG partials. The row is read again for each pass; it sits
-// in cache (a LeNet row is at most 3456 floats, 13.5 KiB).
+// forward and backward: TPR threads per row, WG / TPR rows per workgroup. Each of a row's
+// threads walks it in chunks of 4 elements (lane, lane + TPR, ... in chunk units), so
+// neighbouring threads read neighbouring vec4s, and keeps partial sums in registers; a
+// tree in workgroup memory (log2(TPR) barriers) adds the TPR partials of each row. TPR = 1
+// (a row per thread) needs no barrier at all: the choice on llvmpipe, where barriers cost
+// more than the strided loads; GPUs want TPR of 64 to 256 for long rows. The row is read
+// again for each pass; it sits in cache (a LeNet row is at most 3456 floats, 13.5 KiB).
 //
 // Numerical stability (forward): pass 1 sums the row to a first mean `mean0`; pass 2 sums
 // the deviations d = x - mean0 and their squares in the same sweep. In exact arithmetic
@@ -30,9 +32,9 @@
 //
 // ALIGN = true promises D % 4 == 0: every row starts on a vec4 boundary and all loads and
 // stores are vec4. Otherwise a chunk is gathered and scattered one scalar at a time (rows
-// then straddle vec4s that two workgroups share; each writes only its own components).
+// then straddle vec4s that two threads share; each writes only its own components).
 // Elements past D read as 0 and are never stored. AFFINE = false ignores weight and bias
-// (they are still bound, to a placeholder buffer). WG must be a power of two.
+// (they are still bound, to a placeholder buffer). WG and TPR are powers of two, TPR <= WG.
 //
 // Bindings (all f32; everything but mean and rstd is bound as a vec4 array). Entry points
 // give some binding numbers to different variables (WGSL allows that when no entry point
@@ -40,10 +42,11 @@
 //   forward          0 params, 1 inp, 2 weight, 3 bias, 4 out, 5 mean, 6 rstd
 //   backward         0 params, 1 inp, 2 weight, 3 dout, 4 mean, 5 rstd, 6 dinp
 //   backward_params  0 params, 1 inp, 2 dweight, 3 dout, 4 mean, 5 rstd, 6 dbias
-// Dispatch: forward and backward one workgroup per row, split over x and y (linear id =
-// x + y * num_workgroups.x); backward_params ceil(ceil(D / 4) / WG) workgroups.
+// Dispatch: forward and backward ceil(M / (WG / TPR)) workgroups, split over x and y
+// (linear id = x + y * num_workgroups.x); backward_params ceil(ceil(D / 4) / WG).
 
 override WG: u32 = 64u;
+override TPR: u32 = 64u; // threads per row (forward, backward); a power of two dividing WG
 override ALIGN: bool = true;
 override AFFINE: bool = true;
 
@@ -134,16 +137,19 @@ fn store_dinp(m: u32, k: u32, v: vec4<f32>) {
   }
 }
 
-// Sum of v over the workgroup, returned to every thread. Must be called in uniform control
-// flow. The last barrier lets the next call reuse `partial`.
-fn workgroup_sum(t: u32, v: vec2<f32>) -> vec2<f32> {
+// Sum of v over the TPR threads of a row, returned to each of them. Called in uniform
+// control flow by every thread of the workgroup; the last barrier lets the next call
+// reuse `partial`. With one thread per row there is nothing to add and no barrier.
+fn row_sum(t: u32, v: vec2<f32>) -> vec2<f32> {
+  if (TPR == 1u) { return v; }
+  let lane = t % TPR;
   partial[t] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { partial[t] += partial[t + s]; }
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) { partial[t] += partial[t + s]; }
     workgroupBarrier();
   }
-  let total = partial[0];
+  let total = partial[t - lane];
   workgroupBarrier();
   return total;
 }
@@ -151,34 +157,38 @@ fn workgroup_sum(t: u32, v: vec2<f32>) -> vec2<f32> {
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) t: u32) {
-  let m = wid.x + wid.y * nwg.x;
-  if (m >= p.m) { return; } // uniform per workgroup: safe before the barriers
+  // Row m, and this thread's lane in it. A row past the end (in the last workgroup) is
+  // computed on the last row, to keep every thread at the barriers, and not stored.
+  let m = (wid.x + wid.y * nwg.x) * (WG / TPR) + t / TPR;
+  let row = min(m, p.m - 1u);
+  let lane = t % TPR;
   let chunks = (p.d + 3u) / 4u;
   let n = f32(p.d);
 
   // Pass 1: a first mean.
   var s = vec4<f32>(0.0);
-  for (var k = t; k < chunks; k += WG) { s += load_inp(m, k); }
-  let mean0 = workgroup_sum(t, vec2<f32>(s.x + s.y + s.z + s.w, 0.0)).x / n;
+  for (var k = lane; k < chunks; k += TPR) { s += load_inp(row, k); }
+  let mean0 = row_sum(t, vec2<f32>(s.x + s.y + s.z + s.w, 0.0)).x / n;
 
   // Pass 2: deviations from it, and their squares (corrected two-pass, see the header).
   var s1 = vec4<f32>(0.0);
   var s2 = vec4<f32>(0.0);
-  for (var k = t; k < chunks; k += WG) {
-    let dv = masked(k, load_inp(m, k) - mean0);
+  for (var k = lane; k < chunks; k += TPR) {
+    let dv = masked(k, load_inp(row, k) - mean0);
     s1 += dv;
     s2 += dv * dv;
   }
-  let sums = workgroup_sum(t, vec2<f32>(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w));
+  let sums = row_sum(t, vec2<f32>(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w));
   let shift = sums.x / n; // mean - mean0
   let r = 1.0 / sqrt(max(sums.y / n - shift * shift, 0.0) + p.eps);
+  if (m >= p.m) { return; } // no barrier below
 
   // Pass 3: normalize, scale and shift.
-  for (var k = t; k < chunks; k += WG) {
+  for (var k = lane; k < chunks; k += TPR) {
     let xhat = (load_inp(m, k) - mean0 - shift) * r;
     store_out(m, k, xhat * load_weight(k) + load_bias(k));
   }
-  if (t == 0u) {
+  if (lane == 0u) {
     mean[m] = mean0 + shift;
     rstd[m] = r;
   }
@@ -187,27 +197,29 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) t: u32) {
-  let m = wid.x + wid.y * nwg.x;
-  if (m >= p.m) { return; }
+  let m = (wid.x + wid.y * nwg.x) * (WG / TPR) + t / TPR;
+  let row = min(m, p.m - 1u);
+  let lane = t % TPR;
   let chunks = (p.d + 3u) / 4u;
   let n = f32(p.d);
-  let mu = mean_in[m];
-  let r = rstd_in[m];
+  let mu = mean_in[row];
+  let r = rstd_in[row];
 
   // Pass 1: sum g and sum g * xhat (loaded elements past D are 0, so g is 0 there).
   var s1 = vec4<f32>(0.0);
   var s2 = vec4<f32>(0.0);
-  for (var k = t; k < chunks; k += WG) {
-    let g = load_dout(m, k) * load_weight(k);
+  for (var k = lane; k < chunks; k += TPR) {
+    let g = load_dout(row, k) * load_weight(k);
     s1 += g;
-    s2 += g * (load_inp(m, k) - mu) * r;
+    s2 += g * (load_inp(row, k) - mu) * r;
   }
-  let sums = workgroup_sum(t, vec2<f32>(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w));
+  let sums = row_sum(t, vec2<f32>(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w));
   let mean_g = sums.x / n;
   let mean_gx = sums.y / n;
+  if (m >= p.m) { return; }
 
   // Pass 2: dinp.
-  for (var k = t; k < chunks; k += WG) {
+  for (var k = lane; k < chunks; k += TPR) {
     let g = load_dout(m, k) * load_weight(k);
     let xhat = (load_inp(m, k) - mu) * r;
     store_dinp(m, k, r * (g - mean_g - xhat * mean_gx));
