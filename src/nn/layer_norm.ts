@@ -62,6 +62,10 @@ export class LayerNorm extends Module {
   readonly bias: Tensor | null;
   #name: string;
 
+  /**
+   * A layer normalizing over the trailing `normalizedShape` (a number means `[n]`), with
+   * `weight` ones and `bias` zeros of that shape unless `elementwiseAffine` is false.
+   */
   constructor(normalizedShape: number | readonly number[], opts: LayerNormOptions = {}) {
     super();
     const shape = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
