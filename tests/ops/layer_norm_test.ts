@@ -217,6 +217,17 @@ gpuTest("layerNorm frees its saved statistics when no gradient is recorded", asy
   for (const t of [x, w, b, y]) t.dispose();
 });
 
+gpuTest("layerNorm of an empty batch: empty output, zero dweight and dbias", async () => {
+  const x = Tensor.zeros([0, 5], { requiresGrad: true });
+  const w = Tensor.ones([5], { requiresGrad: true });
+  const b = Tensor.zeros([5], { requiresGrad: true });
+  const y = layerNorm(x, 5, w, b);
+  y.sum().backward();
+  assert(y.shape.join() === "0,5" && (await y.toArray()).length === 0, "empty output");
+  assertClose(await w.grad!.toArray(), [0, 0, 0, 0, 0], { atol: 0 }, "dweight");
+  assertClose(await b.grad!.toArray(), [0, 0, 0, 0, 0], { atol: 0 }, "dbias");
+});
+
 gpuTest("layerNorm errors name the bad value and the fix", () => {
   const x = Tensor.zeros([256, 6, 12, 12]);
   throws(
