@@ -162,7 +162,16 @@ export async function fit(
     readAt.add(Math.max(1, Math.round((k * steps) / Math.max(1, updatesPerEpoch))));
   }
 
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      await trainEpoch(epoch);
+    }
+  } finally {
+    sgd.dispose(); // momentum buffers
+  }
+  return history;
+
+  async function trainEpoch(epoch: number): Promise<void> {
     net.train();
     let lossSum = Tensor.zeros([]); // sum over examples of the loss
     let correct = Tensor.zeros([]); // correct predictions
@@ -234,5 +243,4 @@ export async function fit(
     history.epochs.push(e);
     onEpoch?.(e);
   }
-  return history;
 }
