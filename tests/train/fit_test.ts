@@ -8,6 +8,7 @@ import { countCorrect } from "../../src/ops/cross_entropy/cross_entropy.ts";
 import { loadFashionMnist } from "../../src/data/fashion_mnist.ts";
 import { DataLoader } from "../../src/data/loader.ts";
 import { memoryStats } from "../../src/gpu/buffer_pool.ts";
+import { queueStats } from "../../src/gpu/queue.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
@@ -84,24 +85,32 @@ gpuTest("fit: the same seed gives the same curve twice; readings at 1/4, 1/2, 3/
   ok(a.epochs[1].loss < a.epochs[0].loss, `loss falls: ${a.epochs.map((e) => e.loss)}`);
 });
 
-gpuTest("fit holds GPU memory flat across epochs and calls the events in order", async () => {
-  const tr = new DataLoader(train, { batchSize: 64, shuffle: true, seed: 0, limit: 256 });
-  const te = new DataLoader(test, { batchSize: 64, limit: 64 });
-  const live: number[] = [];
-  const events: string[] = [];
-  await fit(lenet(), tr, te, {
-    epochs: 3,
-    lr: 1,
-    updatesPerEpoch: 2,
-    onUpdate: (u) => events.push(`u${u.epoch}:${u.fraction}`),
-    onEpoch: (e) => {
-      events.push(`e${e.epoch}`);
-      live.push(memoryStats().liveBytes);
-    },
-  });
-  deepEqual(events, ["u1:0.5", "u1:1", "e1", "u2:0.5", "u2:1", "e2", "u3:0.5", "u3:1", "e3"]);
-  equal(live[2], live[1], `live bytes after epochs 1..3: ${live}`);
-});
+gpuTest(
+  "fit: one submission per step, GPU memory flat across epochs, events in order",
+  async () => {
+    const tr = new DataLoader(train, { batchSize: 64, shuffle: true, seed: 0, limit: 256 });
+    const te = new DataLoader(test, { batchSize: 64, limit: 64 });
+    const live: number[] = [];
+    const events: string[] = [];
+    const submits: number[] = [];
+    await fit(lenet(), tr, te, {
+      epochs: 3,
+      lr: 1,
+      updatesPerEpoch: 2,
+      onUpdate: (u) => events.push(`u${u.epoch}:${u.fraction}`),
+      onEpoch: (e) => {
+        events.push(`e${e.epoch}`);
+        live.push(memoryStats().liveBytes);
+        submits.push(queueStats().submits);
+      },
+    });
+    deepEqual(events, ["u1:0.5", "u1:1", "e1", "u2:0.5", "u2:1", "e2", "u3:0.5", "u3:1", "e3"]);
+    equal(live[2], live[1], `live bytes after epochs 1..3: ${live}`);
+    // No host wait inside a step: per epoch, one submission per step (4), one per readback
+    // (2) and one for the test pass.
+    deepEqual([submits[1] - submits[0], submits[2] - submits[1]], [4 + 2 + 1, 4 + 2 + 1]);
+  },
+);
 
 gpuTest("evaluateAccuracy restores the mode and agrees with predict", async () => {
   const net = lenet();
