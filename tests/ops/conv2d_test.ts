@@ -1,0 +1,151 @@
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
+import {
+  conv2dBackward,
+  conv2dForward,
+  type ConvDims,
+  convOutSize,
+} from "../../src/ops/conv2d/reference.ts";
+import { Rng } from "../../src/tensor/random.ts";
+
+function randArray(n: number, rng: Rng): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+function dims(
+  [n, c, h, w]: number[],
+  [o, kh, kw]: number[],
+  [sh, sw]: number[] = [1, 1],
+  [ph, pw]: number[] = [0, 0],
+): ConvDims {
+  return { n, c, h, w, o, kh, kw, sh, sw, ph, pw };
+}
+
+Deno.test("conv2d reference backward matches central differences", () => {
+  for (
+    const d of [
+      dims([2, 3, 5, 6], [4, 3, 2]),
+      dims([1, 2, 7, 7], [3, 3, 3], [2, 2], [1, 1]),
+      dims([2, 1, 5, 4], [2, 2, 3], [1, 2], [2, 0]),
+    ]
+  ) {
+    const [OH, OW] = convOutSize(d);
+    const rng = new Rng(d.h * 10 + d.w);
+    const inp = Float64Array.from(randArray(d.n * d.c * d.h * d.w, rng));
+    const weight = Float64Array.from(randArray(d.o * d.c * d.kh * d.kw, rng));
+    const bias = Float64Array.from(randArray(d.o, rng));
+    const dout = Float64Array.from(randArray(d.n * d.o * OH * OW, rng));
+    // L = sum(out * dout), so dL/dx is the backward's gradient.
+    const loss = () => conv2dForward(inp, weight, bias, d).reduce((s, v, i) => s + v * dout[i], 0);
+    const g = conv2dBackward(inp, weight, dout, d);
+    const h = 1e-6;
+    for (
+      const [x, dx, what] of [[inp, g.dinp, "dinp"], [weight, g.dweight, "dweight"], [
+        bias,
+        g.dbias,
+        "dbias",
+      ]] as const
+    ) {
+      const num = new Float64Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i];
+        x[i] = v + h;
+        const lp = loss();
+        x[i] = v - h;
+        const lm = loss();
+        x[i] = v;
+        num[i] = (lp - lm) / (2 * h);
+      }
+      assertClose(dx, num, { atol: 1e-7, rtol: 1e-7 }, `${what}, central differences`);
+    }
+  }
+});
+
+// [N, C, H, W], [O, KH, KW], stride, padding: batch 1 and 3, one channel, primes, kernels
+// 1/3/5, 7x7 inputs, stride 2, padding 1, widths that are and are not multiples of 4 (the
+// vec4 paths), the two LeNet convolutions (and the book's padded first one).
+const CASES: [number[], number[], number[]?, number[]?][] = [
+  [[1, 1, 1, 1], [1, 1, 1]],
+  [[1, 1, 7, 7], [1, 3, 3]],
+  [[3, 1, 7, 7], [5, 3, 3], [2, 2], [1, 1]],
+  [[3, 3, 7, 7], [7, 5, 5], [1, 1], [2, 2]],
+  [[1, 5, 9, 11], [3, 1, 1]],
+  [[3, 2, 8, 8], [5, 3, 3], [1, 1], [1, 1]],
+  [[2, 3, 12, 12], [13, 5, 5]],
+  [[2, 7, 8, 16], [6, 3, 5], [1, 1], [4, 4]],
+  [[1, 2, 13, 10], [3, 3, 2], [2, 3], [1, 0]],
+  [[3, 3, 7, 7], [2, 7, 7], [1, 1], [3, 3]],
+  [[2, 1, 5, 5], [2, 3, 3], [1, 1], [4, 4]],
+  [[256, 1, 28, 28], [6, 5, 5]],
+  [[256, 6, 12, 12], [16, 5, 5]],
+  [[8, 1, 28, 28], [6, 5, 5], [1, 1], [2, 2]],
+];
+
+for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
+  for (const withBias of [true, false]) {
+    const d = dims(inShape, wShape, stride, padding);
+    const [OH, OW] = convOutSize(d);
+    gpuTest(
+      `conv2d forward/backward vs float64 reference: inp [${inShape}] weight [${[
+        d.o,
+        d.c,
+        d.kh,
+        d.kw,
+      ]}] stride ${stride} padding ${padding}${withBias ? " +bias" : ""}`,
+      async () => {
+        const rng = new Rng(d.n * 7 + d.c * 11 + d.h * 13 + d.o * 17 + d.kh);
+        const x = randArray(d.n * d.c * d.h * d.w, rng);
+        const w = randArray(d.o * d.c * d.kh * d.kw, rng);
+        const b = randArray(d.o, rng);
+        const dy = randArray(d.n * d.o * OH * OW, rng);
+        const inp = Tensor.from(x, inShape, { requiresGrad: true });
+        const weight = Tensor.from(w, [d.o, d.c, d.kh, d.kw], { requiresGrad: true });
+        const bias = withBias ? Tensor.from(b, [d.o], { requiresGrad: true }) : null;
+        const out = conv2d(inp, weight, bias, {
+          stride: stride as [number, number],
+          padding: padding as [number, number],
+        });
+        assert(out.shape.join() === [d.n, d.o, OH, OW].join(), `output shape ${out.shape}`);
+        out.backward(Tensor.from(dy, out.shape));
+        // float32 sums of K products of unit normals: error ~ sqrt(K) * eps * |terms|
+        const tol = (k: number) => ({ atol: 1e-6 * Math.sqrt(k) * 8, rtol: 1e-5 });
+        assertClose(
+          await out.toArray(),
+          conv2dForward(x, w, withBias ? b : null, d),
+          tol(d.c * d.kh * d.kw),
+          "out",
+        );
+        const g = conv2dBackward(x, w, dy, d);
+        assertClose(await inp.grad!.toArray(), g.dinp, tol(d.o * d.kh * d.kw), "dinp");
+        assertClose(await weight.grad!.toArray(), g.dweight, tol(d.n * OH * OW), "dweight");
+        if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(d.n * OH * OW), "dbias");
+      },
+    );
+  }
+}
+
+gpuTest("conv2d errors name the bad shape and the fix", () => {
+  const w = Tensor.zeros([6, 1, 5, 5]);
+  const cases: [() => unknown, string][] = [
+    [() => conv2d(Tensor.zeros([256, 3, 28, 28]), w), "got [256, 3, 28, 28]"],
+    [() => conv2d(Tensor.zeros([256, 784]), w), "expects input [N, 1, H, W]"],
+    [() => conv2d(Tensor.zeros([1, 1, 4, 4]), w), "kernel 5x5 is larger than the padded input 4x4"],
+    [() => conv2d(Tensor.zeros([1, 1, 8, 8]), Tensor.zeros([6, 25])), "4-D weight"],
+    [() => conv2d(Tensor.zeros([1, 1, 8, 8]), w, Tensor.zeros([5])), "bias [6]"],
+    [() => conv2d(Tensor.zeros([1, 1, 8, 8]), w, null, { stride: 0 }), "stride must be"],
+    [() => conv2d(Tensor.zeros([1, 1, 8, 8]), w, null, { padding: -1 }), "padding must be"],
+  ];
+  for (const [fn, want] of cases) {
+    let msg = "";
+    try {
+      fn();
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
+  }
+});
