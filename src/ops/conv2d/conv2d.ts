@@ -26,6 +26,11 @@ const WG = 64;
  * (tiles x splits) run; each thread then sums ceil(N*OH / splits) output rows.
  */
 export const WEIGHT_THREADS = 2048;
+/**
+ * Most iterations one loop of one thread may run: Mesa's llvmpipe silently ends a loop
+ * after 65535 iterations (counted across re-entries within an invocation).
+ */
+const MAX_LOOP = 16384;
 
 /** Options of {@link conv2d}: as PyTorch's, a number for both dimensions or [h, w]. */
 export interface Conv2dOptions {
@@ -154,7 +159,10 @@ function weightGrad(
   const tiles = Math.ceil(d.o / 4) * d.c * d.kh * kxb;
   const rowsTotal = d.n * d.oh;
   const want = Math.max(1, Math.min(rowsTotal, Math.ceil(WEIGHT_THREADS / tiles)));
-  const rows = Math.max(1, Math.ceil(rowsTotal / want));
+  // llvmpipe stops any loop after 65535 iterations (silently): keep each thread's pixel
+  // loop (rows * ceil(OW / 4) iterations) well below that.
+  const maxRows = Math.max(1, Math.floor(MAX_LOOP / Math.ceil(d.ow / 4)));
+  const rows = Math.max(1, Math.min(maxRows, Math.ceil(rowsTotal / want)));
   const splits = Math.max(1, Math.ceil(rowsTotal / rows));
   const kk = d.c * d.kh * d.kw;
   const part = allocBuffer(4 * Math.max(splits * d.o * kk, 1), "conv2d dweight partial");
