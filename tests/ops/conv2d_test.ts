@@ -149,3 +149,24 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
     assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
   }
 });
+
+const fx = JSON.parse(
+  await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
+);
+
+gpuTest("conv2d matches PyTorch: forward and gradients (fixture)", async () => {
+  for (const f of fx.conv) {
+    const what = `conv2d [${f.x_shape}] * [${f.w_shape}] stride ${f.stride} padding ${f.padding}`;
+    const x = Tensor.from(f.x, f.x_shape, { requiresGrad: true });
+    const w = Tensor.from(f.w, f.w_shape, { requiresGrad: true });
+    const b = Tensor.from(f.b, [f.w_shape[0]], { requiresGrad: true });
+    const y = conv2d(x, w, b, { stride: f.stride, padding: f.padding });
+    assert(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
+    y.backward(Tensor.from(f.dy, f.y_shape));
+    const tol = { atol: 1e-5, rtol: 1e-5 };
+    assertClose(await y.toArray(), f.y, tol, `${what}: y`);
+    assertClose(await x.grad!.toArray(), f.dx, tol, `${what}: dx`);
+    assertClose(await w.grad!.toArray(), f.dw, tol, `${what}: dw`);
+    assertClose(await b.grad!.toArray(), f.db, tol, `${what}: db`);
+  }
+});

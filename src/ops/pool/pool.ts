@@ -1,0 +1,168 @@
+/**
+ * 2-D max and average pooling on the GPU (`pool.wgsl`): `maxPool2d` and `avgPool2d`,
+ * PyTorch's `F.max_pool2d` and `F.avg_pool2d`, with their backward. Max pooling saves the
+ * index of each window's maximum for the backward.
+ *
+ * @module
+ */
+import { grid, launch, Params } from "../../gpu/queue.ts";
+import { record, Tensor } from "../../tensor/tensor.ts";
+import { fmt } from "../../tensor/shape.ts";
+import { pair } from "../conv2d/conv2d.ts";
+import src from "./pool.wgsl" with { type: "text" };
+
+const WG = 64;
+
+/** Options of {@link maxPool2d} and {@link avgPool2d}: a number for both dimensions or [h, w]. */
+export interface Pool2dOptions {
+  /** Step between windows. Default: the kernel size (non-overlapping windows). */
+  stride?: number | readonly [number, number];
+  /** Implicit padding on both sides of H and W (-inf for max, 0 for avg). Default 0. */
+  padding?: number | readonly [number, number];
+}
+
+interface Geometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
+
+function geometry(
+  name: string,
+  inp: Tensor,
+  kernelSize: number | readonly [number, number],
+  opts: Pool2dOptions,
+): Geometry {
+  const [kh, kw] = pair(kernelSize, `${name}: kernelSize`, 1);
+  const [sh, sw] = pair(opts.stride ?? [kh, kw], `${name}: stride`, 1);
+  const [ph, pw] = pair(opts.padding ?? 0, `${name}: padding`, 0);
+  if (inp.rank !== 4) {
+    throw new Error(`${name} expects 4-D input [N, C, H, W], got ${fmt(inp.shape)}`);
+  }
+  if (2 * ph > kh || 2 * pw > kw) {
+    throw new Error(
+      `${name}: padding [${ph}, ${pw}] must be at most half the kernel size [${kh}, ${kw}]`,
+    );
+  }
+  const [n, c, h, w] = inp.shape;
+  if (h + 2 * ph < kh || w + 2 * pw < kw) {
+    throw new Error(
+      `${name}: kernel ${kh}x${kw} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} ` +
+        `(input ${h}x${w}, padding [${ph}, ${pw}]); use a smaller kernel or more padding`,
+    );
+  }
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  return { n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw };
+}
+
+function params(g: Geometry, total: number): Params {
+  return new Params()
+    .u32(g.h).u32(g.w).u32(g.oh).u32(g.ow)
+    .u32(g.kh).u32(g.kw).u32(g.sh).u32(g.sw)
+    .i32(g.ph).i32(g.pw).u32(total).u32(0);
+}
+
+function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): void {
+  launch({
+    label: `pool.${entry}`,
+    code: src,
+    entryPoint: entry,
+    overrides: { WG },
+    bindings: [params(g, total), ...buffers],
+    workgroups: grid(Math.ceil(total / WG)),
+  });
+}
+
+/**
+ * 2-D max pooling, as PyTorch's `F.max_pool2d(input, kernel_size, stride, padding)`:
+ *
+ *     out[n, c, y, x] = max_{ky < kh, kx < kw} inp[n, c, y sh - ph + ky, x sw - pw + kx]
+ *
+ * over the window positions inside the input (padding never wins). The backward sends
+ * each dout to its window's maximum: the first one in row-major window order on ties,
+ * as PyTorch does.
+ *
+ * Shape: [N, C, H, W] -> [N, C, OH, OW], OH = floor((H + 2 ph - kh) / sh) + 1 (likewise OW).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { maxPool2d } from "./pool.ts";
+ * import assert from "node:assert/strict";
+ * const x = Tensor.from([1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 0, 3, 3], [1, 1, 4, 4], {
+ *   requiresGrad: true,
+ * });
+ * const y = maxPool2d(x, 2);
+ * assert.deepEqual(Array.from(await y.toArray()), [5, 9, 7, 3]);
+ * y.sum().backward();
+ * // the 3s tie: the first (row-major) gets the gradient
+ * assert.deepEqual(
+ *   Array.from(await x.grad!.toArray()),
+ *   [0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0],
+ * );
+ * ```
+ */
+export function maxPool2d(
+  inp: Tensor,
+  kernelSize: number | readonly [number, number],
+  opts: Pool2dOptions = {},
+): Tensor {
+  const g = geometry("maxPool2d", inp, kernelSize, opts);
+  const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
+  const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
+  run("max_forward", g, out.size, [inp.buffer, out.buffer, idx.buffer]);
+  const res = record(out, "maxPool2d", [inp], (dout) => {
+    const dinp = Tensor.empty(inp.shape);
+    run("max_backward", g, dinp.size, [dout.buffer, dinp.buffer, idx.buffer]);
+    return [dinp];
+  });
+  if (!res.requiresGrad) idx.dispose(); // else freed by tidy() or with the graph
+  return res;
+}
+
+/**
+ * 2-D average pooling, as PyTorch's `F.avg_pool2d(input, kernel_size, stride, padding)`
+ * with its defaults (`count_include_pad=True`, `ceil_mode=False`):
+ *
+ *     out[n, c, y, x] = (1 / (kh kw)) sum_{ky < kh, kx < kw} inp[n, c, y sh - ph + ky, x sw - pw + kx]
+ *
+ * with the padding read as zeros.
+ *
+ * Shape: [N, C, H, W] -> [N, C, OH, OW], OH = floor((H + 2 ph - kh) / sh) + 1 (likewise OW).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { avgPool2d } from "./pool.ts";
+ * import assert from "node:assert/strict";
+ * const x = Tensor.from([1, 2, 3, 4], [1, 1, 2, 2], { requiresGrad: true });
+ * const y = avgPool2d(x, 2);
+ * assert.deepEqual(Array.from(await y.toArray()), [2.5]);
+ * y.sum().backward();
+ * assert.deepEqual(Array.from(await x.grad!.toArray()), [0.25, 0.25, 0.25, 0.25]);
+ * ```
+ */
+export function avgPool2d(
+  inp: Tensor,
+  kernelSize: number | readonly [number, number],
+  opts: Pool2dOptions = {},
+): Tensor {
+  const g = geometry("avgPool2d", inp, kernelSize, opts);
+  const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
+  run("avg_forward", g, out.size, [inp.buffer, out.buffer]);
+  return record(out, "avgPool2d", [inp], (dout) => {
+    const dinp = Tensor.empty(inp.shape);
+    run("avg_backward", g, dinp.size, [dout.buffer, dinp.buffer]);
+    return [dinp];
+  });
+}

@@ -1,0 +1,140 @@
+// 2-D max and average pooling, forward and backward:
+//
+//   max_forward   out[n, c, y, x] = max over the window inp[n, c, y*SH - PH + ky, x*SW - PW + kx]
+//                 (positions inside the input only), idx[n, c, y, x] = iy * W + ix of the
+//                 winner: the first maximum in row-major window order, or a NaN (PyTorch's rule)
+//   max_backward  dinp[n, c, iy, ix] = sum of dout[n, c, y, x] over the windows covering
+//                 (iy, ix) whose idx is iy * W + ix
+//   avg_forward   out[n, c, y, x] = sum over the window / (KH * KW) (padding counts as zeros,
+//                 PyTorch's default count_include_pad = True)
+//   avg_backward  dinp[n, c, iy, ix] = sum of dout[n, c, y, x] / (KH * KW) over the covering windows
+//
+// Thread-to-data mapping: one thread per output element (forward) or per input element
+// (backward). The backward gathers rather than scatters, so overlapping windows (stride <
+// kernel) need no atomics: the windows covering iy are y in [ceil((iy + PH - KH + 1) / SH),
+// floor((iy + PH) / SH)] intersected with [0, OH), likewise x. Pooling is memory-bound and
+// each window is small, so plain scalar loads serve.
+//
+// Bindings: 0 params (uniform), then
+//   max_forward   1 inp, 2 out, 3 idx (u32)      avg_forward   1 inp, 2 out
+//   max_backward  1 dout, 2 dinp, 3 idx (u32)    avg_backward  1 dout, 2 dinp
+// Tensors are contiguous f32: inp/dinp [N, C, H, W], out/dout/idx [N, C, OH, OW].
+// Dispatch: grid(ceil(total / WG)) workgroups, total = elements written.
+
+override WG: u32 = 64u;
+
+struct Params {
+  h: u32, w: u32, oh: u32, ow: u32,
+  kh: u32, kw: u32, sh: u32, sw: u32,
+  ph: i32, pw: i32, total: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> inp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> idx: array<u32>;
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(3) var<storage, read> idx_in: array<u32>;
+
+fn thread_id(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
+  return (wid.x + wid.y * nwg.x) * WG + lid.x;
+}
+
+// First and one-past-last window index covering input position i (of extent `o` windows).
+fn covering(i: u32, pad: i32, k: u32, s: u32, o: u32) -> vec2<u32> {
+  let hi = i32(i) + pad; // window start <= i + pad ...
+  let lo = hi - i32(k) + 1; // ... and > i + pad - k
+  let first = u32(max(lo + i32(s) - 1, 0)) / s; // ceil(max(lo, 0) / s)
+  let last = select(0u, min(u32(hi) / s + 1u, o), hi >= 0);
+  return vec2<u32>(first, max(first, last));
+}
+
+@compute @workgroup_size(WG)
+fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let x = i % p.ow;
+  let y = (i / p.ow) % p.oh;
+  let plane = (i / (p.ow * p.oh)) * p.h * p.w;
+  var best = 0.0;
+  var arg = 0xffffffffu;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let iy = i32(y * p.sh + ky) - p.ph;
+    if (iy < 0 || iy >= i32(p.h)) { continue; }
+    for (var kx = 0u; kx < p.kw; kx++) {
+      let ix = i32(x * p.sw + kx) - p.pw;
+      if (ix < 0 || ix >= i32(p.w)) { continue; }
+      let at = u32(iy) * p.w + u32(ix);
+      let v = inp[plane + at];
+      if (arg == 0xffffffffu || v > best || v != v) {
+        best = v;
+        arg = at;
+      }
+    }
+  }
+  out[i] = best;
+  idx[i] = arg;
+}
+
+@compute @workgroup_size(WG)
+fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let ix = i % p.w;
+  let iy = (i / p.w) % p.h;
+  let plane = (i / (p.w * p.h)) * p.oh * p.ow;
+  let here = iy * p.w + ix;
+  let ys = covering(iy, p.ph, p.kh, p.sh, p.oh);
+  let xs = covering(ix, p.pw, p.kw, p.sw, p.ow);
+  var s = 0.0;
+  for (var y = ys.x; y < ys.y; y++) {
+    for (var x = xs.x; x < xs.y; x++) {
+      let o = plane + y * p.ow + x;
+      if (idx_in[o] == here) { s += dout[o]; }
+    }
+  }
+  dinp[i] = s;
+}
+
+@compute @workgroup_size(WG)
+fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let x = i % p.ow;
+  let y = (i / p.ow) % p.oh;
+  let plane = (i / (p.ow * p.oh)) * p.h * p.w;
+  var s = 0.0;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let iy = i32(y * p.sh + ky) - p.ph;
+    if (iy < 0 || iy >= i32(p.h)) { continue; }
+    for (var kx = 0u; kx < p.kw; kx++) {
+      let ix = i32(x * p.sw + kx) - p.pw;
+      if (ix < 0 || ix >= i32(p.w)) { continue; }
+      s += inp[plane + u32(iy) * p.w + u32(ix)];
+    }
+  }
+  out[i] = s / f32(p.kh * p.kw);
+}
+
+@compute @workgroup_size(WG)
+fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let ix = i % p.w;
+  let iy = (i / p.w) % p.h;
+  let plane = (i / (p.w * p.h)) * p.oh * p.ow;
+  let ys = covering(iy, p.ph, p.kh, p.sh, p.oh);
+  let xs = covering(ix, p.pw, p.kw, p.sw, p.ow);
+  var s = 0.0;
+  for (var y = ys.x; y < ys.y; y++) {
+    for (var x = xs.x; x < xs.y; x++) {
+      s += dout[plane + y * p.ow + x];
+    }
+  }
+  dinp[i] = s / f32(p.kh * p.kw);
+}

@@ -1,0 +1,167 @@
+import { gpuTest } from "../gpu_test.ts";
+import { assert, assertClose } from "../assert_close.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { avgPool2d, maxPool2d } from "../../src/ops/pool/pool.ts";
+import {
+  avgPool2dBackward,
+  avgPool2dForward,
+  maxPool2dBackward,
+  maxPool2dForward,
+  type PoolDims,
+  poolOutSize,
+} from "../../src/ops/pool/reference.ts";
+import { Rng } from "../../src/tensor/random.ts";
+
+const fx = JSON.parse(
+  await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
+);
+
+function randArray(n: number, rng: Rng): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+function dims([n, c, h, w]: number[], [kh, kw]: number[], [sh, sw]: number[], [ph, pw]: number[]) {
+  return { n, c, h, w, kh, kw, sh, sw, ph, pw };
+}
+
+Deno.test("pooling reference backward matches central differences", () => {
+  for (
+    const d of [
+      dims([2, 2, 5, 6], [2, 2], [2, 2], [0, 0]),
+      dims([1, 2, 7, 7], [3, 3], [2, 1], [1, 1]),
+    ]
+  ) {
+    const [OH, OW] = poolOutSize(d);
+    const rng = new Rng(d.h * 100 + d.kh);
+    // distinct values, so that max is differentiable at the sample point
+    const inp = Float64Array.from(randArray(d.n * d.c * d.h * d.w, rng));
+    const dout = Float64Array.from(randArray(d.n * d.c * OH * OW, rng));
+    const cases: [string, () => Float64Array, Float64Array][] = [
+      [
+        "max",
+        () => maxPool2dForward(inp, d).out,
+        maxPool2dBackward(maxPool2dForward(inp, d).indices, dout, d),
+      ],
+      ["avg", () => avgPool2dForward(inp, d), avgPool2dBackward(dout, d)],
+    ];
+    for (const [what, fwd, dinp] of cases) {
+      const loss = () => fwd().reduce((s, v, i) => s + v * dout[i], 0);
+      const h = 1e-6;
+      const num = new Float64Array(inp.length);
+      for (let i = 0; i < inp.length; i++) {
+        const v = inp[i];
+        inp[i] = v + h;
+        const lp = loss();
+        inp[i] = v - h;
+        const lm = loss();
+        inp[i] = v;
+        num[i] = (lp - lm) / (2 * h);
+      }
+      assertClose(dinp, num, { atol: 1e-7, rtol: 1e-7 }, `${what} pool dinp, central differences`);
+    }
+  }
+});
+
+// [N, C, H, W], kernel, stride, padding: stride != kernel, overlapping windows, padding,
+// 1x1 inputs, 7x7, primes, the LeNet pools.
+const CASES: [number[], number[], number[], number[]][] = [
+  [[1, 1, 1, 1], [1, 1], [1, 1], [0, 0]],
+  [[3, 2, 7, 7], [2, 2], [2, 2], [0, 0]],
+  [[3, 2, 7, 7], [3, 3], [2, 2], [1, 1]],
+  [[2, 3, 7, 5], [3, 2], [1, 2], [1, 1]],
+  [[1, 5, 11, 13], [3, 3], [1, 1], [1, 0]],
+  [[2, 1, 9, 9], [4, 4], [3, 3], [2, 2]],
+  [[256, 6, 24, 24], [2, 2], [2, 2], [0, 0]],
+  [[256, 16, 8, 8], [2, 2], [2, 2], [0, 0]],
+];
+
+for (const [inShape, k, s, pd] of CASES) {
+  const d: PoolDims = dims(inShape, k, s, pd);
+  const [OH, OW] = poolOutSize(d);
+  const opts = { stride: s as [number, number], padding: pd as [number, number] };
+  const name = `inp [${inShape}] kernel ${k} stride ${s} padding ${pd}`;
+  gpuTest(`maxPool2d forward/backward vs float64 reference: ${name}`, async () => {
+    const rng = new Rng(inShape.reduce((a, b) => a * 31 + b, k[0]));
+    // rounded to a few values so that ties occur: the first maximum must win
+    const x = randArray(d.n * d.c * d.h * d.w, rng).map((v) => Math.round(v * 2));
+    const dy = randArray(d.n * d.c * OH * OW, rng);
+    const inp = Tensor.from(x, inShape, { requiresGrad: true });
+    const out = maxPool2d(inp, k as [number, number], opts);
+    assert(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
+    out.backward(Tensor.from(dy, out.shape));
+    const want = maxPool2dForward(x, d);
+    assertClose(await out.toArray(), want.out, { atol: 0, rtol: 0 }, "out");
+    assertClose(await inp.grad!.toArray(), maxPool2dBackward(want.indices, dy, d), {
+      atol: 1e-6,
+      rtol: 1e-6,
+    }, "dinp");
+  });
+  gpuTest(`avgPool2d forward/backward vs float64 reference: ${name}`, async () => {
+    const rng = new Rng(inShape.reduce((a, b) => a * 37 + b, k[1]));
+    const x = randArray(d.n * d.c * d.h * d.w, rng);
+    const dy = randArray(d.n * d.c * OH * OW, rng);
+    const inp = Tensor.from(x, inShape, { requiresGrad: true });
+    const out = avgPool2d(inp, k as [number, number], opts);
+    assert(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
+    out.backward(Tensor.from(dy, out.shape));
+    assertClose(await out.toArray(), avgPool2dForward(x, d), { atol: 1e-6, rtol: 1e-6 }, "out");
+    assertClose(
+      await inp.grad!.toArray(),
+      avgPool2dBackward(dy, d),
+      { atol: 1e-6, rtol: 1e-6 },
+      "dinp",
+    );
+  });
+}
+
+gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture)", async () => {
+  for (const f of fx.pool) {
+    const d = dims(f.x_shape, f.kernel, f.stride, f.padding);
+    const what = `${f.kind} pool kernel ${f.kernel} stride ${f.stride} padding ${f.padding}`;
+    const inp = Tensor.from(f.x, f.x_shape, { requiresGrad: true });
+    const pool = f.kind === "max" ? maxPool2d : avgPool2d;
+    const out = pool(inp, f.kernel, { stride: f.stride, padding: f.padding });
+    assert(out.shape.join() === f.y_shape.join(), `${what}: shape ${out.shape}`);
+    out.backward(Tensor.from(f.dy, f.y_shape));
+    assertClose(await out.toArray(), f.y, { atol: 1e-6, rtol: 1e-6 }, `${what}: y`);
+    assertClose(await inp.grad!.toArray(), f.dx, { atol: 1e-6, rtol: 1e-6 }, `${what}: dx`);
+    // the reference's indices are PyTorch's (tie-breaking included)
+    if (f.kind === "max") {
+      assertClose(
+        maxPool2dForward(f.x, d).indices,
+        f.indices,
+        { atol: 0, rtol: 0 },
+        `${what}: indices`,
+      );
+    }
+  }
+});
+
+gpuTest("pooling errors name the bad shape and the fix", () => {
+  const cases: [() => unknown, string][] = [
+    [
+      () => maxPool2d(Tensor.zeros([256, 120]), 2),
+      "maxPool2d expects 4-D input [N, C, H, W], got [256, 120]",
+    ],
+    [
+      () => avgPool2d(Tensor.zeros([1, 1, 4, 4]), 3, { padding: 2 }),
+      "at most half the kernel size",
+    ],
+    [
+      () => maxPool2d(Tensor.zeros([1, 1, 2, 2]), 3),
+      "kernel 3x3 is larger than the padded input 2x2",
+    ],
+    [() => maxPool2d(Tensor.zeros([1, 1, 4, 4]), 2, { stride: 0 }), "stride must be"],
+  ];
+  for (const [fn, want] of cases) {
+    let msg = "";
+    try {
+      fn();
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
+  }
+});
