@@ -1,0 +1,105 @@
+/**
+ * `Conv2d`, the 2-D convolution layer.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { fmt } from "../tensor/shape.ts";
+import { conv2d, pair } from "../ops/conv2d/conv2d.ts";
+
+/** Options of {@link Conv2d}: sizes as a number for both dimensions or [h, w]. */
+export interface Conv2dOptions {
+  /** Step between windows. Default 1. */
+  stride?: number | readonly [number, number];
+  /** Zeros added on both sides of H and W. Default 0. */
+  padding?: number | readonly [number, number];
+  /** Learn an additive bias per output channel. Default true. */
+  bias?: boolean;
+  /** Seed of the initial weights; default: the global generator ({@link manualSeed}). */
+  seed?: number;
+}
+
+/**
+ * 2-D convolution layer (`torch.nn.Conv2d`): a bank of `outChannels` filters of size
+ * inChannels x kh x kw slid over the input,
+ *
+ *     out[n, o, y, x] = bias[o] + sum_{c, ky, kx} inp[n, c, y sh - ph + ky, x sw - pw + kx]
+ *                                                 * weight[o, c, ky, kx]
+ *
+ * with zero padding. Parameters: `weight` [outChannels, inChannels, kh, kw] and `bias`
+ * [outChannels], both initialised as PyTorch does, from U(-1/sqrt(fanIn), 1/sqrt(fanIn)),
+ * fanIn = inChannels kh kw. Defaults: stride 1, padding 0, bias true.
+ *
+ * Shape: [N, inChannels, H, W] -> [N, outChannels, OH, OW] with
+ * OH = floor((H + 2 ph - kh) / sh) + 1 and OW = floor((W + 2 pw - kw) / sw) + 1.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { Conv2d } from "./conv.ts";
+ * import assert from "node:assert/strict";
+ * const conv = new Conv2d(1, 6, 5, { seed: 0 }); // LeNet's first layer
+ * const y = conv.forward(Tensor.randn([4, 1, 28, 28]));
+ * assert.deepEqual(y.shape, [4, 6, 24, 24]);
+ * assert.deepEqual(Object.keys(conv.stateDict()), ["weight", "bias"]);
+ * assert.deepEqual(new Conv2d(1, 6, 5, { padding: 2 }).forward(Tensor.zeros([1, 1, 28, 28])).shape, [1, 6, 28, 28]);
+ * ```
+ */
+export class Conv2d extends Module {
+  /** Weight [outChannels, inChannels, kh, kw]. */
+  readonly weight: Tensor;
+  /** Bias [outChannels], or null with `{ bias: false }`. */
+  readonly bias: Tensor | null;
+  /** Kernel size [kh, kw]. */
+  readonly kernelSize: [number, number];
+  /** Stride [sh, sw]. */
+  readonly stride: [number, number];
+  /** Padding [ph, pw]. */
+  readonly padding: [number, number];
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: number | readonly [number, number],
+    { stride = 1, padding = 0, bias = true, seed }: Conv2dOptions = {},
+  ) {
+    super();
+    for (const [name, v] of [["inChannels", inChannels], ["outChannels", outChannels]] as const) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new Error(`Conv2d expects ${name} to be a positive integer, got ${v}`);
+      }
+    }
+    this.kernelSize = pair(kernelSize, "Conv2d: kernelSize", 1);
+    this.stride = pair(stride, "Conv2d: stride", 1);
+    this.padding = pair(padding, "Conv2d: padding", 0);
+    const [kh, kw] = this.kernelSize;
+    // PyTorch: kaiming_uniform_(a=sqrt(5)) for the weight, which is U(-1/sqrt(fanIn),
+    // 1/sqrt(fanIn)), and the same bound for the bias.
+    const bound = 1 / Math.sqrt(inChannels * kh * kw);
+    // seeded: weight from `seed`, bias from `seed + 1`; else both from the global generator
+    const init = (s?: number) => ({ low: -bound, high: bound, seed: s });
+    this.weight = this.registerParameter(
+      "weight",
+      Tensor.rand([outChannels, inChannels, kh, kw], init(seed)),
+    );
+    this.bias = this.registerParameter(
+      "bias",
+      bias ? Tensor.rand([outChannels], init(seed === undefined ? undefined : seed + 1)) : null,
+    );
+  }
+
+  /** The convolution of `x` [N, inChannels, H, W]; see the class doc. */
+  forward(x: Tensor): Tensor {
+    const [kh, kw] = this.kernelSize;
+    if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
+      const k = kh === kw ? `${kh}` : `[${kh}, ${kw}]`;
+      throw new Error(
+        `Conv2d(${this.inChannels}, ${this.outChannels}, ${k}) expects input [N, ${this.inChannels}, H, W], got ${
+          fmt(x.shape)
+        }`,
+      );
+    }
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+}

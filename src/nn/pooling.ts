@@ -1,0 +1,99 @@
+/**
+ * `MaxPool2d` and `AvgPool2d`, the 2-D pooling layers.
+ *
+ * @module
+ */
+import { Module } from "./module.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { avgPool2d, maxPool2d } from "../ops/pool/pool.ts";
+import { pair } from "../ops/conv2d/conv2d.ts";
+
+/** Options of {@link MaxPool2d} and {@link AvgPool2d}: a number for both dimensions or [h, w]. */
+export interface Pool2dOptions {
+  /** Step between windows. Default: the kernel size. */
+  stride?: number | readonly [number, number];
+  /** Implicit padding on both sides, at most half the kernel. Default 0. */
+  padding?: number | readonly [number, number];
+}
+
+/**
+ * 2-D max pooling layer (`torch.nn.MaxPool2d`): the maximum of each kh x kw window,
+ *
+ *     out[n, c, y, x] = max_{ky, kx} inp[n, c, y sh - ph + ky, x sw - pw + kx]
+ *
+ * with padding that never wins. Defaults: stride = kernel size, padding 0. The gradient
+ * goes to each window's first maximum (PyTorch's tie-breaking).
+ *
+ * Shape: [N, C, H, W] -> [N, C, OH, OW], OH = floor((H + 2 ph - kh) / sh) + 1 (likewise OW).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { MaxPool2d } from "./pooling.ts";
+ * import assert from "node:assert/strict";
+ * const pool = new MaxPool2d(2);
+ * const y = pool.forward(Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]));
+ * assert.deepEqual(Array.from(await y.toArray()), [4]);
+ * assert.deepEqual(pool.forward(Tensor.zeros([256, 6, 24, 24])).shape, [256, 6, 12, 12]);
+ * ```
+ */
+export class MaxPool2d extends Module {
+  /** Window size [kh, kw]. */
+  readonly kernelSize: [number, number];
+  /** Stride [sh, sw]. */
+  readonly stride: [number, number];
+  /** Padding [ph, pw]. */
+  readonly padding: [number, number];
+
+  constructor(kernelSize: number | readonly [number, number], opts: Pool2dOptions = {}) {
+    super();
+    this.kernelSize = pair(kernelSize, "MaxPool2d: kernelSize", 1);
+    this.stride = pair(opts.stride ?? this.kernelSize, "MaxPool2d: stride", 1);
+    this.padding = pair(opts.padding ?? 0, "MaxPool2d: padding", 0);
+  }
+
+  /** The window maxima of `x` [N, C, H, W]. */
+  forward(x: Tensor): Tensor {
+    return maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+  }
+}
+
+/**
+ * 2-D average pooling layer (`torch.nn.AvgPool2d`, with its defaults
+ * `count_include_pad=True`, `ceil_mode=False`): the mean of each kh x kw window,
+ *
+ *     out[n, c, y, x] = (1 / (kh kw)) sum_{ky, kx} inp[n, c, y sh - ph + ky, x sw - pw + kx]
+ *
+ * with padding counted as zeros. Defaults: stride = kernel size, padding 0.
+ *
+ * Shape: [N, C, H, W] -> [N, C, OH, OW], OH = floor((H + 2 ph - kh) / sh) + 1 (likewise OW).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { AvgPool2d } from "./pooling.ts";
+ * import assert from "node:assert/strict";
+ * const y = new AvgPool2d(2).forward(Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]));
+ * assert.deepEqual(Array.from(await y.toArray()), [2.5]);
+ * ```
+ */
+export class AvgPool2d extends Module {
+  /** Window size [kh, kw]. */
+  readonly kernelSize: [number, number];
+  /** Stride [sh, sw]. */
+  readonly stride: [number, number];
+  /** Padding [ph, pw]. */
+  readonly padding: [number, number];
+
+  constructor(kernelSize: number | readonly [number, number], opts: Pool2dOptions = {}) {
+    super();
+    this.kernelSize = pair(kernelSize, "AvgPool2d: kernelSize", 1);
+    this.stride = pair(opts.stride ?? this.kernelSize, "AvgPool2d: stride", 1);
+    this.padding = pair(opts.padding ?? 0, "AvgPool2d: padding", 0);
+  }
+
+  /** The window means of `x` [N, C, H, W]. */
+  forward(x: Tensor): Tensor {
+    return avgPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+  }
+}
