@@ -18,7 +18,7 @@ import src from "./conv2d.wgsl" with { type: "text" };
  * the LeNet shapes (see bench/ops/conv2d_bench.ts). With fewer channel quads than WG_Y
  * the workgroup gives its threads to pixels instead, keeping WG_X * WG_Y threads.
  */
-export const TILE = { WG_X: 16, WG_Y: 4 };
+export const TILE = { WG_X: 16, WG_Y: 4, CQ: 2 };
 /** Threads per workgroup of the one-dimensional kernels (repacking, dinp, dweight). */
 const WG = 64;
 /**
@@ -90,6 +90,8 @@ function params(d: Dims, e: Extra): Params {
 }
 
 const round4 = (x: number) => Math.ceil(x / 4) * 4;
+/** Channel count of the forward's repacked weight rows: a whole number of thread tiles. */
+const roundTile = (x: number) => Math.ceil(x / (4 * TILE.CQ)) * 4 * TILE.CQ;
 
 const dummies: GPUBuffer[] = [];
 /** Placeholder buffer i for a binding a kernel variant does not touch. */
@@ -133,7 +135,8 @@ function forwardKernel(
   out: GPUBuffer,
 ): void {
   const quads = d.n * d.oh * Math.ceil(d.ow / 4);
-  const oq = o4 / 4;
+  const cq = o4 % 8 === 0 ? TILE.CQ : 1;
+  const oq = o4 / (4 * cq);
   const wgY = Math.min(TILE.WG_Y, 2 ** Math.ceil(Math.log2(Math.max(oq, 1))));
   const wgX = (TILE.WG_X * TILE.WG_Y) / wgY;
   const [gx, gy] = grid(Math.ceil(quads / wgX));
@@ -141,7 +144,15 @@ function forwardKernel(
     label: "conv2d.forward",
     code: src,
     entryPoint: "forward",
-    overrides: { WG_X: wgX, WG_Y: wgY, HAS_BIAS: bias ? 1 : 0, ...layoutOverrides(d) },
+    overrides: {
+      WG_X: wgX,
+      WG_Y: wgY,
+      CQ: cq,
+      HAS_BIAS: bias ? 1 : 0,
+      KH: d.kh,
+      KW: d.kw,
+      ...layoutOverrides(d),
+    },
     bindings: [params(d, { o4, total: quads }), inp, wpack, out, bias ?? dummy(0)],
     workgroups: [gx, gy, Math.ceil(oq / wgY)],
   });
@@ -222,7 +233,7 @@ function inputGrad(d: Dims, dout: GPUBuffer, weight: GPUBuffer, dinp: GPUBuffer)
       oh: d.h,
       ow: d.w,
     };
-    const c4 = round4(d.c);
+    const c4 = roundTile(d.c);
     const wpack = packWeight("pack_weight_flipped", d, weight, d.o * d.kh * d.kw, c4);
     forwardKernel(t, dout, wpack, c4, null, dinp);
     releaseBuffer(wpack);
@@ -313,7 +324,7 @@ export function conv2d(
     ow: Math.floor((w + 2 * pw - kw) / sw) + 1,
   };
   const out = Tensor.empty([n, o, d.oh, d.ow]);
-  const o4 = round4(o);
+  const o4 = roundTile(o);
   const wpack = packWeight("pack_weight", d, weight.buffer, c * kh * kw, o4);
   forwardKernel(d, inp.buffer, wpack, o4, bias?.buffer ?? null, out.buffer);
   releaseBuffer(wpack);

@@ -58,6 +58,9 @@ override UNIT_STRIDE: bool = true;
 override ALIGNED: bool = false;
 override OUT_ALIGNED: bool = false;
 override HAS_BIAS: bool = true;
+override CQ: u32 = 1u;
+override KH: u32 = 0u;
+override KW: u32 = 0u;
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -142,21 +145,24 @@ fn inp_at(i: u32) -> f32 {
 // as two vec4s; values outside the row ([0, W)) read as 0.
 fn load8(row: u32, ix0: i32) -> array<vec4<f32>, 2> {
   let w = i32(p.w);
-  var v: array<vec4<f32>, 2>;
   if (ALIGNED) {
     // row and ix0 are multiples of 4 and so is W: each half is wholly inside or outside.
-    for (var h = 0; h < 2; h++) {
-      let ix = ix0 + 4 * h;
-      let inside = ix >= 0 && ix < w;
-      v[h] = select(vec4<f32>(0.0), inp[(row + u32(clamp(ix, 0, w - 4))) >> 2u], inside);
-    }
-  } else {
-    for (var j = 0; j < 8; j++) {
-      let ix = ix0 + j;
-      if (ix >= 0 && ix < w) { v[j >> 2u][j & 3] = inp_at(row + u32(ix)); }
-    }
+    let lo = inp[(row + u32(clamp(ix0, 0, w - 4))) >> 2u];
+    let hi = inp[(row + u32(clamp(ix0 + 4, 0, w - 4))) >> 2u];
+    return array<vec4<f32>, 2>(
+      select(vec4<f32>(0.0), lo, ix0 >= 0 && ix0 < w),
+      select(vec4<f32>(0.0), hi, ix0 + 4 >= 0 && ix0 + 4 < w),
+    );
   }
-  return v;
+  var lo = vec4<f32>(0.0);
+  var hi = vec4<f32>(0.0);
+  for (var j = 0; j < 4; j++) {
+    let a = ix0 + j;
+    let b = ix0 + 4 + j;
+    if (a >= 0 && a < w) { lo[j] = inp_at(row + u32(a)); }
+    if (b >= 0 && b < w) { hi[j] = inp_at(row + u32(b)); }
+  }
+  return array<vec4<f32>, 2>(lo, hi);
 }
 
 // acc[r] += wv[r] * win: one tap for 4 channels x 4 pixels.
@@ -171,45 +177,7 @@ fn wrow(k: u32, o0: u32) -> vec4<f32> {
   return wpack[(k * p.o4 + o0) >> 2u];
 }
 
-@compute @workgroup_size(WG_X, WG_Y)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_id) lid: vec3<u32>) {
-  let q = (wid.x + wid.y * nwg.x) * WG_X + lid.x;
-  let o0 = (wid.z * WG_Y + lid.y) * 4u;
-  if (q >= p.total || o0 >= p.o) { return; }
-  let x0 = (q % p.qw) * 4u;
-  let y = (q / p.qw) % p.oh;
-  let n = q / (p.qw * p.oh);
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var c = 0u; c < p.c; c++) {
-    for (var ky = 0u; ky < p.kh; ky++) {
-      let iy = i32(y * p.sh + ky) - p.ph;
-      if (iy < 0 || iy >= i32(p.h)) { continue; }
-      let row = ((n * p.c + c) * p.h + u32(iy)) * p.w;
-      let k_row = (c * p.kh + ky) * p.kw; // k of (c, ky, kx = 0)
-      if (UNIT_STRIDE) {
-        for (var kx0 = 0u; kx0 < p.kw; kx0 += 4u) {
-          // windows of taps kx0 + j: v[j .. j+3]
-          let v = load8(row, i32(x0 + kx0) - p.pw);
-          let k = k_row + kx0;
-          let left = p.kw - kx0;
-          mac(&acc, wrow(k, o0), v[0]);
-          if (left > 1u) { mac(&acc, wrow(k + 1u, o0), vec4<f32>(v[0].yzw, v[1].x)); }
-          if (left > 2u) { mac(&acc, wrow(k + 2u, o0), vec4<f32>(v[0].zw, v[1].xy)); }
-          if (left > 3u) { mac(&acc, wrow(k + 3u, o0), vec4<f32>(v[0].w, v[1].xyz)); }
-        }
-      } else {
-        for (var kx = 0u; kx < p.kw; kx++) {
-          var win = vec4<f32>(0.0);
-          for (var j = 0u; j < 4u; j++) {
-            let ix = i32((x0 + j) * p.sw + kx) - p.pw;
-            if (ix >= 0 && ix < i32(p.w)) { win[j] = inp_at(row + u32(ix)); }
-          }
-          mac(&acc, wrow(k_row + kx, o0), win);
-        }
-      }
-    }
-  }
+fn store4(n: u32, o0: u32, y: u32, x0: u32, acc: array<vec4<f32>, 4>) {
   for (var r = 0u; r < 4u; r++) {
     let o = o0 + r;
     if (o >= p.o) { return; }
@@ -226,6 +194,64 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
       }
     }
   }
+}
+
+// One tap for the thread's 4 CQ channels: acc* += weights of tap k * the window.
+fn tap(a: ptr<function, array<vec4<f32>, 4>>, b: ptr<function, array<vec4<f32>, 4>>, k: u32,
+       o0: u32, win: vec4<f32>) {
+  mac(a, wrow(k, o0), win);
+  if (CQ == 2u) { mac(b, wrow(k, o0 + 4u), win); }
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_id) lid: vec3<u32>) {
+  let q = (wid.x + wid.y * nwg.x) * WG_X + lid.x;
+  let o0 = (wid.z * WG_Y + lid.y) * 4u * CQ;
+  if (q >= p.total || o0 >= p.o) { return; }
+  // Neighbouring threads take the same pixels of neighbouring images: on SIMD
+  // rasterisers (llvmpipe) their loop bounds then agree, so rows of padding cost nothing.
+  let n = q % p.n;
+  let x0 = ((q / p.n) % p.qw) * 4u;
+  let y = q / (p.n * p.qw);
+  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var acc2 = acc; // channels o0+4 .. o0+7 when CQ = 2
+  let kh = select(p.kh, KH, KH != 0u);
+  let kw = select(p.kw, KW, KW != 0u);
+  // taps ky whose input row iy = y*SH - PH + ky lies in [0, H)
+  let top = i32(y * p.sh) - p.ph;
+  let ky_lo = u32(max(-top, 0));
+  let ky_hi = u32(clamp(i32(p.h) - top, 0, i32(kh)));
+  for (var c = 0u; c < p.c; c++) {
+    for (var ky = ky_lo; ky < ky_hi; ky++) {
+      let iy = top + i32(ky);
+      let row = ((n * p.c + c) * p.h + u32(iy)) * p.w;
+      let k_row = (c * kh + ky) * kw; // k of (c, ky, kx = 0)
+      if (UNIT_STRIDE) {
+        for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
+          // windows of taps kx0 + j: v[j .. j+3]
+          let v = load8(row, i32(x0 + kx0) - p.pw);
+          let k = k_row + kx0;
+          let left = kw - kx0;
+          tap(&acc, &acc2, k, o0, v[0]);
+          if (left > 1u) { tap(&acc, &acc2, k + 1u, o0, vec4<f32>(v[0].yzw, v[1].x)); }
+          if (left > 2u) { tap(&acc, &acc2, k + 2u, o0, vec4<f32>(v[0].zw, v[1].xy)); }
+          if (left > 3u) { tap(&acc, &acc2, k + 3u, o0, vec4<f32>(v[0].w, v[1].xyz)); }
+        }
+      } else {
+        for (var kx = 0u; kx < kw; kx++) {
+          var win = vec4<f32>(0.0);
+          for (var j = 0u; j < 4u; j++) {
+            let ix = i32((x0 + j) * p.sw + kx) - p.pw;
+            if (ix >= 0 && ix < i32(p.w)) { win[j] = inp_at(row + u32(ix)); }
+          }
+          tap(&acc, &acc2, k_row + kx, o0, win);
+        }
+      }
+    }
+  }
+  store4(n, o0, y, x0, acc);
+  if (CQ == 2u) { store4(n, o0 + 4u, y, x0, acc2); }
 }
 
 // ---------------------------------------------------------------------------------------
