@@ -11,16 +11,21 @@
 // inp [N, C, H, W], weight [O, C, KH, KW], out [N, O, OH, OW].
 //
 // forward is an implicit GEMM, out(o, pixel) = sum_k weight(o, k) * inp(k, pixel) with
-// k = (c, ky, kx), without materialising the im2col matrix. Each thread owns a 4x4 tile of
-// out: 4 output channels o0..o0+3 by 4 neighbouring pixels x0..x0+3 of one output row, held
-// in four vec4 registers (acc[r] = channel o0+r, pixels x0..x0+3). The weight is first
-// repacked (pack_weight) as wpack[k, o] with the channel dimension padded to O4 (a
-// multiple of 4), so the 4 weights of a k are one vec4 load. With unit stride the 4 pixels
-// read inp[row, x0 - PW + kx .. +3]; for kx = kx0 .. kx0+3 these windows all lie in the 8
-// values inp[row, x0 - PW + kx0 .. +7], loaded once (two vec4 loads when ALIGNED), so a
-// block of 4 kx costs 2 input loads, 4 weight loads and 64 multiply-adds. Other strides
-// gather the 4 input values per kx with scalar loads. No workgroup memory, no barriers:
-// on llvmpipe barriers are expensive and vec4 loads ~3x cheaper than scalar ones.
+// k = (c, ky, kx), without materialising the im2col matrix. Each thread owns a tile of out:
+// 4 CQ output channels o0.. by 4 neighbouring pixels x0..x0+3 of one output row, held in
+// vec4 registers (acc[r] = channel o0+r, pixels x0..x0+3; acc2 the next 4 channels when
+// CQ = 2). The weight is first repacked (pack_weight) as wpack[k, o] with the channel
+// dimension padded to O4 (a multiple of 4 CQ), so the 4 weights of a k are one vec4 load.
+// With unit stride the 4 pixels read inp[row, x0 - PW + kx .. +3]; for kx = kx0 .. kx0+3
+// these windows all lie in the 8 values inp[row, x0 - PW + kx0 .. +7], loaded once (two
+// vec4 loads when ALIGNED), so a block of 4 kx costs 2 input loads, 4 CQ weight loads and
+// 64 CQ multiply-adds. Other strides gather the 4 input values per kx with scalar loads.
+// No workgroup memory, no barriers: on llvmpipe barriers are expensive and vec4 loads ~3x
+// cheaper than scalar ones. Neighbouring threads take the same pixels of neighbouring
+// images, and each thread loops only over the ky whose input row exists: llvmpipe runs
+// 8 threads in lock-step and skips work only when a loop ends for all of them (an `if`
+// just masks lanes), so padding rows then cost nothing. KH and KW are specialisation
+// constants (0 = read from the uniform) so that the tap loops unroll.
 //
 // backward_inp with unit stride is itself a convolution: dout correlated with the weight
 // flipped in ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host
@@ -28,15 +33,17 @@
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1
-// (backward_weight): thread (tile, split) owns 4 output channels o0..o0+3 by 4 taps
+// (backward_weight): thread (tile, split) owns 4 CQ output channels o0.. by 4 taps
 // kx0..kx0+3 of one (c, ky), and sums over the output rows of its split; per 4 pixels it
-// loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads) and the same 8-value input window as the
-// forward, then does 64 multiply-adds. The tile with c = ky = kx0 = 0 also sums dout for
-// dbias. Partial sums go to part [SPLITS, O, C*KH*KW] and partb [SPLITS, O]. Pass 2
+// loads dout[n, o0+r, y, x0..x0+3] (4 CQ vec4 loads) and the same 8-value input window as
+// the forward, then does 64 CQ multiply-adds. The tile with c = ky = kx0 = 0 also sums dout
+// for dbias. Partial sums go to part [SPLITS, O, C*KH*KW] and partb [SPLITS, O]. Pass 2
 // (reduce_weight): one thread per dweight (then dbias) element sums its SPLITS partials.
+// Each thread's loops stay far below 65535 iterations: llvmpipe silently ends longer loops.
 //
 // Overrides: WG_X x WG_Y threads per forward workgroup (x along pixel quads, y along
-// channel quads); WG threads in the 1-D kernels; UNIT_STRIDE (SH = SW = 1); ALIGNED
+// channel groups); WG threads in the 1-D kernels; CQ (1 or 2) channel quads per thread;
+// KH, KW (forward); UNIT_STRIDE (SH = SW = 1); ALIGNED
 // (UNIT_STRIDE, W and PW multiples of 4: every 4-aligned group of 4 input values in a row is
 // one vec4 wholly inside or outside [0, W)); OUT_ALIGNED (OW a multiple of 4: out and dout
 // rows are vec4s); HAS_BIAS.
@@ -47,8 +54,9 @@
 //   backward_inp           0 params, 1 dout,            2 weight,    3 dinp
 //   backward_weight        0 params, 1 inp,             2 dout,      3 part,     4 partb
 //   reduce_weight          0 params, 1 part,            2 partb,     3 dweight,  4 dbias
-// Dispatch: forward [grid(ceil(quads / WG_X)), ceil(O4 / 4 / WG_Y)] with quads = N*OH*QW,
-// QW = ceil(OW / 4); the 1-D kernels grid(ceil(total / WG)).
+// Dispatch: forward [grid(ceil(quads / WG_X)), ceil(O4 / (4 CQ) / WG_Y)] with quads =
+// N*OH*QW, QW = ceil(OW / 4), quad q = (y * QW + x / 4) * N + n; the 1-D kernels
+// grid(ceil(total / WG)).
 // Gradients overwrite (fresh tensors); the autograd tape sums them.
 
 override WG_X: u32 = 16u;
@@ -66,13 +74,13 @@ struct Params {
   n: u32, c: u32, h: u32, w: u32,
   o: u32, oh: u32, ow: u32, kh: u32,
   kw: u32, sh: u32, sw: u32,
-  o4: u32,     // channels per wpack row: O rounded up to 4 (C for pack_weight_flipped)
+  o4: u32,     // channels per wpack row: O rounded up to 4 CQ (C for pack_weight_flipped)
   ph: i32, pw: i32,
   qw: u32,     // pixel quads per output row, ceil(OW / 4)
   total: u32,  // threads with work: quads (forward), elements (1-D kernels), tiles*splits
   splits: u32, // backward_weight: number of partial sums
   rows: u32,   // backward_weight: output rows (n, y) per split
-  tiles: u32,  // backward_weight: ceil(O / 4) * C * KH * ceil(KW / 4)
+  tiles: u32,  // backward_weight: ceil(O / (4 CQ)) * C * KH * ceil(KW / 4)
   kxb: u32,    // backward_weight: ceil(KW / 4)
 }
 
@@ -303,6 +311,38 @@ fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
   return v;
 }
 
+// One pixel quad's share for channels o0..o0+3: acc[r][j] += sum_i dout[n, o0+r, y, x0+i]
+// * win[i][j] (when `inside`), and db[r] += sum_i dout[n, o0+r, y, x0+i] (when `sums_bias`).
+fn grad_quad(acc: ptr<function, array<vec4<f32>, 4>>, db: ptr<function, vec4<f32>>, n: u32,
+             o0: u32, y: u32, x0: u32, win: array<vec4<f32>, 4>, inside: bool,
+             sums_bias: bool) {
+  let d = array<vec4<f32>, 4>(
+    dout4(n, o0, y, x0), dout4(n, o0 + 1u, y, x0),
+    dout4(n, o0 + 2u, y, x0), dout4(n, o0 + 3u, y, x0),
+  );
+  if (sums_bias) {
+    let one = vec4<f32>(1.0);
+    *db += vec4<f32>(dot(d[0], one), dot(d[1], one), dot(d[2], one), dot(d[3], one));
+  }
+  if (!inside) { return; }
+  for (var o = 0u; o < 4u; o++) {
+    (*acc)[o] += d[o].x * win[0] + d[o].y * win[1] + d[o].z * win[2] + d[o].w * win[3];
+  }
+}
+
+fn store_part(split: u32, o0: u32, c: u32, ky: u32, kx0: u32, acc: array<vec4<f32>, 4>,
+              db: vec4<f32>, sums_bias: bool) {
+  let kk = p.c * p.kh * p.kw;
+  for (var o = 0u; o < 4u; o++) {
+    if (o0 + o >= p.o) { return; }
+    let base = (split * p.o + o0 + o) * kk + (c * p.kh + ky) * p.kw + kx0;
+    for (var j = 0u; j < 4u; j++) {
+      if (kx0 + j < p.kw) { part[base + j] = acc[o][j]; }
+    }
+    if (HAS_BIAS && sums_bias) { partb[split * p.o + o0 + o] = db[o]; }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>,
                    @builtin(num_workgroups) nwg: vec3<u32>,
@@ -315,11 +355,13 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>,
   let kx0 = (tile % p.kxb) * 4u;
   let ky = (tile / p.kxb) % p.kh;
   let c = (tile / (p.kxb * p.kh)) % p.c;
-  let o0 = (tile / (p.kxb * p.kh * p.c)) * 4u;
+  let o0 = (tile / (p.kxb * p.kh * p.c)) * 4u * CQ;
   let sums_bias = c == 0u && ky == 0u && kx0 == 0u;
-  // acc[r][j] = partial dweight[o0 + r, c, ky, kx0 + j]
+  // acc[r][j] = partial dweight[o0 + r, c, ky, kx0 + j]; acc2 the same for o0 + 4 + r (CQ = 2)
   var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var acc2 = acc;
   var db = vec4<f32>(0.0);
+  var db2 = vec4<f32>(0.0);
   let row_end = min((split + 1u) * p.rows, p.n * p.oh);
   for (var r = split * p.rows; r < row_end; r++) {
     let n = r / p.oh;
@@ -327,17 +369,8 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>,
     let iy = i32(y * p.sh + ky) - p.ph;
     let inside = iy >= 0 && iy < i32(p.h);
     if (!inside && !sums_bias) { continue; }
-    let row = ((n * p.c + c) * p.h + u32(max(iy, 0))) * p.w;
+    let row = ((n * p.c + c) * p.h + u32(clamp(iy, 0, i32(p.h) - 1))) * p.w;
     for (var x0 = 0u; x0 < p.ow; x0 += 4u) {
-      let d = array<vec4<f32>, 4>(
-        dout4(n, o0, y, x0), dout4(n, o0 + 1u, y, x0),
-        dout4(n, o0 + 2u, y, x0), dout4(n, o0 + 3u, y, x0),
-      );
-      if (sums_bias) {
-        let one = vec4<f32>(1.0);
-        db += vec4<f32>(dot(d[0], one), dot(d[1], one), dot(d[2], one), dot(d[3], one));
-      }
-      if (!inside) { continue; }
       // win[i][j] = inp[n, c, iy, (x0 + i) * SW - PW + kx0 + j]: pixel i, tap j
       var win: array<vec4<f32>, 4>;
       if (UNIT_STRIDE) {
@@ -352,20 +385,12 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>,
           }
         }
       }
-      for (var o = 0u; o < 4u; o++) {
-        acc[o] += d[o].x * win[0] + d[o].y * win[1] + d[o].z * win[2] + d[o].w * win[3];
-      }
+      grad_quad(&acc, &db, n, o0, y, x0, win, inside, sums_bias);
+      if (CQ == 2u) { grad_quad(&acc2, &db2, n, o0 + 4u, y, x0, win, inside, sums_bias); }
     }
   }
-  let kk = p.c * p.kh * p.kw;
-  for (var o = 0u; o < 4u; o++) {
-    if (o0 + o >= p.o) { break; }
-    let base = (split * p.o + o0 + o) * kk + (c * p.kh + ky) * p.kw + kx0;
-    for (var j = 0u; j < 4u; j++) {
-      if (kx0 + j < p.kw) { part[base + j] = acc[o][j]; }
-    }
-    if (HAS_BIAS && sums_bias) { partb[split * p.o + o0 + o] = db[o]; }
-  }
+  store_part(split, o0, c, ky, kx0, acc, db, sums_bias);
+  if (CQ == 2u) { store_part(split, o0 + 4u, c, ky, kx0, acc2, db2, sums_bias); }
 }
 
 // dweight and dbias, pass 2: thread i < O*KK sums part[:, i] into dweight[i]; the next O
