@@ -94,8 +94,15 @@ function params(d: Dims, e: Extra): Params {
 }
 
 const round4 = (x: number) => Math.ceil(x / 4) * 4;
-/** Channel count of the forward's repacked weight rows: a whole number of thread tiles. */
-const roundTile = (x: number) => Math.ceil(x / (4 * TILE.CQ)) * 4 * TILE.CQ;
+/**
+ * Channel quads per thread for `channels` output channels (one quad when there are at most
+ * 4, so that 1-channel outputs waste 3 lanes, not 7) and the channel count of the
+ * repacked weight rows: a whole number of thread tiles.
+ */
+function channelTile(channels: number): { cq: number; o4: number } {
+  const cq = channels <= 4 ? 1 : TILE.CQ;
+  return { cq, o4: Math.ceil(channels / (4 * cq)) * 4 * cq };
+}
 
 const dummies: GPUBuffer[] = [];
 /** Placeholder buffer i for a binding a kernel variant does not touch. */
@@ -135,11 +142,11 @@ function forwardKernel(
   inp: GPUBuffer,
   wpack: GPUBuffer,
   o4: number,
+  cq: number,
   bias: GPUBuffer | null,
   out: GPUBuffer,
 ): void {
   const quads = d.n * d.oh * Math.ceil(d.ow / 4);
-  const cq = TILE.CQ; // o4 is a multiple of 4 CQ (roundTile)
   const oq = o4 / (4 * cq);
   const wgY = Math.min(TILE.WG_Y, 2 ** Math.ceil(Math.log2(Math.max(oq, 1))));
   const wgX = (TILE.WG_X * TILE.WG_Y) / wgY;
@@ -171,7 +178,7 @@ function weightGrad(
   dbias: GPUBuffer | null,
 ): void {
   const kxb = Math.ceil(d.kw / 4);
-  const cq = TILE.CQ;
+  const { cq } = channelTile(d.o);
   const tiles = Math.ceil(d.o / (4 * cq)) * d.c * d.kh * kxb;
   const rowsTotal = d.n * d.oh;
   const want = Math.max(1, Math.min(rowsTotal, Math.ceil(WEIGHT_THREADS / tiles)));
@@ -238,9 +245,9 @@ function inputGrad(d: Dims, dout: GPUBuffer, weight: GPUBuffer, dinp: GPUBuffer)
       oh: d.h,
       ow: d.w,
     };
-    const c4 = roundTile(d.c);
-    const wpack = packWeight("pack_weight_flipped", d, weight, d.o * d.kh * d.kw, c4);
-    forwardKernel(t, dout, wpack, c4, null, dinp);
+    const { cq, o4 } = channelTile(d.c);
+    const wpack = packWeight("pack_weight_flipped", d, weight, d.o * d.kh * d.kw, o4);
+    forwardKernel(t, dout, wpack, o4, cq, null, dinp);
     releaseBuffer(wpack);
     return;
   }
@@ -329,9 +336,9 @@ export function conv2d(
     ow: Math.floor((w + 2 * pw - kw) / sw) + 1,
   };
   const out = Tensor.empty([n, o, d.oh, d.ow]);
-  const o4 = roundTile(o);
+  const { cq, o4 } = channelTile(o);
   const wpack = packWeight("pack_weight", d, weight.buffer, c * kh * kw, o4);
-  forwardKernel(d, inp.buffer, wpack, o4, bias?.buffer ?? null, out.buffer);
+  forwardKernel(d, inp.buffer, wpack, o4, cq, bias?.buffer ?? null, out.buffer);
   releaseBuffer(wpack);
   const parents = bias ? [inp, weight, bias] : [inp, weight];
   return record(out, "conv2d", parents, (dout) => {
