@@ -64,8 +64,8 @@ Deno.test("pooling reference backward matches central differences", () => {
   }
 });
 
-// [N, C, H, W], kernel, stride, padding: stride != kernel, overlapping windows, padding,
-// 1x1 inputs, 7x7, primes, the LeNet pools.
+// [N, C, H, W], kernel, stride, padding: stride != kernel, overlapping windows, disjoint
+// windows that do and do not tile the input, padding, 1x1 inputs, 7x7, primes, the LeNet pools.
 const CASES: [number[], number[], number[], number[]][] = [
   [[1, 1, 1, 1], [1, 1], [1, 1], [0, 0]],
   [[3, 2, 7, 7], [2, 2], [2, 2], [0, 0]],
@@ -73,6 +73,7 @@ const CASES: [number[], number[], number[], number[]][] = [
   [[2, 3, 7, 5], [3, 2], [1, 2], [1, 1]],
   [[1, 5, 11, 13], [3, 3], [1, 1], [1, 0]],
   [[2, 1, 9, 9], [4, 4], [3, 3], [2, 2]],
+  [[2, 2, 8, 7], [2, 2], [3, 3], [1, 1]],
   [[256, 6, 24, 24], [2, 2], [2, 2], [0, 0]],
   [[256, 16, 8, 8], [2, 2], [2, 2], [0, 0]],
 ];

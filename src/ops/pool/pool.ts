@@ -6,12 +6,14 @@
  * @module
  */
 import { grid, launch, Params } from "../../gpu/queue.ts";
+import { allocBuffer } from "../../gpu/buffer_pool.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair } from "../conv2d/conv2d.ts";
 import src from "./pool.wgsl" with { type: "text" };
 
 const WG = 64;
+let unused: GPUBuffer | undefined;
 
 /** Options of {@link maxPool2d} and {@link avgPool2d}: a number for both dimensions or [h, w]. */
 export interface Pool2dOptions {
@@ -72,6 +74,35 @@ function params(g: Geometry, total: number): Params {
     .i32(g.ph).i32(g.pw).u32(total).u32(0);
 }
 
+/**
+ * dinp of a pooling: gathered per input element, or, when windows cannot overlap, written
+ * window by window from the outputs (into zeros unless the windows tile the input).
+ */
+function backward(
+  kind: "max" | "avg",
+  g: Geometry,
+  inp: Tensor,
+  dout: Tensor,
+  idx?: Tensor,
+): Tensor {
+  if (g.sh >= g.kh && g.sw >= g.kw) {
+    const tiles = g.sh === g.kh && g.sw === g.kw && g.ph === 0 && g.pw === 0 &&
+      g.h === g.oh * g.kh && g.w === g.ow * g.kw;
+    const dinp = tiles ? Tensor.empty(inp.shape) : Tensor.zeros(inp.shape);
+    // one shader function serves both kinds, so avg binds a placeholder for idx
+    const b = [
+      dout.buffer,
+      dinp.buffer,
+      idx?.buffer ?? (unused ??= allocBuffer(16, "pool unused")),
+    ];
+    run(`${kind}_backward_disjoint`, g, dout.size, b);
+    return dinp;
+  }
+  const dinp = Tensor.empty(inp.shape);
+  run(`${kind}_backward`, g, dinp.size, [dout.buffer, dinp.buffer, ...(idx ? [idx.buffer] : [])]);
+  return dinp;
+}
+
 function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): void {
   launch({
     label: `pool.${entry}`,
@@ -121,11 +152,7 @@ export function maxPool2d(
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
   run("max_forward", g, out.size, [inp.buffer, out.buffer, idx.buffer]);
-  const res = record(out, "maxPool2d", [inp], (dout) => {
-    const dinp = Tensor.empty(inp.shape);
-    run("max_backward", g, dinp.size, [dout.buffer, dinp.buffer, idx.buffer]);
-    return [dinp];
-  });
+  const res = record(out, "maxPool2d", [inp], (dout) => [backward("max", g, inp, dout, idx)]);
   if (!res.requiresGrad) idx.dispose(); // else freed by tidy() or with the graph
   return res;
 }
@@ -160,9 +187,5 @@ export function avgPool2d(
   const g = geometry("avgPool2d", inp, kernelSize, opts);
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   run("avg_forward", g, out.size, [inp.buffer, out.buffer]);
-  return record(out, "avgPool2d", [inp], (dout) => {
-    const dinp = Tensor.empty(inp.shape);
-    run("avg_backward", g, dinp.size, [dout.buffer, dinp.buffer]);
-    return [dinp];
-  });
+  return record(out, "avgPool2d", [inp], (dout) => [backward("avg", g, inp, dout)]);
 }

@@ -12,14 +12,19 @@
 // Thread-to-data mapping: one thread per output element (forward) or per input element
 // (backward). The backward gathers rather than scatters, so overlapping windows (stride <
 // kernel) need no atomics: the windows covering iy are y in [ceil((iy + PH - KH + 1) / SH),
-// floor((iy + PH) / SH)] intersected with [0, OH), likewise x. Pooling is memory-bound and
-// each window is small, so plain scalar loads serve.
+// floor((iy + PH) / SH)] intersected with [0, OH), likewise x. When windows cannot overlap
+// (stride >= kernel: LeNet's 2x2/2 pools) the *_backward_disjoint entry points instead
+// give one thread per output element, which writes its whole window: 4x fewer threads for
+// 2x2 windows. Inputs in no window are then left untouched, so the host zeroes dinp first
+// unless the windows tile the input exactly. Pooling is memory-bound and each window is
+// small, so plain scalar loads serve.
 //
 // Bindings: 0 params (uniform), then
 //   max_forward   1 inp, 2 out, 3 idx (u32)      avg_forward   1 inp, 2 out
 //   max_backward  1 dout, 2 dinp, 3 idx (u32)    avg_backward  1 dout, 2 dinp
+//   (the *_disjoint variants bind the same)
 // Tensors are contiguous f32: inp/dinp [N, C, H, W], out/dout/idx [N, C, OH, OW].
-// Dispatch: grid(ceil(total / WG)) workgroups, total = elements written.
+// Dispatch: grid(ceil(total / WG)) workgroups, total = threads (elements out or dinp).
 
 override WG: u32 = 64u;
 
@@ -137,4 +142,41 @@ fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
   dinp[i] = s / f32(p.kh * p.kw);
+}
+
+// Windows that cannot overlap: the thread of output (y, x) writes its window of dinp.
+fn backward_disjoint(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, is_max: bool) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let x = i % p.ow;
+  let y = (i / p.ow) % p.oh;
+  let plane = (i / (p.ow * p.oh)) * p.h * p.w;
+  let g = dout[i];
+  var arg = 0u;
+  if (is_max) { arg = idx_in[i]; }
+  let avg = g / f32(p.kh * p.kw);
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let iy = i32(y * p.sh + ky) - p.ph;
+    if (iy < 0 || iy >= i32(p.h)) { continue; }
+    for (var kx = 0u; kx < p.kw; kx++) {
+      let ix = i32(x * p.sw + kx) - p.pw;
+      if (ix < 0 || ix >= i32(p.w)) { continue; }
+      let at = u32(iy) * p.w + u32(ix);
+      dinp[plane + at] = select(avg, select(0.0, g, at == arg), is_max);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn max_backward_disjoint(@builtin(workgroup_id) wid: vec3<u32>,
+                         @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_id) lid: vec3<u32>) {
+  backward_disjoint(wid, nwg, lid, true);
+}
+
+@compute @workgroup_size(WG)
+fn avg_backward_disjoint(@builtin(workgroup_id) wid: vec3<u32>,
+                         @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_id) lid: vec3<u32>) {
+  backward_disjoint(wid, nwg, lid, false);
 }
