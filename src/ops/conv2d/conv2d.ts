@@ -61,7 +61,18 @@ interface Dims {
   ow: number;
 }
 
-/** Normalizes a number-or-pair option to [h, w]. */
+/**
+ * Normalizes a number-or-pair size option to [h, w], checking that both are integers >= min.
+ *
+ * @example
+ * ```ts
+ * import { pair } from "./conv2d.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(pair(5, "kernelSize", 1), [5, 5]);
+ * assert.deepEqual(pair([3, 2], "stride", 1), [3, 2]);
+ * assert.throws(() => pair(0, "stride", 1), /stride must be an integer >= 1/);
+ * ```
+ */
 export function pair(v: number | readonly [number, number], name: string, min: number): [
   number,
   number,

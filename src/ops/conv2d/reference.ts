@@ -23,7 +23,16 @@ export interface ConvDims {
   pw: number;
 }
 
-/** Output height and width: OH = floor((H + 2 ph - kh) / sh) + 1, likewise OW. */
+/**
+ * Output height and width: OH = floor((H + 2 ph - kh) / sh) + 1, likewise OW.
+ *
+ * @example
+ * ```ts
+ * import { convOutSize } from "./reference.ts";
+ * const d = { n: 1, c: 1, h: 28, w: 28, o: 6, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
+ * console.log(convOutSize(d)); // [28, 28]
+ * ```
+ */
 export function convOutSize(d: ConvDims): [number, number] {
   return [
     Math.floor((d.h + 2 * d.ph - d.kh) / d.sh) + 1,

@@ -20,7 +20,16 @@ export interface PoolDims {
   pw: number;
 }
 
-/** Output height and width: OH = floor((H + 2 ph - kh) / sh) + 1, likewise OW. */
+/**
+ * Output height and width: OH = floor((H + 2 ph - kh) / sh) + 1, likewise OW.
+ *
+ * @example
+ * ```ts
+ * import { poolOutSize } from "./reference.ts";
+ * const d = { n: 1, c: 1, h: 7, w: 7, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
+ * console.log(poolOutSize(d)); // [3, 3]
+ * ```
+ */
 export function poolOutSize(d: PoolDims): [number, number] {
   return [
     Math.floor((d.h + 2 * d.ph - d.kh) / d.sh) + 1,
