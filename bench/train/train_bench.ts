@@ -129,7 +129,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   let act = s.x;
   for (const [key, layer] of (s.net as Module).namedChildren()) {
     const inp = act.detach();
-    inp.requiresGrad = true;
+    inp.requiresGrad = act !== s.x; // as in training: no gradient for the images
     const f = await timed(() => tidy(() => layer.forward(inp)), reps, waitCost);
     const out = tidy(() => noGrad(() => layer.forward(inp)));
     const g = Tensor.randn(out.shape, { seed: 2 });

@@ -82,10 +82,11 @@ function timestamp(d = new Date()): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainArgs } from "./train.ts";
  * const c = parseTrainArgs(["--norm", "none", "--lr", "0.9", "--out", "runs/plain"]);
- * if (c === "help") throw new Error("unexpected");
- * console.log(c.norm, c.lr, c.epochs, c.batchSize); // none 0.9 10 256
+ * assert.ok(c !== "help");
+ * assert.deepEqual([c.norm, c.lr, c.epochs, c.batchSize], ["none", 0.9, 10, 256]);
  * ```
  */
 export function parseTrainArgs(args: string[]): TrainConfig | "help" {

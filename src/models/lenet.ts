@@ -44,13 +44,15 @@ export interface LeNetOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lenet } from "./lenet.ts";
  * import { Tensor } from "../tensor/tensor.ts";
  * import { getDevice } from "../gpu/device.ts";
  * await getDevice();
  * const net = lenet({ norm: "batch" });
  * const y = net.forward(Tensor.randn([2, 1, 28, 28], { seed: 0 }));
- * console.log(y.shape, Object.keys(net.stateDict()).slice(0, 3)); // [2, 10] ["0.weight", "0.bias", "1.weight"]
+ * assert.deepEqual(y.shape, [2, 10]);
+ * assert.deepEqual(Object.keys(net.stateDict()).slice(0, 3), ["0.weight", "0.bias", "1.weight"]);
  * ```
  */
 export function lenet(opts: LeNetOptions = {}): Sequential {

@@ -80,6 +80,7 @@ function points(h: CurveHistory): Point[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { curvesSvg } from "./curves.ts";
  * const svg = curvesSvg({
  *   updates: [
@@ -88,7 +89,7 @@ function points(h: CurveHistory): Point[] {
  *   ],
  *   epochs: [{ epoch: 1, testAcc: 0.7 }],
  * });
- * console.log(svg.startsWith("<svg"), svg.includes("test acc")); // true true
+ * assert.ok(svg.startsWith("<svg") && svg.includes("test acc"));
  * ```
  */
 export function curvesSvg(history: CurveHistory, opts: CurvesOptions = {}): string {
@@ -179,12 +180,13 @@ interface SvgNode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { curvesPng } from "./curves.ts";
  * const png = await curvesPng({
  *   updates: [{ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 }],
  *   epochs: [{ epoch: 1, testAcc: 0.7 }],
  * });
- * console.log(png[1] === 0x50 && png[2] === 0x4e && png[3] === 0x47); // true ("PNG")
+ * assert.equal(new TextDecoder().decode(png.subarray(1, 4)), "PNG");
  * ```
  */
 export async function curvesPng(
@@ -217,10 +219,11 @@ export type MimeBundle = Record<string, string>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { curvesDisplay } from "./curves.ts";
  * const d = curvesDisplay({ updates: [], epochs: [{ epoch: 1, testAcc: 0.7 }] });
  * const bundle = d[Symbol.for("Jupyter.display")]();
- * console.log(Object.keys(bundle)); // ["image/svg+xml"]
+ * assert.deepEqual(Object.keys(bundle), ["image/svg+xml"]);
  * ```
  */
 export function curvesDisplay(
@@ -237,11 +240,13 @@ export function curvesDisplay(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LiveCurves } from "./curves.ts";
  * const live = new LiveCurves({ epochs: 2 });
  * live.onUpdate({ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 });
  * live.onEpoch({ epoch: 1, testAcc: 0.7 });
- * console.log(live.history.updates.length, live.history.epochs.length); // 1 1
+ * assert.equal(live.history.updates.length, 1);
+ * assert.equal(live.history.epochs.length, 1);
  * ```
  */
 export class LiveCurves {

@@ -44,12 +44,14 @@ const BYTES: Record<SafetensorsDtype, number> = { F32: 4, I64: 8 };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
  * const bytes = encodeSafetensors({
  *   w: { dtype: "F32", shape: [2], data: Float32Array.of(1, 2) },
  * }, { note: "demo" });
  * const back = decodeSafetensors(bytes);
- * console.log(back.tensors.w.data, back.metadata.note); // Float32Array [1, 2] demo
+ * assert.deepEqual(back.tensors.w.data, Float32Array.of(1, 2));
+ * assert.equal(back.metadata.note, "demo");
  * ```
  */
 export function encodeSafetensors(
@@ -90,9 +92,10 @@ export function encodeSafetensors(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
  * const n = { dtype: "I64" as const, shape: [], data: BigInt64Array.of(7n) };
- * console.log(decodeSafetensors(encodeSafetensors({ n })).tensors.n.data[0]); // 7n
+ * assert.equal(decodeSafetensors(encodeSafetensors({ n })).tensors.n.data[0], 7n);
  * ```
  */
 export function decodeSafetensors(bytes: Uint8Array): Safetensors {
@@ -189,6 +192,7 @@ export async function stateDictEntries(net: Module): Promise<Record<string, Safe
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
  * import { nn, Tensor } from "../../mod.ts";
  * class Scale extends nn.Module {
@@ -205,7 +209,8 @@ export async function stateDictEntries(net: Module): Promise<Record<string, Safe
  * await saveCheckpoint(new Scale([1, 2, 3]), path, { metadata: { epochs: "10" } });
  * const net = new Scale([0, 0, 0]);
  * const meta = await loadCheckpoint(net, path);
- * console.log(await net.weight.toArray(), meta.epochs); // Float32Array [1, 2, 3] "10"
+ * assert.deepEqual(await net.weight.toArray(), Float32Array.of(1, 2, 3));
+ * assert.equal(meta.epochs, "10");
  * await Deno.remove(path);
  * ```
  */

@@ -59,6 +59,7 @@ export async function withMode<T>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluateAccuracy } from "./evaluate.ts";
  * import { Sequential } from "../nn/sequential.ts";
  * import { Flatten } from "../nn/flatten.ts";
@@ -71,7 +72,7 @@ export async function withMode<T>(
  * const y = Tensor.from([2, 5]);
  * // The loader's consumer disposes each batch: hand out views of x and y.
  * const loader = { length: 1, batches: () => [{ x: x.detach(), y: y.detach() }] };
- * console.log(await evaluateAccuracy(net, loader)); // 0.5
+ * assert.equal(await evaluateAccuracy(net, loader), 0.5);
  * ```
  */
 export function evaluateAccuracy(net: Module, loader: Loader): Promise<number> {
@@ -99,6 +100,7 @@ export function evaluateAccuracy(net: Module, loader: Loader): Promise<number> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { predict } from "./evaluate.ts";
  * import { Sequential } from "../nn/sequential.ts";
  * import { Flatten } from "../nn/flatten.ts";
@@ -107,7 +109,7 @@ export function evaluateAccuracy(net: Module, loader: Loader): Promise<number> {
  * await getDevice();
  * const net = new Sequential(new Flatten());
  * const x = Tensor.from([0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3], [2, 10]);
- * console.log(await predict(net, x)); // [2, 9]
+ * assert.deepEqual(await predict(net, x), [2, 9]);
  * ```
  */
 export function predict(net: Module, images: Tensor): Promise<number[]> {

@@ -126,6 +126,7 @@ async function readScalars(ts: Tensor[]): Promise<number[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fit } from "./fit.ts";
  * import { lenet } from "../models/lenet.ts";
  * import { Tensor } from "../tensor/tensor.ts";
@@ -136,7 +137,8 @@ async function readScalars(ts: Tensor[]): Promise<number[]> {
  * const loader = { length: 1, batches: () => [{ x: x.detach(), y: y.detach() }] };
  * const net = lenet();
  * const h = await fit(net, loader, loader, { epochs: 2, lr: 0.5, updatesPerEpoch: 1 });
- * console.log(h.epochs.length, h.updates.length); // 2 2
+ * assert.equal(h.epochs.length, 2);
+ * assert.deepEqual(h.updates.map((u) => [u.epoch, u.fraction]), [[1, 1], [2, 1]]);
  * ```
  */
 export async function fit(
