@@ -9,14 +9,12 @@ import { Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { tidy } from "../tensor/tidy.ts";
 import { countCorrect } from "../ops/cross_entropy/cross_entropy.ts";
+import type { Batch } from "../data/loader.ts";
 
-/** A mini-batch: images `[B, 1, 28, 28]` and class indices `[B]` stored as f32. */
-export interface Batch {
-  x: Tensor;
-  y: Tensor;
-}
-
-/** What {@link fit} and {@link evaluateAccuracy} need of a data loader. */
+/**
+ * What `fit` and {@link evaluateAccuracy} need of a data loader: `DataLoader` fits, and so
+ * does a plain object yielding `{ x, y }` batches (images `[B, 1, 28, 28]`, f32 labels `[B]`).
+ */
 export interface Loader {
   /** Batches per epoch. */
   readonly length: number;

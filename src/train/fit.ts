@@ -23,7 +23,7 @@ import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { ProgressBar, type ProgressOptions } from "../cli/progress.ts";
 import { evaluateAccuracy, type Loader } from "./evaluate.ts";
 
-export { type Batch, evaluateAccuracy, type Loader, predict } from "./evaluate.ts";
+export { evaluateAccuracy, type Loader, predict } from "./evaluate.ts";
 
 /** A mid-epoch reading (`epoch` counts from 1; `fraction` of it done, in (0, 1]). */
 export interface UpdateEvent {
