@@ -1,0 +1,6 @@
+/**
+ * Optimizers.
+ *
+ * @module
+ */
+export { SGD, type SGDOptions } from "./sgd.ts";
