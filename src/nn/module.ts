@@ -176,6 +176,7 @@ export abstract class Module {
     for (const [k, target] of own) {
       const v = state[k];
       if (target instanceof Tensor) {
+        if (v === target) continue; // loading a module's own state dict: nothing to copy
         if (v instanceof Tensor) copyBuffer(v.buffer, target.buffer, target.size * 4);
         else {
           const src = uploadBuffer(Float32Array.from(v.data), "state upload");
