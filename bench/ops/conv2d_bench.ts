@@ -28,6 +28,7 @@ import {
   convOutSize,
 } from "../../src/ops/conv2d/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
+import { msPerCall } from "../timing.ts";
 
 await getDevice();
 
@@ -84,20 +85,6 @@ function setup(d: ConvDims) {
   return { x, w, b, dy, blocked, outDinp, outDweight };
 }
 
-/** Milliseconds per call of `fn`: REPS calls and one wait, minus the cost of a bare wait. */
-async function msPerCall(fn: () => void): Promise<number> {
-  let best = Infinity;
-  for (let t = 0; t < 3; t++) {
-    const t0 = performance.now();
-    for (let i = 0; i < REPS; i++) fn();
-    await sync();
-    const t1 = performance.now();
-    await sync();
-    best = Math.min(best, (t1 - t0 - (performance.now() - t1)) / REPS);
-  }
-  return best;
-}
-
 const rows: string[] = [];
 let stepMs = 0;
 for (const [name, d] of SHAPES) {
@@ -118,7 +105,7 @@ for (const [name, d] of SHAPES) {
   assertClose(await gb!.toArray(), want.dbias, tol, "dbias");
   const cells: string[] = [];
   for (const pass of ["forward", "dinp", "dweight"] as Pass[]) {
-    const fast = await msPerCall(s.blocked[pass]);
+    const fast = await msPerCall(s.blocked[pass], { reps: REPS });
     if (!(name.startsWith("conv1") && pass === "dinp")) stepMs += fast; // LeNet needs no dinp of conv1
     cells.push(
       `${pass} ${fast.toFixed(2)} ms ${(flop / fast / 1e6).toFixed(2)} GFLOP/s`,

@@ -19,6 +19,7 @@ import { noGrad } from "../../src/tensor/autograd.ts";
 import { layerNorm, layerNormTuning } from "../../src/ops/layer_norm/layer_norm.ts";
 import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
+import { msPerCall } from "../timing.ts";
 
 await getDevice();
 
@@ -45,20 +46,6 @@ function setup(shape: number[], norm: number[]) {
       }
     });
   return { x, w, b, dy, forward, step };
-}
-
-/** Milliseconds per call of `fn`: REPS calls and one wait, minus the cost of a bare wait. */
-async function msPerCall(fn: () => void): Promise<number> {
-  let best = Infinity;
-  for (let t = 0; t < 5; t++) {
-    const t0 = performance.now();
-    for (let i = 0; i < REPS; i++) fn();
-    await sync();
-    const t1 = performance.now();
-    await sync();
-    best = Math.min(best, (t1 - t0 - (performance.now() - t1)) / REPS);
-  }
-  return best;
 }
 
 const gbps = (bytes: number, ms: number) => `${(bytes / ms / 1e6).toFixed(2)} GB/s`;
@@ -95,8 +82,8 @@ for (const [shape, norm] of SHAPES) {
     assertClose(await s.w.grad!.toArray(), g.dweight, { atol: 1e-3 }, "dweight");
     for (const t of [s.x, s.w, s.b, y]) t.grad?.dispose(), t.grad = null;
     y.dispose();
-    const f = await msPerCall(s.forward);
-    const fb = await msPerCall(s.step);
+    const f = await msPerCall(s.forward, { reps: REPS, trials: 5 });
+    const fb = await msPerCall(s.step, { reps: REPS, trials: 5 });
     rows.push(
       `${" ".repeat(JSON.stringify(shape).length)}  WGSL, ${name}: forward ${f.toFixed(2)} ms ${
         gbps(8 * n, f)

@@ -16,6 +16,7 @@ import { tidy } from "../../src/tensor/tidy.ts";
 import { linear } from "../../src/ops/matmul/matmul.ts";
 import { linearBackward, linearForward } from "../../src/ops/matmul/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
+import { msPerCall } from "../timing.ts";
 
 await getDevice();
 
@@ -39,20 +40,6 @@ function setup(N: number, I: number, O: number) {
   return { x, w, b, dy, forward, step };
 }
 
-/** Milliseconds per call of `fn`: REPS calls and one wait, minus the cost of a bare wait. */
-async function msPerCall(fn: () => void): Promise<number> {
-  let best = Infinity;
-  for (let t = 0; t < 3; t++) {
-    const t0 = performance.now();
-    for (let i = 0; i < REPS; i++) fn();
-    await sync();
-    const t1 = performance.now();
-    await sync();
-    best = Math.min(best, (t1 - t0 - (performance.now() - t1)) / REPS);
-  }
-  return best;
-}
-
 const rows: string[] = [];
 for (const [N, I, O] of SHAPES) {
   const s = setup(N, I, O);
@@ -65,8 +52,8 @@ for (const [N, I, O] of SHAPES) {
   assertClose(await s.w.grad!.toArray(), g.dweight, { atol: 1e-3 }, "dweight");
   assertClose(await s.x.grad!.toArray(), g.dinp, { atol: 1e-3 }, "dinp");
   const flop = 2 * N * I * O;
-  const f = await msPerCall(s.forward);
-  const fb = await msPerCall(s.step);
+  const f = await msPerCall(s.forward, { reps: REPS });
+  const fb = await msPerCall(s.step, { reps: REPS });
   const t0 = performance.now();
   linearBackward(x, w, dy, N, I, O);
   linearForward(x, w, b, N, I, O);
