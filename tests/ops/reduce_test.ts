@@ -131,3 +131,14 @@ gpuTest("reduce errors name the bad dim", () => {
   assert(message.includes("2") && message.includes("rank 2"), `got: "${message}"`);
   x.dispose();
 });
+
+gpuTest("sum: reductions longer than llvmpipe's 65535-iteration loop cap are exact", async () => {
+  // 2e7 ones reduced into one output (before the split this returned 43690 on llvmpipe),
+  // and 3.1e6 per output with kept dims in front and behind the reduced one.
+  using ones = Tensor.full([20_000_000], 1);
+  using total = ones.sum();
+  assert((await total.item()) === 20_000_000, `sum of 2e7 ones = ${await total.item()}`);
+  using block = Tensor.full([2, 3_100_003, 1], 1);
+  using rows = block.mean(1);
+  assertClose(await rows.toArray(), [1, 1], { atol: 0, rtol: 1e-6 }, "mean over a 3.1e6 dim");
+});

@@ -10,16 +10,20 @@ import { MAX_RANK, normDims, numel, type Shape, stridesOf } from "../../tensor/s
 import src from "./reduce.wgsl" with { type: "text" };
 
 const WG = 64;
+/** Elements one workgroup reduces at most: 4096 loop iterations per thread, far below llvmpipe's 65535 cap. */
+const CHUNK = WG * 4096;
 
 function reduceKernel(x: Tensor, dims: number[], scale: number): Tensor {
   const strides = stridesOf(x.shape);
   const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
   const outShape = kept.map((i) => x.shape[i]);
-  const out = Tensor.empty(outShape);
   const r = numel(dims.map((i) => x.shape[i]));
+  const splits = Math.ceil(r / CHUNK) || 1;
+  const nOut = numel(outShape);
+  const out = Tensor.empty(splits > 1 ? [nOut, splits] : outShape);
   const params = new Params()
-    .u32(out.size).u32(r).u32(kept.length).u32(dims.length)
-    .f32(scale).u32(0).u32(0).u32(0)
+    .u32(nOut).u32(r).u32(kept.length).u32(dims.length)
+    .f32(splits > 1 ? 1 : scale).u32(splits).u32(CHUNK).u32(0)
     .u32s(kept.map((i) => x.shape[i]), MAX_RANK, 1)
     .u32s(kept.map((i) => strides[i]), MAX_RANK)
     .u32s(dims.map((i) => x.shape[i]), MAX_RANK, 1)
@@ -29,9 +33,15 @@ function reduceKernel(x: Tensor, dims: number[], scale: number): Tensor {
     code: src,
     overrides: { WG },
     bindings: [params, x.buffer, out.buffer],
-    workgroups: grid(out.size),
+    workgroups: grid(nOut * splits),
   });
-  return out;
+  if (splits === 1) return out;
+  // Second stage: reduce the [nOut, splits] partials (contiguous) and apply the scale.
+  const total = reduceKernel(out, [1], scale);
+  out.dispose();
+  const shaped = total.reshape(outShape);
+  total.dispose();
+  return shaped;
 }
 
 function reduce(

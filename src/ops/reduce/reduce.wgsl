@@ -6,7 +6,12 @@
 // the WG partial sums with a tree in workgroup memory. Float32 pairwise-style summation:
 // error grows like log(R), not R.
 //
-// Bindings: 0 params (uniform), 1 inp, 2 out. Dispatch: one workgroup per output,
+// A long reduction is split: workgroup w reduces the slice r in [s*chunk, (s+1)*chunk) of
+// output o = w / splits, s = w % splits, and writes out[w]; the host then reduces the
+// [n_out, splits] partials again. This keeps every thread's loop under llvmpipe's silent
+// cap of 65535 iterations (past it the loop just stops and the sum is wrong).
+//
+// Bindings: 0 params (uniform), 1 inp, 2 out. Dispatch: n_out * splits workgroups,
 // split over x and y (linear id = x + y * num_workgroups.x).
 
 override WG: u32 = 64u;
@@ -17,8 +22,8 @@ struct Params {
   kept_rank: u32,
   red_rank: u32,
   scale: f32,
-  _p0: u32,
-  _p1: u32,
+  splits: u32,                    // slices per output (1 unless r is very long)
+  chunk: u32,                     // elements per slice
   _p2: u32,
   kept_shape: array<vec4<u32>, 2>,
   kept_stride: array<vec4<u32>, 2>, // input strides of the kept dims
@@ -35,8 +40,11 @@ var<workgroup> partial: array<f32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-  let o = wid.x + wid.y * nwg.x;
-  if (o >= p.n_out) { return; } // uniform per workgroup: safe before the barriers
+  let w = wid.x + wid.y * nwg.x;
+  if (w >= p.n_out * p.splits) { return; } // uniform per workgroup: safe before the barriers
+  let o = w / p.splits;
+  let r0 = (w % p.splits) * p.chunk;
+  let r1 = min(p.r, r0 + p.chunk);
   var rem = o;
   var base = 0u;
   for (var d = i32(p.kept_rank) - 1; d >= 0; d--) {
@@ -45,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     rem = rem / size;
   }
   var acc = 0.0;
-  for (var r = t; r < p.r; r += WG) {
+  for (var r = r0 + t; r < r1; r += WG) {
     var rr = r;
     var off = base;
     for (var d = i32(p.red_rank) - 1; d >= 0; d--) {
@@ -61,5 +69,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (t < s) { partial[t] += partial[t + s]; }
     workgroupBarrier();
   }
-  if (t == 0u) { out[o] = partial[0] * p.scale; }
+  if (t == 0u) { out[w] = partial[0] * p.scale; }
 }
