@@ -6,12 +6,12 @@
  */
 import { grid, launch, Params } from "../gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
+import { placeholder } from "../gpu/placeholder.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import src from "./sgd.wgsl" with { type: "text" };
 
 const WG = 256;
-let unused: GPUBuffer | undefined; // bound as `buf` without momentum
 
 /** Options of {@link SGD}. */
 export interface SGDOptions {
@@ -86,7 +86,7 @@ export class SGD {
           new Params().u32(n4).f32(this.lr).f32(this.momentum).f32(this.weightDecay),
           p.buffer,
           g.buffer,
-          buf ?? (unused ??= allocBuffer(16, "sgd no momentum")),
+          buf ?? placeholder(),
         ],
         workgroups: grid(Math.ceil(n4 / WG)),
       });

@@ -10,6 +10,7 @@
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./batch_norm.wgsl" with { type: "text" };
@@ -78,13 +79,6 @@ function params(l: Layout, eps: number, factor = 0): Params {
     .u32(l.n).u32(l.c).u32(l.s).u32(l.total)
     .u32(l.k).u32(l.groups).u32(l.items).f32(l.m)
     .f32(eps).f32(factor).u32(0).u32(0);
-}
-
-const dummies: GPUBuffer[] = [];
-/** Placeholder buffer i for a binding a kernel variant does not touch (distinct per i). */
-function dummy(i: number): GPUBuffer {
-  while (dummies.length <= i) dummies.push(allocBuffer(16, `batch_norm unused ${dummies.length}`));
-  return dummies[i];
 }
 
 function channelGrid(c: number): [number, number] {
@@ -199,8 +193,8 @@ export function batchNorm(
         partial,
         mean.buffer,
         rstd.buffer,
-        runningMean?.buffer ?? dummy(0),
-        runningVar?.buffer ?? dummy(1),
+        runningMean?.buffer ?? placeholder(0),
+        runningVar?.buffer ?? placeholder(1),
       ],
       workgroups: channelGrid(l.c),
     });
@@ -221,8 +215,8 @@ export function batchNorm(
       inp.buffer,
       mean.buffer,
       rstd.buffer,
-      w?.buffer ?? dummy(0),
-      b?.buffer ?? dummy(0),
+      w?.buffer ?? placeholder(0),
+      b?.buffer ?? placeholder(0),
       out.buffer,
     ],
     workgroups: elementGrid(l.total),
@@ -251,9 +245,9 @@ export function batchNorm(
         p,
         partial,
         rstd.buffer,
-        w?.buffer ?? dummy(0),
-        dweight?.buffer ?? dummy(1),
-        dbias?.buffer ?? dummy(2),
+        w?.buffer ?? placeholder(0),
+        dweight?.buffer ?? placeholder(1),
+        dbias?.buffer ?? placeholder(2),
         coef,
       ],
       workgroups: channelGrid(l.c),

@@ -40,7 +40,7 @@
 // With EVAL = 1 the bindings named mean and rstd hold running_mean and running_var, and
 // rstd is computed in place as 1/sqrt(running_var + eps): one elementwise kernel normalizes
 // with the running statistics, and backward_* differentiate it (dinp = weight*rstd*dout).
-// With AFFINE = 0 weight and bias are bound to a dummy buffer and taken as 1 and 0.
+// With AFFINE = 0 weight and bias are bound to a placeholder buffer and taken as 1 and 0.
 //
 // Bindings (0 is always the uniform params):
 //   stats_partial:     1 inp, 2 partial (out)

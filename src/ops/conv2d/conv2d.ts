@@ -8,6 +8,7 @@
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./conv2d.wgsl" with { type: "text" };
@@ -115,13 +116,6 @@ function channelTile(channels: number): { cq: number; o4: number } {
   return { cq, o4: Math.ceil(channels / (4 * cq)) * 4 * cq };
 }
 
-const dummies: GPUBuffer[] = [];
-/** Placeholder buffer i for a binding a kernel variant does not touch. */
-function dummy(i: number): GPUBuffer {
-  while (dummies.length <= i) dummies.push(allocBuffer(16, `conv2d unused ${dummies.length}`));
-  return dummies[i];
-}
-
 /** Specialisation constants shared by the kernels that read inp rows and out/dout rows. */
 function layoutOverrides(d: Dims) {
   const unit = d.sh === 1 && d.sw === 1;
@@ -175,7 +169,7 @@ function forwardKernel(
       KW: d.kw,
       ...layoutOverrides(d),
     },
-    bindings: [params(d, { o4, total: quads }), inp, wpack, out, bias ?? dummy(0)],
+    bindings: [params(d, { o4, total: quads }), inp, wpack, out, bias ?? placeholder(0)],
     workgroups: [gx, gy, Math.ceil(oq / wgY)],
   });
 }
@@ -228,7 +222,7 @@ function weightGrad(
       part,
       partb,
       dweight,
-      dbias ?? dummy(1),
+      dbias ?? placeholder(1),
     ],
     workgroups: grid(Math.ceil(total2 / WG)),
   });

@@ -5,7 +5,7 @@
  * @module
  */
 import { grid, launch, Params } from "../../gpu/queue.ts";
-import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import {
   broadcastShapes,
@@ -50,8 +50,6 @@ function shapeParams(p: Params, shape: Shape, ...strides: number[][]): Params {
   return p;
 }
 
-let dummy: GPUBuffer | undefined;
-
 /** Launches `unary.wgsl`: out = OP(x read through broadcast strides, c). No autograd. */
 function unaryKernel(x: Tensor | undefined, op: UnaryOp, c: number, outShape: Shape): Tensor {
   const out = Tensor.empty(outShape);
@@ -62,12 +60,11 @@ function unaryKernel(x: Tensor | undefined, op: UnaryOp, c: number, outShape: Sh
     outShape,
     x ? broadcastStrides(x.shape, outShape) : [],
   );
-  dummy ??= allocBuffer(4, "unused input");
   launch({
     label: `unary.${op}`,
     code: unarySrc,
     overrides: { OP: UNARY[op], BROADCAST: broadcast ? 1 : 0, WG },
-    bindings: [params, x ? x.buffer : dummy, out.buffer],
+    bindings: [params, x ? x.buffer : placeholder(), out.buffer],
     workgroups: grid(Math.ceil(out.size / WG)),
   });
   return out;

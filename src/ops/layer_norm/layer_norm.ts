@@ -7,7 +7,7 @@
  * @module
  */
 import { grid, launch, Params } from "../../gpu/queue.ts";
-import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { deviceSync } from "../../gpu/device.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { checkShape, fmt, numel } from "../../tensor/shape.ts";
@@ -51,8 +51,6 @@ function rowLayout(d: number): { WG: number; TPR: number } {
 
 /** Threads per workgroup of the dweight/dbias pass (one thread per 4 columns). */
 const PARAMS_WG = 64;
-
-let placeholder: GPUBuffer | undefined;
 
 function same(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
@@ -119,7 +117,7 @@ export function layerNorm(
   const overrides = { ...layout, ALIGN: D % 4 === 0 ? 1 : 0, AFFINE: +affine };
   const rowGroups = M ? grid(Math.ceil(M / (layout.WG / layout.TPR))) : [0, 1] as [number, number];
   const params = () => new Params().u32(M).u32(D).f32(eps).u32(0);
-  const none = placeholder ??= allocBuffer(16, "no weight");
+  const none = placeholder();
 
   const out = Tensor.empty(inp.shape);
   const mean = Tensor.empty([M]);

@@ -6,7 +6,7 @@
  * @module
  */
 import { launch, Params } from "../../gpu/queue.ts";
-import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./matmul.wgsl" with { type: "text" };
@@ -18,8 +18,6 @@ import src from "./matmul.wgsl" with { type: "text" };
  * same thread count. On real GPUs 8x8 or 16x16 are the usual starting points.
  */
 export const TILE = { WG_M: 4, WG_P: 16 };
-
-let dummy: GPUBuffer | undefined;
 
 type Entry = "forward" | "backward_inp" | "backward_weight";
 
@@ -46,7 +44,7 @@ function product(
     b.buffer,
     c.buffer,
   ];
-  if (entry !== "backward_inp") bindings.push(vec ?? (dummy ??= allocBuffer(16, "no bias")));
+  if (entry !== "backward_inp") bindings.push(vec ?? placeholder());
   launch({
     label: `linear.${entry}`,
     code: src,

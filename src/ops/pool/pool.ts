@@ -6,14 +6,13 @@
  * @module
  */
 import { grid, launch, Params } from "../../gpu/queue.ts";
-import { allocBuffer } from "../../gpu/buffer_pool.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair } from "../conv2d/conv2d.ts";
 import src from "./pool.wgsl" with { type: "text" };
 
 const WG = 64;
-let unused: GPUBuffer | undefined;
 
 /** Options of {@link maxPool2d} and {@link avgPool2d}: a number for both dimensions or [h, w]. */
 export interface Pool2dOptions {
@@ -93,7 +92,7 @@ function backward(
     const b = [
       dout.buffer,
       dinp.buffer,
-      idx?.buffer ?? (unused ??= allocBuffer(16, "pool unused")),
+      idx?.buffer ?? placeholder(),
     ];
     run(`${kind}_backward_disjoint`, g, dout.size, b);
     return dinp;
