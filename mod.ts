@@ -1,11 +1,12 @@
 /**
- * bnlab: batch normalization, made visible, on WebGPU.
+ * bnlab: batch normalization, made visible, on WebGPU. This is the core: GPU tensors
+ * with autograd, `nn` layers (BatchNorm as fused WGSL kernels), their functional forms
+ * (`F`), `optim.SGD`, LeNet. Training and data live in `train.ts`, charts in `plot.ts`;
+ * this module loads neither, nor any npm package.
  *
- * A small PyTorch-shaped library: GPU tensors with autograd, `nn` layers with
- * BatchNorm/LayerNorm as fused WGSL kernels. Every kernel runs on `navigator.gpu`.
- * Importing this module acquires the WebGPU device (top-level await), so every
- * tensor operation after the import is synchronous; only reading data back
- * (`await t.toArray()`) waits for the GPU.
+ * Importing it acquires the WebGPU device (top-level await), so every tensor operation
+ * after the import is synchronous; only reading data back (`await t.toArray()`) waits
+ * for the GPU.
  *
  * @example
  * ```ts
@@ -24,53 +25,39 @@ import { getDevice } from "./src/gpu/device.ts";
 await getDevice();
 
 export {
+  type Dims,
+  type FromOptions,
   type NestedArray,
   type RandomOptions,
   Tensor,
   type TensorOptions,
+  type UniformOptions,
+  type VarianceOptions,
 } from "./src/tensor/tensor.ts";
-export { noGrad } from "./src/tensor/autograd.ts";
-export { keep, tidy } from "./src/tensor/tidy.ts";
+export {
+  type BackwardOptions,
+  isGradEnabled,
+  type Node,
+  noGrad,
+  type Variable,
+} from "./src/tensor/autograd.ts";
+export { type Disposable, keep, tidy } from "./src/tensor/tidy.ts";
+export type { Shape } from "./src/tensor/shape.ts";
 export { manualSeed } from "./src/tensor/random.ts";
 export * as gpu from "./src/gpu/mod.ts";
 export * as nn from "./src/nn/mod.ts";
+export * as F from "./src/nn/functional.ts";
 export * as optim from "./src/optim/mod.ts";
-export { batchNorm } from "./src/ops/batch_norm/batch_norm.ts";
-export { layerNorm } from "./src/ops/layer_norm/layer_norm.ts";
-export { conv2d } from "./src/ops/conv2d/conv2d.ts";
-export { avgPool2d, maxPool2d } from "./src/ops/pool/pool.ts";
-export { linear } from "./src/ops/matmul/matmul.ts";
-export { relu, sigmoid } from "./src/ops/activation/activation.ts";
-export { countCorrect, crossEntropy } from "./src/ops/cross_entropy/cross_entropy.ts";
-export { dropout } from "./src/ops/dropout/dropout.ts";
-export {
-  FASHION_MNIST_CLASSES,
-  type FashionMnist,
-  loadFashionMnist,
-  type LoadFashionMnistOptions,
-} from "./src/data/fashion_mnist.ts";
-export {
-  type Batch,
-  DataLoader,
-  type DataLoaderOptions,
-  type Dataset,
-  epochOrder,
-} from "./src/data/loader.ts";
-export { ProgressBar, type ProgressOptions, type ProgressWriter } from "./src/cli/progress.ts";
 export { lenet, type LeNetOptions } from "./src/models/lenet.ts";
-export {
-  type EpochEvent,
-  fit,
-  type FitOptions,
-  type History,
-  initXavier,
-  type UpdateEvent,
-} from "./src/train/fit.ts";
-export { evaluateAccuracy, type Loader, predict } from "./src/train/evaluate.ts";
-export {
-  decodeSafetensors,
-  encodeSafetensors,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "./src/train/checkpoint.ts";
-export { curvesDisplay, curvesPng, curvesSvg, LiveCurves } from "./src/plot/curves.ts";
+// Types that public signatures name, also at the top level (the values are `nn.*`, `optim.*`).
+export type {
+  BufferOptions,
+  ForwardHook,
+  HookHandle,
+  HostTensor,
+  LoadStateDictOptions,
+  Module,
+  Sequential,
+  StateDict,
+} from "./src/nn/mod.ts";
+export type { SGD, SGDOptions } from "./src/optim/mod.ts";

@@ -79,8 +79,8 @@ function setup(d: ConvDims) {
   const outDweight = conv2d(x, wg, bg);
   const blocked: Record<Pass, () => void> = {
     forward: () => tidy(() => void conv2d(x, w, b)),
-    dinp: () => tidy(() => void outDinp.backwardFn!(dy)),
-    dweight: () => tidy(() => void outDweight.backwardFn!(dy)),
+    dinp: () => tidy(() => void outDinp.gradFn!.apply(dy)),
+    dweight: () => tidy(() => void outDweight.gradFn!.apply(dy)),
   };
   return { x, w, b, dy, blocked, outDinp, outDweight };
 }
@@ -98,9 +98,9 @@ for (const [name, d] of SHAPES) {
   const refMs = performance.now() - t0;
   const tol = { atol: 1e-2, rtol: 1e-4 };
   assertClose(await tidy(() => conv2d(s.x, s.w, s.b)).toArray(), want.forward, tol, "forward");
-  const gx = tidy(() => s.outDinp.backwardFn!(s.dy)[0]!);
+  const gx = tidy(() => s.outDinp.gradFn!.apply(s.dy)[0]!);
   assertClose(await gx.toArray(), want.dinp, tol, "dinp");
-  const [, gw, gb] = tidy(() => s.outDweight.backwardFn!(s.dy));
+  const [, gw, gb] = tidy(() => s.outDweight.gradFn!.apply(s.dy));
   assertClose(await gw!.toArray(), want.dweight, tol, "dweight");
   assertClose(await gb!.toArray(), want.dbias, tol, "dbias");
   const cells: string[] = [];

@@ -3,16 +3,20 @@
  * folder: `metrics.jsonl`, `curves.svg`, `curves.png` and `model.safetensors`.
  *
  * The defaults reproduce the lecture: LeNet with batch normalization, sigmoid, max
- * pooling, SGD with lr 1.0, 10 epochs, batch 256, seed 0. Usage errors exit with code 2.
+ * pooling, SGD with lr 1.0, 10 epochs, batch 256, seed 0. Usage errors exit with code 2,
+ * other failures (missing data, a diverging run) with code 1 and one line saying why.
+ * The checkpoint is written after every epoch (atomically, and only while the weights
+ * are finite), so a run that fails late keeps its last good model.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { adapterInfo, getDevice } from "../gpu/device.ts";
+import { GPUAllocationError } from "../gpu/buffer_pool.ts";
 import { loadFashionMnist } from "../data/fashion_mnist.ts";
 import { DataLoader } from "../data/loader.ts";
 import { lenet } from "../models/lenet.ts";
-import { type EpochEvent, fit, type UpdateEvent } from "../train/fit.ts";
+import { DivergenceError, type EpochEvent, fit, type UpdateEvent } from "../train/fit.ts";
 import { saveCheckpoint } from "../train/checkpoint.ts";
 import { curvesPng, curvesSvg } from "../plot/curves.ts";
 
@@ -29,8 +33,10 @@ Options:
   --epochs N                passes over the training set (default 10)
   --batch-size N            examples per step (default 256)
   --seed N                  seed of the initialisation and the shuffle (default 0)
-  --data DIR                where the Fashion-MNIST files are (default: search the usual places)
+  --data DIR                the directory holding the Fashion-MNIST files (default: search
+                            $FASHION_MNIST_DIR, ./data/fashion-mnist, /usr/share/datasets)
   --out DIR                 where to write the run (default runs/<timestamp>/)
+  --overwrite               allow --out to be a directory that already holds a run
   --limit N                 use only the first N training and N test examples
   --help                    show this help
 `;
@@ -46,6 +52,7 @@ export interface TrainConfig {
   seed: number;
   data?: string;
   out: string;
+  overwrite: boolean;
   limit?: number;
 }
 
@@ -63,13 +70,25 @@ function choice<T extends string>(flag: string, v: string, allowed: readonly T[]
   return v as T;
 }
 
+/** Plain decimal notation only: no hex, binary, octal, Infinity or empty strings. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function number(flag: string, v: string, { integer = false, min = -Infinity } = {}): number {
   const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || (integer && !Number.isInteger(x)) || x < min) {
+  if (
+    !DECIMAL.test(v.trim()) || !Number.isFinite(x) || (integer && !Number.isInteger(x)) || x < min
+  ) {
     const what = integer ? `a whole number >= ${min}` : `a number > 0`;
-    throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(v)}`);
+    throw new UsageError(`--${flag} must be ${what} in decimal notation, got ${JSON.stringify(v)}`);
   }
   return x;
+}
+
+function path(flag: string, v: string | undefined): string | undefined {
+  if (v !== undefined && v.trim() === "") {
+    throw new UsageError(`--${flag} must be a directory path, got an empty string`);
+  }
+  return v;
 }
 
 function timestamp(d = new Date()): string {
@@ -106,6 +125,7 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
         seed: { type: "string", default: "0" },
         data: { type: "string" },
         out: { type: "string" },
+        overwrite: { type: "boolean", default: false },
         limit: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -125,8 +145,9 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
     epochs: number("epochs", s("epochs"), { integer: true, min: 1 }),
     batchSize: number("batch-size", s("batch-size"), { integer: true, min: 1 }),
     seed: number("seed", s("seed"), { integer: true, min: 0 }),
-    data: values.data as string | undefined,
-    out: (values.out as string | undefined) ?? `runs/${timestamp()}`,
+    data: path("data", values.data as string | undefined),
+    out: path("out", values.out as string | undefined) ?? `runs/${timestamp()}`,
+    overwrite: values.overwrite as boolean,
     limit: values.limit === undefined ? undefined : number("limit", s("limit"), {
       integer: true,
       min: 1,
@@ -135,6 +156,18 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
 }
 
 const pct = (v: number) => v.toFixed(3);
+
+/** The files a run writes into `--out`. */
+const RUN_FILES = ["metrics.jsonl", "model.safetensors", "curves.svg", "curves.png"];
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await Deno.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Runs the CLI with `args`; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -151,6 +184,15 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const c = config;
+  const previous = [];
+  for (const f of RUN_FILES) if (await exists(`${c.out}/${f}`)) previous.push(f);
+  if (previous.length && !c.overwrite) {
+    console.error(
+      `error: --out ${c.out} already holds a run (${previous.join(", ")}); choose another ` +
+        "--out, or pass --overwrite to replace it",
+    );
+    return 2;
+  }
   await getDevice();
   const info = await adapterInfo();
   console.log(
@@ -160,21 +202,33 @@ export async function main(args: string[]): Promise<number> {
   const [train, test] = await Promise.all(
     (["train", "test"] as const).map((split) => loadFashionMnist({ split, dir: c.data })),
   );
+  const nTrain = Math.min(train.n, c.limit ?? Infinity);
+  const nTest = Math.min(test.n, c.limit ?? Infinity);
+  // A last batch of one example cannot be batch-normalized in training mode: leave it out.
+  const dropLast = c.norm === "batch" && nTrain % c.batchSize === 1;
   using trainLoader = new DataLoader(train, {
     batchSize: c.batchSize,
     shuffle: true,
     seed: c.seed,
     limit: c.limit,
+    dropLast,
   });
   using testLoader = new DataLoader(test, { batchSize: c.batchSize, limit: c.limit });
   const net = lenet({ norm: c.norm, pool: c.pool, activation: c.activation });
   console.log(
     `LeNet norm=${c.norm} pool=${c.pool} activation=${c.activation}, lr ${c.lr}, ` +
       `${c.epochs} epochs, batch ${c.batchSize}, seed ${c.seed}, ` +
-      `${Math.min(train.n, c.limit ?? Infinity)} train / ${
-        Math.min(test.n, c.limit ?? Infinity)
-      } test examples`,
+      `${nTrain} train / ${nTest} test examples`,
   );
+  console.log(`data: ${train.files.images} and ${test.files.images} (with their labels)`);
+  if (dropLast) {
+    console.log(
+      `note: ${nTrain} examples in batches of ${c.batchSize} leave a last batch of one, which ` +
+        `batch norm cannot normalize in training mode; each epoch trains on ${
+          nTrain - 1
+        } examples (a different one is left out each epoch, by the shuffle)`,
+    );
+  }
 
   await Deno.mkdir(c.out, { recursive: true });
   const metrics = await Deno.open(`${c.out}/metrics.jsonl`, {
@@ -183,31 +237,39 @@ export async function main(args: string[]): Promise<number> {
     truncate: true,
   });
   const enc = new TextEncoder();
-  const log = (o: Record<string, unknown>) =>
+  const log = (o: Record<string, unknown>): void => {
     metrics.writeSync(enc.encode(JSON.stringify(o) + "\n"));
-  log({ type: "config", ...c, adapter: info.description });
+  };
+  const checkpoint = `${c.out}/model.safetensors`;
+  let saved = 0; // epochs in the checkpoint on disk
+  log({
+    type: "config",
+    ...c,
+    adapter: info.description,
+    trainFiles: train.files,
+    testFiles: test.files,
+  });
   try {
     const history = await fit(net, trainLoader, testLoader, {
       epochs: c.epochs,
       lr: c.lr,
+      init: "xavier",
       seed: c.seed,
       progress: true,
       onUpdate: (u: UpdateEvent) => log({ type: "update", ...u }),
-      onEpoch: (e: EpochEvent) => {
+      onEpoch: async (e: EpochEvent) => {
         log({ type: "epoch", ...e });
         console.log(
           `epoch ${e.epoch}: loss ${pct(e.loss)}, train acc ${pct(e.trainAcc)}, ` +
             `test acc ${pct(e.testAcc)}, ${e.seconds.toFixed(1)} s ` +
             `(${Math.round(e.examplesPerSec)} examples/sec)`,
         );
+        // The model first, every epoch: nothing trained is lost if a later step fails.
+        await saveCheckpoint(net, checkpoint, {
+          metadata: { config: JSON.stringify(c), epochs: String(e.epoch) },
+        });
+        saved = e.epoch;
       },
-    });
-    const title = `LeNet${c.norm === "batch" ? " + BN" : c.norm === "layer" ? " + LN" : ""}, ` +
-      `lr ${c.lr}`;
-    await Deno.writeTextFile(`${c.out}/curves.svg`, curvesSvg(history, { title }));
-    await Deno.writeFile(`${c.out}/curves.png`, await curvesPng(history, { title }));
-    await saveCheckpoint(net, `${c.out}/model.safetensors`, {
-      metadata: { config: JSON.stringify(c), epochs: String(history.epochs.length) },
     });
     const last = history.epochs.at(-1)!;
     const total = history.epochs.reduce((a, e) => a + e.seconds, 0);
@@ -216,7 +278,31 @@ export async function main(args: string[]): Promise<number> {
       `loss ${pct(last.loss)}, train acc ${pct(last.trainAcc)}, test acc ${pct(last.testAcc)}`,
     );
     console.log(`${Math.round(examples / total)} examples/sec on ${info.description}`);
-    console.log(`wrote ${c.out}/{metrics.jsonl,curves.svg,curves.png,model.safetensors}`);
+    const title = `LeNet${c.norm === "batch" ? " + BN" : c.norm === "layer" ? " + LN" : ""}, ` +
+      `lr ${c.lr}`;
+    const written = ["metrics.jsonl", "model.safetensors"];
+    try {
+      await Deno.writeTextFile(`${c.out}/curves.svg`, curvesSvg(history, { title }));
+      await Deno.writeFile(`${c.out}/curves.png`, await curvesPng(history, { title }));
+      written.push("curves.svg", "curves.png");
+    } catch (e) {
+      console.error(`warning: the charts could not be drawn (${(e as Error).message})`);
+    }
+    console.log(`wrote ${c.out}/{${written.join(",")}}`);
+  } catch (e) {
+    const kept = saved
+      ? `${checkpoint} holds the model after epoch ${saved}`
+      : "no checkpoint was written";
+    if (e instanceof DivergenceError) {
+      log({ type: "diverged", epoch: e.epoch, step: e.step, loss: String(e.loss) });
+      console.error(`error: ${e.message}; ${kept}`);
+      return 1;
+    }
+    if (e instanceof GPUAllocationError) {
+      console.error(`error: ${e.message}; lower --batch-size (now ${c.batchSize}); ${kept}`);
+      return 1;
+    }
+    throw new Error(`${(e as Error).message}; ${kept}`);
   } finally {
     metrics.close();
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ProgressBar } from "../cli/progress.ts";
+import { ProgressBar } from "../progress/progress.ts";
 import { downloadFile } from "./download.ts";
 import { readIdxFile } from "./idx.ts";
 
@@ -43,6 +43,12 @@ export const FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist";
 /** The local directory that downloads go to when no `dir` is given. */
 export const FASHION_MNIST_DEFAULT_DIR = "./data/fashion-mnist";
 
+/** Examples in each split of the published dataset. */
+export const FASHION_MNIST_SIZES: Readonly<Record<"train" | "test", number>> = Object.freeze({
+  train: 60000,
+  test: 10000,
+});
+
 /** One split of Fashion-MNIST, as bytes. */
 export interface FashionMnist {
   /** Which split. */
@@ -57,19 +63,32 @@ export interface FashionMnist {
   rows: number;
   /** Image width, 28. */
   cols: number;
+  /** The files the split was read from. */
+  files: { images: string; labels: string };
 }
 
 /** Options of {@link loadFashionMnist}. */
 export interface LoadFashionMnistOptions {
   /** `"train"` (60,000 examples) or `"test"` (10,000). */
   split: "train" | "test";
-  /** Directory looked in first; also where downloads go. Default: none, downloads go to `./data/fashion-mnist`. */
+  /**
+   * The directory holding the files (or receiving the download): the only place looked
+   * in; missing files there are an error, never replaced by files found elsewhere.
+   * Default: search `searchPaths`.
+   */
   dir?: string;
   /**
-   * Directories looked in after `dir`. Default: `$FASHION_MNIST_DIR`, `./data/fashion-mnist`,
+   * Directories searched, in order, when no `dir` is given; the first holding both files
+   * of the split wins. Default: `$FASHION_MNIST_DIR`, `./data/fashion-mnist`,
    * `/usr/share/datasets/fashion-mnist`.
    */
   searchPaths?: string[];
+  /**
+   * Require the published number of examples (60,000 train, 10,000 test), which catches
+   * one split's files given as the other's. Turn off for subsets and synthetic data.
+   * Default true.
+   */
+  checkSize?: boolean;
   /** Download the files when they are found nowhere. Default true. */
   download?: boolean;
   /** Base URL of the files. Default `$FASHION_MNIST_URL`, else {@link FASHION_MNIST_URL}. */
@@ -126,13 +145,15 @@ export function fashionMnistFiles(split: "train" | "test"): { images: string; la
 /**
  * Loads one split of Fashion-MNIST as bytes, finding or downloading the IDX files.
  *
- * Looks in `dir`, then `$FASHION_MNIST_DIR`, `./data/fashion-mnist` and
- * `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) for
- * `<prefix>-images-idx3-ubyte` and `<prefix>-labels-idx1-ubyte`, each plain or `.gz`
- * (prefix `train` or `t10k`). Found nowhere, it downloads the `.gz` files from
- * `url` into `dir` (default `./data/fashion-mnist`), verifying their MD5 checksums.
- * A wrong magic number, a truncated file, a label out of range or mismatched
- * image/label counts throw an error naming the file.
+ * With `dir`, looks only there; otherwise searches `$FASHION_MNIST_DIR`,
+ * `./data/fashion-mnist` and `/usr/share/datasets/fashion-mnist` (Debian's
+ * `dataset-fashion-mnist`), in that order, for `<prefix>-images-idx3-ubyte` and
+ * `<prefix>-labels-idx1-ubyte`, each plain or `.gz` (prefix `train` or `t10k`). Found
+ * nowhere, it downloads the `.gz` files from `url` into `dir` (default
+ * `./data/fashion-mnist`), verifying their MD5 checksums. A wrong magic number, a
+ * truncated file, a label out of range, mismatched image/label counts or (with
+ * `checkSize`) a split of the wrong size throw an error naming the file. The result's
+ * `files` say where the split was read from.
  *
  * @example
  * ```ts
@@ -142,31 +163,37 @@ export function fashionMnistFiles(split: "train" | "test"): { images: string; la
  * const dir = await Deno.makeTempDir();
  * await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, encodeIdx(new Uint8Array(3 * 784), [3, 28, 28]));
  * await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte`, encodeIdx(Uint8Array.of(9, 0, 2), [3]));
- * const ds = await loadFashionMnist({ split: "test", dir, searchPaths: [], download: false });
+ * const ds = await loadFashionMnist({ split: "test", dir, download: false, checkSize: false });
  * console.log(ds.n, ds.rows, ds.cols, ds.labels); // 3 28 28 Uint8Array(3) [9, 0, 2]
  * await Deno.remove(dir, { recursive: true });
  * if (ds.n !== 3 || ds.images.length !== 3 * 784) throw new Error("wrong size");
  * ```
  */
 export async function loadFashionMnist(opts: LoadFashionMnistOptions): Promise<FashionMnist> {
-  const { split, download = true } = opts;
+  const { split, download = true, checkSize = true } = opts;
   const files = fashionMnistFiles(split);
   const envDir = env("FASHION_MNIST_DIR");
   const places: { dir: string; why: string }[] = [];
-  if (opts.dir !== undefined) places.push({ dir: opts.dir, why: "the `dir` option" });
-  if (opts.searchPaths) {
+  if (opts.dir !== undefined) {
+    if (opts.dir.trim() === "") {
+      throw new Error("Fashion-MNIST: `dir` is an empty string; pass a directory path");
+    }
+    places.push({ dir: opts.dir, why: "the `dir` option" });
+  } else if (opts.searchPaths) {
     places.push(...opts.searchPaths.map((dir) => ({ dir, why: "searchPaths" })));
   } else {
     if (envDir) places.push({ dir: envDir, why: "$FASHION_MNIST_DIR" });
     places.push({ dir: FASHION_MNIST_DEFAULT_DIR, why: "default download directory" });
     places.push({ dir: FASHION_MNIST_SYSTEM_DIR, why: "Debian's dataset-fashion-mnist" });
   }
+  const read = (images: string, labels: string) =>
+    readSplit(split, images, labels, checkSize ? FASHION_MNIST_SIZES[split] : undefined);
 
   const report: string[] = [];
   for (const { dir, why } of places) {
     const images = await findFile(dir, files.images);
     const labels = await findFile(dir, files.labels);
-    if (images && labels) return await readSplit(split, images, labels);
+    if (images && labels) return await read(images, labels);
     const missing = [images ? "" : files.images, labels ? "" : files.labels].filter(Boolean);
     report.push(
       `  - ${dir} (${why}): ` +
@@ -175,7 +202,9 @@ export async function loadFashionMnist(opts: LoadFashionMnistOptions): Promise<F
           : "no such directory"),
     );
   }
-  if (opts.searchPaths === undefined && !envDir) report.push("  - $FASHION_MNIST_DIR: not set");
+  if (opts.dir === undefined && opts.searchPaths === undefined && !envDir) {
+    report.push("  - $FASHION_MNIST_DIR: not set");
+  }
 
   const url = opts.url ?? env("FASHION_MNIST_URL") ?? FASHION_MNIST_URL;
   let failure = "Downloading is off (download: false).";
@@ -185,16 +214,19 @@ export async function loadFashionMnist(opts: LoadFashionMnistOptions): Promise<F
       // One after the other: one progress bar at a time, and no download left running on error.
       const images = await fetchFile(url, target, files.images, opts);
       const labels = await fetchFile(url, target, files.labels, opts);
-      return await readSplit(split, images, labels);
+      return await read(images, labels);
     } catch (e) {
-      failure = `Downloading from ${url} failed: ${(e as Error).message}`;
+      failure = `Downloading from ${url} into ${target} failed: ${(e as Error).message}`;
     }
   }
+  const where = opts.dir !== undefined
+    ? `The directory given (${opts.dir}) is used alone, never replaced by another place`
+    : "Looked in";
   throw new Error(
-    `Fashion-MNIST (${split} split) was not found. Looked in:\n${report.join("\n")}\n${failure}\n` +
-      "To get the data: `sudo apt-get install dataset-fashion-mnist` (Debian, Ubuntu), or put " +
-      `${files.images}.gz and ${files.labels}.gz (from ${FASHION_MNIST_URL}) in a directory ` +
-      "and pass `--data DIR` or set FASHION_MNIST_DIR=DIR.",
+    `Fashion-MNIST (${split} split) was not found. ${where}:\n${report.join("\n")}\n` +
+      `${failure}\nTo get the data: \`sudo apt-get install dataset-fashion-mnist\` (Debian, ` +
+      `Ubuntu), or put ${files.images}.gz and ${files.labels}.gz (from ${FASHION_MNIST_URL}) ` +
+      "in a directory and pass `--data DIR` or set FASHION_MNIST_DIR=DIR.",
   );
 }
 
@@ -229,6 +261,7 @@ async function readSplit(
   split: "train" | "test",
   imagesPath: string,
   labelsPath: string,
+  expected: number | undefined,
 ): Promise<FashionMnist> {
   const [images, labels] = await Promise.all([readIdxFile(imagesPath), readIdxFile(labelsPath)]);
   if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) {
@@ -250,9 +283,27 @@ async function readSplit(
         "the files must come from the same split and release",
     );
   }
+  if (expected !== undefined && n !== expected) {
+    const other = split === "train" ? "test (t10k)" : "train";
+    throw new Error(
+      `${imagesPath} holds ${n} images; Fashion-MNIST's ${split} split has ${expected}` +
+        (n === FASHION_MNIST_SIZES[split === "train" ? "test" : "train"]
+          ? ` (${n} is the ${other} split's size: are the files swapped or renamed?)`
+          : "") +
+        ". Pass checkSize: false to load a subset or synthetic data",
+    );
+  }
   const bad = labels.data.findIndex((v) => v > 9);
   if (bad >= 0) {
     throw new Error(`${labelsPath}: label ${labels.data[bad]} at index ${bad} is not a class 0..9`);
   }
-  return { split, images: images.data, labels: labels.data, n, rows: 28, cols: 28 };
+  return {
+    split,
+    images: images.data,
+    labels: labels.data,
+    n,
+    rows: 28,
+    cols: 28,
+    files: { images: imagesPath, labels: labelsPath },
+  };
 }

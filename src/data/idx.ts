@@ -9,6 +9,7 @@
  *
  * @module
  */
+import zlib from "node:zlib";
 
 /** A decoded IDX array of unsigned bytes. */
 export interface IdxArray {
@@ -110,16 +111,9 @@ export function encodeIdx(data: Uint8Array, dims: readonly number[]): Uint8Array
   return out;
 }
 
-async function pipe(
-  bytes: Uint8Array,
-  stream: CompressionStream | DecompressionStream,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const body = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream);
-  return new Uint8Array(await new Response(body).arrayBuffer());
-}
-
 /**
- * Decompresses gzip bytes with the web-standard `DecompressionStream("gzip")`.
+ * Decompresses gzip bytes, including files of several concatenated gzip members (as
+ * `cat a.gz b.gz` or some archivers write), with `node:zlib`.
  *
  * @example
  * ```ts
@@ -133,7 +127,10 @@ export async function gunzip(
   name = "gzip data",
 ): Promise<Uint8Array<ArrayBuffer>> {
   try {
-    return await pipe(bytes, new DecompressionStream("gzip"));
+    const out = await new Promise<Uint8Array>((resolve, reject) =>
+      zlib.gunzip(bytes, (e, r) => e ? reject(e) : resolve(r))
+    );
+    return new Uint8Array(out); // a copy with its own ArrayBuffer
   } catch (e) {
     throw new Error(
       `${name} is not valid gzip (truncated or corrupt: ${(e as Error).message}). ` +
@@ -143,7 +140,7 @@ export async function gunzip(
 }
 
 /**
- * Compresses bytes with `CompressionStream("gzip")` (for tests and examples).
+ * Compresses bytes with gzip (for tests and examples).
  *
  * @example
  * ```ts
@@ -152,8 +149,11 @@ export async function gunzip(
  * if (z[0] !== 0x1f || z[1] !== 0x8b || z.length >= 1000) throw new Error("not gzip");
  * ```
  */
-export function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-  return pipe(bytes, new CompressionStream("gzip"));
+export async function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+  const out = await new Promise<Uint8Array>((resolve, reject) =>
+    zlib.gzip(bytes, (e, r) => e ? reject(e) : resolve(r))
+  );
+  return new Uint8Array(out);
 }
 
 /**

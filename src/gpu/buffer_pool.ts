@@ -38,8 +38,47 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
+/**
+ * A request for more GPU memory in one buffer than the device allows, refused where it
+ * happens (WebGPU would otherwise report it at some later, unrelated read).
+ */
+export class GPUAllocationError extends Error {
+  /** Bytes asked for. */
+  readonly bytes: number;
+  /** The device's limit for one buffer bound to a kernel. */
+  readonly limit: number;
+  /** `bytes` and `limit` in the message, with what to do. */
+  constructor(bytes: number, limit: number, what: string) {
+    super(
+      `Cannot allocate ${what} of ${formatBytes(bytes)}: this device's largest buffer a kernel ` +
+        `can bind is ${formatBytes(limit)} (maxStorageBufferBindingSize). Use smaller tensors ` +
+        "(a smaller batch, or split the work)",
+    );
+    this.name = "GPUAllocationError";
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+function formatBytes(b: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) {
+    b /= 1024;
+    i++;
+  }
+  return `${i ? b.toFixed(1) : b} ${units[i]}`;
+}
+
+function checkSize(bytes: number, label: string): void {
+  const { maxStorageBufferBindingSize, maxBufferSize } = deviceSync().limits;
+  const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
+  if (!(bytes <= limit)) throw new GPUAllocationError(bytes, limit, `a ${label} buffer`);
+}
+
 /** A storage buffer of at least `bytes` bytes, from the pool when one is free. */
 export function allocBuffer(bytes: number, label = "tensor"): GPUBuffer {
+  checkSize(bytes, label);
   const size = sizeClass(bytes);
   const list = free.get(size);
   stats.liveBytes += size;
@@ -53,6 +92,7 @@ export function allocBuffer(bytes: number, label = "tensor"): GPUBuffer {
 
 /** A fresh buffer holding `data` (never a pooled one; see the module doc). */
 export function uploadBuffer(data: ArrayBufferView, label = "upload"): GPUBuffer {
+  checkSize(data.byteLength, label);
   const size = sizeClass(data.byteLength);
   const buf = deviceSync().createBuffer({
     label: `${label}[${size}]`,

@@ -113,8 +113,8 @@ export async function adapterInfo(): Promise<AdapterInfo> {
 export function deviceSync(): GPUDevice {
   if (!current) {
     throw new Error(
-      "The GPU device is not initialised yet: `await init()` (or create a tensor with " +
-        "`await Tensor.from(...)`) before calling synchronous GPU operations.",
+      "The GPU device is not initialised yet: import bnlab's `mod.ts` (which acquires it) " +
+        "or `await getDevice()` before calling synchronous GPU operations.",
     );
   }
   if (current.lost) throw new Error(`The GPU device was lost (${current.lost}).`);

@@ -4,5 +4,5 @@
  * @module
  */
 export { type AdapterInfo, adapterInfo, getDevice, GPUValidationError } from "./device.ts";
-export { type MemoryStats, memoryStats, trimPool } from "./buffer_pool.ts";
+export { GPUAllocationError, type MemoryStats, memoryStats, trimPool } from "./buffer_pool.ts";
 export { flush, queueStats, sync } from "./queue.ts";

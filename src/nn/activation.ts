@@ -1,11 +1,10 @@
 /**
- * Activation layers: `Sigmoid` and `ReLU`, each a fused forward and backward kernel.
+ * Activation layers: `Sigmoid` and `ReLU` (`Tensor.sigmoid()`/`relu()`: fused kernels).
  *
  * @module
  */
 import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { relu, sigmoid } from "../ops/activation/activation.ts";
 
 /**
  * Logistic sigmoid, y = 1 / (1 + exp(-x)) (`torch.nn.Sigmoid`).
@@ -22,7 +21,7 @@ import { relu, sigmoid } from "../ops/activation/activation.ts";
 export class Sigmoid extends Module {
   /** y = sigmoid(x). */
   forward(x: Tensor): Tensor {
-    return sigmoid(x);
+    return x.sigmoid();
   }
 }
 
@@ -41,6 +40,6 @@ export class Sigmoid extends Module {
 export class ReLU extends Module {
   /** y = max(x, 0). */
   forward(x: Tensor): Tensor {
-    return relu(x);
+    return x.relu();
   }
 }

@@ -6,13 +6,12 @@
  * @module
  */
 import { Module } from "./module.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { batchNorm } from "../ops/batch_norm/batch_norm.ts";
-import { copyBuffer } from "../gpu/queue.ts";
 
 /** Options of {@link BatchNorm1d} and {@link BatchNorm2d}, as PyTorch's keywords. */
-export interface BatchNormOptions {
+export interface BatchNormLayerOptions {
   /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
   /**
@@ -50,10 +49,13 @@ export abstract class BatchNormBase extends Module {
   readonly runningMean: Tensor | null;
   /** Running (unbiased) variance, shape [C], ones (null when `trackRunningStats` is false). */
   readonly runningVar: Tensor | null;
-  /** Training batches seen (state-dict name `num_batches_tracked`); a host number. */
-  numBatchesTracked = 0;
+  /**
+   * Training batches seen, a one-element tensor counted on the GPU (state-dict name
+   * `num_batches_tracked`, saved as an integer); null when `trackRunningStats` is false.
+   */
+  readonly numBatchesTracked: Tensor | null;
 
-  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+  constructor(numFeatures: number, opts: BatchNormLayerOptions = {}) {
     super();
     const name = new.target.name;
     if (!Number.isInteger(numFeatures) || numFeatures < 1) {
@@ -75,13 +77,11 @@ export abstract class BatchNormBase extends Module {
       "running_var",
       trackRunningStats ? Tensor.ones([numFeatures]) : null,
     );
-    if (trackRunningStats) {
-      this.registerScalarBuffer(
-        "num_batches_tracked",
-        () => this.numBatchesTracked,
-        (v) => this.numBatchesTracked = v,
-      );
-    }
+    this.numBatchesTracked = this.registerBuffer(
+      "num_batches_tracked",
+      trackRunningStats ? Tensor.zeros([]) : null,
+      { integer: true },
+    );
   }
 
   /** Throws unless `x` has a rank this layer accepts. */
@@ -99,13 +99,9 @@ export abstract class BatchNormBase extends Module {
           `got input ${fmt(x.shape)}`,
       );
     }
-    // As PyTorch's _BatchNorm.forward: count the batch, pick the running-update factor,
-    // and use batch statistics in training mode or when there are no running ones.
-    let factor = 0;
-    if (this.training && this.trackRunningStats) {
-      this.numBatchesTracked++;
-      factor = this.momentum ?? 1 / this.numBatchesTracked;
-    }
+    // As PyTorch's _BatchNorm.forward: use batch statistics in training mode or when there
+    // are no running ones; in training the kernels count the batch and update the running
+    // statistics (weight momentum, or 1/k for the cumulative average) on the GPU.
     const useBatchStats = this.training || !this.trackRunningStats;
     const track = !this.training || this.trackRunningStats;
     return batchNorm(
@@ -114,19 +110,25 @@ export abstract class BatchNormBase extends Module {
       track ? this.runningVar : null,
       this.weight,
       this.bias,
-      { training: useBatchStats, momentum: factor, eps: this.eps },
+      {
+        training: useBatchStats,
+        momentum: this.momentum,
+        eps: this.eps,
+        numBatchesTracked: this.training ? this.numBatchesTracked : null,
+      },
     );
   }
 
   /** Resets the running statistics to zeros and ones and `numBatchesTracked` to 0. */
   resetRunningStats(): void {
-    this.numBatchesTracked = 0;
-    if (!this.runningMean || !this.runningVar) return;
+    if (!this.runningMean || !this.runningVar || !this.numBatchesTracked) return;
     // Copies on the GPU, in order with the work already encoded.
     using zeros = Tensor.zeros([this.numFeatures]);
     using ones = Tensor.ones([this.numFeatures]);
-    copyBuffer(zeros.buffer, this.runningMean.buffer, this.numFeatures * 4);
-    copyBuffer(ones.buffer, this.runningVar.buffer, this.numFeatures * 4);
+    using zero = Tensor.zeros([]);
+    copyInto(this.runningMean, zeros);
+    copyInto(this.runningVar, ones);
+    copyInto(this.numBatchesTracked, zero);
   }
 }
 
@@ -154,7 +156,7 @@ export abstract class BatchNormBase extends Module {
  * const out = await y.toArray(); // each column normalized: [-1, -1, 1, 1]
  * assert.ok(out.every((v, i) => Math.abs(v - [-1, -1, 1, 1][i]) < 1e-4));
  * assert.deepEqual(Array.from(await bn.runningMean!.toArray()), [0.2, 2].map(Math.fround));
- * assert.equal(bn.numBatchesTracked, 1);
+ * assert.equal(await bn.numBatchesTracked!.item(), 1);
  * ```
  */
 export class BatchNorm1d extends BatchNormBase {

@@ -6,14 +6,14 @@
 import { Module } from "./module.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
-import { conv2d, pair } from "../ops/conv2d/conv2d.ts";
+import { conv2d, type Conv2dOptions, pair } from "../ops/conv2d/conv2d.ts";
+import { pytorchDefault } from "./init.ts";
 
-/** Options of {@link Conv2d}: sizes as a number for both dimensions or [h, w]. */
-export interface Conv2dOptions {
-  /** Step between windows. Default 1. */
-  stride?: number | readonly [number, number];
-  /** Zeros added on both sides of H and W. Default 0. */
-  padding?: number | readonly [number, number];
+/**
+ * Options of {@link Conv2d}: the convolution's own (`stride`, `padding`, as a number for
+ * both dimensions or [h, w]) and the layer's.
+ */
+export interface Conv2dLayerOptions extends Conv2dOptions {
   /** Learn an additive bias per output channel. Default true. */
   bias?: boolean;
   /** Seed of the initial weights; default: the global generator ({@link manualSeed}). */
@@ -62,7 +62,7 @@ export class Conv2d extends Module {
     readonly inChannels: number,
     readonly outChannels: number,
     kernelSize: number | readonly [number, number],
-    { stride = 1, padding = 0, bias = true, seed }: Conv2dOptions = {},
+    { stride = 1, padding = 0, bias = true, seed }: Conv2dLayerOptions = {},
   ) {
     super();
     for (const [name, v] of [["inChannels", inChannels], ["outChannels", outChannels]] as const) {
@@ -74,19 +74,9 @@ export class Conv2d extends Module {
     this.stride = pair(stride, "Conv2d: stride", 1);
     this.padding = pair(padding, "Conv2d: padding", 0);
     const [kh, kw] = this.kernelSize;
-    // PyTorch: kaiming_uniform_(a=sqrt(5)) for the weight, which is U(-1/sqrt(fanIn),
-    // 1/sqrt(fanIn)), and the same bound for the bias.
-    const bound = 1 / Math.sqrt(inChannels * kh * kw);
-    // seeded: weight from `seed`, bias from `seed + 1`; else both from the global generator
-    const init = (s?: number) => ({ low: -bound, high: bound, seed: s });
-    this.weight = this.registerParameter(
-      "weight",
-      Tensor.rand([outChannels, inChannels, kh, kw], init(seed)),
-    );
-    this.bias = this.registerParameter(
-      "bias",
-      bias ? Tensor.rand([outChannels], init(seed === undefined ? undefined : seed + 1)) : null,
-    );
+    this.weight = this.registerParameter("weight", Tensor.empty([outChannels, inChannels, kh, kw]));
+    this.bias = this.registerParameter("bias", bias ? Tensor.empty([outChannels]) : null);
+    pytorchDefault(this.weight, this.bias, { seed });
   }
 
   /** The convolution of `x` [N, inChannels, H, W]; see the class doc. */

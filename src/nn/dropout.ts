@@ -9,7 +9,7 @@ import { dropout } from "../ops/dropout/dropout.ts";
 import { rngFor } from "../tensor/random.ts";
 
 /** Options of {@link Dropout}. */
-export interface DropoutOptions {
+export interface DropoutLayerOptions {
   /** Seed of the layer's random stream; default: drawn from the global generator. */
   seed?: number;
 }
@@ -35,7 +35,7 @@ export class Dropout extends Module {
   readonly seed: number;
   #calls = 0;
 
-  constructor(readonly p = 0.5, { seed }: DropoutOptions = {}) {
+  constructor(readonly p = 0.5, { seed }: DropoutLayerOptions = {}) {
     super();
     if (!(p >= 0 && p <= 1)) {
       throw new Error(`Dropout probability has to be between 0 and 1, got ${p}`);

@@ -5,9 +5,7 @@
  *
  * @module
  */
-import { Tensor } from "../tensor/tensor.ts";
-import { uploadBuffer } from "../gpu/buffer_pool.ts";
-import { copyBuffer } from "../gpu/queue.ts";
+import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { rngFor } from "../tensor/random.ts";
 import { fmt } from "../tensor/shape.ts";
 
@@ -40,9 +38,8 @@ export interface XavierOptions {
 }
 
 function writeInPlace(t: Tensor, data: Float32Array): Tensor {
-  if (t.size === 0) return t;
-  using src = new Tensor(uploadBuffer(data, "init upload"), t.shape);
-  copyBuffer(src.buffer, t.buffer, t.size * 4);
+  using src = Tensor.from(data, t.shape);
+  copyInto(t, src);
   return t;
 }
 
@@ -68,6 +65,32 @@ export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {})
   const data = new Float32Array(t.size);
   for (let i = 0; i < data.length; i++) data[i] = a * (2 * rng.uniform() - 1);
   return writeInPlace(t, data);
+}
+
+/**
+ * Fills `t` (a Linear or Conv2d weight) and `bias` in place as PyTorch initialises its
+ * layers (`reset_parameters`): `kaiming_uniform_(weight, a=sqrt(5))`, which is
+ * U(-1/sqrt(fanIn), 1/sqrt(fanIn)), and the bias from the same bound. The weight draws from
+ * `seed`, the bias from `seed + 1` (both from the global generator without a seed).
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../mod.ts";
+ * import { pytorchDefault } from "./init.ts";
+ * const w = Tensor.zeros([120, 256]), b = Tensor.zeros([120]);
+ * pytorchDefault(w, b, { seed: 0 });
+ * const bound = 1 / Math.sqrt(256);
+ * console.log((await w.toArray()).every((v) => Math.abs(v) <= bound)); // true
+ * ```
+ */
+export function pytorchDefault(
+  weight: Tensor,
+  bias: Tensor | null,
+  { seed }: { seed?: number } = {},
+): void {
+  const bound = weight.shape[1] ? 1 / Math.sqrt(fans(weight.shape).fanIn) : 0;
+  uniform(weight, -bound, bound, { seed });
+  if (bias) uniform(bias, -bound, bound, { seed: seed === undefined ? undefined : seed + 1 });
 }
 
 /**
@@ -122,8 +145,7 @@ export function ones(t: Tensor): Tensor {
 }
 
 function fillInPlace(t: Tensor, value: number): Tensor {
-  if (t.size === 0) return t;
   using src = Tensor.full(t.shape, value); // a fill kernel, then an ordered copy
-  copyBuffer(src.buffer, t.buffer, t.size * 4);
+  copyInto(t, src);
   return t;
 }

@@ -6,7 +6,7 @@
 import { Module } from "./module.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { linear } from "../ops/matmul/matmul.ts";
-import { rngFor } from "../tensor/random.ts";
+import { pytorchDefault } from "./init.ts";
 
 /** Options of {@link Linear}. */
 export interface LinearOptions {
@@ -20,7 +20,8 @@ export interface LinearOptions {
  * Fully connected layer: y = x W^T + b (`torch.nn.Linear`).
  *
  * Parameters: `weight` [outFeatures, inFeatures] and `bias` [outFeatures], both initialised
- * as PyTorch does, from U(-1/sqrt(inFeatures), 1/sqrt(inFeatures)).
+ * as PyTorch does, from U(-1/sqrt(inFeatures), 1/sqrt(inFeatures)) (`init.pytorchDefault`:
+ * the weight from `seed`, the bias from `seed + 1`).
  *
  * Shape: [..., inFeatures] -> [..., outFeatures].
  *
@@ -51,23 +52,9 @@ export class Linear extends Module {
         throw new Error(`Linear expects ${name} to be a non-negative integer, got ${v}`);
       }
     }
-    // PyTorch: kaiming_uniform_(a=sqrt(5)) for the weight, which is U(-1/sqrt(in), 1/sqrt(in)),
-    // and the same bound for the bias.
-    const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
-    const rng = rngFor(seed);
-    const sample = (n: number) => {
-      const a = new Float32Array(n);
-      for (let i = 0; i < n; i++) a[i] = bound * (2 * rng.uniform() - 1);
-      return a;
-    };
-    this.weight = this.registerParameter(
-      "weight",
-      Tensor.from(sample(outFeatures * inFeatures), [outFeatures, inFeatures]),
-    );
-    this.bias = this.registerParameter(
-      "bias",
-      bias ? Tensor.from(sample(outFeatures), [outFeatures]) : null,
-    );
+    this.weight = this.registerParameter("weight", Tensor.empty([outFeatures, inFeatures]));
+    this.bias = this.registerParameter("bias", bias ? Tensor.empty([outFeatures]) : null);
+    pytorchDefault(this.weight, this.bias, { seed });
   }
 
   /** y = x W^T + b. */

@@ -5,16 +5,8 @@
  */
 import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { avgPool2d, maxPool2d } from "../ops/pool/pool.ts";
+import { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
 import { pair } from "../ops/conv2d/conv2d.ts";
-
-/** Options of {@link MaxPool2d} and {@link AvgPool2d}: a number for both dimensions or [h, w]. */
-export interface Pool2dOptions {
-  /** Step between windows. Default: the kernel size. */
-  stride?: number | readonly [number, number];
-  /** Implicit padding on both sides, at most half the kernel. Default 0. */
-  padding?: number | readonly [number, number];
-}
 
 /**
  * 2-D max pooling layer (`torch.nn.MaxPool2d`): the maximum of each kh x kw window,

@@ -27,9 +27,11 @@ import type { Tensor } from "../tensor/tensor.ts";
  * ```
  */
 export class Sequential extends Module implements Iterable<Module> {
+  /** The module at position `index` (PyTorch's `net[1]`). */
   [index: number]: Module;
   #modules: Module[];
 
+  /** The chain of `modules`, registered as children "0", "1", ... */
   constructor(...modules: Module[]) {
     super();
     this.#modules = modules;

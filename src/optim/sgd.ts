@@ -7,7 +7,7 @@
 import { grid, launch, Params } from "../gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { placeholder } from "../gpu/placeholder.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { markWritten, type Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import src from "./sgd.wgsl" with { type: "text" };
 
@@ -33,7 +33,7 @@ export interface SGDOptions {
  * ```ts
  * import { Tensor } from "../../mod.ts";
  * import { SGD } from "./sgd.ts";
- * const w = Tensor.from([1, 2], undefined, { requiresGrad: true });
+ * const w = Tensor.from([1, 2], { requiresGrad: true });
  * const opt = new SGD([w], { lr: 0.1 });
  * w.square().sum().backward(); // grad = 2w
  * opt.step(); // w -= 0.1 * 2w
@@ -51,6 +51,7 @@ export class SGD {
   readonly params: readonly Tensor[];
   #buffers = new Map<Tensor, GPUBuffer>();
 
+  /** An optimizer of `params` (each needs `requiresGrad`); `lr` is required. */
   constructor(params: Iterable<Tensor>, { lr, momentum = 0, weightDecay = 0 }: SGDOptions) {
     if (!(lr >= 0)) throw new Error(`SGD needs a learning rate lr >= 0, got ${lr}`);
     if (!(momentum >= 0)) throw new Error(`SGD needs momentum >= 0, got ${momentum}`);
@@ -90,6 +91,7 @@ export class SGD {
         ],
         workgroups: grid(Math.ceil(n4 / WG)),
       });
+      markWritten(p); // a backward that saved p before this step would now be wrong
     }
   }
 
@@ -101,9 +103,14 @@ export class SGD {
     }
   }
 
-  /** Frees the momentum buffers. */
+  /** Frees the momentum buffers (the optimizer can go on: they start afresh). */
   dispose(): void {
     for (const b of this.#buffers.values()) releaseBuffer(b);
     this.#buffers.clear();
+  }
+
+  /** Same as {@link SGD.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }

@@ -6,9 +6,7 @@
  *
  * @module
  */
-import * as Plot from "@observablehq/plot";
-import { parseHTML } from "linkedom";
-import { createCanvas, Image } from "@napi-rs/canvas";
+import { Plot, plotSvg, type PngOptions, svgLegend, svgToPng } from "./render.ts";
 
 /** A mid-epoch reading: `epoch` counts from 1, `fraction` of it is done, in (0, 1]. */
 export interface CurveUpdate {
@@ -73,10 +71,16 @@ function points(h: CurveHistory): Point[] {
   return out;
 }
 
+/** The same values, with NaN and infinities made NaN: a gap in a Plot line. */
+function finiteOr(v: number): number {
+  return Number.isFinite(v) ? v : NaN;
+}
+
 /**
  * The three d2l training curves as a standalone SVG document (a string), with a legend.
  * Mid-epoch points sit at fractional epochs (`epoch - 1 + fraction`), test accuracy at
- * whole epochs.
+ * whole epochs. Non-finite readings (a diverging run) leave gaps, and the first one is
+ * marked "diverged"; the finite parts are always drawn.
  *
  * @example
  * ```ts
@@ -93,26 +97,17 @@ function points(h: CurveHistory): Point[] {
  * ```
  */
 export function curvesSvg(history: CurveHistory, opts: CurvesOptions = {}): string {
-  return render(history, opts, 1);
-}
-
-/** Renders the chart; `scale` multiplies the pixel size (the viewBox stays in CSS pixels). */
-function render(history: CurveHistory, opts: CurvesOptions, scale: number): string {
   const { width = 420, height = 280, epochs, title } = opts;
-  // linkedom's window type lacks `document` in its declarations; it is there at runtime.
-  const { document } = parseHTML("<!DOCTYPE html><html><body></body></html>") as unknown as {
-    document: Plot.PlotOptions["document"];
-  };
   const data = points(history);
-  const marginTop = title ? 46 : 30, marginLeft = 40;
-  // Explicit grid colours: Skia's SVG renderer ignores the stroke-opacity Plot uses.
+  const finite = data.filter((p) => Number.isFinite(p.y));
+  const bad = data.filter((p) => !Number.isFinite(p.y));
   const marks: Plot.Markish[] = [
     Plot.gridX({ stroke: "#e4e4e4", strokeOpacity: 1 }),
     Plot.gridY({ stroke: "#e4e4e4", strokeOpacity: 1 }),
     Plot.ruleY([0], { stroke: "#999" }),
   ];
   for (const s of SERIES) {
-    const own = data.filter((p) => p.series === s.name);
+    const own = data.filter((p) => p.series === s.name).map((p) => ({ ...p, y: finiteOr(p.y) }));
     marks.push(Plot.line(own, {
       x: "x",
       y: "y",
@@ -120,58 +115,38 @@ function render(history: CurveHistory, opts: CurvesOptions, scale: number): stri
       strokeDasharray: s.dash,
       strokeWidth: 1.5,
     }));
-    if (own.length === 1) marks.push(Plot.dot(own, { x: "x", y: "y", fill: s.stroke, r: 2 }));
+    // A point with no finite neighbour draws no line segment: show it as a dot.
+    const lone = own.filter((p, i) =>
+      Number.isFinite(p.y) && !Number.isFinite(own[i - 1]?.y ?? NaN) &&
+      !Number.isFinite(own[i + 1]?.y ?? NaN)
+    );
+    if (lone.length) marks.push(Plot.dot(lone, { x: "x", y: "y", fill: s.stroke, r: 2 }));
   }
-  const svg = Plot.plot({
-    document,
+  const yMax = Math.max(1, ...finite.map((p) => p.y));
+  if (bad.length) {
+    const x = Math.min(...bad.map((p) => p.x));
+    marks.push(Plot.ruleX([x], { stroke: "#d62728", strokeDasharray: "3,3" }));
+    marks.push(Plot.text([{ x, y: yMax }], {
+      x: "x",
+      y: "y",
+      text: () => "diverged",
+      fill: "#d62728",
+      textAnchor: "end",
+      dx: -3,
+      dy: 6,
+    }));
+  }
+  marks.push(svgLegend(SERIES.map((s) => ({ label: s.name, color: s.stroke, dash: s.dash }))));
+  return plotSvg({
     width,
     height,
-    marginTop,
-    marginLeft,
-    style: { background: "white" },
+    marginTop: 30,
+    marginLeft: 40,
+    title,
     x: { label: "epoch", domain: [0, epochs ?? Math.max(1, ...data.map((p) => p.x))] },
-    y: { domain: [0, Math.max(1, ...data.map((p) => p.y))], label: null },
+    y: { domain: [0, yMax], label: null },
     marks,
-  }) as unknown as SvgNode;
-  svg.setAttribute("xmlns", "http://www.w3.org/2000/svg");
-  svg.setAttribute("width", String(width * scale));
-  svg.setAttribute("height", String(height * scale));
-  svg.setAttribute("font-family", "DejaVu Sans, sans-serif");
-  svg.setAttribute("font-size", "11");
-  // The legend (and title) as plain SVG in the top margin: Plot's own legends are HTML.
-  const doc = document as unknown as { createElementNS(ns: string, tag: string): SvgNode };
-  const add = (tag: string, attrs: Record<string, string | number>, text?: string) => {
-    const el = doc.createElementNS("http://www.w3.org/2000/svg", tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    if (text !== undefined) el.textContent = text;
-    svg.appendChild(el);
-  };
-  const y = marginTop - 14;
-  SERIES.forEach((s, i) => {
-    const x = marginLeft + i * 115;
-    add("line", {
-      x1: x,
-      x2: x + 24,
-      y1: y,
-      y2: y,
-      stroke: s.stroke,
-      "stroke-width": 2,
-      "stroke-dasharray": s.dash,
-    });
-    add("text", { x: x + 30, y, dy: "0.32em", "text-anchor": "start" }, s.name);
   });
-  if (title) {
-    add("text", { x: width / 2, y: 16, "text-anchor": "middle", "font-weight": "bold" }, title);
-  }
-  // Skia's SVG renderer ignores `em` offsets, which Plot uses to place tick labels.
-  return svg.outerHTML.replace(/ (d?y)="(-?[\d.]+)em"/g, (_, a, em) => ` ${a}="${+em * 11}"`);
-}
-
-interface SvgNode {
-  outerHTML: string;
-  textContent: string | null;
-  setAttribute(k: string, v: string): void;
-  appendChild(n: SvgNode): void;
 }
 
 /**
@@ -189,25 +164,11 @@ interface SvgNode {
  * assert.equal(new TextDecoder().decode(png.subarray(1, 4)), "PNG");
  * ```
  */
-export async function curvesPng(
+export function curvesPng(
   history: CurveHistory,
-  opts: CurvesOptions & { scale?: number } = {},
+  opts: CurvesOptions & PngOptions = {},
 ): Promise<Uint8Array> {
-  const { width = 420, height = 280, scale = 2 } = opts;
-  const svg = render(history, { ...opts, width, height }, scale);
-  const img = new Image();
-  const loaded = new Promise<void>((resolve, reject) => {
-    img.onload = () => resolve();
-    img.onerror = (e: unknown) => reject(new Error(`Skia could not load the chart SVG: ${e}`));
-  });
-  img.src = new TextEncoder().encode(svg) as unknown as Image["src"];
-  await loaded;
-  const canvas = createCanvas(width * scale, height * scale);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "white";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-  return new Uint8Array(await canvas.encode("png"));
+  return svgToPng(curvesSvg(history, opts), { scale: opts.scale });
 }
 
 /** A Jupyter MIME bundle. */

@@ -13,11 +13,27 @@
  *
  * @module
  */
-import * as Plot from "npm:@observablehq/plot@0.6.17";
+import * as ObservablePlot from "npm:@observablehq/plot@0.6.17";
 import { parseHTML } from "npm:linkedom@0.18.15";
 import { createCanvas, Image } from "npm:@napi-rs/canvas@0.1.100";
 
-export { Plot };
+/**
+ * Observable Plot itself (`npm:@observablehq/plot@0.6.17`), for its marks, scales and
+ * transforms: `Plot.line`, `Plot.dot`, `Plot.areaY`, `Plot.barX`, ... Pass their results
+ * in the `marks` of {@link plotSvg}'s options. See https://observablehq.com/plot/.
+ */
+export const Plot: typeof ObservablePlot = ObservablePlot;
+/** Plot's namespace of types (`Plot.PlotOptions`, `Plot.Markish`, ...). */
+export declare namespace Plot {
+  /** The options of `Plot.plot`. */
+  export type PlotOptions = ObservablePlot.PlotOptions;
+  /** A mark, an array of marks, or a render function. */
+  export type Markish = ObservablePlot.Markish;
+  /** A render function (a custom mark). */
+  export type RenderFunction = ObservablePlot.RenderFunction;
+  /** The chart's dimensions, as a render function sees them. */
+  export type Dimensions = ObservablePlot.Dimensions;
+}
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 /** Font size of bnlab's charts, in CSS pixels (Plot's default). */

@@ -1,20 +1,45 @@
 /**
- * The autograd tape, micrograd-sized. Each op records its parents and a backward
- * closure on its output (see `record` in tensor.ts); {@link backward} walks the graph
- * in reverse topological order, calling each closure once with the summed gradient of
- * its output. Leaf gradients accumulate into `.grad` (as in PyTorch); intermediate
+ * The autograd tape, micrograd-sized, and who owns what it holds.
+ *
+ * Each differentiable op calls {@link record} on its output: the output gets a
+ * {@link Node} (PyTorch's `grad_fn`) holding the op's name, the nodes its gradient flows
+ * to, a backward closure, and the tensors that closure reads ("saved" tensors: the op's
+ * inputs and any cache such as batch norm's mean and rstd). {@link backward} walks the
+ * nodes in reverse topological order, calling each closure once with the summed gradient
+ * of its output. Leaf gradients accumulate into `.grad` (as in PyTorch); intermediate
  * gradients are freed as soon as they have been propagated.
+ *
+ * Ownership. A saved tensor is *held* by its node: disposing it (by hand or by `tidy()`)
+ * only gives up the caller's handle, and its memory stays until the node is released.
+ * That is what lets a result returned from `tidy()` still be differentiated. A node is
+ * released, and its holds dropped, when `backward()` has run through it (unless asked to
+ * `retainGraph`, as PyTorch's `retain_graph=False` default), or when the tensor it
+ * belongs to is freed. A second backward through a released node throws, as PyTorch does.
+ *
+ * In-place writes (an optimizer step, running statistics, loading a state dict) bump a
+ * tensor's `version`; a node remembers the version of each saved tensor and its
+ * backward refuses to run on data that changed since the forward, instead of computing a
+ * silently wrong gradient.
+ *
+ * This module knows tensors only through the {@link Variable} interface, so it imports
+ * nothing from `tensor.ts`.
  *
  * @module
  */
-import type { Tensor } from "./tensor.ts";
-import { fmt } from "./shape.ts";
 import { keep, tidy } from "./tidy.ts";
 
 let enabled = true;
 
-/** Whether ops currently record the graph. */
-export function gradEnabled(): boolean {
+/**
+ * Whether ops currently record the autograd graph (false inside {@link noGrad}).
+ *
+ * @example
+ * ```ts
+ * import { isGradEnabled, noGrad } from "../../mod.ts";
+ * console.log(isGradEnabled(), noGrad(() => isGradEnabled())); // true false
+ * ```
+ */
+export function isGradEnabled(): boolean {
   return enabled;
 }
 
@@ -39,106 +64,283 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-function topoOrder(root: Tensor): Tensor[] {
-  const order: Tensor[] = [];
-  const seen = new Set<Tensor>();
+/** What the tape needs of a tensor; `Tensor` implements it. */
+export interface Variable<T extends Variable<T>> {
+  /** Sizes of each dimension. */
+  readonly shape: readonly number[];
+  /** Whether gradients flow to it. */
+  requiresGrad: boolean;
+  /** The accumulated gradient of a leaf. */
+  grad: T | null;
+  /** The node of the op that produced it; null for a leaf. */
+  readonly gradFn: Node<T> | null;
+  /** How many in-place writes its data has seen. */
+  readonly version: number;
+  /** A short description for messages, e.g. `[6] (op sigmoid)`. */
+  describe(): string;
+  /** Elementwise sum (accumulating gradients). */
+  add(other: T): T;
+  /** The same data, cut from the graph. */
+  detach(): T;
+  /** Gives up this handle. */
+  dispose(): void;
+}
+
+/**
+ * Keeps a tensor's memory for a node that reads it (even if the tensor is disposed
+ * meanwhile); returns the function that gives the hold up.
+ */
+export type Hold<T> = (t: T) => () => void;
+
+/** Computes the gradient of each input of an op from the gradient of its output. */
+export type BackwardFn<T> = (dout: T) => (T | null)[];
+
+/**
+ * The tensors a node reads in its backward, held (kept from being freed) until released,
+ * with the version each had when it was saved. Separate from the node so that a
+ * garbage-collected tensor can release its node's holds without keeping the node (and
+ * its closure, which may read the tensor itself) alive.
+ */
+export class Holds<T extends Variable<T>> {
+  #items: { t: T; version: number; release: () => void }[];
+
+  /** Holds each of `saved` with `hold`. */
+  constructor(saved: readonly T[], hold: Hold<T>) {
+    this.#items = saved.map((t) => ({ t, version: t.version, release: hold(t) }));
+  }
+
+  /** Throws if a held tensor was written in place since it was saved. */
+  check(op: string): void {
+    for (const { t, version } of this.#items) {
+      if (t.version === version) continue;
+      throw new Error(
+        `backward(): a tensor ${t.describe()} that ${op} saved for its gradient was ` +
+          `modified in place after the forward (version ${t.version}, saved at ${version}), ` +
+          "so the gradient would be wrong. In-place writes are optimizer steps, training-mode " +
+          "batch norm (running statistics), init and loadStateDict: do them after backward(), " +
+          "or run the forward again.",
+      );
+    }
+  }
+
+  /** Gives up every hold. Idempotent. */
+  release(): void {
+    const items = this.#items;
+    this.#items = [];
+    for (const { release } of items) release();
+  }
+}
+
+/**
+ * One recorded op (PyTorch's `grad_fn`): where the output's gradient goes. `next[i]` is
+ * the node of input i (the op that made it, or the leaf's accumulator), or null when no
+ * gradient is wanted there.
+ */
+export class Node<T extends Variable<T>> {
+  /** The op's name, e.g. `"mul"`, `"batchNorm"`, or `"AccumulateGrad"` for a leaf. */
+  readonly op: string;
+  #holds: Holds<T> | null;
+  #next: (Node<T> | null)[];
+  #backward: BackwardFn<T> | null;
+  #leaf: T | null;
+  #released = false;
+
+  /**
+   * A node for `op` holding `holds` (use {@link record}); without them (`null`) and with
+   * `leaf`, the accumulator of a leaf.
+   */
+  constructor(
+    op: string,
+    next: (Node<T> | null)[],
+    backward: BackwardFn<T> | null,
+    holds: Holds<T> | null,
+    leaf: T | null = null,
+  ) {
+    this.op = op;
+    this.#next = next;
+    this.#backward = backward;
+    this.#holds = holds;
+    this.#leaf = leaf;
+  }
+
+  /** The nodes the gradient flows to (empty once released). */
+  get next(): readonly (Node<T> | null)[] {
+    return this.#next;
+  }
+
+  /** True once backward ran through it (without `retainGraph`) or its output was freed. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Drops the closure and the holds on saved tensors. Idempotent. */
+  release(): void {
+    if (this.#released || this.#leaf) return; // a leaf's accumulator lives with the leaf
+    this.#released = true;
+    this.#backward = null;
+    this.#next = [];
+    this.#holds?.release();
+  }
+
+  /** Runs the backward closure (or accumulates into the leaf) with upstream gradient `g`. */
+  apply(g: T): (T | null)[] {
+    if (this.#leaf) {
+      accumulate(this.#leaf, g);
+      return [];
+    }
+    if (this.#released || !this.#backward) throw new Error(secondBackward(this.op));
+    this.#holds?.check(this.op);
+    const fn = this.#backward;
+    return tidy(() => fn(g)); // frees the closure's temporaries
+  }
+}
+
+function secondBackward(op: string): string {
+  return `backward(): trying to backward through ${op} a second time, but its saved tensors ` +
+    "were freed by the first backward(). Pass { retainGraph: true } to the first backward() " +
+    "to keep the graph, or run the forward again.";
+}
+
+/** `leaf.grad += g` (a new `.grad` the first time), outliving any `tidy()` scope. */
+function accumulate<T extends Variable<T>>(leaf: T, g: T): void {
+  if (leaf.grad) {
+    const sum = leaf.grad.add(g);
+    leaf.grad.dispose();
+    leaf.grad = keep(sum.detach());
+    sum.dispose();
+  } else {
+    leaf.grad = keep(g.detach());
+  }
+}
+
+const leafNodes = new WeakMap<object, Node<never>>();
+
+/** The node a gradient for `t` flows into: its op's node, or its leaf accumulator. */
+function nodeOf<T extends Variable<T>>(t: T): Node<T> | null {
+  if (!t.requiresGrad) return null;
+  if (t.gradFn) return t.gradFn;
+  let n = leafNodes.get(t) as Node<T> | undefined;
+  if (!n) {
+    n = new Node<T>("AccumulateGrad", [], null, null, t);
+    leafNodes.set(t, n as unknown as Node<never>);
+  }
+  return n;
+}
+
+/**
+ * Records `out` as produced by `op` from `inputs`, with gradient `backward` (one gradient
+ * per input, in order), when grad mode is on and some input requires grad. `saved` are
+ * the tensors the closure reads besides `inputs` and `out` (caches made by the op); the
+ * node holds them with `hold`, like the inputs. `attach` gives `out` its node and the
+ * holds (to release if `out` is garbage-collected). Returns the node, or null when
+ * nothing was recorded (then the op disposes its caches itself).
+ */
+export function record<T extends Variable<T>>(
+  out: T,
+  op: string,
+  inputs: readonly T[],
+  backward: BackwardFn<T>,
+  saved: readonly T[],
+  hold: Hold<T>,
+  attach: (node: Node<T>, holds: Holds<T>) => void,
+): Node<T> | null {
+  if (!enabled || !inputs.some((p) => p.requiresGrad)) return null;
+  const holds = new Holds([...inputs, ...saved], hold);
+  const node = new Node<T>(op, inputs.map(nodeOf), backward, holds);
+  out.requiresGrad = true;
+  attach(node, holds);
+  return node;
+}
+
+/** Options of {@link backward}. */
+export interface BackwardOptions {
+  /**
+   * Keep the graph (its closures and saved tensors) for another backward through it.
+   * Default false: the graph is freed as it is used (PyTorch's `retain_graph=False`).
+   */
+  retainGraph?: boolean;
+}
+
+/** The op nodes reachable from `root`, in topological order (inputs first). */
+function topoOrder<T extends Variable<T>>(root: Node<T>): Node<T>[] {
+  const order: Node<T>[] = [];
+  const seen = new Set<Node<T>>([root]);
   // Iterative DFS: deep graphs (long training unrolls) must not overflow the JS stack.
-  const stack: [Tensor, number][] = [[root, 0]];
-  seen.add(root);
+  const stack: [Node<T>, number][] = [[root, 0]];
   while (stack.length) {
     const top = stack[stack.length - 1];
-    const [t, i] = top;
-    if (i < t.parents.length) {
+    const [n, i] = top;
+    if (n.released) throw new Error(secondBackward(n.op));
+    if (i < n.next.length) {
       top[1]++;
-      const p = t.parents[i];
-      if (p.requiresGrad && !seen.has(p)) {
+      const p = n.next[i];
+      if (p && !seen.has(p)) {
         seen.add(p);
         stack.push([p, 0]);
       }
     } else {
       stack.pop();
-      order.push(t);
+      order.push(n);
     }
   }
   return order;
 }
 
-/** Back-propagates from `root`; see {@link Tensor.backward}. */
-export function backward(root: Tensor, grad?: Tensor): void {
+/**
+ * Back-propagates from `root` (see `Tensor.backward`): `seed` is d(loss)/d(root), owned
+ * (and freed) by this function.
+ */
+export function backward<T extends Variable<T>>(
+  root: T,
+  seed: T,
+  { retainGraph = false }: BackwardOptions = {},
+): void {
   if (!root.requiresGrad) {
+    seed.dispose();
     throw new Error(
       "backward() called on a tensor that does not require grad: create the inputs with " +
         "{ requiresGrad: true } and do not compute it inside noGrad()",
     );
   }
-  if (!grad && root.size !== 1) {
-    throw new Error(
-      `backward() without a gradient needs a one-element output, got shape ${fmt(root.shape)}; ` +
-        "pass the upstream gradient: y.backward(g)",
-    );
+  const start = nodeOf(root)!;
+  let order: Node<T>[];
+  try {
+    order = topoOrder(start);
+  } catch (e) {
+    seed.dispose();
+    throw e;
   }
-  if (grad && grad.size !== root.size) {
-    throw new Error(
-      `backward(): gradient shape ${fmt(grad.shape)} does not match output ${fmt(root.shape)}`,
-    );
-  }
-  const Ctor = root.constructor as typeof Tensor;
-  const seed = grad ? grad.reshape(root.shape) : Ctor.full(root.shape, 1);
-  const grads = new Map<Tensor, Tensor>([[root, seed]]);
-  const owned = new Set<Tensor>([seed]); // gradients bnlab created and may free
-  const order = topoOrder(root);
+  const grads = new Map<Node<T>, T>([[start, seed]]);
   const prev = enabled;
   enabled = false; // backward closures compute with tensors; they are not recorded
   try {
-    propagate(order, grads, owned);
+    for (let k = order.length - 1; k >= 0; k--) {
+      const n = order[k];
+      const g = grads.get(n);
+      if (!g) continue;
+      grads.delete(n);
+      let pg: (T | null)[];
+      try {
+        pg = n.apply(g);
+      } finally {
+        g.dispose();
+      }
+      n.next.forEach((p, i) => {
+        const gi = pg[i];
+        if (!gi) return;
+        if (!p) return gi.dispose();
+        const acc = grads.get(p);
+        if (acc) {
+          grads.set(p, acc.add(gi));
+          acc.dispose();
+          gi.dispose();
+        } else grads.set(p, gi);
+      });
+    }
   } finally {
     enabled = prev;
-  }
-}
-
-/**
- * The reverse sweep. Each backward closure must return new tensor objects (views such as
- * `g.reshape(...)` or `g.detach()` are fine), since its input gradient is freed after.
- */
-function propagate(order: Tensor[], grads: Map<Tensor, Tensor>, owned: Set<Tensor>): void {
-  for (let k = order.length - 1; k >= 0; k--) {
-    const t = order[k];
-    const g = grads.get(t);
-    if (!g) continue;
-    grads.delete(t);
-    if (!t.backwardFn) {
-      // A leaf: accumulate into .grad, which outlives any tidy() scope.
-      if (t.grad) {
-        const sum = t.grad.add(g);
-        t.grad.dispose();
-        t.grad = keep(sum.detach());
-        sum.dispose();
-      } else {
-        t.grad = keep(g.detach());
-      }
-      if (owned.has(g)) g.dispose();
-      continue;
-    }
-    const fn = t.backwardFn;
-    const pg = tidy(() => fn(g)); // frees the closure's temporaries
-    if (owned.has(g)) g.dispose();
-    t.parents.forEach((p, i) => {
-      const gi = pg[i];
-      if (!gi || !p.requiresGrad) {
-        if (gi) gi.dispose();
-        return;
-      }
-      const prev = grads.get(p);
-      if (prev) {
-        const sum = prev.add(gi);
-        if (owned.has(prev)) prev.dispose();
-        gi.dispose();
-        grads.set(p, sum);
-        owned.add(sum);
-      } else {
-        grads.set(p, gi);
-        owned.add(gi);
-      }
-    });
+    for (const g of grads.values()) g.dispose();
+    // Released only now: a node's holds keep its inputs alive for their own backward.
+    if (!retainGraph) { for (const n of order) n.release(); }
   }
 }

@@ -1,61 +1,157 @@
 /**
  * The GPU tensor: a float32 buffer on the WebGPU device, a shape, and a node in the
- * autograd graph.
+ * autograd graph, with its primitive ops (elementwise maths with broadcasting,
+ * reductions, activations), each recording its gradient a few lines from its forward.
  *
  * Tensors are contiguous and row-major. `reshape` and `detach` share storage (a
- * reference-counted buffer); every op writes a fresh buffer from the pool. A tensor's
- * memory is returned by `dispose()` (or `using`, or {@link tidy}); a tensor that is
- * garbage-collected undisposed gives its buffer back too, later.
+ * reference-counted buffer); every op writes a fresh buffer from the pool.
+ *
+ * Ownership, in one rule: whoever created a tensor disposes it (`dispose()`, `using`, or
+ * an enclosing {@link tidy}); a tensor garbage-collected undisposed gives its memory back
+ * too, later. The autograd graph holds what its backward reads (see `autograd.ts`), so
+ * disposing a tensor that a recorded op saved frees it only once `backward()` has run
+ * through that op (or the graph's output is freed).
  *
  * @module
  */
-import { allocBuffer, releaseBuffer, uploadBuffer } from "../gpu/buffer_pool.ts";
-import { readBuffer } from "../gpu/queue.ts";
-import { checkShape, fmt, numel, resolveShape, type Shape } from "./shape.ts";
+import { releaseBuffer, uploadBuffer } from "../gpu/buffer_pool.ts";
+import { allocBuffer } from "../gpu/buffer_pool.ts";
+import { copyBuffer, readBuffer } from "../gpu/queue.ts";
+import {
+  broadcastShapes,
+  checkShape,
+  fmt,
+  normDims,
+  numel,
+  resolveShape,
+  type Shape,
+} from "./shape.ts";
 import { rngFor } from "./random.ts";
-import { keep, track } from "./tidy.ts";
-import { backward as runBackward, gradEnabled } from "./autograd.ts";
-import * as ew from "../ops/elementwise/elementwise.ts";
-import * as red from "../ops/reduce/reduce.ts";
+import { track } from "./tidy.ts";
+import {
+  backward as runBackward,
+  type BackwardFn,
+  type BackwardOptions,
+  type Hold,
+  type Holds,
+  type Node,
+  record as recordNode,
+  type Variable,
+} from "./autograd.ts";
+import {
+  type BinaryOp,
+  launchBinary,
+  launchUnary,
+  type Operand,
+  type UnaryOp,
+} from "../ops/elementwise/elementwise.ts";
+import { launchReduce, type ReduceOp } from "../ops/reduce/reduce.ts";
+import { launchActivation } from "../ops/activation/activation.ts";
 
 /** A reference-counted GPU buffer shared by a tensor and its views. */
 class Storage {
   refs = 1;
-  constructor(public buffer: GPUBuffer) {}
+  /** In-place writes so far (autograd refuses a backward over changed data). */
+  version = 0;
+  constructor(readonly buffer: GPUBuffer) {}
   release(): void {
     if (--this.refs === 0) releaseBuffer(this.buffer);
   }
 }
 
-const finalizer = new FinalizationRegistry<Storage>((s) => s.release());
+/** What a garbage-collected tensor still owns: its storage and its node's holds. */
+interface Remains {
+  storage: Storage;
+  holds: Holds<Tensor> | null;
+}
 
-/** Options for tensor factories. */
+const finalizer = new FinalizationRegistry<Remains>((r) => {
+  r.storage.release();
+  r.holds?.release();
+});
+
+/** Options of the tensor factories. */
 export interface TensorOptions {
   /** Track operations on this tensor for {@link Tensor.backward}. Default false. */
   requiresGrad?: boolean;
 }
 
-/** Options for random factories. */
+/** Options of {@link Tensor.from}. */
+export interface FromOptions extends TensorOptions {
+  /** The shape of flat data; default: inferred from nested arrays, `[length]` for flat. */
+  shape?: Shape;
+}
+
+/** Options of the random factories. */
 export interface RandomOptions extends TensorOptions {
   /** Seed for this call; without it the global generator ({@link manualSeed}) is used. */
   seed?: number;
 }
 
+/** Options of {@link Tensor.rand}. */
+export interface UniformOptions extends RandomOptions {
+  /** Lower bound (inclusive). Default 0. */
+  low?: number;
+  /** Upper bound (exclusive). Default 1. */
+  high?: number;
+}
+
+/** Options of {@link Tensor.var} and {@link Tensor.std}. */
+export interface VarianceOptions {
+  /** Keep the reduced dimensions with size 1. Default false. */
+  keepdim?: boolean;
+  /**
+   * Divide by n - 1 (Bessel's correction, PyTorch's default) instead of n. Batch norm
+   * normalizes with the biased variance (false) and tracks the unbiased one. Default true.
+   */
+  unbiased?: boolean;
+}
+
 /** Nested arrays of numbers, as accepted by {@link Tensor.from}. */
 export type NestedArray = number | readonly NestedArray[];
 
-/** Backward function of a recorded op: upstream gradient in, one gradient per parent out. */
-export type BackwardFn = (dout: Tensor) => (Tensor | null)[];
+/** Dimensions to reduce over: one, several, or all (undefined). */
+export type Dims = number | readonly number[] | undefined;
 
+/** The shape of nested arrays, checking that they are rectangular and hold numbers. */
 function inferShape(data: NestedArray): number[] {
   const shape: number[] = [];
-  let d: NestedArray = data;
-  while (Array.isArray(d)) {
-    shape.push(d.length);
-    d = d[0];
-  }
+  for (let d: NestedArray = data; Array.isArray(d); d = d[0]) shape.push(d.length);
+  const check = (d: NestedArray, depth: number, path: string): void => {
+    if (depth === shape.length) {
+      if (typeof d !== "number") {
+        throw new Error(
+          `Tensor.from: expected a number at ${path || "the top"}, got ${
+            Array.isArray(d) ? "an array" : JSON.stringify(d) ?? String(d)
+          }: nested arrays must all have the same depth and hold numbers`,
+        );
+      }
+      return;
+    }
+    if (!Array.isArray(d) || d.length !== shape[depth]) {
+      throw new Error(
+        `Tensor.from: ragged nested arrays: ${path || "the top"} has ${
+          Array.isArray(d) ? `length ${d.length}` : "a number"
+        } where the first element at this depth has length ${shape[depth]}; every row must ` +
+          `have the same length (shape ${fmt(shape)})`,
+      );
+    }
+    d.forEach((e, i) => check(e, depth + 1, `${path}[${i}]`));
+  };
+  check(data, 0, "");
   return shape;
 }
+
+function flatten(data: NestedArray | ArrayLike<number>): Float32Array {
+  if (data instanceof Float32Array) return data;
+  if (typeof data === "number") return Float32Array.of(data);
+  if (Array.isArray(data)) return Float32Array.from((data as unknown[]).flat(Infinity) as number[]);
+  return Float32Array.from(data as ArrayLike<number>);
+}
+
+let storageOf: (t: Tensor) => Storage;
+let attachOf: (t: Tensor) => (node: Node<Tensor>, holds: Holds<Tensor>) => void;
+let hold: Hold<Tensor>;
 
 /**
  * A float32 tensor on the GPU, with autograd.
@@ -63,73 +159,105 @@ function inferShape(data: NestedArray): number[] {
  * @example
  * ```ts
  * import { Tensor } from "../../mod.ts";
- * const x = Tensor.from([[1, 2], [3, 4]], undefined, { requiresGrad: true });
+ * const x = Tensor.from([[1, 2], [3, 4]], { requiresGrad: true });
  * const y = x.square().sum(); // 1 + 4 + 9 + 16
  * y.backward();
  * console.log(await y.item()); // 30
  * console.log(await x.grad!.toArray()); // Float32Array [2, 4, 6, 8]
  * ```
  */
-export class Tensor {
+export class Tensor implements Variable<Tensor> {
   /** Sizes of each dimension. */
   readonly shape: readonly number[];
-  /** Number of elements. */
-  readonly size: number;
+  /** Number of elements (PyTorch's `numel()`). */
+  readonly numel: number;
   /** Whether gradients flow to this tensor. */
   requiresGrad: boolean;
   /** Accumulated gradient (leaf tensors with `requiresGrad`), after {@link backward}. */
   grad: Tensor | null = null;
-  /** Inputs of the op that produced this tensor (autograd graph). */
-  parents: readonly Tensor[] = [];
-  /** Backward function of the op that produced this tensor, if recorded. */
-  backwardFn: BackwardFn | undefined;
-  /** A short name of the producing op, for error messages and graph dumps. */
-  op = "leaf";
   #storage: Storage | undefined;
+  #node: Node<Tensor> | null = null;
+  #holds = 0;
+  #disposedBy: string | undefined;
 
-  /** Wraps an existing pooled buffer (internal: ops use {@link Tensor.empty}). */
-  constructor(buffer: GPUBuffer | Storage, shape: Shape, requiresGrad = false) {
+  static {
+    storageOf = (t) => {
+      if (!t.#storage) throw new Error(t.#disposedMessage());
+      return t.#storage;
+    };
+    attachOf = (t) => (node, holds) => {
+      t.#node = node;
+      finalizer.unregister(t);
+      finalizer.register(t, { storage: storageOf(t), holds }, t);
+    };
+    // A node reads t until the returned function runs: t's memory stays until then, even
+    // if t is disposed meanwhile.
+    hold = (t) => {
+      storageOf(t); // refuses a freed tensor
+      t.#holds++;
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        if (--t.#holds === 0 && t.#disposedBy !== undefined) t.#free();
+      };
+    };
+  }
+
+  /** Wraps a pooled buffer (internal: ops use {@link Tensor.empty}). */
+  private constructor(buffer: GPUBuffer | Storage, shape: Shape, requiresGrad = false) {
     checkShape(shape);
     this.shape = Object.freeze([...shape]);
-    this.size = numel(shape);
+    this.numel = numel(shape);
     this.requiresGrad = requiresGrad;
     if (buffer instanceof Storage) {
       buffer.refs++;
       this.#storage = buffer;
     } else this.#storage = new Storage(buffer);
-    finalizer.register(this, this.#storage, this);
+    finalizer.register(this, { storage: this.#storage, holds: null }, this);
     track(this);
   }
 
   /** An uninitialised tensor from the buffer pool, for kernels to write. */
   static empty(shape: Shape): Tensor {
+    checkShape(shape);
     return new Tensor(allocBuffer(numel(shape) * 4), shape);
   }
 
   /**
-   * A tensor holding `data`: nested arrays (shape inferred) or a flat array with `shape`.
+   * A tensor holding `data`: nested arrays (shape inferred; they must be rectangular), or
+   * flat data with a shape (`Tensor.from(flat, [2, 3])` or `{ shape }`).
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * const a = Tensor.from([[1, 2, 3], [4, 5, 6]]); // shape [2, 3]
+   * const b = Tensor.from(new Float32Array(6), [3, 2]);
+   * const w = Tensor.from([0.5], { requiresGrad: true });
+   * console.log(a.shape, b.shape, w.requiresGrad); // [2, 3] [3, 2] true
+   * ```
    */
   static from(
     data: NestedArray | ArrayLike<number>,
-    shape?: Shape,
-    opts: TensorOptions = {},
+    shapeOrOptions: Shape | FromOptions = {},
   ): Tensor {
-    let flat: Float32Array;
-    if (data instanceof Float32Array) flat = data;
-    else if (typeof data === "number") flat = Float32Array.of(data);
-    else if (Array.isArray(data)) {
-      flat = Float32Array.from((data as unknown[]).flat(Infinity) as number[]);
-    } else flat = Float32Array.from(data as ArrayLike<number>);
-    const s = shape ??
-      (typeof data === "number"
-        ? []
-        : Array.isArray(data)
-        ? inferShape(data as NestedArray)
-        : [flat.length]);
+    const opts: FromOptions = Array.isArray(shapeOrOptions)
+      ? { shape: shapeOrOptions as Shape }
+      : shapeOrOptions as FromOptions;
+    const nested = typeof data === "number" || Array.isArray(data);
+    // Infer (and check) the nested structure even when a shape is given.
+    const inferred = typeof data === "number"
+      ? []
+      : Array.isArray(data)
+      ? inferShape(data as NestedArray)
+      : [(data as ArrayLike<number>).length];
+    const flat = flatten(data);
+    const s = opts.shape ?? inferred;
     checkShape(s);
     if (numel(s) !== flat.length) {
       throw new Error(
-        `Tensor.from: ${flat.length} values do not fill shape ${fmt(s)} (${numel(s)} elements)`,
+        `Tensor.from: ${flat.length} values do not fill shape ${fmt(s)} (${numel(s)} elements)` +
+          (nested ? `; the data has shape ${fmt(inferred)}` : ""),
       );
     }
     return new Tensor(uploadBuffer(flat.length ? flat : new Float32Array(1)), s, opts.requiresGrad);
@@ -137,8 +265,8 @@ export class Tensor {
 
   /** A tensor of `shape` filled with `value`. */
   static full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
-    checkShape(shape);
-    const t = ew.fill(shape, value);
+    const t = Tensor.empty(shape);
+    launchUnary("fill", value, null, t.#operand());
     t.requiresGrad = opts.requiresGrad ?? false;
     return t;
   }
@@ -159,23 +287,30 @@ export class Tensor {
     const rng = rngFor(opts.seed);
     const a = new Float32Array(numel(shape));
     for (let i = 0; i < a.length; i++) a[i] = rng.normal();
-    return Tensor.from(a, shape, opts);
+    return Tensor.from(a, { shape, requiresGrad: opts.requiresGrad });
   }
 
   /** Uniform samples in [low, high), seeded. */
-  static rand(shape: Shape, opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+  static rand(shape: Shape, opts: UniformOptions = {}): Tensor {
     checkShape(shape);
     const rng = rngFor(opts.seed);
     const { low = 0, high = 1 } = opts;
     const a = new Float32Array(numel(shape));
     for (let i = 0; i < a.length; i++) a[i] = low + (high - low) * rng.uniform();
-    return Tensor.from(a, shape, opts);
+    return Tensor.from(a, { shape, requiresGrad: opts.requiresGrad });
   }
 
-  /** The GPU buffer holding this tensor's data (throws once disposed). */
+  /** @deprecated The element count; use {@link Tensor.numel} (PyTorch's `size()` is the shape). */
+  get size(): number {
+    return this.numel;
+  }
+
+  /**
+   * The GPU buffer holding this tensor's data (throws once freed). For kernels: bnlab's
+   * ops bind it; do not write it outside an op.
+   */
   get buffer(): GPUBuffer {
-    if (!this.#storage) throw new Error(`This tensor ${fmt(this.shape)} has been disposed`);
-    return this.#storage.buffer;
+    return storageOf(this).buffer;
   }
 
   /** Number of dimensions. */
@@ -183,33 +318,61 @@ export class Tensor {
     return this.shape.length;
   }
 
-  /** Whether {@link dispose} has been called. */
+  /** Whether {@link dispose} has been called (its memory may still serve the graph). */
   get disposed(): boolean {
-    return this.#storage === undefined;
+    return this.#disposedBy !== undefined;
+  }
+
+  /** The recorded op that produced this tensor (PyTorch's `grad_fn`); null for a leaf. */
+  get gradFn(): Node<Tensor> | null {
+    return this.#node;
+  }
+
+  /** How many in-place writes this tensor's data has seen. */
+  get version(): number {
+    return storageOf(this).version;
+  }
+
+  /** `[6, 24, 24] (op sigmoid)`: for messages. */
+  describe(): string {
+    return `${fmt(this.shape)}${this.#node ? ` (op ${this.#node.op})` : ""}`;
+  }
+
+  #disposedMessage(): string {
+    const how = this.#disposedBy ?? "dispose()";
+    return `This tensor ${this.describe()} has been freed: it was disposed by ${how}. ` +
+      (how.startsWith("tidy()")
+        ? "Return it from the tidy() function (or keep() it) to use it after the scope ends."
+        : how.includes("DataLoader")
+        ? "clone() a batch to keep it beyond the next one."
+        : "Use it before disposing it, or clone() it first.");
   }
 
   /** Copies the data back to the host (submits pending work and waits for it). */
   async toArray(): Promise<Float32Array> {
-    if (this.size === 0) return new Float32Array(0);
-    return new Float32Array(await readBuffer(this.buffer, this.size * 4));
+    if (this.numel === 0) return new Float32Array(0);
+    return new Float32Array(await readBuffer(this.buffer, this.numel * 4));
   }
 
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
-    if (this.size !== 1) {
+    if (this.numel !== 1) {
       throw new Error(`item() needs a one-element tensor, got shape ${fmt(this.shape)}`);
     }
     return (await this.toArray())[0];
   }
 
-  /** Frees this tensor's buffer (shared storage is freed with its last view). Idempotent. */
-  dispose(): void {
-    if (!this.#storage) return;
-    finalizer.unregister(this);
-    this.#storage.release();
-    this.#storage = undefined;
+  /**
+   * Gives up this tensor (and its `.grad`). Its memory returns to the pool now, or, if a
+   * recorded op saved it for its gradient, once `backward()` has run through that op.
+   * Idempotent. `reason` names who disposed it, for later error messages.
+   */
+  dispose(reason?: string): void {
+    if (this.#disposedBy !== undefined) return;
+    this.#disposedBy = reason ?? "dispose() (or a `using` block)";
     this.grad?.dispose();
     this.grad = null;
+    if (this.#holds === 0) this.#free();
   }
 
   /** `using t = ...` disposes at the end of the block. */
@@ -217,123 +380,309 @@ export class Tensor {
     this.dispose();
   }
 
+  #free(): void {
+    if (!this.#storage) return;
+    finalizer.unregister(this);
+    this.#storage.release();
+    this.#storage = undefined;
+    this.#node?.release(); // gives up what it held of its inputs
+  }
+
+  #operand(): Operand {
+    return { buffer: this.buffer, shape: this.shape };
+  }
+
   /** A view of the same data with another shape (one dimension may be -1). */
   reshape(...shape: number[] | [Shape]): Tensor {
     const s = resolveShape(
       Array.isArray(shape[0]) ? shape[0] : (shape as number[]),
-      this.size,
+      this.numel,
       this.shape,
     );
-    const out = new Tensor(this.#storageOrThrow(), s);
+    const out = new Tensor(storageOf(this), s);
     return record(out, "reshape", [this], (g) => [g.reshape(this.shape)]);
   }
 
-  /** The same data, cut from the autograd graph. */
+  /** The same data (shared, not copied), cut from the autograd graph. */
   detach(): Tensor {
-    return new Tensor(this.#storageOrThrow(), this.shape);
+    return new Tensor(storageOf(this), this.shape);
   }
 
-  #storageOrThrow(): Storage {
-    if (!this.#storage) throw new Error(`This tensor ${fmt(this.shape)} has been disposed`);
-    return this.#storage;
+  /** A copy of the data in new memory, with gradient (PyTorch's `clone()`). */
+  clone(): Tensor {
+    return this.#unary("copy");
+  }
+
+  /** This tensor broadcast to `shape`, as a materialised copy (gradient: sum back). */
+  broadcastTo(shape: Shape): Tensor {
+    const target = broadcastShapes(this.shape, shape);
+    if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
+      throw new Error(`broadcastTo: cannot broadcast ${fmt(this.shape)} to ${fmt(shape)}`);
+    }
+    const out = Tensor.empty(shape);
+    launchUnary("copy", 0, this.#operand(), out.#operand());
+    return record(out, "broadcastTo", [this], (g) => [g.sumTo(this.shape)]);
+  }
+
+  // ---- elementwise ----
+
+  #unary(op: UnaryOp, c = 0): Tensor {
+    const out = Tensor.empty(this.shape);
+    launchUnary(op, c, this.#operand(), out.#operand());
+    return record(out, op, [this], (g) => {
+      switch (op) {
+        case "copy":
+        case "add":
+          return [g.detach()];
+        case "mul":
+          return [g.mul(c)];
+        case "square":
+          return [g.mul(this).mul(2)];
+        case "pow": // c * x^(c-1)
+          return [g.mul(this.pow(c - 1)).mul(c)];
+        case "sqrt": // 1 / (2 sqrt(x))
+          return [g.div(out).mul(0.5)];
+        case "exp":
+          return [g.mul(out)];
+        case "log":
+          return [g.div(this)];
+        case "abs":
+          return [g.mul(this.#unary("sign"))];
+        default:
+          throw new Error(`${op} has no gradient`);
+      }
+    });
+  }
+
+  #binary(other: Tensor, op: BinaryOp): Tensor {
+    const out = Tensor.empty(broadcastShapes(this.shape, other.shape));
+    launchBinary(op, this.#operand(), other.#operand(), out.#operand());
+    return record(out, op, [this, other], (g) => {
+      const [a, b] = [this, other];
+      switch (op) {
+        case "add":
+          return [g.sumTo(a.shape), g.sumTo(b.shape)];
+        case "sub":
+          return [g.sumTo(a.shape), g.neg().sumTo(b.shape)];
+        case "mul":
+          return [g.mul(b).sumTo(a.shape), g.mul(a).sumTo(b.shape)];
+        case "div": // d/da = 1/b, d/db = -a/b^2 = -out/b
+          return [g.div(b).sumTo(a.shape), g.mul(out).div(b).neg().sumTo(b.shape)];
+        case "pow": // d/da = b a^(b-1), d/db = out ln(a)
+          return [
+            g.mul(b).mul(a.pow(b.sub(1))).sumTo(a.shape),
+            b.requiresGrad ? g.mul(out).mul(a.log()).sumTo(b.shape) : null,
+          ];
+        case "eq":
+          return [null, null];
+      }
+    });
   }
 
   /** Elementwise `this + other`, broadcasting. */
   add(other: Tensor | number): Tensor {
-    return typeof other === "number" ? ew.unary(this, "add", other) : ew.binary(this, other, "add");
+    return typeof other === "number" ? this.#unary("add", other) : this.#binary(other, "add");
   }
   /** Elementwise `this - other`, broadcasting. */
   sub(other: Tensor | number): Tensor {
-    return typeof other === "number"
-      ? ew.unary(this, "add", -other)
-      : ew.binary(this, other, "sub");
+    return typeof other === "number" ? this.#unary("add", -other) : this.#binary(other, "sub");
   }
   /** Elementwise `this * other`, broadcasting. */
   mul(other: Tensor | number): Tensor {
-    return typeof other === "number" ? ew.unary(this, "mul", other) : ew.binary(this, other, "mul");
+    return typeof other === "number" ? this.#unary("mul", other) : this.#binary(other, "mul");
   }
   /** Elementwise `this / other`, broadcasting. */
   div(other: Tensor | number): Tensor {
-    return typeof other === "number"
-      ? ew.unary(this, "mul", 1 / other)
-      : ew.binary(this, other, "div");
+    return typeof other === "number" ? this.#unary("mul", 1 / other) : this.#binary(other, "div");
   }
-  /** Elementwise `this ** exponent`. */
+  /** Elementwise `this ** exponent` (PyTorch's conventions for negative bases). */
   pow(exponent: Tensor | number): Tensor {
     return typeof exponent === "number"
-      ? ew.unary(this, "pow", exponent)
-      : ew.binary(this, exponent, "pow");
+      ? this.#unary("pow", exponent)
+      : this.#binary(exponent, "pow");
+  }
+  /** Elementwise 1 where `this == other`, else 0 (no gradient). */
+  eq(other: Tensor): Tensor {
+    return this.#binary(other, "eq");
   }
   /** Elementwise square. */
   square(): Tensor {
-    return ew.unary(this, "square");
+    return this.#unary("square");
   }
   /** Elementwise square root. */
   sqrt(): Tensor {
-    return ew.unary(this, "sqrt");
+    return this.#unary("sqrt");
   }
   /** Elementwise negation. */
   neg(): Tensor {
-    return ew.unary(this, "mul", -1);
+    return this.#unary("mul", -1);
+  }
+  /** Elementwise absolute value (gradient sign(x), 0 at 0). */
+  abs(): Tensor {
+    return this.#unary("abs");
   }
   /** Elementwise natural exponential. */
   exp(): Tensor {
-    return ew.unary(this, "exp");
+    return this.#unary("exp");
   }
   /** Elementwise natural logarithm. */
   log(): Tensor {
-    return ew.unary(this, "log");
+    return this.#unary("log");
   }
-  /** Elementwise logistic sigmoid. */
+
+  /** Elementwise logistic sigmoid, 1 / (1 + exp(-x)): one fused kernel each way. */
   sigmoid(): Tensor {
-    return ew.unary(this, "sigmoid");
+    const out = Tensor.empty(this.shape);
+    launchActivation("sigmoid_forward", [this.buffer, out.buffer], this.numel);
+    return record(out, "sigmoid", [this], (g) => {
+      const dinp = Tensor.empty(this.shape);
+      launchActivation("sigmoid_backward", [out.buffer, g.buffer, dinp.buffer], this.numel);
+      return [dinp];
+    });
   }
-  /** Elementwise max(x, 0). */
+
+  /** Elementwise max(x, 0): one fused kernel each way (gradient 0 at 0, as PyTorch). */
   relu(): Tensor {
-    return ew.unary(this, "relu");
+    const out = Tensor.empty(this.shape);
+    launchActivation("relu_forward", [this.buffer, out.buffer], this.numel);
+    return record(out, "relu", [this], (g) => {
+      const dinp = Tensor.empty(this.shape);
+      launchActivation("relu_backward", [this.buffer, g.buffer, dinp.buffer], this.numel);
+      return [dinp];
+    });
   }
+
+  // ---- reductions ----
+
+  #reduce(op: ReduceOp, dims: Dims, keepdim: boolean, scale = 1): Tensor {
+    const d = normDims(dims, this.rank);
+    const keptShape = this.shape.map((s, i) => (d.includes(i) ? 1 : s));
+    const out = Tensor.empty(keepdim ? keptShape : this.shape.filter((_, i) => !d.includes(i)));
+    launchReduce(op, this.buffer, this.shape, d, out.buffer, scale);
+    return record(out, op === "sum" ? (scale === 1 ? "sum" : "mean") : op, [this], (g) => {
+      const gk = g.reshape(keptShape);
+      if (op === "sum") {
+        return [scale === 1 ? gk.broadcastTo(this.shape) : gk.mul(scale).broadcastTo(this.shape)];
+      }
+      // max/min: the gradient goes to the extreme values, split evenly among ties.
+      const mask = this.eq(out.reshape(keptShape));
+      return [gk.div(mask.sum(d, true)).mul(mask)];
+    });
+  }
+
   /** Sum over `dims` (all by default); `keepdim` keeps them with size 1. */
-  sum(dims?: number | readonly number[], keepdim = false): Tensor {
-    return red.sum(this, dims, keepdim);
+  sum(dims?: Dims, keepdim = false): Tensor {
+    return this.#reduce("sum", dims, keepdim);
   }
   /** Mean over `dims` (all by default); `keepdim` keeps them with size 1. */
-  mean(dims?: number | readonly number[], keepdim = false): Tensor {
-    return red.mean(this, dims, keepdim);
+  mean(dims?: Dims, keepdim = false): Tensor {
+    const n = numel(normDims(dims, this.rank).map((i) => this.shape[i]));
+    return this.#reduce("sum", dims, keepdim, 1 / n);
   }
-  /** This tensor broadcast to `shape` (a copy). */
-  expand(shape: Shape): Tensor {
-    return ew.expand(this, shape);
+  /**
+   * Largest value over `dims` (all by default), as `torch.amax`: values only; the
+   * gradient is shared evenly among tied maxima. NaN wins.
+   */
+  max(dims?: Dims, keepdim = false): Tensor {
+    return this.#reduce("max", dims, keepdim);
+  }
+  /** Smallest value over `dims`, as `torch.amin`; see {@link Tensor.max}. */
+  min(dims?: Dims, keepdim = false): Tensor {
+    return this.#reduce("min", dims, keepdim);
+  }
+  /**
+   * Variance over `dims` (all by default): mean((x - mean(x))^2) * n / (n - 1), or without
+   * the n / (n - 1) with `{ unbiased: false }`. Two passes (the mean first), so a large
+   * mean costs no precision.
+   */
+  var(dims?: Dims, { keepdim = false, unbiased = true }: VarianceOptions = {}): Tensor {
+    const n = numel(normDims(dims, this.rank).map((i) => this.shape[i]));
+    const centered = this.sub(this.mean(dims, true));
+    return centered.square().sum(dims, keepdim).div(unbiased ? n - 1 : n);
+  }
+  /** Standard deviation, `var(dims, opts).sqrt()`. */
+  std(dims?: Dims, opts: VarianceOptions = {}): Tensor {
+    return this.var(dims, opts).sqrt();
+  }
+  /** Euclidean (L2) norm over `dims` (all by default): sqrt(sum(x^2)). */
+  norm(dims?: Dims, keepdim = false): Tensor {
+    return this.square().sum(dims, keepdim).sqrt();
+  }
+
+  /**
+   * Sums down to `shape`, undoing broadcasting (leading extra dims, and dims where `shape`
+   * has size 1, are summed). A view when nothing needs summing.
+   */
+  sumTo(shape: Shape): Tensor {
+    const off = this.rank - shape.length;
+    const dims = this.shape.map((_, i) => i).filter((i) =>
+      i < off || (shape[i - off] === 1 && this.shape[i] !== 1)
+    );
+    return dims.length === 0 ? this.reshape(shape) : this.sum(dims).reshape(shape);
   }
 
   /**
    * Back-propagates from this tensor: accumulates d(this)/d(leaf) into `leaf.grad` for
-   * every leaf with `requiresGrad`. `grad` is the upstream gradient (like PyTorch's
-   * `y.backward(g)`); it may be omitted only for a one-element tensor.
+   * every leaf with `requiresGrad`. `grad` is the upstream gradient, of this tensor's
+   * shape (like PyTorch's `y.backward(g)`); it may be omitted for a one-element tensor.
+   * The graph is freed as it is used; `{ retainGraph: true }` keeps it for another
+   * backward.
    */
-  backward(grad?: Tensor): void {
-    runBackward(this, grad);
+  backward(grad?: Tensor, opts: BackwardOptions = {}): void {
+    if (!grad && this.numel !== 1) {
+      throw new Error(
+        `backward() without a gradient needs a one-element output, got shape ${
+          fmt(this.shape)
+        }; pass the upstream gradient: y.backward(g)`,
+      );
+    }
+    if (grad && (grad.rank !== this.rank || grad.shape.some((d, i) => d !== this.shape[i]))) {
+      throw new Error(
+        `backward(): gradient shape ${fmt(grad.shape)} does not match output ${
+          fmt(this.shape)
+        }; pass a gradient of the output's shape`,
+      );
+    }
+    runBackward(this, grad ? grad.detach() : Tensor.ones(this.shape), opts);
   }
 
   /** A readable summary (shape and flags; data stays on the GPU). */
   toString(): string {
     return `Tensor(${fmt(this.shape)}${this.requiresGrad ? ", requiresGrad" : ""}${
-      this.op !== "leaf" ? `, op=${this.op}` : ""
+      this.#node ? `, gradFn=${this.#node.op}` : ""
     })`;
   }
 }
 
 /**
- * Records `out` as produced by `op` from `parents` with gradient `backward`, when grad
- * mode is on and some parent requires grad. Returns `out`.
+ * Marks `t` as written in place (an optimizer step, running statistics, a load): a
+ * backward that saved it before the write refuses to run. Internal to bnlab's ops.
  */
-export function record(out: Tensor, op: string, parents: Tensor[], backward: BackwardFn): Tensor {
-  out.op = op;
-  if (gradEnabled() && parents.some((p) => p.requiresGrad)) {
-    out.requiresGrad = true;
-    out.parents = parents;
-    out.backwardFn = backward;
-  }
-  return out;
+export function markWritten(t: Tensor): void {
+  storageOf(t).version++;
 }
 
-export { keep };
+/** Encodes `dst <- src` (same element count) and marks `dst` written. Internal. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  if (src.numel !== dst.numel) {
+    throw new Error(`copy: ${src.describe()} does not fit ${dst.describe()}`);
+  }
+  if (dst.numel) copyBuffer(src.buffer, dst.buffer, dst.numel * 4);
+  markWritten(dst);
+}
+
+/**
+ * Records `out` as produced by `op` from `inputs` with gradient `backward`, holding
+ * `saved` (tensors the closure reads besides the inputs and `out`). Returns `out`.
+ * Ops call this; `out.requiresGrad` tells whether anything was recorded.
+ */
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: readonly Tensor[],
+  backward: BackwardFn<Tensor>,
+  saved: readonly Tensor[] = [],
+): Tensor {
+  recordNode(out, op, inputs, backward, saved, hold, attachOf(out));
+  return out;
+}

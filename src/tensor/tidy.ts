@@ -2,24 +2,49 @@
  * Scoped disposal: {@link tidy} disposes every tensor created inside a function except
  * what it returns, so a training step frees its intermediates without bookkeeping.
  *
+ * A tensor that the autograd graph of a returned result still needs is only given up,
+ * not freed: its memory stays until `backward()` has run through the op that saved it.
+ * So `tidy(() => w.mul(w).mul(w))` can be differentiated after the scope.
+ *
  * @module
  */
 
-/** Anything that holds GPU memory. */
+/** Anything that holds GPU memory; `reason` says who disposed it, for error messages. */
 export interface Disposable {
-  dispose(): void;
+  /** Frees it; `reason` names who did, for later error messages. */
+  dispose(reason?: string): void;
 }
 
-const scopes: Set<Disposable>[] = [];
+interface Scope {
+  tensors: Set<Disposable>;
+  /** Where the scope was opened, captured lazily (an Error's stack). */
+  site: Error;
+}
+
+const scopes: Scope[] = [];
 
 /** Called by every new tensor: it belongs to the innermost open scope, if any. */
 export function track(t: Disposable): void {
-  scopes.at(-1)?.add(t);
+  scopes.at(-1)?.tensors.add(t);
 }
 
-/** Removes `t` from all open scopes: it outlives them (e.g. a parameter's `.grad`). */
+/**
+ * Removes `t` from all open scopes, so it outlives them (e.g. a parameter's `.grad`, or
+ * a value a step updates in place of the previous one). The caller then owns it.
+ *
+ * @example
+ * ```ts
+ * import { keep, Tensor, tidy } from "../../mod.ts";
+ * let kept: Tensor | undefined;
+ * tidy(() => {
+ *   kept = keep(Tensor.ones([2]));
+ *   Tensor.zeros([2]); // freed when the scope ends
+ * });
+ * console.log(await kept!.toArray()); // Float32Array [1, 1]
+ * ```
+ */
 export function keep<T extends Disposable>(t: T): T {
-  for (const s of scopes) s.delete(t);
+  for (const s of scopes) s.tensors.delete(t);
   return t;
 }
 
@@ -31,6 +56,13 @@ function collect(value: unknown, into: Set<unknown>): void {
   else if (Object.getPrototypeOf(value) === Object.prototype) {
     for (const v of Object.values(value)) collect(v, into);
   }
+}
+
+/** The first stack frame outside bnlab's tensor module: where the scope was opened. */
+function where(site: Error): string {
+  const frames = (site.stack ?? "").split("\n").slice(1).map((l) => l.trim());
+  const outside = frames.find((f) => !f.includes("/src/tensor/"));
+  return outside ? outside.replace(/^at /, "") : "an unknown place";
 }
 
 /**
@@ -46,20 +78,29 @@ function collect(value: unknown, into: Set<unknown>): void {
  * ```
  */
 export function tidy<T>(fn: () => T): T {
-  const scope = new Set<Disposable>();
+  const scope: Scope = { tensors: new Set(), site: new Error() };
   scopes.push(scope);
   let result: T;
   try {
     result = fn();
-    if (result instanceof Promise) throw new Error("tidy() takes a synchronous function");
+    if (result instanceof Promise) {
+      throw new Error(
+        "tidy() takes a synchronous function: await outside it, and tidy each synchronous step",
+      );
+    }
   } finally {
     scopes.pop();
   }
   const kept = new Set<unknown>();
   collect(result, kept);
-  for (const t of scope) {
-    if (kept.has(t)) scopes.at(-1)?.add(t);
-    else t.dispose();
+  let reason: string | undefined;
+  for (const t of scope.tensors) {
+    if (kept.has(t)) {
+      scopes.at(-1)?.tensors.add(t);
+      continue;
+    }
+    reason ??= `tidy() when its scope ended (the scope opened at ${where(scope.site)})`;
+    t.dispose(reason);
   }
   return result;
 }

@@ -5,13 +5,12 @@
  * spaces to a multiple of 8), then the raw little-endian tensor bytes. The header maps
  * each name to `{ dtype, shape, data_offsets: [begin, end] }` (offsets relative to the
  * start of the data), plus an optional `"__metadata__"` object of string values.
- * Parameters and buffers are written as `F32`; host scalar buffers
- * (`num_batches_tracked`) as `I64`, as PyTorch stores them.
+ * Parameters and buffers are written as `F32`; integer buffers (`num_batches_tracked`)
+ * as `I64`, as PyTorch stores them.
  *
  * @module
  */
 import type { HostTensor, Module } from "../nn/module.ts";
-import type { Tensor } from "../tensor/tensor.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { copyBuffer, readBuffer } from "../gpu/queue.ts";
 import { fmt } from "../tensor/shape.ts";
@@ -104,67 +103,73 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
   if (8 + n > bytes.length) throw bad(`header length ${n} exceeds the file (${bytes.length} B)`);
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
     throw bad(`header is not JSON (${(e as Error).message})`);
   }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(header)) throw bad(`the header is ${JSON.stringify(header)}, not a JSON object`);
   const data = bytes.subarray(8 + n);
   const tensors: Record<string, SafetensorsEntry> = {};
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  const meta = header.__metadata__ ?? {};
+  if (!isObject(meta) || Object.values(meta).some((v) => typeof v !== "string")) {
+    throw bad("__metadata__ must be an object of strings");
+  }
+  const metadata = meta as Record<string, string>;
   for (const [name, v] of Object.entries(header)) {
     if (name === "__metadata__") continue;
-    const { dtype, shape, data_offsets: off } = v as {
-      dtype: string;
-      shape: number[];
-      data_offsets: [number, number];
-    };
+    if (!isObject(v)) throw bad(`entry "${name}" is ${JSON.stringify(v)}, not an object`);
+    const { dtype, shape, data_offsets: off } = v;
+    const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+    if (!Array.isArray(shape) || !shape.every(isCount)) {
+      throw bad(`tensor "${name}" has shape ${JSON.stringify(shape)}, not a list of sizes`);
+    }
+    if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount)) {
+      throw bad(`tensor "${name}" has data_offsets ${JSON.stringify(off)}, not [begin, end]`);
+    }
+    if (typeof dtype !== "string") throw bad(`tensor "${name}" has no dtype`);
     if (dtype !== "F32" && dtype !== "I64") {
       throw new Error(
         `Tensor "${name}" has dtype ${dtype}; bnlab reads F32 and I64: convert it to float32 ` +
           `before saving (tensor.float())`,
       );
     }
-    const numel = shape.reduce((a, b) => a * b, 1);
-    const [begin, end] = off;
+    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+    const [begin, end] = off as [number, number];
     if (end - begin !== numel * BYTES[dtype] || begin < 0 || end > data.length) {
       throw bad(`tensor "${name}" ${dtype} ${fmt(shape)} has data_offsets [${begin}, ${end}]`);
     }
     const raw = data.slice(begin, end); // a copy: aligned for the typed array
     tensors[name] = {
       dtype,
-      shape,
+      shape: shape as number[],
       data: dtype === "F32" ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer),
     };
   }
   return { tensors, metadata };
 }
 
-/** Options for {@link saveCheckpoint}. */
-export interface SaveOptions {
-  /** String metadata stored in the header's `__metadata__` (with `format: "pt"`). */
-  metadata?: Record<string, string>;
-}
-
 /**
  * Reads a module's state dict back from the GPU (one host wait) as safetensors entries:
- * parameters and tensor buffers as `F32`, host scalar buffers as `I64`.
+ * parameters and buffers as `F32`, integer buffers (`num_batches_tracked`) as `I64`.
  */
 export async function stateDictEntries(net: Module): Promise<Record<string, SafetensorsEntry>> {
-  const live = new Set<Tensor>([...net.parameters(), ...net.buffers()]);
-  const sd = net.stateDict();
+  using sd = net.stateDict();
+  const integers = net.integerBuffers();
   const names = Object.keys(sd);
   // Gather every tensor into one buffer so the whole state costs a single readback.
   const offsets: number[] = [];
   let bytes = 0;
   for (const k of names) {
     offsets.push(bytes);
-    bytes += sd[k].size * 4;
+    bytes += sd[k].numel * 4;
   }
   const staging = allocBuffer(Math.max(bytes, 4), "checkpoint staging");
   names.forEach((k, i) => {
-    if (sd[k].size) copyBuffer(sd[k].buffer, staging, sd[k].size * 4, 0, offsets[i]);
+    if (sd[k].numel) copyBuffer(sd[k].buffer, staging, sd[k].numel * 4, 0, offsets[i]);
   });
   let all: Float32Array;
   try {
@@ -175,20 +180,38 @@ export async function stateDictEntries(net: Module): Promise<Record<string, Safe
   const out: Record<string, SafetensorsEntry> = {};
   names.forEach((k, i) => {
     const t = sd[k];
-    const values = all.slice(offsets[i] / 4, offsets[i] / 4 + t.size);
-    if (live.has(t)) out[k] = { dtype: "F32", shape: [...t.shape], data: values };
-    else {
-      // A fresh 0-d tensor standing for a host scalar: an integer counter in PyTorch.
-      out[k] = { dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(Math.round(values[0]))) };
-      t.dispose();
-    }
+    const values = all.slice(offsets[i] / 4, offsets[i] / 4 + t.numel);
+    out[k] = integers.has(k)
+      ? { dtype: "I64", shape: [...t.shape], data: BigInt64Array.from(values, (v) => BigInt(v)) }
+      : { dtype: "F32", shape: [...t.shape], data: values };
   });
   return out;
 }
 
+/** Names of the entries holding a NaN or an infinity, for the refusal to save them. */
+function nonFinite(entries: Record<string, SafetensorsEntry>): string[] {
+  return Object.entries(entries)
+    .filter(([, e]) => e.data instanceof Float32Array && e.data.some((v) => !Number.isFinite(v)))
+    .map(([k]) => k);
+}
+
+/** Options for {@link saveCheckpoint}. */
+export interface SaveOptions {
+  /** String metadata stored in the header's `__metadata__` (with `format: "pt"`). */
+  metadata?: Record<string, string>;
+  /**
+   * Save even if a parameter or buffer holds NaN or an infinity (a diverged model).
+   * Default false: such a model is refused with an error naming the tensors.
+   */
+  allowNonFinite?: boolean;
+}
+
 /**
  * Saves a module's parameters and buffers to `path` as safetensors, atomically: the bytes
- * go to a temporary file in the same directory, which is then renamed over `path`.
+ * go to a temporary file beside it (`.<name>.tmp`, the same name each time, so a save
+ * killed midway leaves at most that one file, replaced by the next save), which is then
+ * renamed over `path`. A model holding NaN or an infinity is refused unless
+ * `allowNonFinite`.
  *
  * @example
  * ```ts
@@ -217,15 +240,22 @@ export async function stateDictEntries(net: Module): Promise<Record<string, Safe
 export async function saveCheckpoint(
   net: Module,
   path: string,
-  { metadata = {} }: SaveOptions = {},
+  { metadata = {}, allowNonFinite = false }: SaveOptions = {},
 ): Promise<void> {
-  const bytes = encodeSafetensors(await stateDictEntries(net), { format: "pt", ...metadata });
+  const entries = await stateDictEntries(net);
+  const bad = allowNonFinite ? [] : nonFinite(entries);
+  if (bad.length) {
+    throw new Error(
+      `saveCheckpoint: not saving ${path}: ${bad.join(", ")} hold NaN or infinite values ` +
+        "(the training diverged). Pass allowNonFinite: true to save it anyway, under another name",
+    );
+  }
+  const bytes = encodeSafetensors(entries, { format: "pt", ...metadata });
   const slash = path.lastIndexOf("/");
   const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  const tmp = await Deno.makeTempFile({ dir, prefix: ".checkpoint-", suffix: ".tmp" });
+  const tmp = `${dir}/.${path.slice(slash + 1)}.tmp`;
   try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.chmod(tmp, 0o644); // makeTempFile creates 0600; a checkpoint is a normal file
+    await Deno.writeFile(tmp, bytes, { mode: 0o644 });
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
@@ -235,32 +265,27 @@ export async function saveCheckpoint(
 
 /**
  * Loads a safetensors checkpoint into `net` (names and shapes must match exactly; tensors
- * must be `F32`, scalar counters `I64` or `F32`). Returns the file's metadata.
+ * must be `F32`, integer counters `I64` or `F32`). All or nothing: a checkpoint that does
+ * not fit leaves the model unchanged. Returns the file's metadata.
  */
 export async function loadCheckpoint(net: Module, path: string): Promise<Record<string, string>> {
   const { tensors, metadata } = decodeSafetensors(await Deno.readFile(path));
-  const live = new Set<Tensor>([...net.parameters(), ...net.buffers()]);
-  const sd = net.stateDict();
+  const integers = net.integerBuffers();
   const state: Record<string, HostTensor> = {};
-  try {
-    for (const [k, t] of Object.entries(tensors)) {
-      const target = sd[k];
-      if (target && live.has(target) && t.dtype !== "F32") {
-        throw new Error(
-          `Checkpoint ${path}: "${k}" is ${t.dtype}, expected F32: save parameters and ` +
-            `running statistics as float32`,
-        );
-      }
-      state[k] = {
-        shape: t.shape,
-        data: t.data instanceof BigInt64Array ? Array.from(t.data, Number) : t.data,
-      };
+  for (const [k, t] of Object.entries(tensors)) {
+    if (!integers.has(k) && t.dtype !== "F32") {
+      throw new Error(
+        `Checkpoint ${path}: "${k}" is ${t.dtype}, expected F32: save parameters and ` +
+          `running statistics as float32`,
+      );
     }
-  } finally {
-    for (const t of Object.values(sd)) if (!live.has(t)) t.dispose();
+    state[k] = {
+      shape: t.shape,
+      data: t.data instanceof BigInt64Array ? Array.from(t.data, Number) : t.data,
+    };
   }
   try {
-    await net.loadStateDict(state);
+    net.loadStateDict(state);
   } catch (e) {
     throw new Error(`Checkpoint ${path} does not fit this model: ${(e as Error).message}`);
   }

@@ -4,39 +4,47 @@
  * Each step is one GPU submission (forward, loss, backward, SGD update, and the running
  * sums of loss and correct predictions), with no readback inside: the sums stay on the
  * GPU and are read a few times per epoch (`updatesPerEpoch`, for progress and curves) and
- * at its end. On llvmpipe a readback costs ~11 ms, about a tenth of a step.
+ * at its end. On llvmpipe a readback costs ~11 ms, about a tenth of a step. Every reading
+ * is checked: a loss that is no longer finite stops training with a {@link DivergenceError}.
  *
  * @module
  */
 import type { Module } from "../nn/module.ts";
 import { Conv2d } from "../nn/conv.ts";
 import { Linear } from "../nn/linear.ts";
+import { BatchNormBase } from "../nn/batch_norm.ts";
 import { xavierUniform, zeros } from "../nn/init.ts";
 import { CrossEntropyLoss } from "../nn/loss.ts";
 import { SGD } from "../optim/sgd.ts";
 import { countCorrect } from "../ops/cross_entropy/cross_entropy.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/autograd.ts";
-import { tidy } from "../tensor/tidy.ts";
-import { copyBuffer, flush, readBuffer } from "../gpu/queue.ts";
-import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
-import { ProgressBar, type ProgressOptions } from "../cli/progress.ts";
-import { evaluateAccuracy, type Loader } from "./evaluate.ts";
-
-export { evaluateAccuracy, type Loader, predict } from "./evaluate.ts";
+import { keep, tidy } from "../tensor/tidy.ts";
+import { flush } from "../gpu/queue.ts";
+import { ProgressBar, type ProgressOptions } from "../progress/progress.ts";
+import { evaluateAccuracy, type Loader, readScalars } from "./evaluate.ts";
 
 /** A mid-epoch reading (`epoch` counts from 1; `fraction` of it done, in (0, 1]). */
 export interface UpdateEvent {
+  /** Epoch number, from 1. */
   epoch: number;
+  /** Part of the epoch done, in (0, 1]. */
   fraction: number;
+  /** Steps done in this epoch. */
+  step: number;
   /** Mean training loss over the epoch so far. */
   loss: number;
   /** Training accuracy over the epoch so far (training mode, as the steps saw it). */
   trainAcc: number;
+  /** Mean training loss over the steps since the previous reading (the last window). */
+  windowLoss: number;
+  /** Training accuracy over the steps since the previous reading. */
+  windowAcc: number;
 }
 
 /** The end of an epoch. */
 export interface EpochEvent {
+  /** Epoch number, from 1. */
   epoch: number;
   /** Mean training loss over the epoch. */
   loss: number;
@@ -50,9 +58,29 @@ export interface EpochEvent {
   examplesPerSec: number;
 }
 
+/** One optimizer step, for {@link FitOptions.onStep}: its tensors live until the hook returns. */
+export interface StepEvent {
+  /** Epoch number, from 1. */
+  epoch: number;
+  /** Step within the epoch, from 1. */
+  step: number;
+  /** Steps done since the start of this `fit` history (across calls that continue it). */
+  globalStep: number;
+  /** The batch's images. */
+  x: Tensor;
+  /** The batch's labels. */
+  y: Tensor;
+  /** The batch's logits (detached). */
+  logits: Tensor;
+  /** The batch's mean loss, a 0-d tensor (detached; read it back only rarely). */
+  loss: Tensor;
+}
+
 /** Everything {@link fit} reported, in order. */
 export interface History {
+  /** Mid-epoch readings. */
   updates: UpdateEvent[];
+  /** End-of-epoch readings. */
   epochs: EpochEvent[];
 }
 
@@ -60,45 +88,100 @@ export interface History {
 export interface FitOptions {
   /** Passes over the training set. */
   epochs: number;
-  /** SGD learning rate (the lecture: 1.0 with BN, 0.9 without). */
-  lr: number;
-  /** SGD momentum. Default 0 (the book's plain SGD). */
+  /** SGD learning rate (the lecture: 1.0 with BN, 0.9 without). Ignored with `optimizer`. */
+  lr?: number;
+  /** SGD momentum. Default 0 (the book's plain SGD). Ignored with `optimizer`. */
   momentum?: number;
-  /** L2 weight decay. Default 0. */
+  /** L2 weight decay. Default 0. Ignored with `optimizer`. */
   weightDecay?: number;
   /**
-   * `"xavier"` (default, the book's `init_weights`): Xavier-uniform weights of every Linear
-   * and Conv2d, their biases zero, normalization layers left at their defaults (gamma 1,
-   * beta 0). `"none"` keeps the current weights (e.g. to continue from a checkpoint).
+   * An optimizer to step, instead of a fresh `SGD` (its state, such as momentum buffers,
+   * carries over between calls). The caller owns it.
+   */
+  optimizer?: SGD;
+  /**
+   * `"xavier"`: re-initialise first, as the book's `train_ch6` does (see
+   * {@link initXavier}). Default `"none"`: train the weights as they are, so a loaded
+   * checkpoint or an earlier `fit` is continued, never silently undone.
    */
   init?: "xavier" | "none";
   /** Seed of the Xavier initialisation. Default 0. */
   seed?: number;
+  /**
+   * Continue this history: the epochs are numbered after its last one, each gets the
+   * next epoch's shuffle, and the readings are appended to it (it is also returned).
+   */
+  history?: History;
   /** Readbacks of the running loss/accuracy per epoch (the last at its end). Default 5. */
   updatesPerEpoch?: number;
-  /** Called at each readback. */
-  onUpdate?: (e: UpdateEvent) => void;
-  /** Called after each epoch's test pass. */
-  onEpoch?: (e: EpochEvent) => void;
+  /** Called (and awaited) at each readback. */
+  onUpdate?: (e: UpdateEvent) => unknown;
+  /** Called (and awaited) after each epoch's test pass. */
+  onEpoch?: (e: EpochEvent) => unknown;
+  /**
+   * Called after every optimizer step, inside the step, with no readback: for captures
+   * that stay on the GPU (`keep()` what must outlive the step). Awaited if it returns a
+   * promise, which costs a host wait per step: avoid that.
+   */
+  onStep?: (e: StepEvent) => unknown;
   /** A progress bar per epoch on stderr (or with these options). Default false. */
   progress?: boolean | ProgressOptions;
 }
 
 /**
+ * The training loss stopped being a finite number: the run diverged (the learning rate
+ * is too large for this model, or the data holds NaN). Training stops at the reading that
+ * saw it; the model's weights are then not to be trusted.
+ */
+export class DivergenceError extends Error {
+  /** Epoch of the reading that saw the non-finite loss, from 1. */
+  readonly epoch: number;
+  /** Step within that epoch at that reading. */
+  readonly step: number;
+  /** The last step at which the loss was read finite (0: never, in this epoch). */
+  readonly lastFiniteStep: number;
+  /** The loss read: NaN or an infinity. */
+  readonly loss: number;
+  /** The epoch, steps and loss in the message. */
+  constructor(epoch: number, step: number, lastFiniteStep: number, loss: number) {
+    super(
+      `training diverged: the training loss is ${loss} at epoch ${epoch}, step ${step}` +
+        (lastFiniteStep ? ` (finite at step ${lastFiniteStep})` : "") +
+        "; lower the learning rate",
+    );
+    this.name = "DivergenceError";
+    this.epoch = epoch;
+    this.step = step;
+    this.lastFiniteStep = lastFiniteStep;
+    this.loss = loss;
+  }
+}
+
+/**
  * Re-initialises `net` as d2l's `init_weights` does: Xavier-uniform weights of every
- * Linear and Conv2d (`U(-a, a)`, `a = sqrt(6 / (fan_in + fan_out))`), biases zero.
- * Layer `i` (in module order) draws from seed `seed + i`.
+ * Linear and Conv2d (`U(-a, a)`, `a = sqrt(6 / (fan_in + fan_out))`), biases zero,
+ * everything else (normalization layers) left as it is. Layer `i` (in module order)
+ * draws from seed `seed + i`.
+ *
+ * @example
+ * ```ts
+ * import { lenet } from "../../mod.ts";
+ * import { initXavier } from "./fit.ts";
+ * const net = lenet();
+ * initXavier(net, 0);
+ * const w = await net[0].stateDict()["weight"].toArray(); // Conv2d(1, 6, 5)
+ * const a = Math.sqrt(6 / (25 + 150));
+ * console.log(w.every((v) => Math.abs(v) <= a)); // true
+ * ```
  */
 export function initXavier(net: Module, seed = 0): void {
   let i = 0;
-  const visit = (m: Module) => {
+  for (const m of net.modules()) {
     if (m instanceof Linear || m instanceof Conv2d) {
       xavierUniform(m.weight, { seed: seed + i++ });
       if (m.bias) zeros(m.bias);
     }
-    for (const [, c] of m.namedChildren()) visit(c);
-  };
-  visit(net);
+  }
 }
 
 /** Examples per epoch: the loader's own count if it has one, else batches x batch size. */
@@ -106,14 +189,72 @@ function examplesPerEpoch(loader: Loader, batchSize: number): number {
   return loader.n ?? loader.length * batchSize;
 }
 
-/** Reads several one-element tensors back with a single host wait. */
-async function readScalars(ts: Tensor[]): Promise<number[]> {
-  const staging = allocBuffer(ts.length * 4, "fit readback");
-  try {
-    ts.forEach((t, i) => copyBuffer(t.buffer, staging, 4, 0, 4 * i));
-    return [...new Float32Array(await readBuffer(staging, ts.length * 4))];
-  } finally {
-    releaseBuffer(staging);
+/** Refuses, before any work, a loader whose last batch batch norm cannot normalize. */
+function checkLoneLastBatch(net: Module, loader: Loader): void {
+  const { n, batchSize, dropLast } = loader;
+  if (n === undefined || batchSize === undefined || dropLast || n % batchSize !== 1) return;
+  if (!net.modules().some((m) => m instanceof BatchNormBase && m.training)) return;
+  throw new Error(
+    `fit: the training loader's last batch holds 1 example (${n} examples, batch size ` +
+      `${batchSize}), and batch normalization cannot train on a batch of one ("Expected more ` +
+      'than 1 value per channel"). Create the loader with dropLast: true (or change the batch ' +
+      "size or the number of examples)",
+  );
+}
+
+/**
+ * An epoch's running sums, kept on the GPU (the loss summed over examples, and the count
+ * of correct predictions) and read back only at readings, with what a reading reports:
+ * the means so far and over the window since the previous reading.
+ */
+class EpochSums {
+  #loss = keep(Tensor.zeros([]));
+  #correct = keep(Tensor.zeros([]));
+  /** Examples and steps so far. */
+  n = 0;
+  step = 0;
+  /** The values at the previous reading. */
+  #prev = { loss: 0, correct: 0, n: 0, step: 0 };
+
+  /** Adds one step's mean loss (a 0-d tensor) and its correct count over `b` examples. */
+  add(loss: Tensor, correct: Tensor, b: number): void {
+    const [l, c] = tidy(() =>
+      noGrad(() => [this.#loss.add(loss.detach().mul(b)), this.#correct.add(correct)])
+    );
+    this.#loss.dispose();
+    this.#correct.dispose();
+    [this.#loss, this.#correct] = [keep(l), keep(c)];
+    this.n += b;
+    this.step++;
+  }
+
+  /** Whether a reading was taken at the current step. */
+  get readNow(): boolean {
+    return this.#prev.step === this.step;
+  }
+
+  /** Reads the sums back (one host wait): the epoch so far, and the window since the last read. */
+  async read(): Promise<{ loss: number; acc: number; windowLoss: number; windowAcc: number }> {
+    const [l, c] = await readScalars([this.#loss, this.#correct]);
+    const prev = this.#prev, dn = this.n - prev.n;
+    this.#prev = { loss: l, correct: c, n: this.n, step: this.step };
+    return {
+      loss: l / this.n,
+      acc: c / this.n,
+      windowLoss: (l - prev.loss) / dn,
+      windowAcc: (c - prev.correct) / dn,
+    };
+  }
+
+  /** The step of the previous reading (0 if none). */
+  get lastRead(): number {
+    return this.#prev.step;
+  }
+
+  /** Frees the GPU sums. */
+  dispose(): void {
+    this.#loss.dispose();
+    this.#correct.dispose();
   }
 }
 
@@ -122,7 +263,9 @@ async function readScalars(ts: Tensor[]): Promise<number[]> {
  * loss and accuracy averaged over the epoch in training mode, then the test accuracy in
  * eval mode, and examples per second. Returns the history of readings.
  *
- * The same seeds (init, loader shuffle) on the same adapter give the same curve.
+ * The same seeds (init, loader shuffle) on the same adapter give the same curve. Callbacks
+ * are awaited, so an error in one (a failed save) rejects `fit`. A non-finite training
+ * loss stops training with a {@link DivergenceError}.
  *
  * @example
  * ```ts
@@ -134,11 +277,13 @@ async function readScalars(ts: Tensor[]): Promise<number[]> {
  * await getDevice();
  * const x = Tensor.rand([8, 1, 28, 28], { seed: 1 });
  * const y = Tensor.from([0, 1, 2, 3, 4, 5, 6, 7]);
- * const loader = { length: 1, batches: () => [{ x: x.detach(), y: y.detach() }] };
+ * const loader = { length: 1, batches: () => [{ x, y }] };
  * const net = lenet();
  * const h = await fit(net, loader, loader, { epochs: 2, lr: 0.5, updatesPerEpoch: 1 });
  * assert.equal(h.epochs.length, 2);
  * assert.deepEqual(h.updates.map((u) => [u.epoch, u.fraction]), [[1, 1], [2, 1]]);
+ * await fit(net, loader, loader, { epochs: 1, lr: 0.5, history: h }); // goes on
+ * assert.deepEqual(h.epochs.map((e) => e.epoch), [1, 2, 3]);
  * ```
  */
 export async function fit(
@@ -147,92 +292,109 @@ export async function fit(
   testLoader: Loader,
   opts: FitOptions,
 ): Promise<History> {
-  const { epochs, lr, momentum = 0, weightDecay = 0, init = "xavier", seed = 0 } = opts;
-  const { updatesPerEpoch = 5, onUpdate, onEpoch, progress = false } = opts;
+  const { epochs, lr, momentum = 0, weightDecay = 0, init = "none", seed = 0 } = opts;
+  const { updatesPerEpoch = 5, onUpdate, onEpoch, onStep, progress = false } = opts;
   if (!(Number.isInteger(epochs) && epochs >= 0)) {
     throw new Error(`fit: epochs must be a whole number >= 0, got ${epochs}`);
   }
-  if (!(lr > 0)) throw new Error(`fit: lr must be a positive number, got ${lr}`);
+  if (!opts.optimizer && !(typeof lr === "number" && lr > 0 && Number.isFinite(lr))) {
+    throw new Error(`fit: lr must be a finite number > 0, got ${lr}`);
+  }
+  if (!(Number.isInteger(updatesPerEpoch) && updatesPerEpoch >= 1)) {
+    throw new Error(`fit: updatesPerEpoch must be a whole number >= 1, got ${updatesPerEpoch}`);
+  }
+  if (init !== "xavier" && init !== "none") {
+    throw new Error(`fit: init must be "xavier" or "none", got ${JSON.stringify(init)}`);
+  }
+  if (trainLoader.length === 0) {
+    throw new Error("fit: the training loader has no batches; give it at least one example");
+  }
+  checkLoneLastBatch(net, trainLoader);
   if (init === "xavier") initXavier(net, seed);
-  const sgd = new SGD(net.parameters(), { lr, momentum, weightDecay });
+  const sgd = opts.optimizer ?? new SGD(net.parameters(), { lr: lr!, momentum, weightDecay });
   const lossFn = new CrossEntropyLoss();
-  const history: History = { updates: [], epochs: [] };
+  const history: History = opts.history ?? { updates: [], epochs: [] };
+  const first = (history.epochs.at(-1)?.epoch ?? 0) + 1;
+  let globalStep = 0;
   const steps = trainLoader.length;
   // Readings at evenly spaced steps, the last one at the end of the epoch.
   const readAt = new Set<number>();
-  for (let k = 1; k <= Math.max(1, updatesPerEpoch); k++) {
-    readAt.add(Math.max(1, Math.round((k * steps) / Math.max(1, updatesPerEpoch))));
+  for (let k = 1; k <= updatesPerEpoch; k++) {
+    readAt.add(Math.max(1, Math.round((k * steps) / updatesPerEpoch)));
   }
 
   try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      await trainEpoch(epoch);
-    }
+    for (let epoch = first; epoch < first + epochs; epoch++) await trainEpoch(epoch);
   } finally {
-    sgd.dispose(); // momentum buffers
+    if (!opts.optimizer) sgd.dispose(); // momentum buffers
   }
   return history;
 
   async function trainEpoch(epoch: number): Promise<void> {
     net.train();
-    let lossSum = Tensor.zeros([]); // sum over examples of the loss
-    let correct = Tensor.zeros([]); // correct predictions
-    let n = 0;
-    let step = 0;
+    const sums = new EpochSums();
     let last = { loss: NaN, trainAcc: NaN };
     let bar: ProgressBar | undefined;
     const start = performance.now();
+    const read = async () => {
+      const lastFinite = sums.lastRead;
+      const r = await sums.read();
+      if (!Number.isFinite(r.loss)) throw new DivergenceError(epoch, sums.step, lastFinite, r.loss);
+      last = { loss: r.loss, trainAcc: r.acc };
+      const u: UpdateEvent = {
+        epoch,
+        fraction: Math.min(1, sums.step / steps),
+        step: sums.step,
+        ...last,
+        windowLoss: r.windowLoss,
+        windowAcc: r.windowAcc,
+      };
+      history.updates.push(u);
+      await onUpdate?.(u);
+    };
     try {
       for await (const { x, y } of trainLoader.batches(epoch - 1)) {
         const b = x.shape[0];
-        using _x = x, _y = y; // the loader hands over ownership of each batch
-        if (progress && !bar) {
-          bar = new ProgressBar(examplesPerEpoch(trainLoader, b), {
-            label: `epoch ${epoch}/${epochs}`,
+        bar ??= progress
+          ? new ProgressBar(examplesPerEpoch(trainLoader, b), {
+            label: `epoch ${epoch}/${first + epochs - 1}`,
             unit: "ex",
             ...(progress === true ? {} : progress),
-          });
-        }
-        const [nextLoss, nextCorrect] = tidy(() => {
+          })
+          : undefined;
+        let hook: unknown;
+        tidy(() => {
           sgd.zeroGrad();
           const logits = net.forward(x);
           const loss = lossFn.forward(logits, y);
           loss.backward();
           sgd.step();
-          return noGrad(() => [
-            lossSum.add(loss.detach().mul(b)),
-            correct.add(countCorrect(logits, y)),
-          ]);
+          sums.add(loss, noGrad(() => countCorrect(logits, y)), b);
+          hook = onStep?.({
+            epoch,
+            step: sums.step,
+            globalStep: ++globalStep,
+            x,
+            y,
+            logits: logits.detach(),
+            loss: loss.detach(),
+          });
         });
-        lossSum.dispose();
-        correct.dispose();
-        [lossSum, correct] = [nextLoss, nextCorrect];
+        await hook;
         flush(); // one submission per step
-        n += b;
-        step++;
-        if (readAt.has(step) || step === steps) {
-          const [l, c] = await readScalars([lossSum, correct]);
-          last = { loss: l / n, trainAcc: c / n };
-          const u = { epoch, fraction: steps ? Math.min(1, step / steps) : 1, ...last };
-          history.updates.push(u);
-          onUpdate?.(u);
-        }
-        bar?.update(n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
+        if (readAt.has(sums.step) || sums.step === steps) await read();
+        bar?.update(sums.n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
       }
-      if (step !== steps && step > 0 && !readAt.has(step)) {
-        // A loader shorter than it said: read what there is.
-        const [l, c] = await readScalars([lossSum, correct]);
-        last = { loss: l / n, trainAcc: c / n };
-        const u = { epoch, fraction: 1, ...last };
-        history.updates.push(u);
-        onUpdate?.(u);
+      if (sums.step === 0) {
+        throw new Error(`fit: the training loader yielded no batches in epoch ${epoch}`);
       }
+      if (!sums.readNow) await read(); // a loader shorter than it said: read what there is
+      bar?.done(`loss ${last.loss.toFixed(3)} train acc ${last.trainAcc.toFixed(3)}`);
     } finally {
-      lossSum.dispose();
-      correct.dispose();
+      sums.dispose();
+      bar?.stop();
     }
     const seconds = (performance.now() - start) / 1000;
-    bar?.done(`loss ${last.loss.toFixed(3)} train acc ${last.trainAcc.toFixed(3)}`);
     const testAcc = await evaluateAccuracy(net, testLoader);
     const e: EpochEvent = {
       epoch,
@@ -240,9 +402,9 @@ export async function fit(
       trainAcc: last.trainAcc,
       testAcc,
       seconds,
-      examplesPerSec: n / seconds,
+      examplesPerSec: sums.n / seconds,
     };
     history.epochs.push(e);
-    onEpoch?.(e);
+    await onEpoch?.(e);
   }
 }

@@ -83,7 +83,8 @@ Deno.test("loadFashionMnist reads gzipped and plain files from dir", async () =>
   await withTempDir(async (dir) => {
     const s = await synthetic("train", 7);
     await writeAll(dir, s.gz);
-    const ds = await loadFashionMnist({ split: "train", dir, searchPaths: [], download: false });
+    const opts = { dir, download: false, checkSize: false };
+    const ds = await loadFashionMnist({ split: "train", ...opts });
     assert.deepEqual(ds, {
       split: "train",
       images: s.images,
@@ -91,37 +92,91 @@ Deno.test("loadFashionMnist reads gzipped and plain files from dir", async () =>
       n: 7,
       rows: 28,
       cols: 28,
+      files: { images: `${dir}/${s.files.images}.gz`, labels: `${dir}/${s.files.labels}.gz` },
     });
     const t = await synthetic("test", 1);
     await Deno.writeFile(`${dir}/${t.files.images}`, encodeIdx(t.images, [1, 28, 28]));
     await Deno.writeFile(`${dir}/${t.files.labels}`, encodeIdx(t.labels, [1]));
-    const ts = await loadFashionMnist({ split: "test", dir, searchPaths: [], download: false });
+    const ts = await loadFashionMnist({ split: "test", ...opts });
     assert.equal(ts.n, 1);
     assert.deepEqual(ts.images, t.images);
   });
 });
 
-Deno.test("loadFashionMnist looks in searchPaths after dir, and in $FASHION_MNIST_DIR by default", async () => {
+Deno.test("loadFashionMnist without dir searches searchPaths in order, $FASHION_MNIST_DIR by default", async () => {
   await withTempDir(async (dir) => {
     const s = await synthetic("test", 3);
     await Deno.mkdir(`${dir}/b`);
     await writeAll(`${dir}/b`, s.gz);
     const ds = await loadFashionMnist({
       split: "test",
-      dir: `${dir}/a`,
       searchPaths: [`${dir}/nothing`, `${dir}/b`],
       download: false,
+      checkSize: false,
     });
     assert.deepEqual(ds.labels, s.labels);
+    assert.equal(ds.files.labels, `${dir}/b/${s.files.labels}.gz`, "the files it was read from");
     const old = Deno.env.get("FASHION_MNIST_DIR");
     Deno.env.set("FASHION_MNIST_DIR", `${dir}/b`);
     try {
-      const viaEnv = await loadFashionMnist({ split: "test", download: false });
+      const viaEnv = await loadFashionMnist({ split: "test", download: false, checkSize: false });
       assert.deepEqual(viaEnv.images, s.images);
     } finally {
       if (old === undefined) Deno.env.delete("FASHION_MNIST_DIR");
       else Deno.env.set("FASHION_MNIST_DIR", old);
     }
+  });
+});
+
+Deno.test("loadFashionMnist uses an explicit dir or refuses it, never replacing it (#6.2)", async () => {
+  await withTempDir(async (dir) => {
+    const s = await synthetic("test", 3);
+    await Deno.mkdir(`${dir}/good`);
+    await writeAll(`${dir}/good`, s.gz);
+    await Deno.mkdir(`${dir}/partial`);
+    await Deno.writeFile(`${dir}/partial/${s.files.images}.gz`, s.gz[`${s.files.images}.gz`]);
+    const env = Deno.env.get("FASHION_MNIST_DIR");
+    Deno.env.set("FASHION_MNIST_DIR", `${dir}/good`); // a fallback that must not be taken
+    try {
+      for (const [given, why] of [["missing", "no such directory"], ["partial", "missing"]]) {
+        const err = await loadFashionMnist({
+          split: "test",
+          dir: `${dir}/${given}`,
+          download: false,
+          checkSize: false,
+        }).catch((e) => e as Error);
+        assert.ok(err instanceof Error, `dir ${given} was replaced by another place`);
+        assert.ok(
+          err.message.includes(`${dir}/${given} (the \`dir\` option): ${why}`),
+          err.message,
+        );
+        assert.ok(err.message.includes("is used alone, never replaced"), err.message);
+        assert.ok(!err.message.includes(`${dir}/good`), err.message);
+      }
+      await assert.rejects(
+        () => loadFashionMnist({ split: "test", dir: " ", download: false }),
+        /`dir` is an empty string/,
+      );
+    } finally {
+      if (env === undefined) Deno.env.delete("FASHION_MNIST_DIR");
+      else Deno.env.set("FASHION_MNIST_DIR", env);
+    }
+  });
+});
+
+Deno.test("loadFashionMnist refuses a split of the wrong size, e.g. the test files as train (#6.2)", async () => {
+  await withTempDir(async (dir) => {
+    const t = await synthetic("test", 10000);
+    const f = await synthetic("train", 1); // names of the train files
+    // The test split's files, renamed as the training split's.
+    await Deno.writeFile(`${dir}/${f.files.images}.gz`, t.gz[`${t.files.images}.gz`]);
+    await Deno.writeFile(`${dir}/${f.files.labels}.gz`, t.gz[`${t.files.labels}.gz`]);
+    await assert.rejects(
+      () => loadFashionMnist({ split: "train", dir, download: false }),
+      /holds 10000 images; Fashion-MNIST's train split has 60000 \(10000 is the test \(t10k\) split's size/,
+    );
+    const ok = await loadFashionMnist({ split: "train", dir, download: false, checkSize: false });
+    assert.equal(ok.n, 10000);
   });
 });
 
@@ -132,14 +187,13 @@ Deno.test("loadFashionMnist not found offline lists every place and how to get t
     await Deno.writeFile(`${dir}/half/${s.files.images}.gz`, s.gz[`${s.files.images}.gz`]);
     const err = await loadFashionMnist({
       split: "train",
-      dir: `${dir}/none`,
-      searchPaths: [`${dir}/half`],
+      searchPaths: [`${dir}/none`, `${dir}/half`],
       download: false,
     }).catch((e) => e as Error);
     assert.ok(err instanceof Error);
     const m = err.message;
     assert.match(m, /Fashion-MNIST \(train split\) was not found\. Looked in:/);
-    assert.ok(m.includes(`${dir}/none (the \`dir\` option): no such directory`), m);
+    assert.ok(m.includes(`${dir}/none (searchPaths): no such directory`), m);
     assert.ok(m.includes(`${dir}/half (searchPaths): missing train-labels-idx1-ubyte[.gz]`), m);
     assert.ok(m.includes("Downloading is off (download: false)."), m);
     for (
@@ -153,7 +207,7 @@ Deno.test("loadFashionMnist not found offline lists every place and how to get t
 Deno.test("loadFashionMnist names the file on a wrong magic, a count mismatch or a bad label", async () => {
   await withTempDir(async (dir) => {
     const s = await synthetic("test", 5);
-    const opts = { split: "test" as const, dir, searchPaths: [], download: false };
+    const opts = { split: "test" as const, dir, download: false, checkSize: false };
     // Images and labels swapped: rank 1 where [n, 28, 28] belongs.
     await Deno.writeFile(`${dir}/${s.files.images}`, encodeIdx(s.labels, [5]));
     await Deno.writeFile(`${dir}/${s.files.labels}`, encodeIdx(s.labels, [5]));
@@ -191,7 +245,7 @@ Deno.test("loadFashionMnist downloads from a loopback server, verifies MD5, then
       const opts = {
         split: "train" as const,
         dir,
-        searchPaths: [],
+        checkSize: false,
         url,
         md5: s.md5,
         onProgress: (f: string, r: number, t: number) => progress.push(`${f} ${r}/${t}`),
@@ -214,7 +268,7 @@ Deno.test("loadFashionMnist downloads from a loopback server, verifies MD5, then
         const ds = await loadFashionMnist({
           split: "train",
           dir,
-          searchPaths: [],
+          checkSize: false,
           md5: s.md5,
           onProgress: quiet,
         });
@@ -237,7 +291,7 @@ Deno.test("loadFashionMnist rejects a download with a wrong checksum and keeps n
       const err = await loadFashionMnist({
         split: "test",
         dir,
-        searchPaths: [],
+        checkSize: false,
         url,
         md5,
         onProgress: quiet,
@@ -273,7 +327,7 @@ Deno.test("loadFashionMnist rejects a truncated download and keeps nothing of it
         const err = await loadFashionMnist({
           split: "test",
           dir,
-          searchPaths: [],
+          checkSize: false,
           url,
           md5,
           onProgress: quiet,

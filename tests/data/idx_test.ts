@@ -96,3 +96,11 @@ Deno.test("readIdxFile reads plain and gzipped files and names a truncated one",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("gunzip reads a file of several concatenated gzip members (#6.11)", async () => {
+  const a = await gzip(encodeIdx(Uint8Array.of(3, 1, 4), [3]));
+  const b = await gzip(Uint8Array.of(1, 5));
+  const joined = new Uint8Array([...a, ...b]);
+  const out = await gunzip(joined, "two-members.gz");
+  assert.deepEqual([...out], [...encodeIdx(Uint8Array.of(3, 1, 4), [3]), 1, 5]);
+});

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
-import { DataLoader, type Dataset, epochOrder } from "../../src/data/loader.ts";
+import { DataLoader, type Dataset, DeviceDataset, epochOrder } from "../../src/data/loader.ts";
+import type { Tensor } from "../../src/tensor/tensor.ts";
 import { FASHION_MNIST_SYSTEM_DIR, loadFashionMnist } from "../../src/data/fashion_mnist.ts";
 import { memoryStats } from "../../src/gpu/buffer_pool.ts";
 import { queueStats } from "../../src/gpu/queue.ts";
@@ -44,8 +45,6 @@ async function check(loader: DataLoader, ds: Dataset, epoch: number, what: strin
     // unpack4x8unorm may differ from a correctly rounded v / 255 by an ulp.
     assertClose(await x.toArray(), want[i].x, { atol: 0, rtol: 1.2e-7 }, `${what}: batch ${i} x`);
     assertClose(await y.toArray(), want[i].y, { atol: 0, rtol: 0 }, `${what}: batch ${i} y`);
-    x.dispose();
-    y.dispose();
     i++;
   }
   assert.equal(i, want.length, `${what}: batches yielded`);
@@ -113,10 +112,7 @@ gpuTest(
     const ds = dataset(1000, 28, 28);
     using loader = new DataLoader(ds, { batchSize: 16 }); // 63 batches
     const epoch = () => {
-      for (const { x, y } of loader.batches(0)) {
-        x.dispose();
-        y.dispose();
-      }
+      for (const _ of loader.batches(0)) { /* the loader frees each batch */ }
     };
     epoch(); // warm the pool with the batch tensors' buffers
     const before = memoryStats(), submits = queueStats().submits;
@@ -126,11 +122,7 @@ gpuTest(
     assert.equal(after.buffers - before.buffers, 1, "exactly one new buffer (the order) per epoch");
     assert.equal(after.liveBytes, before.liveBytes, "live memory is unchanged after an epoch");
     // Stopping an epoch early gives the order back too.
-    for (const { x, y } of loader.batches(1)) {
-      x.dispose();
-      y.dispose();
-      break;
-    }
+    for (const _ of loader.batches(1)) break;
     assert.equal(memoryStats().liveBytes, before.liveBytes);
   },
 );
@@ -148,11 +140,57 @@ gpuTest("DataLoader rejects bad options and use after dispose", () => {
   );
   assert.throws(
     () => new DataLoader({ ...ds, n: 11 }, { batchSize: 2 }),
-    /DataLoader dataset holds 40 image bytes and 10 labels, too few for n = 11 images of 2x2/,
+    /DataLoader dataset holds 40 image bytes and 10 labels, too few for n = 11 images of 1x2x2/,
   );
   const loader = new DataLoader(ds, { batchSize: 4 });
   loader.dispose();
-  assert.throws(() => loader.batches(0).next(), /DataLoader was disposed; create a new one/);
+  assert.throws(() => loader.batches(0).next(), /GPU copy was disposed .* create a new loader/);
+});
+
+gpuTest("DataLoader owns its batches: each is freed when the next is requested (#7)", async () => {
+  using loader = new DataLoader(dataset(10, 2, 2), { batchSize: 4, shuffle: false });
+  const seen: Tensor[] = [];
+  for (const { x } of loader.batches(0)) {
+    assert.ok(!x.disposed, "a batch is valid while it is the current one");
+    seen.push(x);
+  }
+  assert.ok(seen.every((x) => x.disposed), "every batch is freed by the end of the loop");
+  assert.throws(
+    () => seen[0].buffer,
+    /freed: it was disposed by the DataLoader when the next batch was requested\. clone\(\) a batch/,
+  );
+  // A clone is the caller's.
+  let kept: Tensor | undefined;
+  for (const { x } of loader.batches(0)) kept ??= x.clone();
+  const ds = dataset(10, 2, 2);
+  const want = Array.from(ds.images.subarray(0, 16), (v) => Math.fround(v / 255));
+  assertClose(await kept!.toArray(), want, { atol: 0, rtol: 1e-7 }, "the clone of batch 0");
+  kept!.dispose();
+});
+
+gpuTest("DataLoaders of several batch sizes share one DeviceDataset upload (#8)", async () => {
+  const before = memoryStats();
+  using data = new DeviceDataset(dataset(12, 2, 2));
+  const small = new DataLoader(data, { batchSize: 2, shuffle: false });
+  const large = new DataLoader(data, { batchSize: 5, shuffle: false });
+  assert.deepEqual([small.length, large.length], [6, 3]);
+  const firsts: number[][] = [];
+  for (const l of [small, large]) {
+    for (const { y } of l.batches(0)) {
+      firsts.push(Array.from(await y.toArray()));
+      break;
+    }
+  }
+  const labels = Array.from(dataset(12, 2, 2).labels);
+  assert.deepEqual(firsts, [labels.slice(0, 2), labels.slice(0, 5)]);
+  small.dispose(); // does not free the shared data
+  let batches = 0;
+  for (const _ of large.batches(0)) batches++;
+  assert.equal(batches, 3, "the other loader still works");
+  data.dispose();
+  assert.throws(() => large.batches(0).next(), /GPU copy was disposed/);
+  large.dispose();
+  assert.equal(memoryStats().liveBytes, before.liveBytes, "nothing left live");
 });
 
 const system = await Deno.stat(`${FASHION_MNIST_SYSTEM_DIR}/t10k-images-idx3-ubyte.gz`).then(
@@ -178,8 +216,6 @@ gpuTest(
     for (const { x, y } of loader.batches(3)) {
       assertClose(await x.toArray(), want[i].x, { atol: 0, rtol: 1.2e-7 }, `batch ${i} x`);
       assertClose(await y.toArray(), want[i].y, { atol: 0, rtol: 0 }, `batch ${i} y`);
-      x.dispose();
-      y.dispose();
       if (++i === 2) break;
     }
   },

@@ -1,9 +1,10 @@
+import { ok } from "node:assert/strict";
 /**
  * Batched encoding: a chain of ops submits nothing until a readback, which submits once;
  * the pipeline cache compiles each (source, entry point, overrides) once.
  */
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { flush, grid, Params, queueStats, sync } from "../../src/gpu/queue.ts";
 import { pipeline } from "../../src/gpu/pipeline.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -19,15 +20,15 @@ gpuTest("a chain of 50 ops is one submit, made by toArray()", async () => {
     return t;
   });
   const pending = queueStats();
-  assert(pending.submits === before, `50 ops submitted ${pending.submits - before} times`);
-  assert(
+  ok(pending.submits === before, `50 ops submitted ${pending.submits - before} times`);
+  ok(
     pending.pendingLaunches >= 50,
     `expected >= 50 pending launches, got ${pending.pendingLaunches}`,
   );
   const got = await y.toArray();
   const after = queueStats();
-  assert(after.submits === before + 1, `toArray() made ${after.submits - before} submits, not 1`);
-  assert(after.pendingLaunches === 0, "nothing left pending after a readback");
+  ok(after.submits === before + 1, `toArray() made ${after.submits - before} submits, not 1`);
+  ok(after.pendingLaunches === 0, "nothing left pending after a readback");
   const want = [1, 2, 3, 4, 5, 6, 7].map((v) => {
     for (let i = 0; i < 50; i++) v = i % 2 ? v * 1.01 : v + 0.5;
     return v;
@@ -42,7 +43,7 @@ gpuTest("flush() with nothing encoded submits nothing", () => {
   const before = queueStats().submits;
   flush();
   flush();
-  assert(queueStats().submits === before, "empty flushes must not submit");
+  ok(queueStats().submits === before, "empty flushes must not submit");
 });
 
 const KERNEL = `
@@ -55,31 +56,31 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) { out[gid.x] = f32(WG); }
 gpuTest("the pipeline cache compiles once per source and overrides", () => {
   const a = pipeline("test.cache", KERNEL, { WG: 64 });
   const b = pipeline("test.cache", KERNEL, { WG: 64 });
-  assert(a === b, "same source and overrides must give the same GPUComputePipeline");
+  ok(a === b, "same source and overrides must give the same GPUComputePipeline");
   const c = pipeline("test.cache", KERNEL, { WG: 32 });
-  assert(c !== a, "other override values must give another pipeline");
-  assert(pipeline("test.cache", KERNEL, { WG: 32 }) === c, "and that one is cached too");
+  ok(c !== a, "other override values must give another pipeline");
+  ok(pipeline("test.cache", KERNEL, { WG: 32 }) === c, "and that one is cached too");
   const d = pipeline("test.cache", KERNEL + "\n// another source\n", { WG: 64 });
-  assert(d !== a, "another source must give another pipeline");
+  ok(d !== a, "another source must give another pipeline");
 });
 
 Deno.test("grid splits large workgroup counts within 65535 per dimension", () => {
   for (const n of [1, 7, 65535, 65536, 1_000_003, 65535 * 65535]) {
     const [x, y] = grid(n);
-    assert(x <= 65535 && y <= 65535 && x * y >= n, `grid(${n}) = [${x}, ${y}]`);
-    assert(x * (y - 1) < n, `grid(${n}) = [${x}, ${y}] has a wasted row`);
+    ok(x <= 65535 && y <= 65535 && x * y >= n, `grid(${n}) = [${x}, ${y}]`);
+    ok(x * (y - 1) < n, `grid(${n}) = [${x}, ${y}] has a wasted row`);
   }
-  assert(grid(0).join() === "1,1", "grid(0) dispatches one (idle) workgroup");
+  ok(grid(0).join() === "1,1", "grid(0) dispatches one (idle) workgroup");
 });
 
 Deno.test("Params packs 4-byte fields in order and pads to 16 bytes", () => {
   const bytes = new Params().u32(7).i32(-2).f32(0.5).bytes();
-  assert(bytes.byteLength === 16, `length ${bytes.byteLength}`);
+  ok(bytes.byteLength === 16, `length ${bytes.byteLength}`);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  assert(v.getUint32(0, true) === 7 && v.getInt32(4, true) === -2, "u32, i32");
-  assert(v.getFloat32(8, true) === 0.5, "f32");
+  ok(v.getUint32(0, true) === 7 && v.getInt32(4, true) === -2, "u32, i32");
+  ok(v.getFloat32(8, true) === 0.5, "f32");
   const arr = new Params().u32s([1, 2, 3], 8, 9).bytes();
   const w = new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
   const vals = Array.from({ length: 8 }, (_, i) => w.getUint32(4 * i, true));
-  assert(arr.byteLength === 32 && vals.join() === "1,2,3,9,9,9,9,9", `u32s: ${vals}`);
+  ok(arr.byteLength === 32 && vals.join() === "1,2,3,9,9,9,9,9", `u32s: ${vals}`);
 });

@@ -1,5 +1,6 @@
+import { ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { Conv2d } from "../../src/nn/conv.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
@@ -8,26 +9,17 @@ const fx = JSON.parse(
   await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
 );
 
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return "";
-}
-
 gpuTest(
   "Conv2d with PyTorch's state dict matches PyTorch: forward and gradients (fixture)",
   async () => {
     for (const f of fx.conv) {
       const [o, c, kh, kw] = f.w_shape;
       const conv = new Conv2d(c, o, [kh, kw], { stride: f.stride, padding: f.padding });
-      await conv.loadStateDict({
+      conv.loadStateDict({
         weight: { shape: f.w_shape, data: f.w },
         bias: { shape: [o], data: f.b },
       });
-      const x = Tensor.from(f.x, f.x_shape, { requiresGrad: true });
+      const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
       const y = conv.forward(x);
       y.backward(Tensor.from(f.dy, f.y_shape));
       const tol = { atol: 1e-5, rtol: 1e-5 };
@@ -43,35 +35,35 @@ gpuTest("Conv2d init is U(-1/sqrt(fanIn), 1/sqrt(fanIn)) as PyTorch's, seeded", 
   const f = fx.conv_init;
   const bound = 1 / Math.sqrt(f.fan_in);
   const a = new Conv2d(6, 16, 5, { seed: 3 });
-  assert(a.weight.shape.join() === "16,6,5,5" && a.bias!.shape.join() === "16", "shapes");
+  ok(a.weight.shape.join() === "16,6,5,5" && a.bias!.shape.join() === "16", "shapes");
   const w = await a.weight.toArray();
   const b = await a.bias!.toArray();
   const maxAbs = (v: Float32Array) => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
   // torch's samples reach the same bound: both within it, both close to it
   for (const [got, torch] of [[maxAbs(w), f.weight_max_abs], [maxAbs(b), f.bias_max_abs]]) {
-    assert(got <= bound && torch <= bound, `max |w| ${got} (torch ${torch}) > ${bound}`);
+    ok(got <= bound && torch <= bound, `max |w| ${got} (torch ${torch}) > ${bound}`);
   }
-  assert(maxAbs(w) > 0.99 * bound, `weights fill the range: ${maxAbs(w)} vs ${bound}`);
+  ok(maxAbs(w) > 0.99 * bound, `weights fill the range: ${maxAbs(w)} vs ${bound}`);
   const mean = w.reduce((s, x) => s + x, 0) / w.length;
-  assert(Math.abs(mean) < 0.1 * bound, `weights centred: mean ${mean}`);
+  ok(Math.abs(mean) < 0.1 * bound, `weights centred: mean ${mean}`);
   const again = new Conv2d(6, 16, 5, { seed: 3 });
   assertClose(await again.weight.toArray(), w, { atol: 0, rtol: 0 }, "same seed, same weights");
   assertClose(await again.bias!.toArray(), b, { atol: 0, rtol: 0 }, "same seed, same bias");
   const other = await new Conv2d(6, 16, 5, { seed: 4 }).weight.toArray();
-  assert(other.some((v, i) => v !== w[i]), "another seed, other weights");
+  ok(other.some((v, i) => v !== w[i]), "another seed, other weights");
 });
 
 gpuTest("Conv2d options: pairs, no bias, forward equals the functional form", async () => {
   const conv = new Conv2d(3, 5, [3, 2], { stride: [2, 1], padding: [1, 0], bias: false, seed: 1 });
-  assert(conv.bias === null && Object.keys(conv.stateDict()).join() === "weight", "no bias");
-  assert(conv.kernelSize.join() === "3,2" && conv.stride.join() === "2,1", "pairs kept");
+  ok(conv.bias === null && Object.keys(conv.stateDict()).join() === "weight", "no bias");
+  ok(conv.kernelSize.join() === "3,2" && conv.stride.join() === "2,1", "pairs kept");
   const x = Tensor.randn([2, 3, 7, 6], { seed: 2 });
   const y = conv.forward(x);
-  assert(y.shape.join() === "2,5,4,5", `shape ${y.shape}`);
+  ok(y.shape.join() === "2,5,4,5", `shape ${y.shape}`);
   const want = conv2d(x, conv.weight, null, { stride: [2, 1], padding: [1, 0] });
   assertClose(await y.toArray(), await want.toArray(), { atol: 0, rtol: 0 }, "same kernel");
   const lenet = new Conv2d(1, 6, 5, { padding: 2 }).forward(Tensor.zeros([2, 1, 28, 28]));
-  assert(lenet.shape.join() === "2,6,28,28", `book's padded conv1: ${lenet.shape}`);
+  ok(lenet.shape.join() === "2,6,28,28", `book's padded conv1: ${lenet.shape}`);
 });
 
 gpuTest("Conv2d errors name expected and got", () => {
@@ -91,7 +83,6 @@ gpuTest("Conv2d errors name expected and got", () => {
     [() => new Conv2d(1, 6, 5, { stride: [1, 0] }), "stride must be"],
   ];
   for (const [fn, want] of cases) {
-    const msg = message(fn);
-    assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
+    throws(fn, (e: Error) => e.message.includes(want), `an error containing "${want}"`);
   }
 });

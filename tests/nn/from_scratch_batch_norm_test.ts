@@ -3,11 +3,11 @@
 // Same outputs and gradients; the same moving mean once the two momentum conventions are
 // matched (d2l weights the OLD value by 0.9, PyTorch the NEW one by 0.1); and a moving
 // variance that differs exactly by PyTorch's unbiased factor M/(M-1).
-import { equal } from "node:assert/strict";
+import { equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { gradEnabled, noGrad } from "../../src/tensor/autograd.ts";
+import { isGradEnabled, noGrad } from "../../src/tensor/autograd.ts";
 import { BatchNorm1d, BatchNorm2d } from "../../src/nn/batch_norm.ts";
 
 /** d2l's batch_norm: `torch.is_grad_enabled()` tells training from prediction. */
@@ -21,10 +21,10 @@ function batchNorm(
   momentum: number,
 ): [Tensor, Tensor, Tensor] {
   let XHat: Tensor;
-  if (!gradEnabled()) {
+  if (!isGradEnabled()) {
     XHat = X.sub(movingMean).div(movingVar.add(eps).sqrt());
   } else {
-    assert(X.rank === 2 || X.rank === 4);
+    ok(X.rank === 2 || X.rank === 4);
     let mean: Tensor, variance: Tensor;
     if (X.rank === 2) {
       mean = X.mean(0);
@@ -53,11 +53,11 @@ async function compare(
 
   const gammaData = await Tensor.randn([c], { seed: 1 }).add(1).toArray();
   const betaData = await Tensor.randn([c], { seed: 2 }).toArray();
-  const gamma = Tensor.from(gammaData, param, { requiresGrad: true });
-  const beta = Tensor.from(betaData, param, { requiresGrad: true });
+  const gamma = Tensor.from(gammaData, { shape: param, requiresGrad: true });
+  const beta = Tensor.from(betaData, { shape: param, requiresGrad: true });
   let movingMean = Tensor.zeros(param), movingVar = Tensor.ones(param);
   const bn = make(c);
-  await bn.loadStateDict({
+  bn.loadStateDict({
     weight: { shape: [c], data: gammaData },
     bias: { shape: [c], data: betaData },
     running_mean: { shape: [c], data: new Array(c).fill(0) },
@@ -67,8 +67,8 @@ async function compare(
 
   for (let step = 1; step <= 3; step++) {
     const data = await Tensor.randn(shape, { seed: 10 + step }).mul(step).add(step).toArray();
-    const X1 = Tensor.from(data, shape, { requiresGrad: true });
-    const X2 = Tensor.from(data, shape, { requiresGrad: true });
+    const X1 = Tensor.from(data, { shape: shape, requiresGrad: true });
+    const X2 = Tensor.from(data, { shape: shape, requiresGrad: true });
     const dout = Tensor.randn(shape, { seed: 20 + step });
     let Y1: Tensor;
     [Y1, movingMean, movingVar] = batchNorm(X1, gamma, beta, movingMean, movingVar, 1e-5, 0.9);
@@ -96,11 +96,11 @@ async function compare(
     tol,
     `${what}: moving var, unbiased vs biased`,
   );
-  assert(m < 1e6 && rv.some((v, i) => Math.abs(v - mv[i]) > 1e-5), "the variances do differ");
-  equal(bn.numBatchesTracked, 3);
+  ok(m < 1e6 && rv.some((v, i) => Math.abs(v - mv[i]) > 1e-5), "the variances do differ");
+  equal(await bn.numBatchesTracked!.item(), 3);
 
   // Prediction: the same moving statistics give the same output.
-  await bn.loadStateDict({
+  bn.loadStateDict({
     weight: { shape: [c], data: gammaData },
     bias: { shape: [c], data: betaData },
     running_mean: { shape: [c], data: mm },

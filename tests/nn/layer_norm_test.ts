@@ -38,12 +38,12 @@ gpuTest(
       const what = `${JSON.stringify(c.shape)} over ${JSON.stringify(c.normalizedShape)}`;
       const ln = new LayerNorm(c.normalizedShape, { eps: c.eps, elementwiseAffine: !!c.weight });
       if (c.weight && c.bias) {
-        await ln.loadStateDict({
+        ln.loadStateDict({
           weight: { shape: c.normalizedShape, data: c.weight },
           bias: { shape: c.normalizedShape, data: c.bias },
         });
       }
-      const x = Tensor.from(c.inp, c.shape, { requiresGrad: true });
+      const x = Tensor.from(c.inp, { shape: c.shape, requiresGrad: true });
       const y = ln.forward(x);
       y.backward(Tensor.from(c.dout, c.shape));
       assertClose(await y.toArray(), c.out, TOL, `out ${what}`);
@@ -65,7 +65,7 @@ gpuTest(
   "LayerNorm: same output in training and eval mode, and independent of the batch",
   async () => {
     const ln = new LayerNorm([3, 5, 5]);
-    await ln.loadStateDict({
+    ln.loadStateDict({
       weight: { shape: [3, 5, 5], data: Array.from({ length: 75 }, (_, i) => 1 + i / 75) },
       bias: { shape: [3, 5, 5], data: Array.from({ length: 75 }, (_, i) => i / 150 - 0.2) },
     });

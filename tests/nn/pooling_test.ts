@@ -1,5 +1,6 @@
+import { ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { AvgPool2d, MaxPool2d } from "../../src/nn/pooling.ts";
 
@@ -11,7 +12,7 @@ gpuTest("MaxPool2d/AvgPool2d match PyTorch: values and gradients (fixture)", asy
   for (const f of fx.pool) {
     const Pool = f.kind === "max" ? MaxPool2d : AvgPool2d;
     const pool = new Pool(f.kernel, { stride: f.stride, padding: f.padding });
-    const x = Tensor.from(f.x, f.x_shape, { requiresGrad: true });
+    const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
     const y = pool.forward(x);
     y.backward(Tensor.from(f.dy, f.y_shape));
     const what = `${f.kind} kernel ${f.kernel} stride ${f.stride} padding ${f.padding}`;
@@ -23,18 +24,15 @@ gpuTest("MaxPool2d/AvgPool2d match PyTorch: values and gradients (fixture)", asy
 gpuTest("pooling layers: stride defaults to the kernel size, no parameters", () => {
   for (const Pool of [MaxPool2d, AvgPool2d]) {
     const p = new Pool([3, 2]);
-    assert(p.stride.join() === "3,2" && p.padding.join() === "0,0", `${Pool.name} defaults`);
-    assert(p.parameters().length === 0, `${Pool.name} has no parameters`);
+    ok(p.stride.join() === "3,2" && p.padding.join() === "0,0", `${Pool.name} defaults`);
+    ok(p.parameters().length === 0, `${Pool.name} has no parameters`);
     const y = p.forward(Tensor.zeros([2, 3, 7, 7]));
-    assert(y.shape.join() === "2,3,2,3", `${Pool.name} shape ${y.shape}`);
+    ok(y.shape.join() === "2,3,2,3", `${Pool.name} shape ${y.shape}`);
     const lenet = new Pool(2, { stride: 2 }).forward(Tensor.zeros([4, 16, 8, 8]));
-    assert(lenet.shape.join() === "4,16,4,4", `${Pool.name} LeNet shape ${lenet.shape}`);
+    ok(lenet.shape.join() === "4,16,4,4", `${Pool.name} LeNet shape ${lenet.shape}`);
   }
-  let msg = "";
-  try {
-    new MaxPool2d(2).forward(Tensor.zeros([256, 120]));
-  } catch (e) {
-    msg = (e as Error).message;
-  }
-  assert(msg.includes("expects 4-D input [N, C, H, W], got [256, 120]"), msg);
+  throws(
+    () => new MaxPool2d(2).forward(Tensor.zeros([256, 120])),
+    /expects 4-D input \[N, C, H, W\], got \[256, 120\]/,
+  );
 });

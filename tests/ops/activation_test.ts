@@ -1,7 +1,7 @@
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { relu, sigmoid } from "../../src/ops/activation/activation.ts";
+import { relu, sigmoid } from "../../src/nn/functional.ts";
 import {
   reluBackward,
   reluForward,
@@ -71,7 +71,7 @@ for (const shape of [[1], [3], [7, 7], [513], [256, 120], [2, 3, 5, 7]]) {
           ],
         ] as const
       ) {
-        const x = Tensor.from(xs, shape, { requiresGrad: true });
+        const x = Tensor.from(xs, { shape: shape, requiresGrad: true });
         const y = fn(x);
         y.backward(Tensor.from(ds, shape));
         const want = fwd(xs);

@@ -102,9 +102,9 @@ for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
         const w = randArray(d.o * d.c * d.kh * d.kw, rng);
         const b = randArray(d.o, rng);
         const dy = randArray(d.n * d.o * OH * OW, rng);
-        const inp = Tensor.from(x, inShape, { requiresGrad: true });
-        const weight = Tensor.from(w, [d.o, d.c, d.kh, d.kw], { requiresGrad: true });
-        const bias = withBias ? Tensor.from(b, [d.o], { requiresGrad: true }) : null;
+        const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
+        const weight = Tensor.from(w, { shape: [d.o, d.c, d.kh, d.kw], requiresGrad: true });
+        const bias = withBias ? Tensor.from(b, { shape: [d.o], requiresGrad: true }) : null;
         const out = conv2d(inp, weight, bias, {
           stride: stride as [number, number],
           padding: padding as [number, number],
@@ -157,9 +157,9 @@ const fx = JSON.parse(
 gpuTest("conv2d matches PyTorch: forward and gradients (fixture)", async () => {
   for (const f of fx.conv) {
     const what = `conv2d [${f.x_shape}] * [${f.w_shape}] stride ${f.stride} padding ${f.padding}`;
-    const x = Tensor.from(f.x, f.x_shape, { requiresGrad: true });
-    const w = Tensor.from(f.w, f.w_shape, { requiresGrad: true });
-    const b = Tensor.from(f.b, [f.w_shape[0]], { requiresGrad: true });
+    const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
+    const w = Tensor.from(f.w, { shape: f.w_shape, requiresGrad: true });
+    const b = Tensor.from(f.b, { shape: [f.w_shape[0]], requiresGrad: true });
     const y = conv2d(x, w, b, { stride: f.stride, padding: f.padding });
     assert(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
     y.backward(Tensor.from(f.dy, f.y_shape));

@@ -32,7 +32,7 @@ Deno.test("cross-entropy reference backward matches central differences", () => 
 for (const [N, C] of [[1, 1], [1, 10], [3, 10], [7, 7], [256, 10], [513, 3], [1000, 10]]) {
   gpuTest(`crossEntropy and countCorrect vs float64 reference [${N}, ${C}]`, async () => {
     const { x, t } = data(N, C, N * 31 + C);
-    const logits = Tensor.from(x, [N, C], { requiresGrad: true });
+    const logits = Tensor.from(x, { shape: [N, C], requiresGrad: true });
     const target = Tensor.from(t);
     const loss = crossEntropy(logits, target);
     assert(loss.shape.length === 0, `loss is 0-d, got [${loss.shape}]`);

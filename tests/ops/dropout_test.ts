@@ -6,7 +6,7 @@ import { dropout } from "../../src/ops/dropout/dropout.ts";
 for (const [n, p] of [[1, 0.5], [7, 0.1], [513, 0.5], [100_003, 0.3], [100_003, 0.9]] as const) {
   gpuTest(`dropout p=${p} on ${n} elements: mask, scale, keep rate, backward`, async () => {
     const xs = Float32Array.from({ length: n }, (_, i) => 1 + (i % 5));
-    const x = Tensor.from(xs, [n], { requiresGrad: true });
+    const x = Tensor.from(xs, { shape: [n], requiresGrad: true });
     const y = dropout(x, p, { seed: 42, counter: 3 });
     const dy = Float32Array.from({ length: n }, (_, i) => (i % 3) - 1);
     y.backward(Tensor.from(dy));

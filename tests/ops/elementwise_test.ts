@@ -50,7 +50,7 @@ async function checkOp(
   seed = 1,
 ): Promise<void> {
   const host = inputs.map((inp, k) => hostData(inp.shape, seed + 10 * k, inp.low, inp.high));
-  const ts = host.map((h, k) => Tensor.from(h, inputs[k].shape, { requiresGrad: true }));
+  const ts = host.map((h, k) => Tensor.from(h, { shape: inputs[k].shape, requiresGrad: true }));
   const rs = host.map((h, k) => refArray(h, inputs[k].shape));
   const want = ref(rs);
   const out = gpu(ts);
@@ -251,7 +251,7 @@ gpuTest("shape errors name both shapes", () => {
   assert(message.includes("[3, 4]") && message.includes("[5]"), `got: "${message}"`);
   let expandMessage = "";
   try {
-    b.expand([2, 4]);
+    b.broadcastTo([2, 4]);
   } catch (e) {
     expandMessage = (e as Error).message;
   }
@@ -260,10 +260,10 @@ gpuTest("shape errors name both shapes", () => {
   b.dispose();
 });
 
-gpuTest("expand: values and the gradient that sums the broadcast positions", async () => {
+gpuTest("broadcastTo: values and the gradient that sums the broadcast positions", async () => {
   const host = hostData([3, 1, 5], 7);
-  const x = Tensor.from(host, [3, 1, 5], { requiresGrad: true });
-  const y = x.expand([2, 3, 4, 5]);
+  const x = Tensor.from(host, { shape: [3, 1, 5], requiresGrad: true });
+  const y = x.broadcastTo([2, 3, 4, 5]);
   const want = refBinary(
     "add",
     refArray(host, [3, 1, 5]),

@@ -70,9 +70,9 @@ async function compare(
   const weight = affine === "both" || affine === "weight" ? randArray(D, rng, 1, 0.5) : null;
   const bias = affine === "both" || affine === "bias" ? randArray(D, rng) : null;
 
-  const x = Tensor.from(inp, shape, { requiresGrad: true });
-  const w = weight ? Tensor.from(weight, norm, { requiresGrad: true }) : null;
-  const b = bias ? Tensor.from(bias, norm, { requiresGrad: true }) : null;
+  const x = Tensor.from(inp, { shape: shape, requiresGrad: true });
+  const w = weight ? Tensor.from(weight, { shape: norm, requiresGrad: true }) : null;
+  const b = bias ? Tensor.from(bias, { shape: norm, requiresGrad: true }) : null;
   const y = layerNorm(x, norm, w, b, eps);
   y.backward(Tensor.from(dout, shape));
 
@@ -177,9 +177,11 @@ gpuTest("layerNorm matches PyTorch fixtures (forward and backward)", async () =>
   assert(fixture.cases.length >= 4, "fixture has its cases");
   for (const c of fixture.cases) {
     const what = `${JSON.stringify(c.shape)} over ${JSON.stringify(c.normalizedShape)}`;
-    const x = Tensor.from(c.inp, c.shape, { requiresGrad: true });
-    const w = c.weight ? Tensor.from(c.weight, c.normalizedShape, { requiresGrad: true }) : null;
-    const b = c.bias ? Tensor.from(c.bias, c.normalizedShape, { requiresGrad: true }) : null;
+    const x = Tensor.from(c.inp, { shape: c.shape, requiresGrad: true });
+    const w = c.weight
+      ? Tensor.from(c.weight, { shape: c.normalizedShape, requiresGrad: true })
+      : null;
+    const b = c.bias ? Tensor.from(c.bias, { shape: c.normalizedShape, requiresGrad: true }) : null;
     const y = layerNorm(x, c.normalizedShape, w, b, c.eps);
     y.backward(Tensor.from(c.dout, c.shape));
     const tol = { atol: 1e-5, rtol: 1e-5 };
@@ -211,7 +213,7 @@ gpuTest("layerNorm frees its saved statistics when no gradient is recorded", asy
   layerNorm(x, 120).dispose(); // nothing requires grad
   assert(memoryStats().liveBytes === before, "no buffer outlives its output");
   const y = layerNorm(x, 120, w, b);
-  assert(y.requiresGrad && y.op === "layerNorm", "recorded when a parent requires grad");
+  assert(y.requiresGrad && y.gradFn?.op === "layerNorm", "recorded when a parent requires grad");
   const v = await y.toArray();
   assert(v.every(Number.isFinite), "finite output");
   for (const t of [x, w, b, y]) t.dispose();

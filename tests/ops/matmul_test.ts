@@ -64,10 +64,10 @@ for (const [N, I, O] of SHAPES) {
         const rng = new Rng(N * 1000 + I * 10 + O);
         const x = randArray(N * I, rng), w = randArray(O * I, rng), b = randArray(O, rng);
         const d = randArray(N * O, rng);
-        const inp = Tensor.from(Float32Array.from(x), [N, I], { requiresGrad: true });
-        const weight = Tensor.from(Float32Array.from(w), [O, I], { requiresGrad: true });
+        const inp = Tensor.from(Float32Array.from(x), { shape: [N, I], requiresGrad: true });
+        const weight = Tensor.from(Float32Array.from(w), { shape: [O, I], requiresGrad: true });
         const bias = withBias
-          ? Tensor.from(Float32Array.from(b), [O], { requiresGrad: true })
+          ? Tensor.from(Float32Array.from(b), { shape: [O], requiresGrad: true })
           : null;
         const out = linear(inp, weight, bias);
         assert(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);

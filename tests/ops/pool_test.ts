@@ -88,7 +88,7 @@ for (const [inShape, k, s, pd] of CASES) {
     // rounded to a few values so that ties occur: the first maximum must win
     const x = randArray(d.n * d.c * d.h * d.w, rng).map((v) => Math.round(v * 2));
     const dy = randArray(d.n * d.c * OH * OW, rng);
-    const inp = Tensor.from(x, inShape, { requiresGrad: true });
+    const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
     const out = maxPool2d(inp, k as [number, number], opts);
     assert(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
     out.backward(Tensor.from(dy, out.shape));
@@ -103,7 +103,7 @@ for (const [inShape, k, s, pd] of CASES) {
     const rng = new Rng(inShape.reduce((a, b) => a * 37 + b, k[1]));
     const x = randArray(d.n * d.c * d.h * d.w, rng);
     const dy = randArray(d.n * d.c * OH * OW, rng);
-    const inp = Tensor.from(x, inShape, { requiresGrad: true });
+    const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
     const out = avgPool2d(inp, k as [number, number], opts);
     assert(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
     out.backward(Tensor.from(dy, out.shape));
@@ -121,7 +121,7 @@ gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture
   for (const f of fx.pool) {
     const d = dims(f.x_shape, f.kernel, f.stride, f.padding);
     const what = `${f.kind} pool kernel ${f.kernel} stride ${f.stride} padding ${f.padding}`;
-    const inp = Tensor.from(f.x, f.x_shape, { requiresGrad: true });
+    const inp = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
     const pool = f.kind === "max" ? maxPool2d : avgPool2d;
     const out = pool(inp, f.kernel, { stride: f.stride, padding: f.padding });
     assert(out.shape.join() === f.y_shape.join(), `${what}: shape ${out.shape}`);

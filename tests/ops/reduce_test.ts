@@ -49,7 +49,7 @@ for (const isMean of [false, true]) {
       for (const keepdim of [false, true]) {
         const what = `${name}([${shape}], ${JSON.stringify(dims)}, keepdim=${keepdim})`;
         const host = hostData(shape, shape.length + shape[0]);
-        const x = Tensor.from(host, shape, { requiresGrad: true });
+        const x = Tensor.from(host, { shape: shape, requiresGrad: true });
         const y = isMean ? x.mean(dims, keepdim) : x.sum(dims, keepdim);
         const r: RefArray = refArray(host, shape);
         const want = isMean ? refMean(r, dims, keepdim) : refSum(r, dims, keepdim);

@@ -1,5 +1,6 @@
+import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 
@@ -24,7 +25,7 @@ function reference(p0: number[], grads: number[][], lr: number[], mom: number, w
 }
 
 gpuTest("SGD with momentum and weight decay matches PyTorch over 3 steps (fixture)", async () => {
-  const p = Tensor.from(fx.p0, fx.shape, { requiresGrad: true });
+  const p = Tensor.from(fx.p0, { shape: fx.shape, requiresGrad: true });
   const opt = new SGD([p], { lr: fx.lr, momentum: fx.momentum, weightDecay: fx.weight_decay });
   const ref = reference(fx.p0, fx.grads, [fx.lr, fx.lr, fx.lr], fx.momentum, fx.weight_decay);
   for (let s = 0; s < 3; s++) {
@@ -43,7 +44,7 @@ for (const n of [1, 3, 7, 513]) {
     const p0 = Array.from({ length: n }, (_, i) => Math.sin(i + 1));
     const grads = [0, 1, 2].map((s) => Array.from({ length: n }, (_, i) => Math.cos(i * (s + 2))));
     for (const [mom, wd] of [[0, 0], [0, 0.1], [0.5, 0], [0.9, 0.01]]) {
-      const p = Tensor.from(p0, [n], { requiresGrad: true });
+      const p = Tensor.from(p0, { shape: [n], requiresGrad: true });
       const opt = new SGD([p], { lr: 0.5, momentum: mom, weightDecay: wd });
       const ref = reference(p0, grads, [0.5, 0.5, 0.1], mom, wd);
       for (let s = 0; s < 3; s++) {
@@ -60,8 +61,8 @@ for (const n of [1, 3, 7, 513]) {
 }
 
 gpuTest("SGD skips parameters without a gradient and zeroGrad clears them", async () => {
-  const a = Tensor.from([1, 2], undefined, { requiresGrad: true });
-  const b = Tensor.from([3, 4], undefined, { requiresGrad: true });
+  const a = Tensor.from([1, 2], { requiresGrad: true });
+  const b = Tensor.from([3, 4], { requiresGrad: true });
   const opt = new SGD([a, b], { lr: 1 });
   a.mul(b).sum().backward(); // da = b, db = a
   b.grad!.dispose();
@@ -70,5 +71,5 @@ gpuTest("SGD skips parameters without a gradient and zeroGrad clears them", asyn
   assertClose(await a.toArray(), [-2, -2], { atol: 0, rtol: 0 }, "a -= b");
   assertClose(await b.toArray(), [3, 4], { atol: 0, rtol: 0 }, "b untouched");
   opt.zeroGrad();
-  assert(a.grad === null && b.grad === null, "grads cleared");
+  ok(a.grad === null && b.grad === null, "grads cleared");
 });

@@ -1,5 +1,5 @@
 import { deepEqual, ok } from "node:assert/strict";
-import { createCanvas, Image } from "@napi-rs/canvas";
+import { createCanvas, Image } from "npm:@napi-rs/canvas@0.1.100";
 import { curvesDisplay, curvesPng, curvesSvg, LiveCurves } from "../../src/plot/curves.ts";
 
 // Three epochs, four readings each, as fit() reports them.

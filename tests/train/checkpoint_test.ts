@@ -1,8 +1,8 @@
-import { deepEqual, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Module } from "../../src/nn/module.ts";
-import { Tensor } from "../../src/tensor/tensor.ts";
+import { copyInto, Tensor } from "../../src/tensor/tensor.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -23,14 +23,14 @@ class Lin extends Module {
   }
 }
 class Bn extends Module {
-  tracked = 0;
+  tracked: Tensor;
   constructor(n: number, seed: number) {
     super();
     this.registerParameter("weight", Tensor.randn([n], { seed }));
     this.registerParameter("bias", Tensor.randn([n], { seed: seed + 1 }));
     this.registerBuffer("running_mean", Tensor.randn([n], { seed: seed + 2 }));
     this.registerBuffer("running_var", Tensor.rand([n], { seed: seed + 3 }));
-    this.registerScalarBuffer("num_batches_tracked", () => this.tracked, (v) => this.tracked = v);
+    this.tracked = this.registerBuffer("num_batches_tracked", Tensor.zeros([]), { integer: true });
   }
   forward(x: Tensor): Tensor {
     return x;
@@ -45,18 +45,6 @@ class Tiny extends Module {
   forward(x: Tensor): Tensor {
     return x;
   }
-}
-
-async function rejectsWith(fn: () => Promise<unknown>, text: string): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (!(e as Error).message.includes(text)) {
-      throw new Error(`expected an error containing ${JSON.stringify(text)}, got: ${e}`);
-    }
-    return;
-  }
-  throw new Error(`expected an error containing ${JSON.stringify(text)}, got none`);
 }
 
 async function values(m: Module): Promise<Record<string, number[]>> {
@@ -102,7 +90,7 @@ gpuTest("saveCheckpoint/loadCheckpoint round trip, atomic, I64 counter", async (
   const dir = await Deno.makeTempDir();
   try {
     const a = new Tiny(1);
-    (a.namedChildren()[1][1] as Bn).tracked = 42;
+    copyInto((a.namedChildren()[1][1] as Bn).tracked, Tensor.from(42));
     const path = `${dir}/model.safetensors`;
     await saveCheckpoint(a, path, { metadata: { epoch: "3" } });
     deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["model.safetensors"]);
@@ -115,7 +103,7 @@ gpuTest("saveCheckpoint/loadCheckpoint round trip, atomic, I64 counter", async (
     const meta = await loadCheckpoint(b, path);
     deepEqual(meta.epoch, "3");
     deepEqual(await values(b), await values(a));
-    deepEqual((b.namedChildren()[1][1] as Bn).tracked, 42);
+    deepEqual(await (b.namedChildren()[1][1] as Bn).tracked.item(), 42);
     // Overwriting goes through a rename too: the old file is replaced whole.
     await saveCheckpoint(b, path);
     deepEqual([...Deno.readDirSync(dir)].length, 1);
@@ -138,7 +126,10 @@ gpuTest("loadCheckpoint reads a file in PyTorch's safetensors layout", async () 
     for (const [k, v] of Object.entries(got)) {
       assertClose(v, state[k].values, { atol: 0, rtol: 0 }, k);
     }
-    deepEqual((net.namedChildren()[1][1] as Bn).tracked, state["1.num_batches_tracked"].values[0]);
+    deepEqual(
+      await (net.namedChildren()[1][1] as Bn).tracked.item(),
+      state["1.num_batches_tracked"].values[0],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -163,13 +154,13 @@ gpuTest("loadCheckpoint names missing keys, wrong shapes and wrong dtypes", asyn
       "1.num_batches_tracked": { dtype: "I64" as const, shape: [], data: BigInt64Array.of(1n) },
     };
     await Deno.writeFile(path, encodeSafetensors({ ...full, "0.weight": f32([3, 2]) }));
-    await rejectsWith(
+    await rejects(
       () => loadCheckpoint(new Tiny(0), path),
-      "0.weight: expected [2, 3], got [3, 2]",
+      /0\.weight: expected \[2, 3\], got \[3, 2\]/,
     );
     const { "1.bias": _, ...missing } = full;
     await Deno.writeFile(path, encodeSafetensors(missing));
-    await rejectsWith(() => loadCheckpoint(new Tiny(0), path), "missing keys: 1.bias");
+    await rejects(() => loadCheckpoint(new Tiny(0), path), /missing keys: 1\.bias/);
     await Deno.writeFile(
       path,
       encodeSafetensors({
@@ -177,11 +168,95 @@ gpuTest("loadCheckpoint names missing keys, wrong shapes and wrong dtypes", asyn
         "1.running_var": { dtype: "I64", shape: [2], data: new BigInt64Array(2) },
       }),
     );
-    await rejectsWith(
+    await rejects(
       () => loadCheckpoint(new Tiny(0), path),
-      '"1.running_var" is I64, expected F32',
+      /"1\.running_var" is I64, expected F32/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** `text` as a regular expression that matches it literally. */
+function escape(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+}
+
+/** Safetensors bytes with `json` as the header and `data` after it. */
+function withHeader(json: string, data = new Uint8Array(0)): Uint8Array {
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  out.set(data, 8 + head.length);
+  return out;
+}
+
+Deno.test("decodeSafetensors names what is wrong in a malformed header, never a TypeError (#6.11)", () => {
+  const cases: [string, RegExp][] = [
+    ["null", /the header is null, not a JSON object/],
+    ["[1, 2]", /the header is \[1,2\], not a JSON object/],
+    ['{"w": null}', /entry "w" is null, not an object/],
+    [
+      '{"w": {"dtype": "F32", "shape": [1]}}',
+      /tensor "w" has data_offsets undefined, not \[begin, end\]/,
+    ],
+    [
+      '{"w": {"dtype": "F32", "data_offsets": [0, 4]}}',
+      /tensor "w" has shape undefined, not a list of sizes/,
+    ],
+    ['{"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', /has shape \[-1\]/],
+    ['{"w": {"shape": [1], "data_offsets": [0, 4]}}', /tensor "w" has no dtype/],
+    ['{"__metadata__": 3}', /__metadata__ must be an object of strings/],
+  ];
+  for (const [json, msg] of cases) {
+    throws(
+      () => decodeSafetensors(withHeader(json, new Uint8Array(4))),
+      (e: Error) =>
+        e.name === "Error" && /Not a valid safetensors file/.test(e.message) && msg.test(e.message),
+      json,
+    );
+  }
+});
+
+gpuTest(
+  "saveCheckpoint refuses a model with NaN or infinite values unless asked (#6.3)",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const net = new Tiny(1);
+      copyInto((net.namedChildren()[1][1] as Bn).stateDict()["running_var"], Tensor.from([NaN, 1]));
+      const path = `${dir}/model.safetensors`;
+      await rejects(
+        () => saveCheckpoint(net, path),
+        { message: new RegExp(escape(`not saving ${path}: 1.running_var hold NaN or infinite`)) },
+      );
+      deepEqual([...Deno.readDirSync(dir)], [], "nothing written, not even a temporary file");
+      await saveCheckpoint(net, `${dir}/diverged.safetensors`, { allowNonFinite: true });
+      ok(
+        isNaN(
+          decodeSafetensors(await Deno.readFile(`${dir}/diverged.safetensors`))
+            .tensors["1.running_var"].data[0] as number,
+        ),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+gpuTest(
+  "a save killed midway leaves one fixed-name temporary file, replaced by the next save (#6.11)",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      // What a SIGKILL during the write leaves: a partial `.model.safetensors.tmp`.
+      await Deno.writeFile(`${dir}/.model.safetensors.tmp`, new Uint8Array(10));
+      await saveCheckpoint(new Tiny(2), `${dir}/model.safetensors`);
+      deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["model.safetensors"]);
+      equal((await Deno.stat(`${dir}/model.safetensors`)).mode! & 0o777, 0o644);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -2,7 +2,8 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { lenet } from "../../src/models/lenet.ts";
-import { evaluateAccuracy, fit, initXavier, predict } from "../../src/train/fit.ts";
+import { fit, initXavier } from "../../src/train/fit.ts";
+import { evaluateAccuracy, predict } from "../../src/train/evaluate.ts";
 import { CrossEntropyLoss } from "../../src/nn/loss.ts";
 import { countCorrect } from "../../src/ops/cross_entropy/cross_entropy.ts";
 import { loadFashionMnist } from "../../src/data/fashion_mnist.ts";
@@ -43,14 +44,24 @@ gpuTest(
       })
     );
     const net = lenet();
-    const h = await fit(net, loader, loader, { epochs: 1, lr: 1, seed: 3, updatesPerEpoch: 1 });
+    const h = await fit(net, loader, loader, {
+      epochs: 1,
+      lr: 1,
+      init: "xavier",
+      seed: 3,
+      updatesPerEpoch: 1,
+    });
     assertClose([h.epochs[0].loss], [await loss.item()], { atol: 1e-6, rtol: 1e-5 }, "loss");
     equal(h.epochs[0].trainAcc, (await correct.item()) / 64);
+    const { loss: l, trainAcc: a } = h.epochs[0];
     deepEqual(h.updates, [{
       epoch: 1,
       fraction: 1,
-      loss: h.epochs[0].loss,
-      trainAcc: h.epochs[0].trainAcc,
+      step: 1,
+      loss: l,
+      trainAcc: a,
+      windowLoss: l, // one step: the window is the whole epoch
+      windowAcc: a,
     }]);
     // Test accuracy is measured after the step, in eval mode.
     equal(h.epochs[0].testAcc, await evaluateAccuracy(net, loader));
@@ -62,7 +73,13 @@ gpuTest("fit: the same seed gives the same curve twice; readings at 1/4, 1/2, 3/
   const run = async () => {
     const tr = new DataLoader(train, { batchSize: 32, shuffle: true, seed: 5, limit: 256 });
     const te = new DataLoader(test, { batchSize: 64, limit: 128 });
-    const h = await fit(lenet(), tr, te, { epochs: 2, lr: 1, seed: 1, updatesPerEpoch: 4 });
+    const h = await fit(lenet(), tr, te, {
+      epochs: 2,
+      lr: 1,
+      init: "xavier",
+      seed: 1,
+      updatesPerEpoch: 4,
+    });
     return h;
   };
   const a = await run();

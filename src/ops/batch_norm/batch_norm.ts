@@ -11,7 +11,7 @@
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./batch_norm.wgsl" with { type: "text" };
 
@@ -33,9 +33,16 @@ export interface BatchNormOptions {
   training?: boolean;
   /**
    * Weight of the batch statistic in the running update:
-   * `running = (1 - momentum) * running + momentum * batch`. Default 0.1.
+   * `running = (1 - momentum) * running + momentum * batch`; null gives the cumulative
+   * average (weight 1/k at the k-th batch counted by `numBatchesTracked`). Default 0.1.
    */
-  momentum?: number;
+  momentum?: number | null;
+  /**
+   * A one-element counter of training batches (PyTorch's `num_batches_tracked`),
+   * incremented on the GPU by each training-mode call that updates running statistics;
+   * needed with `momentum: null`.
+   */
+  numBatchesTracked?: Tensor | null;
   /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
 }
@@ -138,7 +145,7 @@ export function batchNorm(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
-  const { training = false, momentum = 0.1, eps = 1e-5 } = opts;
+  const { training = false, momentum = 0.1, eps = 1e-5, numBatchesTracked = null } = opts;
   if (inp.rank < 2) {
     throw new Error(
       `batchNorm expects input with at least 2 dimensions [N, C, ...], got ${fmt(inp.shape)}`,
@@ -158,6 +165,16 @@ export function batchNorm(
         "set { training: true } to normalize with batch statistics",
     );
   }
+  if (numBatchesTracked && numBatchesTracked.numel !== 1) {
+    throw new Error(
+      `batchNorm: numBatchesTracked must hold one value, got ${fmt(numBatchesTracked.shape)}`,
+    );
+  }
+  if (momentum === null && training && runningMean && !numBatchesTracked) {
+    throw new Error(
+      "batchNorm: momentum null (the cumulative average) needs the numBatchesTracked counter",
+    );
+  }
   if (training && l.m <= 1) {
     throw new Error(
       `Expected more than 1 value per channel when training, got input size ${fmt(inp.shape)}`,
@@ -174,7 +191,7 @@ export function batchNorm(
     mean = Tensor.empty([l.c]);
     rstd = Tensor.empty([l.c]);
     const partial = allocBuffer(l.c * l.groups * 16, "batch_norm partial");
-    const p = params(l, eps, momentum);
+    const p = params(l, eps, momentum ?? 0);
     launch({
       label: "batch_norm.stats_partial",
       code: src,
@@ -187,7 +204,7 @@ export function batchNorm(
       label: "batch_norm.stats_finalize",
       code: src,
       entryPoint: "stats_finalize",
-      overrides: { WG, TRACK: runningMean ? 1 : 0 },
+      overrides: { WG, TRACK: runningMean ? 1 : 0, CUMULATIVE: momentum === null ? 1 : 0 },
       bindings: [
         p,
         partial,
@@ -195,10 +212,25 @@ export function batchNorm(
         rstd.buffer,
         runningMean?.buffer ?? placeholder(0),
         runningVar?.buffer ?? placeholder(1),
+        numBatchesTracked?.buffer ?? placeholder(2),
       ],
       workgroups: channelGrid(l.c),
     });
     releaseBuffer(partial);
+    if (runningMean && runningVar) {
+      markWritten(runningMean);
+      markWritten(runningVar);
+    }
+    if (runningMean && numBatchesTracked) {
+      launch({
+        label: "batch_norm.count_batch",
+        code: src,
+        entryPoint: "count_batch",
+        bindings: [p, numBatchesTracked.buffer],
+        workgroups: [1],
+      });
+      markWritten(numBatchesTracked);
+    }
   } else {
     // EVAL = 1: the kernels read running_var where the cache holds rstd.
     mean = runningMean!;
@@ -222,6 +254,9 @@ export function batchNorm(
     workgroups: elementGrid(l.total),
   });
   const parents = [inp, weight, bias].filter((t): t is Tensor => t !== null);
+  // The closure reads the cache (batch statistics, or the running ones in eval mode, held so
+  // that a later running-statistics update is caught) and the stand-ins for weight and bias.
+  const saved = [mean, rstd, ...[ownW, ownB].filter((t): t is Tensor => t !== null)];
   record(out, "batchNorm", parents, (dout) => {
     const dweight = affine ? Tensor.empty([l.c]) : null;
     const dbias = affine ? Tensor.empty([l.c]) : null;
@@ -272,8 +307,8 @@ export function batchNorm(
     if (bias) grads.push(dbias);
     else dbias?.dispose();
     return grads;
-  });
-  if (!out.backwardFn) {
+  }, saved);
+  if (!out.requiresGrad) {
     // Not recorded: nothing will read the cache or the stand-ins again.
     if (training) {
       mean.dispose();

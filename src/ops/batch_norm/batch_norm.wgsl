@@ -12,12 +12,13 @@
 //   dinp    = weight * rstd * (dout - dbias/M - xhat * dweight/M)        (training)
 //   dinp    = weight * rstd * dout                                       (EVAL = 1)
 //
-// Six entry points, three per direction, all launched back to back without host waits:
+// Seven entry points, three per direction and a counter, all launched back to back without host waits:
 //
 //   stats_partial     one workgroup per (channel c, group g): Welford/Chan statistics
 //                     (count, mean, m2) of its slice of channel c -> partial[c*G + g]
 //   stats_finalize    one thread per channel: Chan-merges the G partials into mean, rstd
 //                     (the cache saved for backward) and updates running_mean/var (TRACK)
+//   count_batch       one thread: num_batches_tracked += 1, after stats_finalize read it
 //   normalize         one thread per 4 consecutive elements: out = xhat * weight + bias
 //   backward_partial  like stats_partial: (sum dout, sum dout*xhat) -> partial[c*G + g]
 //   backward_finalize one thread per channel: dweight, dbias, and coef = (weight*rstd,
@@ -44,7 +45,10 @@
 //
 // Bindings (0 is always the uniform params):
 //   stats_partial:     1 inp, 2 partial (out)
-//   stats_finalize:    1 partial, 2 mean (out), 3 rstd (out), 4 running_mean, 5 running_var
+//   stats_finalize:    1 partial, 2 mean (out), 3 rstd (out), 4 running_mean, 5 running_var,
+//                      6 num_batches_tracked (read: with CUMULATIVE = 1 the update weight is
+//                      1/k for the k-th batch, k = num_batches_tracked + 1)
+//   count_batch:       1 num_batches_tracked (in/out)
 //   normalize:         1 inp, 2 mean, 3 rstd, 4 weight, 5 bias, 6 out
 //   backward_partial:  1 inp, 2 dout, 3 mean, 4 rstd, 5 partial (out)
 //   backward_finalize: 1 partial, 2 rstd, 3 weight, 4 dweight (out), 5 dbias (out), 6 coef (out)
@@ -56,6 +60,7 @@ override WG: u32 = 256u;     // threads per workgroup (a power of two)
 override EVAL: u32 = 0u;     // 1: normalize with running statistics
 override AFFINE: u32 = 1u;   // 0: no weight and bias
 override TRACK: u32 = 0u;    // 1: stats_finalize updates running_mean and running_var
+override CUMULATIVE: u32 = 0u; // 1: the update weight is 1/k (PyTorch's momentum=None)
 
 struct Params {
   n: u32,        // N
@@ -85,6 +90,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(6) var<storage, read> batches_seen: array<f32>;
+// count_batch
+@group(0) @binding(1) var<storage, read_write> num_batches_tracked: array<f32>;
 // normalize
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
@@ -209,10 +217,17 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3<u32>,
   mean_out[c] = acc.y;
   rstd_out[c] = inverseSqrt(acc.z / p.m + p.eps);
   if (TRACK == 1u) {
-    let f = p.factor;
+    var f = p.factor;
+    if (CUMULATIVE == 1u) { f = 1.0 / (batches_seen[0] + 1.0); }
     running_mean[c] = (1.0 - f) * running_mean[c] + f * acc.y;
     running_var[c] = (1.0 - f) * running_var[c] + f * acc.z / (p.m - 1.0);
   }
+}
+
+@compute @workgroup_size(1)
+fn count_batch() {
+  if (p.c == 0u) { return; } // (reads p: every entry point binds the uniform at 0)
+  num_batches_tracked[0] += 1.0;
 }
 
 // The channel of each of the 4 flat elements 4q..4q+3.

@@ -74,8 +74,8 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
       workgroups: grid(Math.ceil((N * C) / WG)),
     });
     return [dinp];
-  });
-  if (!res.requiresGrad) lse.dispose(); // else it is the backward's cache, freed by tidy()
+  }, [target, lse]);
+  if (!res.requiresGrad) lse.dispose(); // else the backward's cache, held by the graph
   return res;
 }
 

@@ -67,7 +67,7 @@ export function dropout(inp: Tensor, p: number, opts: DropoutOptions = {}): Tens
       workgroups: grid(Math.ceil(n / WG)),
     });
     return [dinp];
-  });
-  if (!res.requiresGrad) mask.dispose(); // else the backward's cache, freed by tidy()
+  }, [mask]);
+  if (!res.requiresGrad) mask.dispose(); // else the backward's cache, held by the graph
   return res;
 }

@@ -8,7 +8,7 @@
 // Bindings: 0 params (uniform), 1 a, 2 b, 3 out (all f32, contiguous).
 // Dispatch: ceil(n / WG) workgroups, split over x and y (linear id = x + y * num_workgroups.x).
 
-override OP: u32 = 0u;        // 0 add, 1 sub, 2 mul, 3 div, 4 pow
+override OP: u32 = 0u;        // 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 eq (1.0 or 0.0)
 override BROADCAST: u32 = 1u; // 0: a, b and out share one shape
 override WG: u32 = 256u;
 
@@ -33,6 +33,7 @@ fn apply(x: f32, y: f32) -> f32 {
     case 1u: { return x - y; }
     case 2u: { return x * y; }
     case 3u: { return x / y; }
+    case 5u: { return select(0.0, 1.0, x == y); }
     default: {
       // pow with PyTorch's conventions for negative bases and integer exponents
       if (y == 0.0) { return 1.0; }

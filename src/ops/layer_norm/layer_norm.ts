@@ -192,9 +192,9 @@ export function layerNorm(
     if (bias) grads.push(dbias);
     else dbias?.dispose();
     return grads;
-  });
+  }, [mean, rstd]);
   // The saved statistics live as long as the graph that needs them.
-  if (!out.backwardFn) {
+  if (!out.requiresGrad) {
     mean.dispose();
     rstd.dispose();
   }

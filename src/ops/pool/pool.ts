@@ -129,7 +129,8 @@ function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): v
  * import { Tensor } from "../../../mod.ts";
  * import { maxPool2d } from "./pool.ts";
  * import assert from "node:assert/strict";
- * const x = Tensor.from([1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 0, 3, 3], [1, 1, 4, 4], {
+ * const x = Tensor.from([1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 0, 3, 3], {
+ *   shape: [1, 1, 4, 4],
  *   requiresGrad: true,
  * });
  * const y = maxPool2d(x, 2);
@@ -151,8 +152,10 @@ export function maxPool2d(
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
   run("max_forward", g, out.size, [inp.buffer, out.buffer, idx.buffer]);
-  const res = record(out, "maxPool2d", [inp], (dout) => [backward("max", g, inp, dout, idx)]);
-  if (!res.requiresGrad) idx.dispose(); // else freed by tidy() or with the graph
+  const res = record(out, "maxPool2d", [inp], (dout) => [backward("max", g, inp, dout, idx)], [
+    idx,
+  ]);
+  if (!res.requiresGrad) idx.dispose(); // else held by the graph
   return res;
 }
 
@@ -171,7 +174,7 @@ export function maxPool2d(
  * import { Tensor } from "../../../mod.ts";
  * import { avgPool2d } from "./pool.ts";
  * import assert from "node:assert/strict";
- * const x = Tensor.from([1, 2, 3, 4], [1, 1, 2, 2], { requiresGrad: true });
+ * const x = Tensor.from([1, 2, 3, 4], { shape: [1, 1, 2, 2], requiresGrad: true });
  * const y = avgPool2d(x, 2);
  * assert.deepEqual(Array.from(await y.toArray()), [2.5]);
  * y.sum().backward();

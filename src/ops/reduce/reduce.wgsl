@@ -1,4 +1,5 @@
-// Sum over any set of dimensions, scaled: out[o] = scale * sum_r inp[base(o) + off(r)].
+// Sum, max or min over any set of dimensions: out[o] = scale * OP_r inp[base(o) + off(r)]
+// (OP = 0 sum, 1 max, 2 min; max and min propagate NaN, as PyTorch's do).
 //
 // The input's dimensions are split into kept ones (which index the output o) and reduced
 // ones (enumerated by r in [0, R)). One workgroup per output element: each of its WG
@@ -15,6 +16,7 @@
 // split over x and y (linear id = x + y * num_workgroups.x).
 
 override WG: u32 = 64u;
+override OP: u32 = 0u;
 
 struct Params {
   n_out: u32,
@@ -35,6 +37,25 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
+const NAN_BITS: u32 = 0x7fc00000u;
+
+/** The identity of OP: 0 for a sum, -inf for max, +inf for min. */
+fn identity() -> f32 {
+  switch OP {
+    case 0u: { return 0.0; }
+    case 1u: { return bitcast<f32>(0xff800000u); }
+    default: { return bitcast<f32>(0x7f800000u); }
+  }
+}
+
+/** a OP b, with NaN winning for max and min. */
+fn combine(a: f32, b: f32) -> f32 {
+  if (OP == 0u) { return a + b; }
+  if (a != a || b != b) { return bitcast<f32>(NAN_BITS); }
+  if (OP == 1u) { return max(a, b); }
+  return min(a, b);
+}
+
 var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
@@ -52,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     base += (rem % size) * p.kept_stride[d / 4][d % 4];
     rem = rem / size;
   }
-  var acc = 0.0;
+  var acc = identity();
   for (var r = r0 + t; r < r1; r += WG) {
     var rr = r;
     var off = base;
@@ -61,13 +82,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       off += (rr % size) * p.red_stride[d / 4][d % 4];
       rr = rr / size;
     }
-    acc += inp[off];
+    acc = combine(acc, inp[off]);
   }
   partial[t] = acc;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { partial[t] += partial[t + s]; }
+    if (t < s) { partial[t] = combine(partial[t], partial[t + s]); }
     workgroupBarrier();
   }
-  if (t == 0u) { out[w] = partial[0] * p.scale; }
+  if (t == 0u) {
+    if (OP == 0u) { out[w] = partial[0] * p.scale; } else { out[w] = partial[0]; }
+  }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ProgressBar, type ProgressOptions } from "../../src/cli/progress.ts";
+import { ProgressBar, type ProgressOptions } from "../../src/progress/progress.ts";
 
 /** A bar writing into `out` with a clock the test moves by hand. */
 function fake(total: number, opts: ProgressOptions = {}) {

@@ -176,6 +176,16 @@ export class ProgressBar {
     this.#write(this.#tty ? `\r${this.format()}\x1b[K\n` : `${this.format()}\n`);
   }
 
+  /**
+   * Ends the bar without a final line (after an error, say), so that what is printed next
+   * starts on a line of its own. Idempotent; `done()` after it does nothing.
+   */
+  stop(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#tty && this.#lastDraw > -Infinity) this.#write("\n");
+  }
+
   #write(s: string): void {
     const b = encoder.encode(s);
     let off = 0;

@@ -1,0 +1,64 @@
+/**
+ * bnlab's training and data: Fashion-MNIST, GPU-resident data loaders, d2l's
+ * `train_ch6` training loop (`fit`), evaluation, checkpoints in the safetensors format,
+ * and the terminal progress bar. Builds on the core (`mod.ts`), which it re-exports
+ * nothing of; import both.
+ *
+ * @example
+ * ```ts
+ * import { lenet } from "./mod.ts";
+ * import { DataLoader, fit, loadFashionMnist } from "./train.ts";
+ * const test = await loadFashionMnist({ split: "test", download: false });
+ * using loader = new DataLoader(test, { batchSize: 256, limit: 512 });
+ * const net = lenet();
+ * const history = await fit(net, loader, loader, { epochs: 1, lr: 1.0, init: "xavier" });
+ * console.log(history.epochs[0].trainAcc > 0.1); // true
+ * ```
+ *
+ * @module
+ */
+export {
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_SIZES,
+  type FashionMnist,
+  loadFashionMnist,
+  type LoadFashionMnistOptions,
+} from "./src/data/fashion_mnist.ts";
+export {
+  type Batch,
+  DataLoader,
+  type DataLoaderOptions,
+  type Dataset,
+  DeviceDataset,
+  epochOrder,
+} from "./src/data/loader.ts";
+export {
+  DivergenceError,
+  type EpochEvent,
+  fit,
+  type FitOptions,
+  type History,
+  initXavier,
+  type StepEvent,
+  type UpdateEvent,
+} from "./src/train/fit.ts";
+export {
+  evaluateAccuracy,
+  type EvaluateOptions,
+  type Loader,
+  predict,
+} from "./src/train/evaluate.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  loadCheckpoint,
+  type Safetensors,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  saveCheckpoint,
+  type SaveOptions,
+} from "./src/train/checkpoint.ts";
+export { ProgressBar, type ProgressOptions, type ProgressWriter } from "./src/progress/progress.ts";
+// Core classes that the signatures above name, as types (import the values from `mod.ts`).
+export type { Module } from "./src/nn/module.ts";
+export type { SGD } from "./src/optim/sgd.ts";
