@@ -1,8 +1,10 @@
 /**
  * bnlab's charts, on Observable Plot: a thin bridge that renders Plot's own options to a
  * standalone SVG in Deno (linkedom for the DOM), rasterises it to PNG with Skia
- * (`@napi-rs/canvas`), and shows it inline in Jupyter; and the training curves of d2l's
- * `train_ch6`, live in a notebook. Loads npm packages (with full `npm:` specifiers, so
+ * (`@napi-rs/canvas`), and shows it inline in Jupyter, live or not (`show`, `LiveChart`);
+ * and the charts the lecture's experiments repeat: training curves (d2l's `Animator`),
+ * runs compared, sweeps, percentile bands per layer, image grids. Non-finite values are
+ * drawn as gaps and marked "diverged". Loads npm packages (with full `npm:` specifiers, so
  * it imports from any directory); the core (`mod.ts`) does not.
  *
  * @example
@@ -17,20 +19,36 @@
 export {
   type LegendItem,
   Plot,
+  type PlotExtras,
   plotPng,
   plotSvg,
   type PngOptions,
-  svgLegend,
   svgToPng,
 } from "./src/plot/render.ts";
+export { Chart, JUPYTER_DISPLAY, LiveChart, type MimeBundle, show } from "./src/plot/display.ts";
+export {
+  type BandPoint,
+  bandsChart,
+  imageGrid,
+  type ImageGridOptions,
+  lineChart,
+  type LineChartOptions,
+  PALETTE,
+  type RunHistory,
+  type RunMetric,
+  runsChart,
+  type Series,
+  sweepChart,
+  type SweepPoint,
+  type XY,
+} from "./src/plot/charts.ts";
 export {
   type CurveEpoch,
   type CurveHistory,
-  curvesDisplay,
+  curvesChart,
   type CurvesOptions,
   curvesPng,
   curvesSvg,
   type CurveUpdate,
   LiveCurves,
-  type MimeBundle,
 } from "./src/plot/curves.ts";

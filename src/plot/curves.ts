@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { Plot, plotSvg, type PngOptions, svgLegend, svgToPng } from "./render.ts";
+import { Plot, plotSvg, type PngOptions, svgToPng } from "./render.ts";
+import { Chart, LiveChart } from "./display.ts";
 
 /** A mid-epoch reading: `epoch` counts from 1, `fraction` of it is done, in (0, 1]. */
 export interface CurveUpdate {
@@ -136,17 +137,17 @@ export function curvesSvg(history: CurveHistory, opts: CurvesOptions = {}): stri
       dy: 6,
     }));
   }
-  marks.push(svgLegend(SERIES.map((s) => ({ label: s.name, color: s.stroke, dash: s.dash }))));
+  const legend = SERIES.map((s) => ({ label: s.name, color: s.stroke, dash: s.dash }));
   return plotSvg({
     width,
     height,
-    marginTop: 30,
+    marginTop: 14,
     marginLeft: 40,
     title,
     x: { label: "epoch", domain: [0, epochs ?? Math.max(1, ...data.map((p) => p.x))] },
     y: { domain: [0, yMax], label: null },
     marks,
-  });
+  }, { legend });
 }
 
 /**
@@ -171,33 +172,27 @@ export function curvesPng(
   return svgToPng(curvesSvg(history, opts), { scale: opts.scale });
 }
 
-/** A Jupyter MIME bundle. */
-export type MimeBundle = Record<string, string>;
-
 /**
- * The curves as something a Deno Jupyter cell displays: the last expression of a cell
- * shows as the SVG chart.
+ * The curves as a {@link Chart}: it displays itself as a notebook cell's value, and gives
+ * its PNG.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { curvesDisplay } from "./curves.ts";
- * const d = curvesDisplay({ updates: [], epochs: [{ epoch: 1, testAcc: 0.7 }] });
- * const bundle = d[Symbol.for("Jupyter.display")]();
- * assert.deepEqual(Object.keys(bundle), ["image/svg+xml"]);
+ * import { curvesChart } from "./curves.ts";
+ * const chart = curvesChart({ updates: [], epochs: [{ epoch: 1, testAcc: 0.7 }] });
+ * assert.ok(chart.svg.includes("test acc"));
  * ```
  */
-export function curvesDisplay(
-  history: CurveHistory,
-  opts: CurvesOptions = {},
-): { [k: symbol]: () => MimeBundle } {
-  return { [Symbol.for("Jupyter.display")]: () => ({ "image/svg+xml": curvesSvg(history, opts) }) };
+export function curvesChart(history: CurveHistory, opts: CurvesOptions = {}): Chart {
+  return new Chart(curvesSvg(history, opts));
 }
 
 /**
  * Live curves for a notebook, like d2l's `Animator`: pass `live.onUpdate` and
- * `live.onEpoch` to `fit`; each event redraws one chart in place (a Jupyter display id),
- * or does nothing outside Jupyter. The readings collect in `live.history`.
+ * `live.onEpoch` to `fit`; each event redraws one chart in place (a Jupyter display id);
+ * `await live.finish()` at the end draws it for good, with its PNG. Outside Jupyter it
+ * only collects the readings, in `live.history`.
  *
  * @example
  * ```ts
@@ -207,14 +202,13 @@ export function curvesDisplay(
  * live.onUpdate({ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 });
  * live.onEpoch({ epoch: 1, testAcc: 0.7 });
  * assert.equal(live.history.updates.length, 1);
- * assert.equal(live.history.epochs.length, 1);
+ * assert.ok((await live.finish())!.svg.includes("train loss"));
  * ```
  */
 export class LiveCurves {
   /** Everything received so far. */
   readonly history: { updates: CurveUpdate[]; epochs: CurveEpoch[] } = { updates: [], epochs: [] };
-  #id = `bnlab-curves-${crypto.randomUUID()}`;
-  #shown = false;
+  #live = new LiveChart();
   #opts: CurvesOptions;
 
   /** A live chart drawn with `opts` (pass `epochs` to fix the x axis). */
@@ -230,29 +224,17 @@ export class LiveCurves {
       loss: u.loss,
       trainAcc: u.trainAcc,
     });
-    this.#draw();
+    this.#live.update(curvesChart(this.history, this.#opts));
   };
 
   /** Records an end-of-epoch reading and redraws. */
   onEpoch = (e: CurveEpoch): void => {
     this.history.epochs.push({ epoch: e.epoch, testAcc: e.testAcc });
-    this.#draw();
+    this.#live.update(curvesChart(this.history, this.#opts));
   };
 
-  #draw(): void {
-    let jupyter: JupyterApi | undefined;
-    try {
-      jupyter = (Deno as unknown as { jupyter?: JupyterApi }).jupyter; // throws outside Jupyter
-    } catch {
-      return;
-    }
-    if (!jupyter) return;
-    const bundle = { "image/svg+xml": curvesSvg(this.history, this.#opts) };
-    jupyter.display(bundle, { raw: true, display_id: this.#id, update: this.#shown });
-    this.#shown = true;
+  /** Draws the final chart, with its PNG; returns it. */
+  finish(): Promise<Chart | undefined> {
+    return this.#live.finish();
   }
-}
-
-interface JupyterApi {
-  display(bundle: MimeBundle, opts: { raw: boolean; display_id: string; update: boolean }): unknown;
 }

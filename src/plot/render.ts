@@ -8,8 +8,8 @@
  * a font, a white background, and tick offsets in pixels (Skia's SVG renderer ignores
  * `em` offsets). Plot answers with an HTML `<figure>` instead of an `<svg>` when asked
  * for a title, subtitle, caption or legend; {@link plotSvg} keeps the figure's title and
- * subtitle as SVG text above the chart, and refuses the rest with a message (draw a
- * legend with {@link svgLegend}).
+ * subtitle as SVG text above the chart, draws a legend given as {@link PlotExtras}, and
+ * refuses the rest with a message.
  *
  * @module
  */
@@ -78,71 +78,48 @@ export interface LegendItem {
   dash?: string;
 }
 
-/**
- * A legend as an SVG mark for Plot's `marks` array: one row of swatches and labels,
- * drawn just above the frame, from its left edge (Plot's own legends are HTML, which a
- * standalone SVG cannot hold). Leave `marginTop` room for it (about 30 px).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { Plot, plotSvg, svgLegend } from "./render.ts";
- * const svg = plotSvg({
- *   marginTop: 30,
- *   marks: [
- *     Plot.lineY([1, 3, 2], { stroke: "steelblue" }),
- *     svgLegend([{ label: "loss", color: "steelblue" }]),
- *   ],
- * });
- * assert.ok(svg.includes(">loss</text>"));
- * ```
- */
-export function svgLegend(
-  items: readonly LegendItem[],
-  { y, gap = 18 }: { y?: number; gap?: number } = {},
-): Plot.Markish {
-  return (_index: number[], _scales: unknown, _values: unknown, dims: Plot.Dimensions, ctx) => {
-    const top = y ?? dims.marginTop - 12; // just above the frame
-    const doc = (ctx as unknown as { document: Doc }).document;
-    const g = doc.createElementNS(SVG_NS, "g");
-    g.setAttribute("font-size", String(FONT_SIZE));
-    let x = dims.marginLeft;
-    for (const it of items) {
-      const el = (tag: string, attrs: Record<string, string | number>, text?: string) => {
-        const e = doc.createElementNS(SVG_NS, tag);
-        for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-        if (text !== undefined) e.textContent = text;
-        g.appendChild(e);
-      };
-      if (it.symbol === "square") {
-        el("rect", { x, y: top - 5, width: 10, height: 10, fill: it.color });
-        x += 14;
-      } else {
-        const dash: Record<string, string> = it.dash && it.dash !== "none"
-          ? { "stroke-dasharray": it.dash }
-          : {};
-        el("line", {
-          x1: x,
-          x2: x + 22,
-          y1: top,
-          y2: top,
-          stroke: it.color,
-          "stroke-width": 2,
-          ...dash,
-        });
-        x += 27;
-      }
-      el("text", { x, y: top, dy: FONT_SIZE * 0.32, "text-anchor": "start" }, it.label);
-      x += Math.ceil(it.label.length * FONT_SIZE * 0.6) + gap;
-    }
-    return g as unknown as ReturnType<Plot.RenderFunction>;
+/** What {@link plotSvg} adds to Plot's options. */
+export interface PlotExtras {
+  /**
+   * A legend, drawn as one row of swatches above the chart (Plot's own legends are HTML,
+   * which a standalone SVG cannot hold); space is made for it.
+   */
+  legend?: readonly LegendItem[];
+}
+
+/** Draws `items` as one row from (x, y) into `parent`. */
+function drawLegend(doc: Doc, parent: Node, items: readonly LegendItem[], x: number, y: number) {
+  const g = doc.createElementNS(SVG_NS, "g");
+  g.setAttribute("font-size", String(FONT_SIZE));
+  g.setAttribute("text-anchor", "start");
+  const el = (tag: string, attrs: Record<string, string | number>, text?: string) => {
+    const e = doc.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    g.appendChild(e);
   };
+  for (const it of items) {
+    if (it.symbol === "square") {
+      el("rect", { x, y: y - 5, width: 10, height: 10, fill: it.color });
+      x += 14;
+    } else {
+      const dash: Record<string, string> = it.dash && it.dash !== "none"
+        ? { "stroke-dasharray": it.dash }
+        : {};
+      el("line", { x1: x, x2: x + 22, y1: y, y2: y, stroke: it.color, "stroke-width": 2, ...dash });
+      x += 27;
+    }
+    el("text", { x, y, dy: FONT_SIZE * 0.32 }, it.label);
+    x += Math.ceil(it.label.length * FONT_SIZE * 0.62) + 18;
+  }
+  parent.appendChild(g);
 }
 
 /**
  * Renders a Plot chart as a standalone SVG document (a string): `Plot.plot(options)`
- * with linkedom's `document`, plus the SVG namespace, a white background, a font, and
- * the figure's `title` and `subtitle` (if any) as SVG text above the chart.
+ * with linkedom's `document`, plus the SVG namespace, a white background, a font, the
+ * figure's `title` and `subtitle` (if any) as SVG text above the chart, and a `legend`
+ * row under them (see {@link PlotExtras}).
  *
  * @example
  * ```ts
@@ -150,12 +127,12 @@ export function svgLegend(
  * import { Plot, plotSvg } from "./render.ts";
  * const svg = plotSvg({
  *   title: "Squares",
- *   marks: [Plot.lineY([0, 1, 4, 9, 16])],
- * });
- * assert.ok(svg.startsWith("<svg") && svg.includes("Squares") && svg.includes("<path"));
+ *   marks: [Plot.lineY([0, 1, 4, 9, 16], { stroke: "steelblue" })],
+ * }, { legend: [{ label: "x^2", color: "steelblue" }] });
+ * assert.ok(svg.startsWith("<svg") && svg.includes("Squares") && svg.includes(">x^2</text>"));
  * ```
  */
-export function plotSvg(options: Plot.PlotOptions): string {
+export function plotSvg(options: Plot.PlotOptions, { legend }: PlotExtras = {}): string {
   const { title, subtitle, caption, ...rest } = options;
   if (caption !== undefined) {
     throw new Error(
@@ -163,12 +140,13 @@ export function plotSvg(options: Plot.PlotOptions): string {
     );
   }
   if ((rest as { color?: { legend?: boolean } }).color?.legend) {
-    throw new Error("plotSvg: Plot's legends are HTML; add svgLegend([...]) to the marks instead");
+    throw new Error("plotSvg: Plot's legends are HTML; pass plotSvg(options, { legend: [...] })");
   }
   const document = newDocument();
   const heading = [title, subtitle].filter((t) => t !== undefined && t !== null).map(String);
-  const extra = heading.length * (FONT_SIZE + 8);
-  const marginTop = (rest.marginTop ?? 20) + extra;
+  const headingHeight = heading.length * (FONT_SIZE + 8);
+  const legendY = headingHeight + 12;
+  const marginTop = (rest.marginTop ?? 20) + headingHeight + (legend?.length ? 20 : 0);
   const svg = Plot.plot({
     ...rest,
     marginTop,
@@ -198,6 +176,9 @@ export function plotSvg(options: Plot.PlotOptions): string {
     t.textContent = text;
     svg.appendChild(t);
   });
+  if (legend?.length) {
+    drawLegend(document, svg, legend, rest.marginLeft ?? 40, legendY + (heading.length ? 4 : 0));
+  }
   // Skia's SVG renderer ignores `em` offsets, which Plot uses to place tick labels.
   return svg.outerHTML.replace(
     / (d?[xy])="(-?[\d.]+)em"/g,
@@ -269,6 +250,9 @@ export async function svgToPng(svg: string, { scale = 2 }: PngOptions = {}): Pro
  * assert.deepEqual([view.getUint32(16), view.getUint32(20)], [400, 200]); // scale 2
  * ```
  */
-export function plotPng(options: Plot.PlotOptions, png: PngOptions = {}): Promise<Uint8Array> {
-  return svgToPng(plotSvg(options), png);
+export function plotPng(
+  options: Plot.PlotOptions,
+  png: PngOptions & PlotExtras = {},
+): Promise<Uint8Array> {
+  return svgToPng(plotSvg(options, png), png);
 }

@@ -1,6 +1,7 @@
-import { deepEqual, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { createCanvas, Image } from "npm:@napi-rs/canvas@0.1.100";
-import { curvesDisplay, curvesPng, curvesSvg, LiveCurves } from "../../src/plot/curves.ts";
+import { curvesChart, curvesPng, curvesSvg, LiveCurves } from "../../src/plot/curves.ts";
+import { JUPYTER_DISPLAY } from "../../src/plot/display.ts";
 
 // Three epochs, four readings each, as fit() reports them.
 const history = {
@@ -74,11 +75,32 @@ Deno.test("curvesPng rasterises the chart at twice the size, with the curves vis
   }
 });
 
-Deno.test("curvesDisplay and LiveCurves give Jupyter an SVG bundle", () => {
-  const bundle = curvesDisplay(history)[Symbol.for("Jupyter.display")]();
+Deno.test("curvesChart and LiveCurves give Jupyter an SVG bundle", async () => {
+  const bundle = curvesChart(history)[JUPYTER_DISPLAY]();
   ok(bundle["image/svg+xml"].startsWith("<svg"));
   const live = new LiveCurves({ epochs: 3 });
   for (const u of history.updates) live.onUpdate({ ...u });
   for (const e of history.epochs) live.onEpoch({ ...e, loss: 1 } as typeof e);
   deepEqual(live.history, history);
+  const final = await live.finish();
+  ok(final!.svg.includes("test acc"));
+});
+
+Deno.test("curvesSvg draws the finite parts of a diverging history and marks it (#8)", () => {
+  const h = {
+    updates: [0.25, 0.5, 0.75, 1].map((fraction, i) => ({
+      epoch: 1,
+      fraction,
+      loss: [2, 1.5, NaN, Infinity][i],
+      trainAcc: [0.2, 0.4, NaN, NaN][i],
+    })),
+    epochs: [{ epoch: 1, testAcc: NaN }],
+  };
+  const svg = curvesSvg(h, { epochs: 2 });
+  const loss = pathXs(svg, "#1f77b4");
+  equal(loss.length, 2, "the two finite loss readings form a segment");
+  ok(svg.includes(">diverged</text>"), "marked");
+  ok(!/NaN|Infinity/.test(svg.replace(/>diverged</, "")), "no NaN or Infinity in coordinates");
+  // The y axis comes from the finite values (2 at most), not from Infinity.
+  ok(svg.includes(">2.0</text>") || svg.includes(">2</text>"), "a finite y axis");
 });

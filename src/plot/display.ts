@@ -1,0 +1,184 @@
+/**
+ * Charts in Jupyter: a {@link Chart} (an SVG, with its PNG on demand) displays itself as a
+ * cell's value; {@link show} displays one with both SVG and PNG (so a saved notebook
+ * carries the picture for viewers without SVG); a {@link LiveChart} redraws one output in
+ * place while a computation runs (a Jupyter `display_id`), as d2l's `Animator` does.
+ * Outside Jupyter (a script, a test) the displays do nothing.
+ *
+ * @module
+ */
+import { type Plot, type PlotExtras, plotSvg, type PngOptions, svgToPng } from "./render.ts";
+
+/** Bytes as base64 (`btoa` over binary strings, in chunks that `fromCharCode` accepts). */
+export function encodeBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/**
+ * The key of the method by which an object displays itself in a Deno Jupyter cell
+ * (`Symbol.for("Jupyter.display")`).
+ */
+export const JUPYTER_DISPLAY: unique symbol = Symbol.for(
+  "Jupyter.display",
+) as typeof JUPYTER_DISPLAY;
+
+/** A Jupyter MIME bundle: MIME type to content. */
+export type MimeBundle = Record<string, string>;
+
+interface JupyterApi {
+  display(
+    bundle: MimeBundle,
+    opts: { raw: boolean; display_id?: string; update?: boolean },
+  ): unknown;
+}
+
+/** Deno's Jupyter API, or undefined outside a Jupyter kernel. */
+function jupyter(): JupyterApi | undefined {
+  try {
+    return (Deno as unknown as { jupyter?: JupyterApi }).jupyter; // throws outside Jupyter
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A rendered chart: its standalone SVG, and its PNG on demand. As the last expression of a
+ * notebook cell it displays itself (SVG).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Chart, JUPYTER_DISPLAY } from "./display.ts";
+ * import { Plot } from "./render.ts";
+ * const chart = Chart.plot({ marks: [Plot.lineY([1, 4, 9])] });
+ * assert.ok(chart.svg.startsWith("<svg"));
+ * const bundle = chart[JUPYTER_DISPLAY]();
+ * assert.deepEqual(Object.keys(bundle), ["image/svg+xml"]);
+ * ```
+ */
+export class Chart {
+  /** The standalone SVG document. */
+  readonly svg: string;
+  #png: ((scale: number) => Promise<Uint8Array>) | undefined;
+
+  /**
+   * Wraps a standalone SVG document. `png` draws the PNG itself, for content that Skia's
+   * SVG renderer cannot draw (embedded images); by default the SVG is rasterised.
+   */
+  constructor(svg: string, { png }: { png?: (scale: number) => Promise<Uint8Array> } = {}) {
+    if (!svg.startsWith("<svg")) throw new Error("Chart: expected an <svg> document");
+    this.svg = svg;
+    this.#png = png;
+  }
+
+  /** Renders Plot's options, with a legend if given (see `plotSvg`). */
+  static plot(options: Plot.PlotOptions, extras: PlotExtras = {}): Chart {
+    return new Chart(plotSvg(options, extras));
+  }
+
+  /** The chart rasterised by Skia (default scale 2). */
+  png(opts: PngOptions = {}): Promise<Uint8Array> {
+    return this.#png ? this.#png(opts.scale ?? 2) : svgToPng(this.svg, opts);
+  }
+
+  /** The MIME bundle with both SVG and PNG (base64), for saved notebooks. */
+  async bundle(): Promise<MimeBundle> {
+    return { "image/svg+xml": this.svg, "image/png": encodeBase64(await this.png()) };
+  }
+
+  /** Jupyter's display hook: the SVG. */
+  [JUPYTER_DISPLAY](): MimeBundle {
+    return { "image/svg+xml": this.svg };
+  }
+}
+
+/**
+ * Displays `chart` (or Plot's options) in the notebook as SVG and PNG; does nothing outside
+ * Jupyter. Returns the chart.
+ *
+ * @example
+ * ```ts
+ * import { show } from "./display.ts";
+ * import { Plot } from "./render.ts";
+ * const chart = await show({ marks: [Plot.dot([[1, 2], [3, 4]])] }); // shown in a notebook
+ * console.log(chart.svg.length > 0); // true
+ * ```
+ */
+export async function show(chart: Chart | Plot.PlotOptions): Promise<Chart> {
+  const c = chart instanceof Chart ? chart : Chart.plot(chart);
+  const j = jupyter();
+  if (j) j.display(await c.bundle(), { raw: true });
+  return c;
+}
+
+/**
+ * One notebook output that redraws in place: `update()` it several times while a model
+ * trains, `finish()` it at the end (which adds the PNG). Redraws are throttled to
+ * `minIntervalMs` (default 250 ms), except the last. Does nothing outside Jupyter, but
+ * keeps the last chart.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LiveChart } from "./display.ts";
+ * import { Plot } from "./render.ts";
+ * const live = new LiveChart();
+ * for (let k = 1; k <= 3; k++) live.update({ marks: [Plot.lineY([1, 2, 3].slice(0, k))] });
+ * const final = await live.finish();
+ * assert.ok(final!.svg.includes("<path"));
+ * ```
+ */
+export class LiveChart {
+  #id = `bnlab-${crypto.randomUUID()}`;
+  #shown = false;
+  #last: Chart | undefined;
+  #drawnAt = -Infinity;
+  #pending = false;
+  #minIntervalMs: number;
+
+  /** A live output, redrawn at most every `minIntervalMs`. */
+  constructor({ minIntervalMs = 250 }: { minIntervalMs?: number } = {}) {
+    this.#minIntervalMs = minIntervalMs;
+  }
+
+  /** The chart last given. */
+  get chart(): Chart | undefined {
+    return this.#last;
+  }
+
+  /** Replaces the chart (SVG only while live); redraws if the last redraw is old enough. */
+  update(chart: Chart | Plot.PlotOptions): void {
+    this.#last = chart instanceof Chart ? chart : Chart.plot(chart);
+    const now = performance.now();
+    if (now - this.#drawnAt < this.#minIntervalMs) {
+      this.#pending = true;
+      return;
+    }
+    this.#draw({ "image/svg+xml": this.#last.svg });
+    this.#drawnAt = now;
+    this.#pending = false;
+  }
+
+  /** Draws the last chart for good, with its PNG; returns it. */
+  async finish(): Promise<Chart | undefined> {
+    if (this.#last) this.#draw(await this.#last.bundle());
+    this.#pending = false;
+    return this.#last;
+  }
+
+  /** Whether an update is waiting for the next redraw (or `finish`). */
+  get pending(): boolean {
+    return this.#pending;
+  }
+
+  #draw(bundle: MimeBundle): void {
+    const j = jupyter();
+    if (!j) return;
+    j.display(bundle, { raw: true, display_id: this.#id, update: this.#shown });
+    this.#shown = true;
+  }
+}

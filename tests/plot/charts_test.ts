@@ -1,0 +1,128 @@
+// The experiments' charts: finite parts of diverging runs are drawn and marked, log axes,
+// panels per layer, image grids with wrong predictions in red, live redraws.
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { createCanvas, Image } from "npm:@napi-rs/canvas@0.1.100";
+import { bandsChart, imageGrid, lineChart, runsChart, sweepChart } from "../../src/plot/charts.ts";
+import { Chart, LiveChart } from "../../src/plot/display.ts";
+import { Plot } from "../../src/plot/render.ts";
+
+/** The polylines stroked `color`, as lists of segments of x coordinates. */
+function segments(svg: string, color: string): number[][] {
+  const paths = [...svg.matchAll(/<path[^>]*d="([^"]+)"[^>]*>/g)].filter((m) =>
+    m[0].includes(`stroke="${color}"`)
+  );
+  const groups = [...svg.matchAll(new RegExp(`<g[^>]*stroke="${color}"[^>]*>(.*?)</g>`, "g"))]
+    .flatMap((g) => [...g[1].matchAll(/d="([^"]+)"/g)]);
+  return [...paths, ...groups].flatMap((m) =>
+    m[1].split("M").filter(Boolean).map((seg) =>
+      [...seg.matchAll(/(?:^|L)(-?[\d.]+),/g)].map((p) => +p[1])
+    )
+  );
+}
+
+/** Decodes a PNG and counts the pixels within 40 of `rgb`. */
+async function countColor(png: Uint8Array, rgb: [number, number, number]): Promise<number> {
+  const img = new Image();
+  const loaded = new Promise<void>((r) => img.onload = () => r());
+  img.src = png as unknown as Image["src"];
+  await loaded;
+  const c = createCanvas(img.width, img.height);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, img.width, img.height).data;
+  let n = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    if (
+      Math.abs(px[i] - rgb[0]) + Math.abs(px[i + 1] - rgb[1]) + Math.abs(px[i + 2] - rgb[2]) < 40
+    ) n++;
+  }
+  return n;
+}
+
+Deno.test("lineChart: NaN and Infinity leave gaps, the finite segments are drawn, the first is marked (#8)", () => {
+  const chart = lineChart([
+    { label: "ok", points: [1, 2, 3, 4].map((x) => ({ x, y: 1 / x })), color: "#1f77b4" },
+    {
+      label: "diverges",
+      color: "#d62728",
+      points: [{ x: 1, y: 2 }, { x: 2, y: 1 }, { x: 3, y: Infinity }, { x: 4, y: NaN }, {
+        x: 5,
+        y: 3,
+      }, { x: 6, y: 4 }],
+    },
+  ]);
+  deepEqual(segments(chart.svg, "#1f77b4").map((s) => s.length), [4]);
+  deepEqual(segments(chart.svg, "#d62728").map((s) => s.length), [2, 2], "two finite segments");
+  equal((chart.svg.match(/>diverged</g) ?? []).length, 1);
+  ok(!/NaN|Infinity/.test(chart.svg.replace(/>diverged</g, "")));
+});
+
+Deno.test("runsChart compares runs of fit's history by a metric", () => {
+  const run = (scale: number) => ({
+    updates: [1, 2].flatMap((epoch) =>
+      [0.5, 1].map((fraction) => ({
+        epoch,
+        fraction,
+        loss: scale / (epoch + fraction),
+        trainAcc: 0.5,
+        windowLoss: scale / (epoch + fraction) - 0.1,
+      }))
+    ),
+    epochs: [1, 2].map((epoch) => ({ epoch, loss: 1, trainAcc: 0.5, testAcc: 0.6 + epoch / 10 })),
+  });
+  const chart = runsChart([{ label: "BN", history: run(1) }, { label: "plain", history: run(2) }]);
+  ok(chart.svg.includes(">BN</text>") && chart.svg.includes(">plain</text>"));
+  ok(chart.svg.includes("training loss"));
+  const test = runsChart([{ label: "BN", history: run(1) }], { metric: "testAcc" });
+  ok(test.svg.includes("test accuracy"));
+});
+
+Deno.test("sweepChart: a log x axis with plain tick labels and a dot per measured point", () => {
+  const chart = sweepChart([0.01, 0.1, 1, 3].map((x) => ({ series: "BN", x, y: 0.8 })));
+  equal((chart.svg.match(/<circle/g) ?? []).length, 4);
+  ok(chart.svg.includes(">0.01</text>") && !chart.svg.includes(">10m<"), "~g tick format");
+});
+
+Deno.test("bandsChart: one panel per layer, a band and a median per series", () => {
+  const rows = [0, 1, 2].flatMap((x) =>
+    ["conv1", "fc1"].flatMap((panel) =>
+      ["BN", "no BN"].map((series) => ({ panel, series, x, lo: -1, mid: 0, hi: 1 }))
+    )
+  );
+  const chart = bandsChart(rows, { xLabel: "step" });
+  for (const t of [">conv1<", ">fc1<", ">BN<", ">no BN<"]) ok(chart.svg.includes(t), t);
+});
+
+Deno.test("imageGrid: images with labels, wrong predictions in red, in SVG and PNG", async () => {
+  const pixels = new Float32Array(3 * 16).map((_, i) => (i % 16) / 15);
+  const grid = imageGrid(pixels, {
+    rows: 4,
+    cols: 4,
+    labels: ["bag", "bag", "coat"],
+    predictions: ["bag", "shirt", "coat"],
+    scale: 4,
+  });
+  equal((grid.svg.match(/data:image\/png;base64,/g) ?? []).length, 3);
+  ok(grid.svg.includes('fill="#d62728">shirt</text>'), "the wrong prediction is red");
+  const png = await grid.png();
+  ok(await countColor(png, [0xd6, 0x27, 0x28]) > 20, "red caption pixels");
+  ok(await countColor(png, [0, 0, 0]) > 100, "dark image pixels (ink)");
+  throws(
+    () => imageGrid(new Float32Array(10), { rows: 4, cols: 4 }),
+    /not a whole number of 4x4 images/,
+  );
+});
+
+Deno.test("LiveChart keeps the last chart, throttles redraws, and finishes with it", async () => {
+  const live = new LiveChart({ minIntervalMs: 60_000 });
+  live.update({ marks: [Plot.lineY([1, 2])] });
+  equal(live.pending, false, "the first update draws");
+  live.update({ marks: [Plot.lineY([1, 2, 3])] });
+  equal(live.pending, true, "a second one within the interval waits");
+  const final = await live.finish();
+  ok(final instanceof Chart && final === live.chart);
+  equal(live.pending, false);
+  const bundle = await final.bundle();
+  deepEqual(Object.keys(bundle).sort(), ["image/png", "image/svg+xml"]);
+  ok(atob(bundle["image/png"]).startsWith("\x89PNG"));
+});
