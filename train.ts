@@ -42,6 +42,7 @@ export {
   type StepEvent,
   type UpdateEvent,
 } from "./src/train/fit.ts";
+export { type BatchNormStatsOptions, updateBatchNormStats } from "./src/train/precise_bn.ts";
 export {
   evaluateAccuracy,
   type EvaluateOptions,

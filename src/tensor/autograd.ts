@@ -143,6 +143,7 @@ export class Node<T extends Variable<T>> {
   #next: (Node<T> | null)[];
   #backward: BackwardFn<T> | null;
   #leaf: T | null;
+  #retained: T | null = null;
   #released = false;
 
   /**
@@ -173,11 +174,20 @@ export class Node<T extends Variable<T>> {
     return this.#released;
   }
 
+  /**
+   * Also accumulates the gradient flowing into this node into `t.grad` (PyTorch's
+   * `retain_grad()` on the node's output `t`), for looking at an intermediate's gradient.
+   */
+  retainGrad(t: T): void {
+    this.#retained = t;
+  }
+
   /** Drops the closure and the holds on saved tensors. Idempotent. */
   release(): void {
     if (this.#released || this.#leaf) return; // a leaf's accumulator lives with the leaf
     this.#released = true;
     this.#backward = null;
+    this.#retained = null;
     this.#next = [];
     this.#holds?.release();
   }
@@ -188,6 +198,7 @@ export class Node<T extends Variable<T>> {
       accumulate(this.#leaf, g);
       return [];
     }
+    if (this.#retained) accumulate(this.#retained, g);
     if (this.#released || !this.#backward) throw new Error(secondBackward(this.op));
     this.#holds?.check(this.op);
     const fn = this.#backward;

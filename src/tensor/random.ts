@@ -1,6 +1,7 @@
 /**
- * Seeded random numbers on the host, so that the same seed gives the same tensors on
- * every adapter. (Generated once, uploaded once: parameter init, not a hot path.)
+ * Seeded random numbers on the host, so that the same seed gives the same numbers on
+ * every adapter: parameter initialisation (generated once, uploaded once), the seeds of
+ * the GPU's counter-based generators (`Tensor.rand`/`randn`, dropout), and shuffles.
  *
  * @module
  */

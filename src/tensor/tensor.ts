@@ -47,6 +47,7 @@ import {
 } from "../ops/elementwise/elementwise.ts";
 import { launchReduce, type ReduceOp } from "../ops/reduce/reduce.ts";
 import { launchActivation } from "../ops/activation/activation.ts";
+import { launchRandom } from "../ops/random/random.ts";
 
 /** A reference-counted GPU buffer shared by a tensor and its views. */
 class Storage {
@@ -147,6 +148,11 @@ function flatten(data: NestedArray | ArrayLike<number>): Float32Array {
   if (typeof data === "number") return Float32Array.of(data);
   if (Array.isArray(data)) return Float32Array.from((data as unknown[]).flat(Infinity) as number[]);
   return Float32Array.from(data as ArrayLike<number>);
+}
+
+/** A random call's seed: the given one, or the next draw of the global generator. */
+function seedOf(opts: RandomOptions): number {
+  return (opts.seed ?? rngFor().nextU32()) >>> 0;
 }
 
 let storageOf: (t: Tensor) => Storage;
@@ -281,23 +287,31 @@ export class Tensor implements Variable<Tensor> {
     return Tensor.full(shape, 1, opts);
   }
 
-  /** Standard normal samples, seeded. */
+  /**
+   * Standard normal samples, made on the GPU by a counter-based generator: the same seed
+   * gives the same numbers on every adapter (to the adapter's ln/cos precision, a few
+   * ulps). Without `seed`, one is drawn from the global generator ({@link manualSeed}).
+   */
   static randn(shape: Shape, opts: RandomOptions = {}): Tensor {
-    checkShape(shape);
-    const rng = rngFor(opts.seed);
-    const a = new Float32Array(numel(shape));
-    for (let i = 0; i < a.length; i++) a[i] = rng.normal();
-    return Tensor.from(a, { shape, requiresGrad: opts.requiresGrad });
+    const t = Tensor.empty(shape);
+    launchRandom({ kind: "normal" }, seedOf(opts), t.buffer, t.numel);
+    t.requiresGrad = opts.requiresGrad ?? false;
+    return t;
   }
 
-  /** Uniform samples in [low, high), seeded. */
+  /**
+   * Uniform samples in [low, high), made on the GPU by a counter-based generator (24
+   * random bits each, bit-identical on every adapter for [0, 1)); seeded as `randn`.
+   */
   static rand(shape: Shape, opts: UniformOptions = {}): Tensor {
-    checkShape(shape);
-    const rng = rngFor(opts.seed);
     const { low = 0, high = 1 } = opts;
-    const a = new Float32Array(numel(shape));
-    for (let i = 0; i < a.length; i++) a[i] = low + (high - low) * rng.uniform();
-    return Tensor.from(a, { shape, requiresGrad: opts.requiresGrad });
+    if (!(Number.isFinite(low) && Number.isFinite(high) && low <= high)) {
+      throw new Error(`Tensor.rand needs finite low <= high, got low ${low}, high ${high}`);
+    }
+    const t = Tensor.empty(shape);
+    launchRandom({ kind: "uniform", low, high }, seedOf(opts), t.buffer, t.numel);
+    t.requiresGrad = opts.requiresGrad ?? false;
+    return t;
   }
 
   /** @deprecated The element count; use {@link Tensor.numel} (PyTorch's `size()` is the shape). */
@@ -619,6 +633,30 @@ export class Tensor implements Variable<Tensor> {
       i < off || (shape[i - off] === 1 && this.shape[i] !== 1)
     );
     return dims.length === 0 ? this.reshape(shape) : this.sum(dims).reshape(shape);
+  }
+
+  /**
+   * Keeps this intermediate tensor's gradient in `.grad` at the next `backward()` (PyTorch's
+   * `retain_grad()`): how to look at the gradient reaching a layer's output. Leaves keep
+   * theirs anyway. Returns this tensor.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * const x = Tensor.from([1, 2, 3], { requiresGrad: true });
+   * const h = x.mul(2).retainGrad();
+   * h.square().sum().backward(); // d/dh = 2h
+   * console.log(await h.grad!.toArray()); // Float32Array [4, 8, 12]
+   * ```
+   */
+  retainGrad(): this {
+    if (!this.requiresGrad) {
+      throw new Error(
+        `retainGrad() on a tensor ${this.describe()} that does not require grad: it gets no gradient`,
+      );
+    }
+    this.#node?.retainGrad(this);
+    return this;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { ok, throws } from "node:assert/strict";
+import { equal, ok, throws } from "node:assert/strict";
 /**
  * The autograd tape: accumulation into `.grad`, shared subexpressions, `detach`, `noGrad`,
  * upstream gradients, and the errors of `backward`. Expected gradients are computed on the
@@ -108,4 +108,17 @@ gpuTest("leaves without requiresGrad get no gradient", async () => {
   assertClose(await a.grad!.toArray(), X, TOL, "d(a*b)/da = b");
   a.dispose();
   b.dispose();
+});
+
+gpuTest("retainGrad keeps an intermediate's gradient; accumulates like a leaf's (#8.4)", async () => {
+  const x = Tensor.from([1, 2, 3], { requiresGrad: true });
+  const h = x.mul(2).retainGrad();
+  const y = h.square().sum(); // d/dh = 2h = 4x
+  y.backward();
+  assertClose(await h.grad!.toArray(), [4, 8, 12], TOL, "dy/dh");
+  assertClose(await x.grad!.toArray(), [8, 16, 24], TOL, "dy/dx still flows");
+  throws(() => Tensor.from([1]).retainGrad(), /does not require grad/);
+  const other = x.mul(3); // without retainGrad, an intermediate keeps no gradient
+  other.sum().backward();
+  equal(other.grad, null);
 });
