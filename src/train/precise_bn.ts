@@ -103,9 +103,7 @@ export async function updateBatchNormStats(
     );
   }
   const stats = new Map(layers.map((bn) => [bn, new ChannelStats(bn.numFeatures)]));
-  const hooks = layers.map((bn) =>
-    bn.registerForwardHook((_m, [x]) => void stats.get(bn)!.add(x))
-  );
+  const hooks = layers.map((bn) => bn.registerForwardHook((_m, [x]) => void stats.get(bn)!.add(x)));
   let examples = 0;
   try {
     // Training mode (batch statistics), with every buffer restored afterwards.
@@ -118,8 +116,7 @@ export async function updateBatchNormStats(
           examples += x.shape[0];
           if (++k >= batches) break;
         }
-      })
-    );
+      }));
     if (examples === 0) throw new Error("updateBatchNormStats: the loader yielded no batches");
     for (const [bn, s] of stats) {
       if (s.n < 2) {

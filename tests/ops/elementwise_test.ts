@@ -1,3 +1,4 @@
+import { deepEqual } from "node:assert/strict";
 /**
  * Elementwise ops on the GPU against the float64 reference (values and gradients, with
  * broadcasting), and the reference's own gradients against central differences.
@@ -5,6 +6,7 @@
 import { gpuTest } from "../gpu_test.ts";
 import { assert, assertClose, type Tolerance } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
+import { coalesce } from "../../src/ops/elementwise/elementwise.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import {
   type RefArray,
@@ -279,4 +281,52 @@ gpuTest("broadcastTo: values and the gradient that sums the broadcast positions"
     refArray(d, [2, 3, 4, 5]),
   );
   assertClose(await x.grad!.toArray(), dx.data, TOL, "expand gradient");
+});
+
+gpuTest(
+  "broadcasting runs of 16, 8, 4, 2 and 1 elements per thread match the reference (#8.6)",
+  async () => {
+    const cases: [number[], number[]][] = [
+      [[3, 5, 16], [1, 5, 1]], // per-channel, runs of 16
+      [[2, 3, 24], [2, 1, 24]], // b steps with a along the row, runs of 8
+      [[4, 7, 12], [7, 1]], // runs of 4
+      [[5, 6], [1, 6]], // rows of 6: runs of 2
+      [[7, 1], [1, 9]], // an outer product: rows of 9, runs of 1
+      [[2, 1, 3, 1], [1, 4, 1, 5]], // both broadcast, four dimensions
+    ];
+    for (const [sa, sb] of cases) {
+      const a = hostData(sa, 1), b = hostData(sb, 2);
+      const ta = Tensor.from(a, sa), tb = Tensor.from(b, sb);
+      for (const op of ["add", "mul", "sub"] as const) {
+        const want = refBinary(op, refArray(a, sa), refArray(b, sb));
+        const got = op === "add" ? ta.add(tb) : op === "mul" ? ta.mul(tb) : ta.sub(tb);
+        deepEqual(got.shape, want.shape);
+        assertClose(
+          await got.toArray(),
+          want.data,
+          { atol: 1e-6, rtol: 1e-6 },
+          `${sa} ${op} ${sb}`,
+        );
+        // ...and b op a, the broadcast operand first.
+        const back = op === "add" ? tb.add(ta) : op === "mul" ? tb.mul(ta) : tb.sub(ta);
+        const wantBack = refBinary(op, refArray(b, sb), refArray(a, sa));
+        assertClose(
+          await back.toArray(),
+          wantBack.data,
+          { atol: 1e-6, rtol: 1e-6 },
+          `${sb} ${op} ${sa}`,
+        );
+      }
+    }
+  },
+);
+
+Deno.test("coalesce merges dimensions that every operand steps through alike", () => {
+  // [N, C, H, W] against [1, C, 1, 1]: H and W merge, N stays (b is broadcast there).
+  deepEqual(coalesce([2, 3, 4, 5], [[60, 20, 5, 1], [0, 1, 0, 0]]), {
+    shape: [2, 3, 20],
+    strides: [[60, 20, 1], [0, 1, 0]],
+  });
+  deepEqual(coalesce([2, 3, 4], [[12, 4, 1], [12, 4, 1]]), { shape: [24], strides: [[1], [1]] });
+  deepEqual(coalesce([1, 5, 1], [[0, 1, 0], [0, 0, 0]]), { shape: [5], strides: [[1], [0]] });
 });

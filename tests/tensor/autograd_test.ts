@@ -110,15 +110,18 @@ gpuTest("leaves without requiresGrad get no gradient", async () => {
   b.dispose();
 });
 
-gpuTest("retainGrad keeps an intermediate's gradient; accumulates like a leaf's (#8.4)", async () => {
-  const x = Tensor.from([1, 2, 3], { requiresGrad: true });
-  const h = x.mul(2).retainGrad();
-  const y = h.square().sum(); // d/dh = 2h = 4x
-  y.backward();
-  assertClose(await h.grad!.toArray(), [4, 8, 12], TOL, "dy/dh");
-  assertClose(await x.grad!.toArray(), [8, 16, 24], TOL, "dy/dx still flows");
-  throws(() => Tensor.from([1]).retainGrad(), /does not require grad/);
-  const other = x.mul(3); // without retainGrad, an intermediate keeps no gradient
-  other.sum().backward();
-  equal(other.grad, null);
-});
+gpuTest(
+  "retainGrad keeps an intermediate's gradient; accumulates like a leaf's (#8.4)",
+  async () => {
+    const x = Tensor.from([1, 2, 3], { requiresGrad: true });
+    const h = x.mul(2).retainGrad();
+    const y = h.square().sum(); // d/dh = 2h = 4x
+    y.backward();
+    assertClose(await h.grad!.toArray(), [4, 8, 12], TOL, "dy/dh");
+    assertClose(await x.grad!.toArray(), [8, 16, 24], TOL, "dy/dx still flows");
+    throws(() => Tensor.from([1]).retainGrad(), /does not require grad/);
+    const other = x.mul(3); // without retainGrad, an intermediate keeps no gradient
+    other.sum().backward();
+    equal(other.grad, null);
+  },
+);

@@ -3,7 +3,6 @@ import { ok, rejects, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { Rng } from "../../src/tensor/random.ts";
 
 gpuTest("from: nested arrays, flat data with a shape, scalars; values round-trip", async () => {
   const a = Tensor.from([[1, 2, 3], [4, 5, 6]]);
@@ -41,17 +40,4 @@ gpuTest("zeros, ones, full fill every element, odd sizes included", async () => 
   const g = Tensor.ones([3], { requiresGrad: true });
   ok(g.requiresGrad, "factories honour requiresGrad");
   g.dispose();
-});
-
-gpuTest("randn and rand: seeded, reproducible, from the host generator", async () => {
-  const a = Tensor.randn([1031], { seed: 7 });
-  const b = Tensor.randn([1031], { seed: 7 });
-  const va = await a.toArray();
-  assertClose(va, await b.toArray(), { atol: 0, rtol: 0 }, "same seed, same values");
-  const rng = new Rng(7);
-  const want = Float32Array.from({ length: 1031 }, () => rng.normal());
-  assertClose(va, want, { atol: 0, rtol: 0 }, "randn is Rng(seed).normal()");
-  const u = await Tensor.rand([2000], { seed: 3, low: -1, high: 2 }).toArray();
-  ok(u.every((v) => v >= -1 && v < 2), "rand stays in [low, high)");
-  for (const t of [a, b]) t.dispose();
 });

@@ -68,24 +68,56 @@ export function launchUnary(op: UnaryOp, c: number, x: Operand | null, out: Oper
   });
 }
 
+/**
+ * Merges adjacent dimensions that every operand steps through alike (stride[d] equals
+ * stride[d + 1] * size[d + 1] for each, which includes both being broadcast), and drops
+ * size-1 dimensions: the same element order with as few dimensions as possible.
+ */
+export function coalesce(
+  shape: Shape,
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const keep = shape.map((_, d) => d).filter((d) => shape[d] !== 1);
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (const d of keep) {
+    const k = outShape.length - 1;
+    const merge = k >= 0 &&
+      strides.every((s, j) => outStrides[j][k] === s[d] * shape[d]);
+    if (merge) {
+      outShape[k] *= shape[d];
+      strides.forEach((s, j) => (outStrides[j][k] = s[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((s, j) => outStrides[j].push(s[d]));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
 /** Encodes `out = a OP b`, both read through broadcast strides to `out.shape`. */
 export function launchBinary(op: BinaryOp, a: Operand, b: Operand, out: Operand): void {
   const n = numel(out.shape);
-  const params = shapeParams(
-    new Params().u32(n).u32(out.shape.length).u32(0).u32(0),
-    out.shape,
+  const merged = coalesce(out.shape, [
     broadcastStrides(a.shape, out.shape),
     broadcastStrides(b.shape, out.shape),
+  ]);
+  const [sa, sb] = merged.strides;
+  const same = merged.shape.length <= 1 && (sa[0] ?? 1) === 1 && (sb[0] ?? 1) === 1;
+  // Runs of up to 16 elements of a row per thread: the index divisions once per run.
+  const row = merged.shape.at(-1) ?? 1;
+  const step = same ? 1 : [16, 8, 4, 2, 1].find((k) => row % k === 0)!;
+  const params = shapeParams(
+    new Params().u32(n).u32(merged.shape.length).u32(0).u32(0),
+    merged.shape,
+    sa,
+    sb,
   );
   launch({
     label: `binary.${op}`,
     code: binarySrc,
-    overrides: {
-      OP: BINARY[op],
-      BROADCAST: same(a.shape, out.shape) && same(b.shape, out.shape) ? 0 : 1,
-      WG,
-    },
+    overrides: { OP: BINARY[op], BROADCAST: same ? 0 : 1, ROW_STEP: step, WG },
     bindings: [params, a.buffer, b.buffer, out.buffer],
-    workgroups: grid(Math.ceil(n / WG)),
+    workgroups: grid(Math.ceil(n / step / WG)),
   });
 }
