@@ -48,7 +48,7 @@ export * as gpu from "./src/gpu/mod.ts";
 export * as nn from "./src/nn/mod.ts";
 export * as F from "./src/nn/functional.ts";
 export * as optim from "./src/optim/mod.ts";
-export { lenet, type LeNetOptions } from "./src/models/lenet.ts";
+export { lenet, type LeNetOptions, type NormFactory } from "./src/models/lenet.ts";
 // Types that public signatures name, also at the top level (the values are `nn.*`, `optim.*`).
 export type {
   BufferOptions,

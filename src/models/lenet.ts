@@ -12,16 +12,30 @@ import { Linear } from "../nn/linear.ts";
 import { ReLU, Sigmoid } from "../nn/activation.ts";
 import { Flatten } from "../nn/flatten.ts";
 import { Sequential } from "../nn/sequential.ts";
-import type { Module } from "../nn/module.ts";
+import { Module } from "../nn/module.ts";
+import { Dropout } from "../nn/dropout.ts";
+
+/**
+ * Makes the normalization layer for `channels` features of an input of `rank` 4 (after a
+ * convolution, [N, C, H, W]) or 2 (after a linear layer, [N, C]): how `lenet` takes a
+ * normalization of your own, such as the lecture's from-scratch `BatchNorm`.
+ */
+export type NormFactory = (channels: number, rank: 2 | 4) => Module;
 
 /** Options of {@link lenet}. */
 export interface LeNetOptions {
   /**
    * `"batch"` (default): the lecture's LeNet with BatchNorm2d/1d after each convolution
-   * and hidden linear layer; `"layer"`: LayerNorm in the same places; `"none"`: the
-   * book's plain LeNet (first convolution padded by 2, so the first Linear has 400 inputs).
+   * and hidden linear layer; `"layer"`: LayerNorm in the same places; a
+   * {@link NormFactory}: your layer in the same places; `"none"`: the book's plain LeNet
+   * (first convolution padded by 2, so the first Linear has 400 inputs).
    */
-  norm?: "batch" | "layer" | "none";
+  norm?: "batch" | "layer" | "none" | NormFactory;
+  /**
+   * Dropout probability after the activation of each hidden linear layer (as d2l places
+   * it in its MLPs). Default 0: no Dropout layers (the state dict is the lecture's).
+   */
+  dropout?: number;
   /** `"max"` (default, the lecture's code) or `"avg"` (the book's LeNet): 2x2, stride 2. */
   pool?: "max" | "avg";
   /** `"sigmoid"` (default, as in the lecture) or `"relu"`. */
@@ -56,9 +70,15 @@ export interface LeNetOptions {
  * ```
  */
 export function lenet(opts: LeNetOptions = {}): Sequential {
-  const { norm = "batch", pool = "max", activation = "sigmoid" } = opts;
-  if (!["batch", "layer", "none"].includes(norm)) {
-    throw new Error(`lenet: norm must be "batch", "layer" or "none", got ${JSON.stringify(norm)}`);
+  const { norm = "batch", pool = "max", activation = "sigmoid", dropout = 0 } = opts;
+  if (typeof norm !== "function" && !["batch", "layer", "none"].includes(norm)) {
+    throw new Error(
+      `lenet: norm must be "batch", "layer", "none" or a function (channels, rank) => Module, ` +
+        `got ${JSON.stringify(norm)}`,
+    );
+  }
+  if (!(dropout >= 0 && dropout < 1)) {
+    throw new Error(`lenet: dropout must be a probability in [0, 1), got ${dropout}`);
   }
   if (!["max", "avg"].includes(pool)) {
     throw new Error(`lenet: pool must be "max" or "avg", got ${JSON.stringify(pool)}`);
@@ -69,6 +89,8 @@ export function lenet(opts: LeNetOptions = {}): Sequential {
     );
   }
   const act = (): Module => (activation === "sigmoid" ? new Sigmoid() : new ReLU());
+  // A hidden linear layer's activation, then dropout if asked.
+  const hidden = (): Module[] => (dropout > 0 ? [act(), new Dropout(dropout)] : [act()]);
   const pooling =
     (): Module => (pool === "max"
       ? new MaxPool2d(2, { stride: 2 })
@@ -83,16 +105,26 @@ export function lenet(opts: LeNetOptions = {}): Sequential {
       pooling(),
       new Flatten(),
       new Linear(400, 120),
-      act(),
+      ...hidden(),
       new Linear(120, 84),
-      act(),
+      ...hidden(),
       new Linear(84, 10),
     );
   }
   // Feature maps: 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4, so 16*4*4 = 256 features.
-  const norm2d = (c: number, hw: number): Module =>
-    norm === "batch" ? new BatchNorm2d(c) : new LayerNorm([c, hw, hw]);
-  const norm1d = (n: number): Module => (norm === "batch" ? new BatchNorm1d(n) : new LayerNorm(n));
+  const make = (c: number, rank: 2 | 4, hw: number): Module => {
+    if (typeof norm === "function") {
+      const m = norm(c, rank);
+      if (!(m instanceof Module)) {
+        throw new Error(`lenet: the norm factory must return a Module, got ${String(m)}`);
+      }
+      return m;
+    }
+    if (norm === "batch") return rank === 4 ? new BatchNorm2d(c) : new BatchNorm1d(c);
+    return new LayerNorm(rank === 4 ? [c, hw, hw] : c);
+  };
+  const norm2d = (c: number, hw: number) => make(c, 4, hw);
+  const norm1d = (n: number) => make(n, 2, 1);
   return new Sequential(
     new Conv2d(1, 6, 5),
     norm2d(6, 24),
@@ -105,10 +137,10 @@ export function lenet(opts: LeNetOptions = {}): Sequential {
     new Flatten(),
     new Linear(256, 120),
     norm1d(120),
-    act(),
+    ...hidden(),
     new Linear(120, 84),
     norm1d(84),
-    act(),
+    ...hidden(),
     new Linear(84, 10),
   );
 }

@@ -1,6 +1,9 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { lenet, type LeNetOptions } from "../../src/models/lenet.ts";
+import { LayerNorm } from "../../src/nn/layer_norm.ts";
+import { BatchNorm2d } from "../../src/nn/batch_norm.ts";
+import type { Module } from "../../src/nn/module.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 import fixture from "../fixtures/lenet.json" with { type: "json" };
@@ -39,11 +42,35 @@ for (const [name, opts] of variants) {
   });
 }
 
-Deno.test("lenet rejects unknown options, naming the value", () => {
+gpuTest("lenet rejects unknown options, naming the value", () => {
   throws(
-    () => lenet({ norm: "group" as "batch" }),
-    /norm must be "batch", "layer" or "none", got "group"/,
+    () => lenet({ norm: "instance" as "batch" }),
+    /norm must be "batch", "layer", "none" or a function \(channels, rank\) => Module, got "instance"/,
   );
+  throws(() => lenet({ norm: () => 3 as unknown as Module }), /must return a Module, got 3/);
+  throws(() => lenet({ dropout: 1 }), /dropout must be a probability in \[0, 1\), got 1/);
   throws(() => lenet({ pool: "min" as "max" }), /pool must be "max" or "avg"/);
   throws(() => lenet({ activation: "tanh" as "relu" }), /activation must be "sigmoid" or "relu"/);
 });
+
+gpuTest(
+  "lenet takes a normalization factory (channels, rank) and a dropout probability (#8.6)",
+  () => {
+    const calls: string[] = [];
+    const net = lenet({
+      norm: (c, rank) => {
+        calls.push(`${c}/${rank}`);
+        return rank === 4 ? new BatchNorm2d(c) : new LayerNorm(c);
+      },
+      dropout: 0.5,
+    });
+    deepEqual(calls, ["6/4", "16/4", "120/2", "84/2"]);
+    deepEqual(net.forward(Tensor.zeros([2, 1, 28, 28])).shape, [2, 10]);
+    const kinds = [...net].map((m) => m.constructor.name);
+    deepEqual(kinds.filter((k) => k === "Dropout").length, 2, "after each hidden linear layer");
+    equal(kinds.indexOf("Dropout"), kinds.indexOf("Linear") + 3, "Linear, norm, act, Dropout");
+    const plain = [...lenet({ norm: "none", dropout: 0.2 })].map((m) => m.constructor.name);
+    equal(plain.filter((k) => k === "Dropout").length, 2);
+    equal([...lenet()].some((m) => m.constructor.name === "Dropout"), false, "default: none");
+  },
+);
