@@ -26,6 +26,7 @@ export { AvgPool2d, MaxPool2d } from "./pooling.ts";
 export { Linear, type LinearOptions } from "./linear.ts";
 export { ReLU, Sigmoid } from "./activation.ts";
 export { Flatten } from "./flatten.ts";
+export { ChannelNoise, type ChannelNoiseOptions } from "./channel_noise.ts";
 export { Dropout, type DropoutLayerOptions } from "./dropout.ts";
 export { Sequential } from "./sequential.ts";
 export { CrossEntropyLoss } from "./loss.ts";

@@ -1,4 +1,4 @@
-import { ok, throws } from "node:assert/strict";
+import { deepEqual, notDeepEqual, ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -6,6 +6,7 @@ import { Linear } from "../../src/nn/linear.ts";
 import { ReLU, Sigmoid } from "../../src/nn/activation.ts";
 import { Flatten } from "../../src/nn/flatten.ts";
 import { Dropout } from "../../src/nn/dropout.ts";
+import { ChannelNoise } from "../../src/nn/channel_noise.ts";
 import { Sequential } from "../../src/nn/sequential.ts";
 import { CrossEntropyLoss } from "../../src/nn/loss.ts";
 import { SGD } from "../../src/optim/sgd.ts";
@@ -102,5 +103,40 @@ gpuTest(
     }
     const first = await losses[0].item(), last = await losses[29].item();
     ok(last < 0.2 * first, `loss ${first} -> ${last}`);
+  },
+);
+
+gpuTest(
+  "ChannelNoise: one random scale and shift per channel per step, identity in eval (#9 Noisy BN)",
+  async () => {
+    const noise = new ChannelNoise(3, { scale: 0.5, shift: 0.5, shiftMean: 0.2, seed: 4 });
+    const x = Tensor.randn([64, 3, 5], { seed: 1 });
+    const xs = await x.toArray();
+    const ys = await noise.forward(x).toArray();
+    // Per channel, y = a x + b with the same a and b for every example and position.
+    for (let c = 0; c < 3; c++) {
+      const idx = Array.from(
+        { length: 64 * 5 },
+        (_, k) => Math.floor(k / 5) * 15 + c * 5 + (k % 5),
+      );
+      const [i0, i1] = [idx[0], idx[1]];
+      const a = (ys[i1] - ys[i0]) / (xs[i1] - xs[i0]), b = ys[i0] - a * xs[i0];
+      assertClose(
+        idx.map((i) => ys[i]),
+        idx.map((i) => a * xs[i] + b),
+        { atol: 1e-4, rtol: 1e-4 },
+        `channel ${c}`,
+      );
+    }
+    notDeepEqual(await noise.forward(x).toArray(), ys, "redrawn at every call");
+    deepEqual(await noise.eval().forward(x).toArray(), xs);
+    // Gradients flow through the input.
+    const xg = Tensor.randn([4, 3, 2], { seed: 2, requiresGrad: true });
+    noise.train().forward(xg).sum().backward();
+    ok(xg.grad !== null);
+    throws(
+      () => noise.forward(Tensor.zeros([2, 4])),
+      /ChannelNoise\(3\) expects input \[N, 3, \.\.\.\], got \[2, 4\]/,
+    );
   },
 );
