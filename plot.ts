@@ -25,7 +25,15 @@ export {
   type PngOptions,
   svgToPng,
 } from "./src/plot/render.ts";
-export { Chart, JUPYTER_DISPLAY, LiveChart, type MimeBundle, show } from "./src/plot/display.ts";
+export {
+  type Cell,
+  Chart,
+  JUPYTER_DISPLAY,
+  LiveChart,
+  type MimeBundle,
+  show,
+  table,
+} from "./src/plot/display.ts";
 export {
   type BandPoint,
   bandsChart,

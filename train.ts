@@ -60,6 +60,7 @@ export {
   type SaveOptions,
 } from "./src/train/checkpoint.ts";
 export { ProgressBar, type ProgressOptions, type ProgressWriter } from "./src/progress/progress.ts";
+export { type ExperimentEnvironment, experimentEnvironment } from "./src/train/environment.ts";
 // Core classes that the signatures above name, as types (import the values from `mod.ts`).
 export type { Module } from "./src/nn/module.ts";
 export type { SGD } from "./src/optim/sgd.ts";

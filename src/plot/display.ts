@@ -182,3 +182,46 @@ export class LiveChart {
     this.#shown = true;
   }
 }
+
+/** A value of a {@link table} cell: numbers are rounded to the table's digits. */
+export type Cell = string | number | null | undefined;
+
+/**
+ * A small table that shows as HTML in a notebook (and as aligned text in `String(t)`):
+ * one object per row, keys as column headers, numbers with `digits` decimals.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY, table } from "./display.ts";
+ * const t = table([{ run: "BN", "test acc": 0.8612 }, { run: "plain", "test acc": 0.8021 }]);
+ * assert.ok(t[JUPYTER_DISPLAY]()["text/html"].includes("<td>0.861</td>"));
+ * assert.ok(String(t).includes("plain"));
+ * ```
+ */
+export function table(
+  rows: readonly Record<string, Cell>[],
+  { digits = 3 }: { digits?: number } = {},
+): { [JUPYTER_DISPLAY](): MimeBundle; toString(): string } {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const text = (v: Cell) =>
+    v === null || v === undefined
+      ? ""
+      : typeof v === "number"
+      ? (Number.isInteger(v) ? String(v) : v.toFixed(digits))
+      : v;
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const html = `<table><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr>` +
+    `</thead><tbody>${
+      rows.map((r) => `<tr>${columns.map((c) => `<td>${esc(text(r[c]))}</td>`).join("")}</tr>`)
+        .join("")
+    }</tbody></table>`;
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => text(r[c]).length)));
+  const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i])).join("  ");
+  const plain = [line(columns), ...rows.map((r) => line(columns.map((c) => text(r[c]))))]
+    .join("\n");
+  return {
+    [JUPYTER_DISPLAY]: () => ({ "text/html": html, "text/plain": plain }),
+    toString: () => plain,
+  };
+}
