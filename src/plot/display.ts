@@ -8,6 +8,9 @@
  * @module
  */
 import { type Plot, type PlotExtras, plotSvg, type PngOptions, svgToPng } from "./render.ts";
+import { jupyter, type MimeBundle } from "../notebook/print.ts";
+
+export type { MimeBundle };
 
 /** Bytes as base64 (`btoa` over binary strings, in chunks that `fromCharCode` accepts). */
 export function encodeBase64(bytes: Uint8Array): string {
@@ -25,25 +28,6 @@ export function encodeBase64(bytes: Uint8Array): string {
 export const JUPYTER_DISPLAY: unique symbol = Symbol.for(
   "Jupyter.display",
 ) as typeof JUPYTER_DISPLAY;
-
-/** A Jupyter MIME bundle: MIME type to content. */
-export type MimeBundle = Record<string, string>;
-
-interface JupyterApi {
-  display(
-    bundle: MimeBundle,
-    opts: { raw: boolean; display_id?: string; update?: boolean },
-  ): unknown;
-}
-
-/** Deno's Jupyter API, or undefined outside a Jupyter kernel. */
-function jupyter(): JupyterApi | undefined {
-  try {
-    return (Deno as unknown as { jupyter?: JupyterApi }).jupyter; // throws outside Jupyter
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * A rendered chart: its standalone SVG, and its PNG on demand. As the last expression of a
@@ -97,8 +81,8 @@ export class Chart {
 }
 
 /**
- * Displays `chart` (or Plot's options) in the notebook as SVG and PNG; does nothing outside
- * Jupyter. Returns the chart.
+ * Displays `chart` (or Plot's options, with `extras` such as a legend) in the notebook as
+ * SVG and PNG; does nothing outside Jupyter. Returns the chart.
  *
  * @example
  * ```ts
@@ -108,8 +92,11 @@ export class Chart {
  * console.log(chart.svg.length > 0); // true
  * ```
  */
-export async function show(chart: Chart | Plot.PlotOptions): Promise<Chart> {
-  const c = chart instanceof Chart ? chart : Chart.plot(chart);
+export async function show(
+  chart: Chart | Plot.PlotOptions,
+  extras: PlotExtras = {},
+): Promise<Chart> {
+  const c = chart instanceof Chart ? chart : Chart.plot(chart, extras);
   const j = jupyter();
   if (j) j.display(await c.bundle(), { raw: true });
   return c;

@@ -6,6 +6,7 @@
  * @module
  */
 import { adapterInfo } from "../gpu/device.ts";
+import { print as printLine } from "../notebook/print.ts";
 
 /** What {@link experimentEnvironment} reports. */
 export interface ExperimentEnvironment {
@@ -52,6 +53,6 @@ export async function experimentEnvironment(
   const cpu = await cpuModel();
   const line = `mode: ${quick ? "quick (BNLAB_QUICK=1: small subsets, few steps)" : "full"} · ` +
     `adapter: ${adapter} · CPU: ${cpu}`;
-  if (print) console.log(line);
+  if (print) printLine(line);
   return { quick, adapter, cpu, line };
 }
