@@ -9,7 +9,7 @@ import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
-import { pair } from "../conv2d/conv2d.ts";
+import { pair, slidingWindow, type Window } from "../window.ts";
 import src from "./pool.wgsl" with { type: "text" };
 
 const WG = 64;
@@ -22,20 +22,7 @@ export interface Pool2dOptions {
   padding?: number | readonly [number, number];
 }
 
-interface Geometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-}
+type Geometry = Window;
 
 function geometry(
   name: string,
@@ -43,27 +30,20 @@ function geometry(
   kernelSize: number | readonly [number, number],
   opts: Pool2dOptions,
 ): Geometry {
-  const [kh, kw] = pair(kernelSize, `${name}: kernelSize`, 1);
-  const [sh, sw] = pair(opts.stride ?? [kh, kw], `${name}: stride`, 1);
+  const kernel = pair(kernelSize, `${name}: kernelSize`, 1);
+  const stride = pair(opts.stride ?? kernel, `${name}: stride`, 1);
   const [ph, pw] = pair(opts.padding ?? 0, `${name}: padding`, 0);
   if (inp.rank !== 4) {
     throw new Error(`${name} expects 4-D input [N, C, H, W], got ${fmt(inp.shape)}`);
   }
-  if (2 * ph > kh || 2 * pw > kw) {
+  if (2 * ph > kernel[0] || 2 * pw > kernel[1]) {
     throw new Error(
-      `${name}: padding [${ph}, ${pw}] must be at most half the kernel size [${kh}, ${kw}]`,
+      `${name}: padding [${ph}, ${pw}] must be at most half the kernel size [${kernel[0]}, ${
+        kernel[1]
+      }]`,
     );
   }
-  const [n, c, h, w] = inp.shape;
-  if (h + 2 * ph < kh || w + 2 * pw < kw) {
-    throw new Error(
-      `${name}: kernel ${kh}x${kw} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} ` +
-        `(input ${h}x${w}, padding [${ph}, ${pw}]); use a smaller kernel or more padding`,
-    );
-  }
-  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
-  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  return { n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw };
+  return slidingWindow(name, inp.shape, kernel, stride, [ph, pw]);
 }
 
 function params(g: Geometry, total: number): Params {
