@@ -57,6 +57,32 @@ function params(g: Geometry, total: number): Params {
  * dinp of a pooling: gathered per input element, or, when windows cannot overlap, written
  * window by window from the outputs (into zeros unless the windows tile the input).
  */
+/** 2x2 windows, stride 2, no padding, rows of whole vec4s: the pool2_* kernels. */
+function pool2(g: Geometry): boolean {
+  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.ph === 0 && g.pw === 0 &&
+    g.w % 4 === 0;
+}
+
+function runPool2(entry: string, kind: "max" | "avg", g: Geometry, buffers: GPUBuffer[]): void {
+  const total = g.n * g.c * g.oh * Math.ceil(g.ow / 4);
+  launch({
+    label: `pool.${entry}`,
+    code: src,
+    entryPoint: entry,
+    overrides: { WG, IS_MAX: +(kind === "max"), OUT_ALIGNED: +(g.ow % 4 === 0) },
+    bindings: [params(g, total), ...buffers],
+    workgroups: grid(Math.ceil(total / WG)),
+  });
+}
+
+function forward(kind: "max" | "avg", g: Geometry, inp: Tensor, out: Tensor, idx?: Tensor): void {
+  if (pool2(g)) {
+    runPool2("pool2_forward", kind, g, [inp.buffer, out.buffer, idx?.buffer ?? placeholder()]);
+  } else {
+    run(`${kind}_forward`, g, out.size, [inp.buffer, out.buffer, ...(idx ? [idx.buffer] : [])]);
+  }
+}
+
 function backward(
   kind: "max" | "avg",
   g: Geometry,
@@ -64,6 +90,11 @@ function backward(
   dout: Tensor,
   idx?: Tensor,
 ): Tensor {
+  if (pool2(g)) {
+    const dinp = g.h === 2 * g.oh ? Tensor.empty(inp.shape) : Tensor.zeros(inp.shape);
+    runPool2("pool2_backward", kind, g, [dout.buffer, dinp.buffer, idx?.buffer ?? placeholder()]);
+    return dinp;
+  }
   if (g.sh >= g.kh && g.sw >= g.kw) {
     const tiles = g.sh === g.kh && g.sw === g.kw && g.ph === 0 && g.pw === 0 &&
       g.h === g.oh * g.kh && g.w === g.ow * g.kw;
@@ -130,7 +161,7 @@ export function maxPool2d(
   const g = geometry("maxPool2d", inp, kernelSize, opts);
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
-  run("max_forward", g, out.size, [inp.buffer, out.buffer, idx.buffer]);
+  forward("max", g, inp, out, idx);
   const res = record(out, "maxPool2d", [inp], (dout) => [backward("max", g, inp, dout, idx)]);
   if (!res.requiresGrad) idx.dispose(); // else freed by tidy() or with the graph
   return res;
@@ -165,6 +196,6 @@ export function avgPool2d(
 ): Tensor {
   const g = geometry("avgPool2d", inp, kernelSize, opts);
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
-  run("avg_forward", g, out.size, [inp.buffer, out.buffer]);
+  forward("avg", g, inp, out);
   return record(out, "avgPool2d", [inp], (dout) => [backward("avg", g, inp, dout)]);
 }
