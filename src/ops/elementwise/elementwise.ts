@@ -33,15 +33,13 @@ const UNARY = {
   sigmoid: 8,
   relu: 9,
   step: 10,
-  recip: 11,
-  rsub: 12,
-  rsqrt: 13,
-  fill: 14,
+  rsub: 11,
+  fill: 12,
 } as const;
 
 /** Names of the binary ops. */
 export type BinaryOp = keyof typeof BINARY;
-/** Names of the unary ops; `add`, `mul`, `pow`, `recip`, `rsub` and `fill` take a scalar `c`. */
+/** Names of the unary ops; `add`, `mul`, `pow`, `rsub` and `fill` take a scalar `c`. */
 export type UnaryOp = keyof typeof UNARY;
 
 function shapeParams(p: Params, shape: Shape, ...strides: number[][]): Params {
@@ -100,8 +98,6 @@ export function unary(x: Tensor, op: UnaryOp, c = 0): Tensor {
         return [g.mul(x.pow(c - 1)).mul(c)];
       case "sqrt": // 1 / (2 sqrt(x))
         return [g.div(out).mul(0.5)];
-      case "rsqrt": // -1/2 x^(-3/2) = -0.5 * out^3
-        return [g.mul(out.pow(3)).mul(-0.5)];
       case "exp":
         return [g.mul(out)];
       case "log":
@@ -110,8 +106,6 @@ export function unary(x: Tensor, op: UnaryOp, c = 0): Tensor {
         return [g.mul(out.mul(unary(out, "rsub", 1)))];
       case "relu":
         return [g.mul(unary(x, "step"))];
-      case "recip": // d(c/x) = -c/x^2
-        return [g.mul(unary(x.square(), "recip", -c))];
       case "rsub":
         return [g.mul(-1)];
       default:

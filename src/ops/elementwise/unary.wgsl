@@ -3,7 +3,7 @@
 // One thread per output element. The input may be read through broadcast strides
 // (stride 0 on broadcast dimensions): with OP = 0 (copy) this is `expand`. When the input
 // is contiguous with the output's shape (BROADCAST = 0) the index arithmetic is skipped.
-// OP = 14 (fill) ignores the input and writes c.
+// OP = 12 (fill) ignores the input and writes c.
 //
 // Bindings: 0 params (uniform), 1 x, 2 out (f32, contiguous).
 // Dispatch: ceil(n / WG) workgroups, split over x and y (linear id = x + y * num_workgroups.x).
@@ -46,9 +46,7 @@ fn apply(v: f32, c: f32) -> f32 {
     case 8u: { return 1.0 / (1.0 + exp(-v)); }            // sigmoid
     case 9u: { return max(v, 0.0); }                      // relu
     case 10u: { return select(0.0, 1.0, v > 0.0); }       // step (relu's derivative)
-    case 11u: { return c / v; }                           // reciprocal times c
-    case 12u: { return c - v; }                           // reverse subtract
-    case 13u: { return 1.0 / sqrt(v); }                   // rsqrt
+    case 11u: { return c - v; }                           // reverse subtract
     default: { return c; }                                // fill
   }
 }
@@ -57,7 +55,7 @@ fn apply(v: f32, c: f32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
-  if (OP == 14u) {
+  if (OP == 12u) {
     out[i] = p.c;
     return;
   }
