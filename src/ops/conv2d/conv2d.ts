@@ -245,6 +245,7 @@ export function launchConvWeightGrad(
     HAS_BIAS: +(dbias !== null),
     UNIT_STRIDE: +unit,
     OUT_ALIGNED: +(d.ow % 4 === 0),
+    PLANE_ALIGNED: +((d.oh * d.ow) % 4 === 0),
   };
   const padded = paddedRows(d, inp);
   launch({

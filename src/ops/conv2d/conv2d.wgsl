@@ -53,8 +53,8 @@
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread;
 // W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
-// a multiple of 4: out and dout rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
-// multiples of 4).
+// a multiple of 4: out and dout rows are vec4s); PLANE_ALIGNED (OH * OW a multiple of 4:
+// dout planes start on vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW multiples of 4).
 //
 // Bindings (binding i = the i-th of each entry point's list):
 //   pad_rows               0 params, 1 inp,     2 rows
@@ -75,6 +75,7 @@ override HAS_BIAS: bool = true;
 override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
 override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
+override PLANE_ALIGNED: bool = false; // backward_weight: OH * OW % 4 == 0
 override KH: u32 = 0u;
 override KW: u32 = 0u;
 
@@ -360,6 +361,20 @@ fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
   let base = ((n * p.o + o) * p.oh + y) * p.ow + x0;
   if (OUT_ALIGNED) { return dout[base >> 2u]; }
   var v = vec4<f32>(0.0);
+  if (PLANE_ALIGNED) {
+    // OH * OW % 4 == 0: base % 4 = (y * OW + x0) % 4 is the same in every lane, so two
+    // vec4 loads and a uniform shift replace four scalar loads
+    let q = base >> 2u;
+    let a = dout[q];
+    let b = dout[q + 1u];
+    switch (base & 3u) {
+      case 0u: { v = a; }
+      case 1u: { v = sh1(a, b); }
+      case 2u: { v = sh2(a, b); }
+      default: { v = sh3(a, b); }
+    }
+    return select(vec4<f32>(0.0), v, vec4<u32>(x0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.ow));
+  }
   for (var j = 0u; j < 4u; j++) {
     let i = base + j;
     if (x0 + j < p.ow) { v[j] = dout[i >> 2u][i & 3u]; }
