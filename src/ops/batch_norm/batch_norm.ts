@@ -166,7 +166,7 @@ interface ChannelBuffers {
 }
 
 /**
- * Training statistics: `stats` [C] vec4 = (mean, rstd, scale, shift) of `inp`'s batch, and
+ * Training statistics: `stats` [C] vec4 = (mean, rstd, scale, bias) of `inp`'s batch, and
  * the running statistics updated (when given) with `momentum`. Weight and bias come
  * together or not at all.
  */
@@ -230,7 +230,7 @@ export function launchEvalStats(
   });
 }
 
-/** out = act(inp * scale + shift) per channel, from `stats`. */
+/** out = act((inp - mean) * scale + bias) per channel, from `stats`. */
 export function launchNormalize(
   l: BatchNormLayout,
   inp: GPUBuffer,
@@ -400,7 +400,7 @@ export function batchNorm(
     runningMean: runningMean?.buffer ?? null,
     runningVar: runningVar?.buffer ?? null,
   };
-  const stats = Tensor.empty([c, 4]); // (mean, rstd, scale, shift): the backward's cache
+  const stats = Tensor.empty([c, 4]); // (mean, rstd, scale, bias): the backward's cache
   if (training) launchBatchStats(l, inp.buffer, stats.buffer, ch, eps, momentum);
   else launchEvalStats(l, stats.buffer, ch, eps);
   const out = Tensor.empty(inp.shape);

@@ -7,7 +7,7 @@
 //
 //   mean = (1/M) sum x                rstd = 1 / sqrt(var + eps)
 //   var  = (1/M) sum (x - mean)^2     (biased; running_var gets var * M/(M-1))
-//   xhat = (x - mean) * rstd          y    = xhat * weight + bias = x * scale + shift
+//   xhat = (x - mean) * rstd          y    = xhat * weight + bias = (x - mean) * scale + bias
 //   out  = act(y)                     (ACT: 0 none, 1 relu, 2 sigmoid)
 //
 //   g       = dout * act'(y)          (act' read off the saved out: relu out > 0,
@@ -46,13 +46,15 @@
 //   stats_finalize per channel: Chan-merges its blocks' partials into mean and rstd,
 //                  updates running_mean/var (TRACK), writes stats[c]
 //   eval_stats     per channel: stats[c] from running_mean and running_var
-//   normalize      per unit: out = act(x * scale + shift)
+//   normalize      per unit: out = act((x - mean) * scale + bias)
 //   grad_partial   per unit: (sum g, sum g * (x - mean)) -> partial[block * C + c]
 //   grad_finalize  per channel: dweight, dbias, and coef[c] for grad_inp
 //   grad_inp       per unit: dinp = a * (g - m1) - b * (x - mean)
 //
-// The per-channel caches: stats[c] = (mean, rstd, scale, shift), scale = weight * rstd,
-// shift = bias - mean * scale (the forward's normalization, saved for the backward);
+// The per-channel caches: stats[c] = (mean, rstd, scale, bias), scale = weight * rstd (the
+// forward's normalization, saved for the backward; x - mean is formed before scaling, so
+// that a channel whose |mean| >> std keeps its digits, which x * scale + (bias - mean *
+// scale) would cancel away);
 // coef[c] = (mean, a, m1, b) with a = weight * rstd, and in training m1 = dbias / M,
 // b = a * rstd * dweight / M (zero in eval).
 //
@@ -309,16 +311,16 @@ fn unit_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   }
 }
 
-// stats[c] = (mean, rstd, scale, shift) from the mean and biased variance of channel c.
+// stats[c] = (mean, rstd, scale, bias) from the mean and biased variance of channel c.
 fn write_stats(c: u32, mean: f32, var_: f32) {
   let rstd = inverseSqrt(var_ + p.eps);
   var scale = rstd;
-  var shift = -mean * rstd;
+  var b = 0.0;
   if (AFFINE) {
     scale = weight[c] * rstd;
-    shift = bias[c] - mean * scale;
+    b = bias[c];
   }
-  stats_out[c] = vec4<f32>(mean, rstd, scale, shift);
+  stats_out[c] = vec4<f32>(mean, rstd, scale, b);
 }
 
 @compute @workgroup_size(WG)
@@ -356,11 +358,12 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let u = unit_of(wid, nwg, lid);
   if (u.t >= u.len) { return; }
   let scale = stats_lanes(u.g, 2u);
-  let shift = stats_lanes(u.g, 3u);
+  let mean = stats_lanes(u.g, 0u);
+  let b = stats_lanes(u.g, 3u);
   var w = walk_start(u);
   for (var j = u.t; j < u.len; j += TPR) {
     let i = index(u, w);
-    let y = activate(item_inp(i) * scale + shift);
+    let y = activate((item_inp(i) - mean) * scale + b);
     if (VEC) { out[i] = y; } else { out[i >> 2u][i & 3u] = y.x; }
     w = walk_next(w);
   }
