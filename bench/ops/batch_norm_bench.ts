@@ -1,16 +1,20 @@
 /**
- * Batch norm, training mode: bnlab's WGSL kernels against the float64 CPU reference
- * (the baseline) and against a plain vec4 copy moving the same bytes (the adapter's
- * bandwidth yardstick), on the lecture's LeNet shapes and one ResNet-sized shape.
+ * Batch norm, training mode, side by side with what it is measured against: LayerNorm on
+ * the same tensor (the issue's yardstick: BatchNorm no slower than 1.5x LayerNorm), a
+ * plain vec4 copy moving the same bytes (the adapter's bandwidth), and the float64 CPU
+ * reference (the `Deno.bench` baseline). It also times the fused BatchNorm+sigmoid against
+ * BatchNorm followed by a separate sigmoid, the pair LeNet runs after every convolution.
  *
- * Every GPU measurement encodes ITERS repetitions and then waits once (`sync()`), since
- * one host wait costs ~11 ms on llvmpipe. Outputs are validated against the reference
- * once, before anything is timed. At the end a table gives ms per op and GB/s (bytes
- * actually read and written: forward 12 bytes per element, x read twice and out written
- * once; forward+backward 32 bytes, adding x and dout read for the sums, then x and dout
- * read and dinp written).
+ * Every case is validated against the float64 reference before it is timed. Each GPU
+ * timing encodes REPS repetitions and waits once (one host wait costs ~11 ms on
+ * llvmpipe), and the table repeats every row ROUNDS times, interleaved, printing the
+ * median and the spread (min-max), since the machine is shared. Bytes each op must move:
+ * forward 12 per element (x read for the statistics, read again and out written),
+ * forward+backward 32 (adding x and dout read for the sums, then x and dout read and dinp
+ * written); LayerNorm is charged the same bytes, so "vs LN" is a plain time ratio.
  *
- * Run: deno bench -A bench/ops/batch_norm_bench.ts
+ * Run: `deno run -A bench/ops/batch_norm_bench.ts` (the table), or
+ * `deno bench -A bench/ops/batch_norm_bench.ts` (the table, then Deno.bench groups).
  *
  * @module
  */
@@ -20,32 +24,24 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 import { batchNorm } from "../../src/ops/batch_norm/batch_norm.ts";
+import { sigmoid } from "../../src/nn/functional.ts";
+import { layerNorm } from "../../src/ops/layer_norm/layer_norm.ts";
 import { refArray } from "../../src/ops/elementwise/reference.ts";
-import { refBatchNormBackward, refBatchNormForward } from "../../src/ops/batch_norm/reference.ts";
+import {
+  refBatchNormActBackward,
+  refBatchNormActForward,
+  refBatchNormBackward,
+  refBatchNormForward,
+} from "../../src/ops/batch_norm/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
+import { msPerCall } from "../timing.ts";
 import copySrc from "./copy.wgsl" with { type: "text" };
 
 await getDevice();
-const ITERS = 10;
+const REPS = 10;
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 3);
 const WG = 256;
-
-const SHAPES = [[256, 6, 24, 24], [256, 16, 8, 8], [256, 120], [256, 84], [64, 64, 56, 56]];
-/** Above this many elements the CPU reference runs only once (it takes seconds). */
-const BIG = 4_000_000;
-
-const times = new Map<string, { bytes: number; ms: number[] }>();
-
-/** Times `fn` (which does `ops` operations moving `bytes` each), recording ms per op. */
-function timed(key: string, bytes: number, ops: number, fn: () => void | Promise<void>) {
-  return async () => {
-    const t0 = performance.now();
-    await fn();
-    const ms = (performance.now() - t0) / ops;
-    const e = times.get(key) ?? { bytes, ms: [] };
-    e.ms.push(ms);
-    times.set(key, e);
-  };
-}
+const SHAPES = [[256, 6, 24, 24], [256, 16, 8, 8], [256, 120], [256, 84]];
 
 function copy(src: Tensor, dst: Tensor, n: number): void {
   const n4 = Math.ceil(n / 4);
@@ -58,102 +54,138 @@ function copy(src: Tensor, dst: Tensor, n: number): void {
   });
 }
 
-for (const shape of SHAPES) {
-  const c = shape[1];
-  const n = shape.reduce((a, b) => a * b, 1);
-  const group = `[${shape.join(", ")}]`;
+function setup(shape: number[]) {
+  const c = shape[1], n = shape.reduce((a, b) => a * b, 1), norm = shape.slice(1);
   const x = Tensor.randn(shape, { seed: 1, requiresGrad: true });
   const dout = Tensor.randn(shape, { seed: 2 });
   const w = Tensor.randn([c], { seed: 3, requiresGrad: true });
   const b = Tensor.randn([c], { seed: 4, requiresGrad: true });
+  const lw = Tensor.randn(norm, { seed: 3, requiresGrad: true });
+  const lb = Tensor.randn(norm, { seed: 4, requiresGrad: true });
   const rm = Tensor.zeros([c]), rv = Tensor.ones([c]);
-  // The copy moves as many bytes as the forward: 12 bytes per element = 1.5 n floats.
-  const copyN = Math.ceil(1.5 * n);
-  const copyIn = Tensor.randn([copyN], { seed: 5 }), copyOut = Tensor.empty([copyN]);
-
-  const forward = () => noGrad(() => batchNorm(x, rm, rv, w, b, { training: true }).dispose());
-  const forwardBackward = () => {
-    tidy(() => batchNorm(x, rm, rv, w, b, { training: true }).backward(dout));
-    for (const t of [x, w, b]) {
+  const copyIn = Tensor.randn([4 * n], { seed: 5 }), copyOut = Tensor.empty([4 * n]);
+  const clear = () => {
+    for (const t of [x, w, b, lw, lb]) {
       t.grad?.dispose();
       t.grad = null;
     }
   };
-
-  // Validate once, before timing.
-  const xr = refArray(await x.toArray(), shape);
-  const wr = await w.toArray(), br = await b.toArray();
-  const ref = refBatchNormForward(xr, wr, br, 1e-5);
-  const grads = refBatchNormBackward(refArray(await dout.toArray(), shape), xr, wr, 1e-5);
-  const y = batchNorm(x, rm, rv, w, b, { training: true });
-  y.backward(dout);
-  assertClose(await y.toArray(), ref.out.data, { atol: 1e-4, rtol: 1e-4 }, `${group} out`);
-  const dxScale = Math.max(...ref.rstd.map((r, i) => r * Math.abs(wr[i])));
-  assertClose(await x.grad!.toArray(), grads.dinp.data, { atol: 1e-4 * dxScale, rtol: 0 }, "dx");
-  forwardBackward();
-  copy(copyIn, copyOut, copyN);
-  assertClose(await copyOut.toArray(), await copyIn.toArray(), { atol: 0, rtol: 0 }, "copy");
-  y.dispose();
-
-  const big = n > BIG;
-  const cpuOpts = big ? { n: 1, warmup: 0 } : { n: 3, warmup: 1 };
-  const gpuOpts = big ? { n: 3, warmup: 1 } : { n: 10, warmup: 2 };
-  Deno.bench({
-    name: "CPU float64 reference, train forward",
-    group,
-    baseline: true,
-    ...cpuOpts,
-    fn: timed(`${group}|cpu fwd`, 12 * n, 1, () => {
-      refBatchNormForward(xr, wr, br, 1e-5); // batch statistics, then the normalization
-    }),
-  });
-  Deno.bench({
-    name: `WGSL train forward (x${ITERS} + sync)`,
-    group,
-    ...gpuOpts,
-    fn: timed(`${group}|wgsl fwd`, 12 * n, ITERS, async () => {
-      for (let i = 0; i < ITERS; i++) forward();
-      await sync();
-    }),
-  });
-  Deno.bench({
-    name: `WGSL train forward+backward (x${ITERS} + sync)`,
-    group,
-    ...gpuOpts,
-    fn: timed(`${group}|wgsl fwd+bwd`, 32 * n, ITERS, async () => {
-      for (let i = 0; i < ITERS; i++) forwardBackward();
-      await sync();
-    }),
-  });
-  Deno.bench({
-    name: `WGSL vec4 copy, forward's bytes (x${ITERS} + sync)`,
-    group,
-    ...gpuOpts,
-    fn: timed(`${group}|copy`, 8 * copyN, ITERS, async () => {
-      for (let i = 0; i < ITERS; i++) copy(copyIn, copyOut, copyN);
-      await sync();
-    }),
-  });
+  const opts = { training: true } as const;
+  const cases: Record<string, () => void> = {
+    "bn fwd": () => noGrad(() => batchNorm(x, rm, rv, w, b, opts).dispose()),
+    "bn fwd+bwd": () => {
+      tidy(() => batchNorm(x, rm, rv, w, b, opts).backward(dout));
+      clear();
+    },
+    "ln fwd": () => noGrad(() => layerNorm(x, norm, lw, lb).dispose()),
+    "ln fwd+bwd": () => {
+      tidy(() => layerNorm(x, norm, lw, lb).backward(dout));
+      clear();
+    },
+    "copy fwd bytes": () => copy(copyIn, copyOut, 1.5 * n),
+    "copy fwd+bwd bytes": () => copy(copyIn, copyOut, 4 * n),
+    "bn, sigmoid fwd+bwd": () => {
+      tidy(() => sigmoid(batchNorm(x, rm, rv, w, b, opts)).backward(dout));
+      clear();
+    },
+    "bn+sigmoid fused fwd+bwd": () => {
+      tidy(() => batchNorm(x, rm, rv, w, b, { ...opts, activation: "sigmoid" }).backward(dout));
+      clear();
+    },
+  };
+  return { c, n, x, dout, w, b, rm, rv, cases };
 }
 
-const adapter = (await adapterInfo()).description;
-globalThis.addEventListener("unload", () => {
-  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
-  console.log(`\nbatch norm, ms per op (median) and GB/s, on ${adapter}`);
-  console.log("shape              | what        |     ms/op |   GB/s | vs copy");
-  for (const shape of SHAPES) {
-    const group = `[${shape.join(", ")}]`;
-    const copyEntry = times.get(`${group}|copy`);
-    const copyGbs = copyEntry ? copyEntry.bytes / median(copyEntry.ms) / 1e6 : NaN;
-    for (const what of ["cpu fwd", "wgsl fwd", "wgsl fwd+bwd", "copy"]) {
-      const e = times.get(`${group}|${what}`);
-      if (!e) continue;
-      const ms = median(e.ms);
-      const gbs = e.bytes / ms / 1e6;
-      console.log(
-        `${group.padEnd(18)} | ${what.padEnd(11)} | ${ms.toFixed(3).padStart(9)} | ` +
-          `${gbs.toFixed(2).padStart(6)} | ${(gbs / copyGbs).toFixed(2).padStart(7)}`,
-      );
+/** Checks the GPU's forward and backward (plain and fused) against the float64 reference. */
+async function validate(shape: number[], s: ReturnType<typeof setup>): Promise<void> {
+  const xr = refArray(await s.x.toArray(), shape);
+  const wr = await s.w.toArray(), br = await s.b.toArray();
+  const dr = refArray(await s.dout.toArray(), shape);
+  for (const act of [undefined, "sigmoid"] as const) {
+    const y = batchNorm(s.x, s.rm, s.rv, s.w, s.b, { training: true, activation: act });
+    y.backward(s.dout);
+    const ref = refBatchNormForward(xr, wr, br, 1e-5);
+    const want = act ? refBatchNormActForward(xr, wr, br, 1e-5, act).out : ref.out;
+    const g = act
+      ? refBatchNormActBackward(dr, xr, wr, br, 1e-5, act)
+      : refBatchNormBackward(dr, xr, wr, 1e-5);
+    const what = `${JSON.stringify(shape)}${act ? ` +${act}` : ""}`;
+    assertClose(await y.toArray(), want.data, { atol: 1e-4, rtol: 1e-4 }, `${what} out`);
+    const dxScale = Math.max(...ref.rstd.map((r, i) => r * Math.abs(wr[i])));
+    const dx = await s.x.grad!.toArray();
+    assertClose(dx, g.dinp.data, { atol: 1e-4 * dxScale, rtol: 0 }, `${what} dinp`);
+    for (const t of [y, s.x.grad, s.w.grad, s.b.grad]) t?.dispose();
+    s.x.grad = s.w.grad = s.b.grad = null;
+  }
+}
+
+const setups = SHAPES.map(setup);
+for (let i = 0; i < SHAPES.length; i++) await validate(SHAPES[i], setups[i]);
+
+const info = await adapterInfo();
+console.log(`batch norm, training mode, on ${info.description}: ms per op, median of ${ROUNDS}`);
+console.log(
+  "(min-max); GB/s of the bytes each must move; 'of copy' = that GB/s / the copy's; 'vs LN' =",
+);
+console.log("BatchNorm's time / LayerNorm's time on the same tensor.\n");
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+for (let i = 0; i < SHAPES.length; i++) {
+  const s = setups[i];
+  const ms: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [k, fn] of Object.entries(s.cases)) {
+      (ms[k] ??= []).push(await msPerCall(fn, { reps: REPS, trials: 1 }));
     }
   }
-});
+  const m = (k: string) => median(ms[k]);
+  const spread = (k: string) =>
+    `${m(k).toFixed(2).padStart(6)} (${Math.min(...ms[k]).toFixed(2)}-${
+      Math.max(...ms[k]).toFixed(2)
+    })`;
+  const gbs = (bytes: number, k: string) => bytes * s.n / m(k) / 1e6;
+  console.log(`[${SHAPES[i].join(", ")}]`);
+  for (const [dir, bytes] of [["fwd", 12], ["fwd+bwd", 32]] as const) {
+    const copyGbs = gbs(bytes, `copy ${dir} bytes`);
+    console.log(
+      `  ${dir.padEnd(8)} bn ${spread(`bn ${dir}`)} ms ${
+        gbs(bytes, `bn ${dir}`).toFixed(2)
+      } GB/s ` +
+        `= ${(gbs(bytes, `bn ${dir}`) / copyGbs).toFixed(2)} of copy (${copyGbs.toFixed(2)} GB/s)` +
+        ` | ln ${spread(`ln ${dir}`)} ms | vs LN ${(m(`bn ${dir}`) / m(`ln ${dir}`)).toFixed(2)}`,
+    );
+  }
+  console.log(
+    `  bn then sigmoid fwd+bwd ${spread("bn, sigmoid fwd+bwd")} ms | fused ${
+      spread("bn+sigmoid fused fwd+bwd")
+    } ms | fused saves ${
+      (100 * (1 - m("bn+sigmoid fused fwd+bwd") / m("bn, sigmoid fwd+bwd"))).toFixed(0)
+    }%`,
+  );
+}
+
+for (let i = 0; i < SHAPES.length; i++) {
+  const group = `[${SHAPES[i].join(", ")}]`;
+  const s = setups[i];
+  const xr = refArray(await s.x.toArray(), SHAPES[i]);
+  const wr = await s.w.toArray(), br = await s.b.toArray();
+  Deno.bench({
+    name: "float64 CPU reference, train forward",
+    group,
+    baseline: true,
+    n: 3,
+    warmup: 1,
+    fn: () => void refBatchNormForward(xr, wr, br, 1e-5),
+  });
+  for (const [k, fn] of Object.entries(s.cases)) {
+    Deno.bench({
+      name: `${k} (x${REPS} + sync)`,
+      group,
+      n: 10,
+      warmup: 2,
+      async fn() {
+        for (let r = 0; r < REPS; r++) fn();
+        await sync();
+      },
+    });
+  }
+}

@@ -1,26 +1,25 @@
 /**
- * The LeNet convolutions at batch 256 (`conv2d`): forward, dinp and dweight (+ dbias) each
- * timed alone, with the float64 reference (one iteration) as baseline. Each GPU pass is
- * validated against the reference before it is timed; GFLOP/s are printed first
- * (2 N O OH OW C KH KW FLOP per pass), then the ms per LeNet step spent in convolutions.
- * Run: `deno bench -A bench/ops/conv2d_bench.ts`.
+ * The LeNet convolutions at batch 256 (`conv2d`), the lecture's (LeNet+BN) and the book's
+ * plain LeNet: forward, dinp and dweight (+ dbias) each timed alone, beside the best of the
+ * matmul kernel (`linear`) on a few shapes in the same run, the yardstick of issue 10 (every
+ * convolution pass at >= 60% of the best matmul's GFLOP/s). Every pass is validated against
+ * the float64 reference before it is timed; the table interleaves all passes ROUNDS times
+ * and keeps each one's best (the machine is shared), printing ms, GFLOP/s (2 N O OH OW C KH
+ * KW useful FLOP per pass, the same for all three) and the share of the best matmul. The
+ * float64 reference is the `Deno.bench` baseline.
+ * Run: `deno run -A bench/ops/conv2d_bench.ts` (the table) or `deno bench -A ...`.
  *
- * The naive kernels (one thread per output element) that the blocked ones replaced ran, on
- * the same loaded 2-core llvmpipe machine: conv1 forward 148 ms, conv2 forward 237 ms,
- * dinp 660 ms, dweight 249 ms (0.1-0.3 GFLOP/s); conv1's naive dweight could not run at
- * all (llvmpipe ends loops after 65535 iterations; it needs 147456). They were deleted
- * once the blocked kernels were validated and faster (git history: conv2d_naive.wgsl).
- *
- * A GPU iteration encodes REPS passes and waits once: a host wait costs ~11 ms on
- * llvmpipe, which would otherwise swamp kernels of a few ms.
+ * A GPU timing encodes REPS passes and waits once: a host wait costs ~11 ms on llvmpipe,
+ * which would otherwise swamp kernels of a few ms.
  *
  * @module
  */
-import { getDevice } from "../../src/gpu/device.ts";
+import { adapterInfo, getDevice } from "../../src/gpu/device.ts";
 import { sync } from "../../src/gpu/queue.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
+import { linear } from "../../src/ops/matmul/matmul.ts";
 import {
   conv2dBackward,
   conv2dForward,
@@ -33,34 +32,28 @@ import { msPerCall } from "../timing.ts";
 await getDevice();
 
 const REPS = 5;
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 5);
+const lenet = (c: number, h: number, o: number, pad: number): ConvDims => ({
+  n: 256,
+  c,
+  h,
+  w: h,
+  o,
+  kh: 5,
+  kw: 5,
+  sh: 1,
+  sw: 1,
+  ph: pad,
+  pw: pad,
+});
 const SHAPES: [string, ConvDims][] = [
-  ["conv1 [256,1,28,28] * [6,1,5,5]", {
-    n: 256,
-    c: 1,
-    h: 28,
-    w: 28,
-    o: 6,
-    kh: 5,
-    kw: 5,
-    sh: 1,
-    sw: 1,
-    ph: 0,
-    pw: 0,
-  }],
-  ["conv2 [256,6,12,12] * [16,6,5,5]", {
-    n: 256,
-    c: 6,
-    h: 12,
-    w: 12,
-    o: 16,
-    kh: 5,
-    kw: 5,
-    sh: 1,
-    sw: 1,
-    ph: 0,
-    pw: 0,
-  }],
+  ["conv1 [256,1,28,28] * [6,1,5,5]", lenet(1, 28, 6, 0)],
+  ["conv2 [256,6,12,12] * [16,6,5,5]", lenet(6, 12, 16, 0)],
+  ["plain conv1, padding 2", lenet(1, 28, 6, 2)],
+  ["plain conv2 [256,6,14,14]", lenet(6, 14, 16, 0)],
 ];
+/** The matmul yardstick: linear forward [N, I] x [O, I]^T, 2 N I O FLOP. */
+const MATMULS: [number, number, number][] = [[256, 256, 120], [256, 400, 120], [512, 512, 512]];
 
 type Pass = "forward" | "dinp" | "dweight";
 
@@ -75,54 +68,62 @@ function setup(d: ConvDims) {
   xg.requiresGrad = true;
   const wg = w.detach(), bg = b.detach();
   wg.requiresGrad = bg.requiresGrad = true;
-  const outDinp = conv2d(xg, w, b);
-  const outDweight = conv2d(x, wg, bg);
+  const opts = { padding: [d.ph, d.pw] as [number, number] };
+  const outDinp = conv2d(xg, w, b, opts);
+  const outDweight = conv2d(x, wg, bg, opts);
   const blocked: Record<Pass, () => void> = {
-    forward: () => tidy(() => void conv2d(x, w, b)),
+    forward: () => tidy(() => void conv2d(x, w, b, opts)),
     dinp: () => tidy(() => void outDinp.gradFn!.apply(dy)),
     dweight: () => tidy(() => void outDweight.gradFn!.apply(dy)),
   };
   return { x, w, b, dy, blocked, outDinp, outDweight };
 }
 
-const rows: string[] = [];
-let stepMs = 0;
+// Validate every pass against the float64 reference, then time all of them interleaved.
+const timed: { name: string; fn: () => void; flop: number; conv: boolean }[] = [];
 for (const [name, d] of SHAPES) {
   const s = setup(d);
   const [x, w, b, dy] = await Promise.all([s.x, s.w, s.b, s.dy].map((t) => t.toArray()));
   const [OH, OW] = convOutSize(d);
   const flop = 2 * d.n * d.o * OH * OW * d.c * d.kh * d.kw;
-  // validate before timing (float32 sums of up to 147456 terms: atol 1e-2 on values ~ 400)
-  const t0 = performance.now();
+  // float32 sums of up to 147456 terms: atol 1e-2 on values ~ 400
   const want = { forward: conv2dForward(x, w, b, d), ...conv2dBackward(x, w, dy, d) };
-  const refMs = performance.now() - t0;
   const tol = { atol: 1e-2, rtol: 1e-4 };
-  assertClose(await tidy(() => conv2d(s.x, s.w, s.b)).toArray(), want.forward, tol, "forward");
+  const pad = { padding: [d.ph, d.pw] as [number, number] };
+  assertClose(await tidy(() => conv2d(s.x, s.w, s.b, pad)).toArray(), want.forward, tol, name);
   const gx = tidy(() => s.outDinp.gradFn!.apply(s.dy)[0]!);
-  assertClose(await gx.toArray(), want.dinp, tol, "dinp");
+  assertClose(await gx.toArray(), want.dinp, tol, `${name} dinp`);
   const [, gw, gb] = tidy(() => s.outDweight.gradFn!.apply(s.dy));
-  assertClose(await gw!.toArray(), want.dweight, tol, "dweight");
-  assertClose(await gb!.toArray(), want.dbias, tol, "dbias");
-  const cells: string[] = [];
+  assertClose(await gw!.toArray(), want.dweight, tol, `${name} dweight`);
+  assertClose(await gb!.toArray(), want.dbias, tol, `${name} dbias`);
   for (const pass of ["forward", "dinp", "dweight"] as Pass[]) {
-    const fast = await msPerCall(s.blocked[pass], { reps: REPS });
-    if (!(name.startsWith("conv1") && pass === "dinp")) stepMs += fast; // LeNet needs no dinp of conv1
-    cells.push(
-      `${pass} ${fast.toFixed(2)} ms ${(flop / fast / 1e6).toFixed(2)} GFLOP/s`,
-    );
+    timed.push({ name: `${name} ${pass}`, fn: s.blocked[pass], flop, conv: true });
   }
-  rows.push(
-    `${name}: ${cells.join(" | ")} | float64 reference fwd+bwd ${refMs.toFixed(0)} ms ${
-      (3 * flop / refMs / 1e6).toFixed(2)
-    } GFLOP/s`,
+}
+for (const [N, I, O] of MATMULS) {
+  const a = Tensor.randn([N, I], { seed: 5 }), w = Tensor.randn([O, I], { seed: 6 });
+  const fn = () => tidy(() => void linear(a, w));
+  timed.push({ name: `matmul [${N},${I}]x[${O},${I}]^T`, fn, flop: 2 * N * I * O, conv: false });
+}
+const best = timed.map(() => Infinity);
+for (let r = 0; r < ROUNDS; r++) {
+  for (let i = 0; i < timed.length; i++) {
+    best[i] = Math.min(best[i], await msPerCall(timed[i].fn, { reps: REPS, trials: 1 }));
+  }
+}
+const gflops = timed.map((t, i) => t.flop / best[i] / 1e6);
+const yard = Math.max(...gflops.filter((_, i) => !timed[i].conv));
+console.log(
+  `convolutions on ${(await adapterInfo()).description}, best of ${ROUNDS} interleaved ` +
+    `rounds; best matmul ${yard.toFixed(2)} GFLOP/s`,
+);
+for (let i = 0; i < timed.length; i++) {
+  console.log(
+    `${timed[i].name.padEnd(44)} ${best[i].toFixed(2).padStart(8)} ms ` +
+      `${gflops[i].toFixed(2).padStart(6)} GFLOP/s` +
+      (timed[i].conv ? ` ${(100 * gflops[i] / yard).toFixed(0).padStart(4)}% of best matmul` : ""),
   );
 }
-console.log(rows.join("\n"));
-console.log(
-  `LeNet step, convolutions only (conv1 forward + dweight, conv2 forward + dinp + dweight): ${
-    stepMs.toFixed(1)
-  } ms`,
-);
 
 for (const [name, d] of SHAPES) {
   const s = setup(d);

@@ -16,7 +16,11 @@ import { sync } from "../../src/gpu/queue.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
-import { layerNorm, layerNormTuning } from "../../src/ops/layer_norm/layer_norm.ts";
+import {
+  layerNorm,
+  type LayerNormLayout,
+  layerNormLayout,
+} from "../../src/ops/layer_norm/layer_norm.ts";
 import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
 import { msPerCall } from "../timing.ts";
@@ -31,15 +35,15 @@ const SHAPES: [number[], number[]][] = [
   [[256, 84], [84]],
 ];
 
-function setup(shape: number[], norm: number[]) {
+function setup(shape: number[], norm: number[], layout?: LayerNormLayout) {
   const x = Tensor.randn(shape, { seed: 1, requiresGrad: true });
   const w = Tensor.randn(norm, { seed: 2, requiresGrad: true });
   const b = Tensor.randn(norm, { seed: 3, requiresGrad: true });
   const dy = Tensor.randn(shape, { seed: 4 });
-  const forward = () => noGrad(() => layerNorm(x, norm, w, b).dispose());
+  const forward = () => noGrad(() => layerNorm(x, norm, w, b, 1e-5, layout).dispose());
   const step = () =>
     tidy(() => {
-      layerNorm(x, norm, w, b).backward(dy);
+      layerNorm(x, norm, w, b, 1e-5, layout).backward(dy);
       for (const t of [x, w, b]) {
         t.grad?.dispose();
         t.grad = null;
@@ -57,7 +61,7 @@ const LAYOUTS: [string, number, number][] = [["row per thread", 1, 64], [
 const rows: string[] = [];
 for (const [shape, norm] of SHAPES) {
   const s = setup(shape, norm);
-  const D = norm.reduce((a, c) => a * c), M = s.x.size / D, n = s.x.size;
+  const D = norm.reduce((a, c) => a * c), M = s.x.numel / D, n = s.x.numel;
   const [x, w, b, dy] = await Promise.all([s.x, s.w, s.b, s.dy].map((t) => t.toArray()));
   let ref = layerNormForward(x, w, b, M, D, 1e-5);
   let g = layerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
@@ -73,32 +77,31 @@ for (const [shape, norm] of SHAPES) {
     } | fwd+bwd ${(t2 - t0).toFixed(2)} ms ${gbps(20 * n, t2 - t0)}`,
   );
   for (const [name, threadsPerRow, workgroupSize] of LAYOUTS) {
-    Object.assign(layerNormTuning, { threadsPerRow, workgroupSize });
+    const layout = layerNormLayout(D, { threadsPerRow, workgroupSize });
+    const t = setup(shape, norm, layout); // the same seeds: the same data as s
     // validate before timing
-    const y = layerNorm(s.x, norm, s.w, s.b);
-    y.backward(s.dy);
+    const y = layerNorm(t.x, norm, t.w, t.b, 1e-5, layout);
+    y.backward(t.dy);
     assertClose(await y.toArray(), ref.out, { atol: 1e-4 }, "out");
-    assertClose(await s.x.grad!.toArray(), g.dinp, { atol: 1e-4 }, "dinp");
-    assertClose(await s.w.grad!.toArray(), g.dweight, { atol: 1e-3 }, "dweight");
-    for (const t of [s.x, s.w, s.b, y]) t.grad?.dispose(), t.grad = null;
+    assertClose(await t.x.grad!.toArray(), g.dinp, { atol: 1e-4 }, "dinp");
+    assertClose(await t.w.grad!.toArray(), g.dweight, { atol: 1e-3 }, "dweight");
+    for (const v of [t.x, t.w, t.b, y]) v.grad?.dispose(), v.grad = null;
     y.dispose();
-    const f = await msPerCall(s.forward, { reps: REPS, trials: 5 });
-    const fb = await msPerCall(s.step, { reps: REPS, trials: 5 });
+    const f = await msPerCall(t.forward, { reps: REPS, trials: 5 });
+    const fb = await msPerCall(t.step, { reps: REPS, trials: 5 });
     rows.push(
       `${" ".repeat(JSON.stringify(shape).length)}  WGSL, ${name}: forward ${f.toFixed(2)} ms ${
         gbps(8 * n, f)
       } | fwd+bwd ${fb.toFixed(2)} ms ${gbps(20 * n, fb)}`,
     );
   }
-  delete layerNormTuning.threadsPerRow;
-  delete layerNormTuning.workgroupSize;
 }
 console.log(rows.join("\n"));
 
 for (const [shape, norm] of SHAPES) {
   const group = `layerNorm ${JSON.stringify(shape)} over ${JSON.stringify(norm)}`;
   const s = setup(shape, norm);
-  const D = norm.reduce((a, c) => a * c), M = s.x.size / D;
+  const D = norm.reduce((a, c) => a * c), M = s.x.numel / D;
   const [x, w, b, dy] = await Promise.all([s.x, s.w, s.b, s.dy].map((t) => t.toArray()));
   Deno.bench({
     name: `float64 reference, forward + backward x${REPS}`,

@@ -6,56 +6,37 @@
  * cross-entropy, backward, SGD) per iteration, four steps per timed sample and one host
  * wait, so the ~11 ms of a readback is spread as it is in `fit`.
  *
- * `deno run -A bench/train/train_bench.ts [--steps N]`: examples/s of both models, then
- * where a step's time goes: forward, loss + backward and SGD, and each layer's forward
- * and backward on its own, each phase timed between two host waits with the cost of an
- * empty wait subtracted.
+ * `deno run -A bench/train/train_bench.ts [--steps N] [--baseline COMMIT [--rounds R]]`:
+ * examples/s of both models, then where a step's time goes: forward, loss + backward and
+ * SGD, and each layer's forward and backward on its own, each phase timed between two
+ * host waits with the cost of an empty wait subtracted. With `--baseline`, the same steps
+ * are then timed on COMMIT too: it is checked out in a temporary `git worktree`, and
+ * `steps.ts` runs there and here in turn, R rounds (default 3) alternating which goes
+ * first, so that both trees share the machine's load; it prints both and the speedup per
+ * round (median, min-max), then removes the worktree.
  *
  * @module
  */
-import { lenet } from "../../src/models/lenet.ts";
-import { initXavier } from "../../src/train/fit.ts";
-import { CrossEntropyLoss } from "../../src/nn/loss.ts";
-import { SGD } from "../../src/optim/sgd.ts";
 import type { Module } from "../../src/nn/module.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
-import { flush, sync } from "../../src/gpu/queue.ts";
+import { sync } from "../../src/gpu/queue.ts";
 import { adapterInfo, getDevice } from "../../src/gpu/device.ts";
+import { BATCH, setup } from "./steps.ts";
 
 await getDevice();
 
-const BATCH = 256;
 const PEERS = { batch: 7256, none: 10084 } as const; // PyTorch 1.13 CPU, same machine
-const LR = { batch: 1.0, none: 0.9 } as const;
-
-function setup(norm: "batch" | "none") {
-  const net = lenet({ norm });
-  initXavier(net, 0);
-  const sgd = new SGD(net.parameters(), { lr: LR[norm] });
-  const lossFn = new CrossEntropyLoss();
-  const x = Tensor.rand([BATCH, 1, 28, 28], { seed: 1 });
-  const labels = new Float32Array(BATCH).map((_, i) => (i * 7) % 10);
-  const y = Tensor.from(labels);
-  const step = () => {
-    tidy(() => {
-      sgd.zeroGrad();
-      const loss = lossFn.forward(net.forward(x), y);
-      loss.backward();
-      sgd.step();
-    });
-    flush();
-  };
-  return { net, sgd, lossFn, x, y, step };
-}
+type Norm = "batch" | "none";
+const NAME: Record<Norm, string> = { batch: "LeNet+BN", none: "plain LeNet" };
 
 for (const norm of ["batch", "none"] as const) {
   const s = setup(norm);
   s.step(); // compile the pipelines outside the timing
   await sync();
   Deno.bench({
-    name: `${norm === "batch" ? "LeNet+BN" : "plain LeNet"} train step x4, batch ${BATCH}`,
+    name: `${NAME[norm]} train step x4, batch ${BATCH}`,
     group: "lenet train step",
     baseline: norm === "none",
     async fn(b) {
@@ -99,7 +80,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   for (let i = 0; i < steps; i++) s.step();
   await sync();
   const perStep = (performance.now() - t0) / 1000 / steps;
-  const name = norm === "batch" ? "LeNet+BN" : "plain LeNet";
+  const name = NAME[norm];
   console.log(
     `\n${name}: ${(perStep * 1000).toFixed(1)} ms/step, ` +
       `${Math.round(BATCH / perStep).toLocaleString("en-US")} examples/s ` +
@@ -160,9 +141,77 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   }
 }
 
+async function command(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  if (!r.success) {
+    throw new Error(`${cmd} ${args.join(" ")} failed:\n${new TextDecoder().decode(r.stderr)}`);
+  }
+  return new TextDecoder().decode(r.stdout);
+}
+
+/** ms/step of both models from one run of steps.ts (`script`) in the tree at `cwd`. */
+async function stepsIn(cwd: string, script: string, steps: number): Promise<Record<Norm, number>> {
+  const out = await command(Deno.execPath(), ["run", "-A", script, "--steps", `${steps}`], cwd);
+  const ms = {} as Record<Norm, number>;
+  for (const line of out.split("\n").filter((l) => l.startsWith("{"))) {
+    const { model, msPerStep } = JSON.parse(line);
+    ms[model as Norm] = msPerStep;
+  }
+  return ms;
+}
+
+/** Times both models here and at `commit` (a temporary worktree), alternately, `rounds` times. */
+async function compareWith(commit: string, steps: number, rounds: number): Promise<void> {
+  const root = (await command("git", ["rev-parse", "--show-toplevel"], Deno.cwd())).trim();
+  const here = (await command("git", ["rev-parse", "--short", "HEAD"], root)).trim();
+  const dir = await Deno.makeTempDir({ prefix: "bnlab-baseline-" });
+  await command("git", ["worktree", "add", "--detach", dir, commit], root);
+  try {
+    // The same measuring code in both trees: this steps.ts, copied beside the old sources.
+    const copy = "bench/train/steps_of_current_tree.ts";
+    await Deno.copyFile(new URL("./steps.ts", import.meta.url), `${dir}/${copy}`);
+    const trees = {
+      baseline: { cwd: dir, script: copy },
+      current: { cwd: root, script: "bench/train/steps.ts" },
+    };
+    const ms = { baseline: { batch: [], none: [] }, current: { batch: [], none: [] } } as Record<
+      keyof typeof trees,
+      Record<Norm, number[]>
+    >;
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0
+        ? ["baseline", "current"] as const
+        : ["current", "baseline"] as const;
+      for (const tree of order) {
+        const got = await stepsIn(trees[tree].cwd, trees[tree].script, steps);
+        for (const norm of ["batch", "none"] as const) ms[tree][norm].push(got[norm]);
+      }
+    }
+    const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+    const range = (a: number[], d = 1) =>
+      `${median(a).toFixed(d)} (${Math.min(...a).toFixed(d)}-${Math.max(...a).toFixed(d)})`;
+    console.log(
+      `\nbaseline ${commit} vs this tree (${here} and any uncommitted changes), ${rounds} ` +
+        `rounds of ${steps} steps, alternating; ms/step median (min-max):`,
+    );
+    for (const norm of ["batch", "none"] as const) {
+      const speedup = ms.baseline[norm].map((b, i) => b / ms.current[norm][i]);
+      console.log(
+        `  ${NAME[norm].padEnd(12)} baseline ${range(ms.baseline[norm])} | this tree ` +
+          `${range(ms.current[norm])} | ${range(speedup, 2)}x faster`,
+      );
+    }
+  } finally {
+    await command("git", ["worktree", "remove", "--force", dir], root);
+  }
+}
+
 if (import.meta.main) {
-  const i = Deno.args.indexOf("--steps");
-  const steps = i >= 0 ? Number(Deno.args[i + 1]) : 20;
+  const arg = (name: string) => {
+    const i = Deno.args.indexOf(name);
+    return i >= 0 ? Deno.args[i + 1] : undefined;
+  };
+  const steps = Number(arg("--steps") ?? 20);
   const info = await adapterInfo();
   const waitCost = await emptyWait();
   console.log(
@@ -170,4 +219,6 @@ if (import.meta.main) {
       `(subtracted from each phase below)`,
   );
   for (const norm of ["batch", "none"] as const) await profile(norm, steps, waitCost);
+  const baseline = arg("--baseline");
+  if (baseline) await compareWith(baseline, steps, Number(arg("--rounds") ?? 3));
 }

@@ -62,7 +62,7 @@ export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {})
   const { fanIn, fanOut } = fans(t.shape);
   const a = gain * Math.sqrt(6 / (fanIn + fanOut));
   const rng = rngFor(seed);
-  const data = new Float32Array(t.size);
+  const data = new Float32Array(t.numel);
   for (let i = 0; i < data.length; i++) data[i] = a * (2 * rng.uniform() - 1);
   return writeInPlace(t, data);
 }
@@ -111,7 +111,7 @@ export function uniform(
   { seed }: { seed?: number } = {},
 ): Tensor {
   const rng = rngFor(seed);
-  const data = new Float32Array(t.size);
+  const data = new Float32Array(t.numel);
   for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * rng.uniform();
   return writeInPlace(t, data);
 }

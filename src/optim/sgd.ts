@@ -68,17 +68,17 @@ export class SGD {
     for (const p of this.params) {
       const g = p.grad;
       if (!g) continue;
-      if (g.size !== p.size) {
+      if (g.numel !== p.numel) {
         throw new Error(`SGD: gradient ${fmt(g.shape)} does not match parameter ${fmt(p.shape)}`);
       }
       const useBuf = this.momentum !== 0;
       let buf = this.#buffers.get(p);
       const first = useBuf && !buf;
       if (first) {
-        buf = allocBuffer(p.size * 4, "sgd momentum");
+        buf = allocBuffer(p.numel * 4, "sgd momentum");
         this.#buffers.set(p, buf);
       }
-      const n4 = Math.ceil(p.size / 4);
+      const n4 = Math.ceil(p.numel / 4);
       launch({
         label: "sgd",
         code: src,

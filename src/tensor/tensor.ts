@@ -314,11 +314,6 @@ export class Tensor implements Variable<Tensor> {
     return t;
   }
 
-  /** @deprecated The element count; use {@link Tensor.numel} (PyTorch's `size()` is the shape). */
-  get size(): number {
-    return this.numel;
-  }
-
   /**
    * The GPU buffer holding this tensor's data (throws once freed). For kernels: bnlab's
    * ops bind it; do not write it outside an op.

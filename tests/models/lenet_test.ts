@@ -22,7 +22,7 @@ for (const [name, opts] of variants) {
     const sd = net.stateDict();
     const got = Object.entries(sd).map(([k, t]) => [k, [...t.shape]]);
     deepEqual(got, want.map(([k, shape]) => [k, shape]));
-    const params = net.parameters().reduce((a, p) => a + p.size, 0);
+    const params = net.parameters().reduce((a, p) => a + p.numel, 0);
     const counts = fixture.params as Record<string, number>;
     if (name in counts) equal(params, counts[name], "parameter count");
   });

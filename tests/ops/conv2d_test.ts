@@ -67,7 +67,7 @@ Deno.test("conv2d reference backward matches central differences", () => {
 
 // [N, C, H, W], [O, KH, KW], stride, padding: batch 1 and 3, one channel, primes, kernels
 // 1/3/5, 7x7 inputs, stride 2, padding 1, widths that are and are not multiples of 4 (the
-// vec4 paths), the two LeNet convolutions (and the book's padded first one).
+// vec4 paths), the two LeNet convolutions (and the book's padded first one and its second).
 const CASES: [number[], number[], number[]?, number[]?][] = [
   [[1, 1, 1, 1], [1, 1, 1]],
   [[1, 1, 7, 7], [1, 3, 3]],
@@ -83,6 +83,10 @@ const CASES: [number[], number[], number[]?, number[]?][] = [
   [[256, 1, 28, 28], [6, 5, 5]],
   [[256, 6, 12, 12], [16, 5, 5]],
   [[8, 1, 28, 28], [6, 5, 5], [1, 1], [2, 2]],
+  // output rows that are not whole vec4s but planes that are (OW 10 and 7, OH * OW % 4 == 0):
+  // the plain LeNet's conv2 and an odd width
+  [[3, 2, 14, 14], [5, 5, 5]],
+  [[1, 2, 6, 9], [3, 3, 3]],
 ];
 
 for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {

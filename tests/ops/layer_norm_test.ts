@@ -4,7 +4,11 @@ import { assert, assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { memoryStats } from "../../src/gpu/buffer_pool.ts";
-import { layerNorm, layerNormTuning } from "../../src/ops/layer_norm/layer_norm.ts";
+import {
+  layerNorm,
+  type LayerNormLayout,
+  layerNormLayout,
+} from "../../src/ops/layer_norm/layer_norm.ts";
 import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import fixture from "../fixtures/layer_norm.json" with { type: "json" };
@@ -62,6 +66,7 @@ async function compare(
   norm: number[],
   affine: Affine,
   { seed = 0, mean = 0, std = 1, eps = 1e-5, outTol = {}, gradTol = {}, sumTol = {} } = {},
+  layout?: LayerNormLayout,
 ): Promise<void> {
   const D = prod(norm), M = prod(shape) / D;
   const rng = new Rng(seed);
@@ -73,7 +78,7 @@ async function compare(
   const x = Tensor.from(inp, { shape: shape, requiresGrad: true });
   const w = weight ? Tensor.from(weight, { shape: norm, requiresGrad: true }) : null;
   const b = bias ? Tensor.from(bias, { shape: norm, requiresGrad: true }) : null;
-  const y = layerNorm(x, norm, w, b, eps);
+  const y = layerNorm(x, norm, w, b, eps, layout);
   y.backward(Tensor.from(dout, shape));
 
   const ref = layerNormForward(inp, weight, bias, M, D, eps);
@@ -123,28 +128,18 @@ gpuTest("layerNorm with several rows per workgroup, or a workgroup per row", asy
   // The adapter picks one layout; every layout must give the same answer. Row counts that
   // leave the last workgroup part-empty, short and long rows, aligned and not.
   const layouts: [number, number][] = [[1, 32], [4, 64], [16, 64], [64, 64], [32, 128], [256, 256]];
-  try {
-    for (const [threadsPerRow, workgroupSize] of layouts) {
-      Object.assign(layerNormTuning, { threadsPerRow, workgroupSize });
-      for (const [shape, norm] of [[[37, 7], [7]], [[5, 3, 7, 7], [3, 7, 7]], [[19, 84], [84]]]) {
-        await compare(shape, norm, "both", { seed: threadsPerRow });
-      }
-      await compare([3, 1024], [1024], "none", { seed: 2 });
+  for (const [threadsPerRow, workgroupSize] of layouts) {
+    for (const [shape, norm] of [[[37, 7], [7]], [[5, 3, 7, 7], [3, 7, 7]], [[19, 84], [84]]]) {
+      const layout = layerNormLayout(prod(norm), { threadsPerRow, workgroupSize });
+      await compare(shape, norm, "both", { seed: threadsPerRow }, layout);
     }
-  } finally {
-    delete layerNormTuning.threadsPerRow;
-    delete layerNormTuning.workgroupSize;
+    const layout = layerNormLayout(1024, { threadsPerRow, workgroupSize });
+    await compare([3, 1024], [1024], "none", { seed: 2 }, layout);
   }
-  Object.assign(layerNormTuning, { threadsPerRow: 8, workgroupSize: 4 });
-  try {
-    throws(() => layerNorm(Tensor.zeros([2, 8]), 8), {
-      message:
-        "layerNormTuning needs powers of two with threadsPerRow <= workgroupSize, got 8 and 4",
-    });
-  } finally {
-    delete layerNormTuning.threadsPerRow;
-    delete layerNormTuning.workgroupSize;
-  }
+  throws(() => layerNormLayout(8, { threadsPerRow: 8, workgroupSize: 4 }), {
+    message:
+      "layerNorm tuning needs powers of two with threadsPerRow <= workgroupSize, got 8 and 4",
+  });
 });
 
 gpuTest(

@@ -76,6 +76,12 @@ const CASES: [number[], number[], number[], number[]][] = [
   [[2, 2, 8, 7], [2, 2], [3, 3], [1, 1]],
   [[256, 6, 24, 24], [2, 2], [2, 2], [0, 0]],
   [[256, 16, 8, 8], [2, 2], [2, 2], [0, 0]],
+  // 2x2/2 on rows of whole vec4s (the pool2_* kernels): partial last quads (OW = 14, 6),
+  // an odd height (a row in no window), one image and channel
+  [[2, 3, 28, 28], [2, 2], [2, 2], [0, 0]],
+  [[3, 1, 5, 12], [2, 2], [2, 2], [0, 0]],
+  [[1, 3, 7, 8], [2, 2], [2, 2], [0, 0]],
+  [[1, 1, 2, 4], [2, 2], [2, 2], [0, 0]],
 ];
 
 for (const [inShape, k, s, pd] of CASES) {

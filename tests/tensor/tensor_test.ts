@@ -6,14 +6,14 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 
 gpuTest("from: nested arrays, flat data with a shape, scalars; values round-trip", async () => {
   const a = Tensor.from([[1, 2, 3], [4, 5, 6]]);
-  ok(a.shape.join() === "2,3" && a.size === 6 && a.rank === 2, `shape [${a.shape}]`);
+  ok(a.shape.join() === "2,3" && a.numel === 6 && a.rank === 2, `shape [${a.shape}]`);
   assertClose(await a.toArray(), [1, 2, 3, 4, 5, 6], { atol: 0, rtol: 0 }, "nested");
   const b = Tensor.from(new Float32Array([0.1, -2.5, 3e-8, 7]), [2, 1, 2]);
   assertClose(await b.toArray(), Float32Array.of(0.1, -2.5, 3e-8, 7), { atol: 0, rtol: 0 }, "flat");
   const s = Tensor.from(4.5);
   ok(s.rank === 0 && (await s.item()) === 4.5, "a number gives a 0-d tensor");
   const e = Tensor.from([], [0, 3]);
-  ok(e.size === 0 && (await e.toArray()).length === 0, "an empty tensor reads back empty");
+  ok(e.numel === 0 && (await e.toArray()).length === 0, "an empty tensor reads back empty");
   for (const t of [a, b, s, e]) t.dispose();
 });
 

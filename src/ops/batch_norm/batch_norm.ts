@@ -1,31 +1,20 @@
 /**
  * Batch normalization as fused WGSL kernels (`batch_norm.wgsl`): the functional form
  * {@link batchNorm}, with PyTorch's `F.batch_norm` argument order, that `nn.BatchNorm1d`
- * and `nn.BatchNorm2d` hand off to. Training mode computes per-channel batch statistics
- * on the GPU, saves `mean` and `rstd` for the backward, and updates the running
- * statistics in the kernel (no host readback); inference mode is one elementwise kernel.
- * The backward is fused too (three launches give `dinp`, `dweight` and `dbias`).
+ * and `nn.BatchNorm2d` hand off to, optionally with the following ReLU or sigmoid fused
+ * in. Training mode computes per-channel batch statistics on the GPU, saves them for the
+ * backward, and updates the running statistics in the kernel (no host readback). The
+ * backward is fused too (three launches give `dinp`, `dweight` and `dbias`).
  *
  * @module
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
+import { deviceSync } from "../../gpu/device.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./batch_norm.wgsl" with { type: "text" };
-
-/** Threads per workgroup of every batch-norm kernel (a WGSL `override`). */
-const WG = 256;
-/** Workgroups the partial reductions aim for: enough to fill a large GPU, even at C = 6. */
-const TARGET_WORKGROUPS = 1024;
-/** ... but each thread gets at least this many vec4 work items before a channel is split. */
-const MIN_ITEMS_PER_THREAD = 4;
-/**
- * Workgroup size of the partial reductions over small channels (at most SMALL_WG *
- * MIN_ITEMS_PER_THREAD items): fewer threads, fewer barrier steps in the tree.
- */
-const SMALL_WG = 64;
 
 /** Options of {@link batchNorm}, as PyTorch's `F.batch_norm` keywords. */
 export interface BatchNormOptions {
@@ -45,55 +34,303 @@ export interface BatchNormOptions {
   numBatchesTracked?: Tensor | null;
   /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
+  /**
+   * An activation applied to the normalized output in the same kernel (`"relu"` or
+   * `"sigmoid"`): `act(batchNorm(x))` without the intermediate tensor. Default none.
+   */
+  activation?: "relu" | "sigmoid";
 }
 
-/** How the kernels see an input of shape [N, C, ...]: sizes and the channel split. */
-interface Layout {
+/**
+ * How the kernels cut the work (see the header of `batch_norm.wgsl`). Left undefined, each
+ * is chosen per adapter: on a CPU adapter (llvmpipe) one thread per unit and units of at
+ * least 64 items (measured at the LeNet shapes: no barriers, and the per-unit loads of the
+ * channel's coefficients amortised); on a GPU, 256-thread workgroups with up to 64
+ * threads per unit, about 4 items per thread.
+ */
+export interface BatchNormTuning {
+  /** Threads per workgroup. */
+  workgroupSize?: number;
+  /** Threads sharing a unit (a power of two dividing the workgroup size). */
+  threadsPerUnit?: number;
+  /** Examples per unit (block). */
+  examplesPerBlock?: number;
+}
+
+/** How the kernels see an input of shape [N, C, ...]. */
+export interface BatchNormLayout {
   n: number;
   c: number;
+  /** Values per (example, channel): the product of the dims after C. */
   s: number;
-  total: number;
-  /** vec4 work items per row of S values. */
-  k: number;
-  /** Workgroups per channel in the partial reductions. */
-  groups: number;
-  /** Work items per workgroup. */
-  items: number;
   /** Values per channel, N*S. */
   m: number;
-  /** Workgroup size of the partial reductions. */
+  /** 4 channels per unit, one vec4 per example (S == 1, C % 4 == 0). */
+  columns: boolean;
+  /** Items are vec4s (else single floats). */
+  vec: boolean;
+  /** Items per example in a unit. */
+  seg: number;
+  /** Channel groups: C, or C / 4 for columns. */
+  groups: number;
+  /** Examples per block. */
+  nb: number;
+  blocks: number;
+  units: number;
+  /** Items from one example to the next. */
+  rowStride: number;
   wg: number;
+  tpr: number;
 }
 
-function layoutOf(shape: readonly number[]): Layout {
+/**
+ * Most iterations one loop of one thread may run: Mesa's llvmpipe silently ends a loop
+ * after 65535 iterations.
+ */
+const MAX_LOOP = 16384;
+/** Threads per workgroup of the per-channel passes. */
+const CHANNEL_WG = 64;
+
+const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+
+/** The kernels' view of `shape`, for this adapter or as `tuning` asks. */
+export function batchNormLayout(
+  shape: readonly number[],
+  tuning: BatchNormTuning = {},
+): BatchNormLayout {
   const [n, c] = shape;
   const s = shape.slice(2).reduce((a, b) => a * b, 1);
-  // A row of S values starting anywhere touches at most floor((S + 2) / 4) + 1 vec4s.
-  const k = s % 4 === 0 ? s / 4 : Math.floor((s + 2) / 4) + 1;
-  const work = n * k;
-  const split = Math.min(
-    Math.ceil(TARGET_WORKGROUPS / c),
-    Math.ceil(work / (WG * MIN_ITEMS_PER_THREAD)),
-  );
-  const items = Math.max(1, Math.ceil(work / Math.max(1, split)));
-  const groups = Math.max(1, Math.ceil(work / items));
-  const wg = items <= SMALL_WG * MIN_ITEMS_PER_THREAD ? SMALL_WG : WG;
-  return { n, c, s, total: n * c * s, k, groups, items, m: n * s, wg };
+  const columns = s === 1 && c % 4 === 0;
+  const vec = columns || s % 4 === 0;
+  const seg = columns ? 1 : vec ? s / 4 : s;
+  const groups = columns ? c / 4 : c;
+  const cpu = deviceSync().adapterInfo.isFallbackAdapter;
+  // CPU: a unit of >= 64 items, but >= 128 units to keep every core busy. GPU: a block of
+  // one example (rows) or 64 (columns), threads for about 4 items each.
+  let nb = tuning.examplesPerBlock ??
+    (cpu
+      ? Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128)))
+      : columns
+      ? 64
+      : 1);
+  nb = Math.max(nb, Math.ceil(n / MAX_LOOP)); // the finalize passes loop over blocks
+  const items = Math.min(nb, n) * seg;
+  let tpr = tuning.threadsPerUnit ?? (cpu ? 1 : Math.min(64, pow2(Math.ceil(items / 4))));
+  tpr = Math.max(tpr, pow2(Math.ceil(items / MAX_LOOP)));
+  const wg = Math.max(tuning.workgroupSize ?? (cpu ? 64 : 256), tpr);
+  if (tpr & (tpr - 1) || wg % tpr) {
+    throw new Error(
+      `batchNorm tuning: threadsPerUnit must be a power of two dividing workgroupSize, ` +
+        `got ${tpr} and ${wg}`,
+    );
+  }
+  const blocks = Math.ceil(n / nb);
+  return {
+    n,
+    c,
+    s,
+    m: n * s,
+    columns,
+    vec,
+    seg,
+    groups,
+    nb,
+    blocks,
+    units: blocks * groups,
+    rowStride: columns ? c / 4 : c * seg,
+    wg,
+    tpr,
+  };
 }
 
-function params(l: Layout, eps: number, factor = 0): Params {
+function params(l: BatchNormLayout, eps = 0, factor = 0): Params {
   return new Params()
-    .u32(l.n).u32(l.c).u32(l.s).u32(l.total)
-    .u32(l.k).u32(l.groups).u32(l.items).f32(l.m)
-    .f32(eps).f32(factor).u32(0).u32(0);
+    .u32(l.c).u32(l.groups).u32(l.units).u32(l.n)
+    .u32(l.nb).u32(l.seg).u32(l.rowStride).u32(l.blocks)
+    .f32(l.m).f32(eps).f32(factor).u32(0);
 }
 
-function channelGrid(c: number): [number, number] {
-  return grid(Math.ceil(c / WG));
+const ACT = { none: 0, relu: 1, sigmoid: 2 } as const;
+
+function unitOverrides(l: BatchNormLayout, act: keyof typeof ACT = "none") {
+  return { WG: l.wg, TPR: l.tpr, VEC: +l.vec, COLUMNS: +l.columns, ACT: ACT[act] };
 }
 
-function elementGrid(total: number): [number, number] {
-  return grid(Math.ceil(Math.ceil(total / 4) / WG));
+function unitGrid(l: BatchNormLayout): [number, number] {
+  return grid(Math.ceil(l.units / (l.wg / l.tpr)));
+}
+
+function channelGrid(l: BatchNormLayout): [number, number] {
+  return grid(Math.ceil(l.c / CHANNEL_WG));
+}
+
+/** Per-channel affine parameters and running statistics; null where absent. */
+interface ChannelBuffers {
+  weight: GPUBuffer | null;
+  bias: GPUBuffer | null;
+  runningMean: GPUBuffer | null;
+  runningVar: GPUBuffer | null;
+  /** The batch counter, incremented after the running update (one value). */
+  numBatchesTracked?: GPUBuffer | null;
+}
+
+/**
+ * Training statistics: `stats` [C] vec4 = (mean, rstd, scale, bias) of `inp`'s batch, and
+ * the running statistics updated (when given) with `momentum` (null: 1/k, the cumulative
+ * average, k counted by `ch.numBatchesTracked`, which is then incremented). Weight and
+ * bias come together or not at all.
+ */
+export function launchBatchStats(
+  l: BatchNormLayout,
+  inp: GPUBuffer,
+  stats: GPUBuffer,
+  ch: ChannelBuffers,
+  eps: number,
+  momentum: number | null,
+): void {
+  const partial = allocBuffer(16 * l.blocks * l.c, "batch_norm partial");
+  launch({
+    label: "batch_norm.unit_stats",
+    code: src,
+    entryPoint: "unit_stats",
+    overrides: unitOverrides(l),
+    bindings: [params(l), inp, partial],
+    workgroups: unitGrid(l),
+  });
+  launch({
+    label: "batch_norm.stats_finalize",
+    code: src,
+    entryPoint: "stats_finalize",
+    overrides: {
+      WG: CHANNEL_WG,
+      AFFINE: +(ch.weight !== null),
+      TRACK: +(ch.runningMean !== null),
+      CUMULATIVE: +(momentum === null),
+    },
+    bindings: [
+      params(l, eps, momentum ?? 0),
+      ch.runningMean ?? placeholder(0),
+      ch.runningVar ?? placeholder(1),
+      ch.weight ?? placeholder(2),
+      ch.bias ?? placeholder(3),
+      stats,
+      partial,
+      ch.numBatchesTracked ?? placeholder(4),
+    ],
+    workgroups: channelGrid(l),
+  });
+  releaseBuffer(partial);
+  if (ch.runningMean && ch.numBatchesTracked) {
+    launch({
+      label: "batch_norm.count_batch",
+      code: src,
+      entryPoint: "count_batch",
+      bindings: [params(l), ch.numBatchesTracked],
+      workgroups: [1],
+    });
+  }
+}
+
+/** Inference statistics: `stats` [C] vec4 from the running mean and variance. */
+export function launchEvalStats(
+  l: BatchNormLayout,
+  stats: GPUBuffer,
+  ch: ChannelBuffers,
+  eps: number,
+): void {
+  launch({
+    label: "batch_norm.eval_stats",
+    code: src,
+    entryPoint: "eval_stats",
+    overrides: { WG: CHANNEL_WG, AFFINE: +(ch.weight !== null) },
+    bindings: [
+      params(l, eps),
+      ch.runningMean!,
+      ch.runningVar!,
+      ch.weight ?? placeholder(2),
+      ch.bias ?? placeholder(3),
+      stats,
+    ],
+    workgroups: channelGrid(l),
+  });
+}
+
+/** out = act((inp - mean) * scale + bias) per channel, from `stats`. */
+export function launchNormalize(
+  l: BatchNormLayout,
+  inp: GPUBuffer,
+  stats: GPUBuffer,
+  out: GPUBuffer,
+  act: keyof typeof ACT = "none",
+): void {
+  launch({
+    label: "batch_norm.normalize",
+    code: src,
+    entryPoint: "normalize",
+    overrides: unitOverrides(l, act),
+    bindings: [params(l), inp, stats, out],
+    workgroups: unitGrid(l),
+  });
+}
+
+/**
+ * The backward from `dout` (of the activation's output `out` when `act` is given):
+ * dweight and dbias (when given) and dinp (when given).
+ */
+export function launchBatchNormBackward(
+  l: BatchNormLayout,
+  b: {
+    inp: GPUBuffer;
+    out: GPUBuffer;
+    dout: GPUBuffer;
+    stats: GPUBuffer;
+    weight: GPUBuffer | null;
+    dinp: GPUBuffer | null;
+    dweight: GPUBuffer | null;
+    dbias: GPUBuffer | null;
+  },
+  training: boolean,
+  act: keyof typeof ACT = "none",
+): void {
+  const partial = allocBuffer(16 * l.blocks * l.c, "batch_norm partial");
+  const coef = allocBuffer(16 * l.c, "batch_norm coef");
+  const saved = act === "none" ? placeholder(0) : b.out;
+  launch({
+    label: "batch_norm.grad_partial",
+    code: src,
+    entryPoint: "grad_partial",
+    overrides: unitOverrides(l, act),
+    bindings: [params(l), b.inp, b.stats, saved, b.dout, partial],
+    workgroups: unitGrid(l),
+  });
+  launch({
+    label: "batch_norm.grad_finalize",
+    code: src,
+    entryPoint: "grad_finalize",
+    overrides: { WG: CHANNEL_WG, AFFINE: +(b.weight !== null), EVAL: +!training },
+    bindings: [
+      params(l),
+      partial,
+      b.stats,
+      b.weight ?? placeholder(0),
+      b.dweight ?? placeholder(1),
+      b.dbias ?? placeholder(2),
+      coef,
+    ],
+    workgroups: channelGrid(l),
+  });
+  releaseBuffer(partial);
+  if (b.dinp) {
+    launch({
+      label: "batch_norm.grad_inp",
+      code: src,
+      entryPoint: "grad_inp",
+      overrides: unitOverrides(l, act),
+      bindings: [params(l), b.inp, coef, saved, b.dout, b.dinp],
+      workgroups: unitGrid(l),
+    });
+  }
+  releaseBuffer(coef);
 }
 
 function checkChannelTensor(t: Tensor | null, name: string, c: number, inp: Tensor): void {
@@ -117,8 +354,8 @@ function checkChannelTensor(t: Tensor | null, name: string, c: number, inp: Tens
  * are given, updated in place on the GPU with the unbiased variance (times M/(M-1), M
  * values per channel): `running = (1 - momentum) * running + momentum * batch`. With
  * `training: false` the running statistics normalize. `weight` and `bias` may be null
- * (scale 1, shift 0). Gradients flow to `inp`, `weight` and `bias`, never to the running
- * statistics.
+ * (scale 1, shift 0). With `activation`, returns `relu(y)` or `sigmoid(y)` from the same
+ * kernel. Gradients flow to `inp`, `weight` and `bias`, never to the running statistics.
  *
  * Shape: inp [N, C, *], runningMean/runningVar/weight/bias [C], output like inp.
  *
@@ -145,17 +382,19 @@ export function batchNorm(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
-  const { training = false, momentum = 0.1, eps = 1e-5, numBatchesTracked = null } = opts;
+  const { training = false, momentum = 0.1, eps = 1e-5, activation } = opts;
+  const { numBatchesTracked = null } = opts;
   if (inp.rank < 2) {
     throw new Error(
       `batchNorm expects input with at least 2 dimensions [N, C, ...], got ${fmt(inp.shape)}`,
     );
   }
-  const l = layoutOf(inp.shape);
-  checkChannelTensor(runningMean, "runningMean", l.c, inp);
-  checkChannelTensor(runningVar, "runningVar", l.c, inp);
-  checkChannelTensor(weight, "weight", l.c, inp);
-  checkChannelTensor(bias, "bias", l.c, inp);
+  const c = inp.shape[1];
+  for (const [t, name] of [[runningMean, "runningMean"], [runningVar, "runningVar"]] as const) {
+    checkChannelTensor(t, name, c, inp);
+  }
+  checkChannelTensor(weight, "weight", c, inp);
+  checkChannelTensor(bias, "bias", c, inp);
   if ((runningMean === null) !== (runningVar === null)) {
     throw new Error("batchNorm: pass both runningMean and runningVar, or neither");
   }
@@ -175,145 +414,68 @@ export function batchNorm(
       "batchNorm: momentum null (the cumulative average) needs the numBatchesTracked counter",
     );
   }
-  if (training && l.m <= 1) {
+  if (training && inp.numel / c <= 1) {
     throw new Error(
       `Expected more than 1 value per channel when training, got input size ${fmt(inp.shape)}`,
     );
   }
-  // The kernels take weight and bias together: a lone one gets its neutral partner.
-  const ownW = !weight && bias ? Tensor.ones([l.c]) : null;
-  const ownB = weight && !bias ? Tensor.zeros([l.c]) : null;
-  const w = weight ?? ownW, b = bias ?? ownB;
-  const affine = w !== null;
-  const out = Tensor.empty(inp.shape);
-  let mean: Tensor, rstd: Tensor; // the cache: batch statistics, or the running ones in eval
-  if (training) {
-    mean = Tensor.empty([l.c]);
-    rstd = Tensor.empty([l.c]);
-    const partial = allocBuffer(l.c * l.groups * 16, "batch_norm partial");
-    const p = params(l, eps, momentum ?? 0);
-    launch({
-      label: "batch_norm.stats_partial",
-      code: src,
-      entryPoint: "stats_partial",
-      overrides: { WG: l.wg },
-      bindings: [p, inp.buffer, partial],
-      workgroups: grid(l.c * l.groups),
-    });
-    launch({
-      label: "batch_norm.stats_finalize",
-      code: src,
-      entryPoint: "stats_finalize",
-      overrides: { WG, TRACK: runningMean ? 1 : 0, CUMULATIVE: momentum === null ? 1 : 0 },
-      bindings: [
-        p,
-        partial,
-        mean.buffer,
-        rstd.buffer,
-        runningMean?.buffer ?? placeholder(0),
-        runningVar?.buffer ?? placeholder(1),
-        numBatchesTracked?.buffer ?? placeholder(2),
-      ],
-      workgroups: channelGrid(l.c),
-    });
-    releaseBuffer(partial);
-    if (runningMean && runningVar) {
-      markWritten(runningMean);
-      markWritten(runningVar);
-    }
-    if (runningMean && numBatchesTracked) {
-      launch({
-        label: "batch_norm.count_batch",
-        code: src,
-        entryPoint: "count_batch",
-        bindings: [p, numBatchesTracked.buffer],
-        workgroups: [1],
-      });
-      markWritten(numBatchesTracked);
-    }
-  } else {
-    // EVAL = 1: the kernels read running_var where the cache holds rstd.
-    mean = runningMean!;
-    rstd = runningVar!;
+  if (activation !== undefined && activation !== "relu" && activation !== "sigmoid") {
+    throw new Error(
+      `batchNorm: activation must be "relu" or "sigmoid", got ${JSON.stringify(activation)}`,
+    );
   }
-  const eval_ = training ? 0 : 1;
-  launch({
-    label: "batch_norm.normalize",
-    code: src,
-    entryPoint: "normalize",
-    overrides: { WG, EVAL: eval_, AFFINE: affine ? 1 : 0 },
-    bindings: [
-      params(l, eps),
-      inp.buffer,
-      mean.buffer,
-      rstd.buffer,
-      w?.buffer ?? placeholder(0),
-      b?.buffer ?? placeholder(0),
-      out.buffer,
-    ],
-    workgroups: elementGrid(l.total),
-  });
+  const act = activation ?? "none";
+  const l = batchNormLayout(inp.shape);
+  // The kernels take weight and bias together: a lone one gets its neutral partner.
+  const ownW = !weight && bias ? Tensor.ones([c]) : null;
+  const ownB = weight && !bias ? Tensor.zeros([c]) : null;
+  const w = weight ?? ownW, b = bias ?? ownB;
+  const ch: ChannelBuffers = {
+    weight: w?.buffer ?? null,
+    bias: b?.buffer ?? null,
+    runningMean: runningMean?.buffer ?? null,
+    runningVar: runningVar?.buffer ?? null,
+    numBatchesTracked: numBatchesTracked?.buffer ?? null,
+  };
+  const stats = Tensor.empty([c, 4]); // (mean, rstd, scale, bias): the backward's cache
+  if (training) {
+    launchBatchStats(l, inp.buffer, stats.buffer, ch, eps, momentum);
+    // In-place updates: a backward that saved these before now would be refused.
+    for (const t of [runningMean, runningVar]) if (t) markWritten(t);
+    if (runningMean && numBatchesTracked) markWritten(numBatchesTracked);
+  } else launchEvalStats(l, stats.buffer, ch, eps); // a snapshot: later updates do not leak in
+  const out = Tensor.empty(inp.shape);
+  launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
   const parents = [inp, weight, bias].filter((t): t is Tensor => t !== null);
-  // The closure reads the cache (batch statistics, or the running ones in eval mode, held so
-  // that a later running-statistics update is caught) and the stand-ins for weight and bias.
-  const saved = [mean, rstd, ...[ownW, ownB].filter((t): t is Tensor => t !== null)];
-  record(out, "batchNorm", parents, (dout) => {
-    const dweight = affine ? Tensor.empty([l.c]) : null;
-    const dbias = affine ? Tensor.empty([l.c]) : null;
-    const partial = allocBuffer(l.c * l.groups * 16, "batch_norm partial");
-    const coef = allocBuffer(l.c * 16, "batch_norm coef");
-    const p = params(l, eps);
-    launch({
-      label: "batch_norm.backward_partial",
-      code: src,
-      entryPoint: "backward_partial",
-      overrides: { WG: l.wg, EVAL: eval_ },
-      bindings: [p, inp.buffer, dout.buffer, mean.buffer, rstd.buffer, partial],
-      workgroups: grid(l.c * l.groups),
-    });
-    launch({
-      label: "batch_norm.backward_finalize",
-      code: src,
-      entryPoint: "backward_finalize",
-      overrides: { WG, EVAL: eval_, AFFINE: affine ? 1 : 0 },
-      bindings: [
-        p,
-        partial,
-        rstd.buffer,
-        w?.buffer ?? placeholder(0),
-        dweight?.buffer ?? placeholder(1),
-        dbias?.buffer ?? placeholder(2),
-        coef,
-      ],
-      workgroups: channelGrid(l.c),
-    });
-    releaseBuffer(partial);
-    let dinp: Tensor | null = null;
-    if (inp.requiresGrad) {
-      dinp = Tensor.empty(inp.shape);
-      launch({
-        label: "batch_norm.backward_dinp",
-        code: src,
-        entryPoint: "backward_dinp",
-        overrides: { WG, EVAL: eval_ },
-        bindings: [p, inp.buffer, dout.buffer, mean.buffer, rstd.buffer, coef, dinp.buffer],
-        workgroups: elementGrid(l.total),
-      });
-    }
-    releaseBuffer(coef);
+  record(out, activation ? `batchNorm+${activation}` : "batchNorm", parents, (dout) => {
+    const dweight = w ? Tensor.empty([c]) : null;
+    const dbias = w ? Tensor.empty([c]) : null;
+    const dinp = inp.requiresGrad ? Tensor.empty(inp.shape) : null;
+    launchBatchNormBackward(
+      l,
+      {
+        inp: inp.buffer,
+        out: out.buffer,
+        dout: dout.buffer,
+        stats: stats.buffer,
+        weight: w?.buffer ?? null,
+        dinp: dinp?.buffer ?? null,
+        dweight: dweight?.buffer ?? null,
+        dbias: dbias?.buffer ?? null,
+      },
+      training,
+      act,
+    );
     const grads: (Tensor | null)[] = [dinp];
     if (weight) grads.push(dweight);
     else dweight?.dispose();
     if (bias) grads.push(dbias);
     else dbias?.dispose();
     return grads;
-  }, saved);
+  }, [stats, ...[ownW, ownB].filter((t): t is Tensor => t !== null)]);
   if (!out.requiresGrad) {
     // Not recorded: nothing will read the cache or the stand-ins again.
-    if (training) {
-      mean.dispose();
-      rstd.dispose();
-    }
+    stats.dispose();
     ownW?.dispose();
     ownB?.dispose();
   }

@@ -1,208 +1,343 @@
-// Batch normalization, training and inference, forward and backward.
+// Batch normalization, training and inference, forward and backward, with an optional
+// activation fused after it.
 //
 // The input is viewed as [N, C, S]: N examples, C channels, S = H*W (BatchNorm2d), L
-// (BatchNorm1d on [N, C, L]) or 1 (BatchNorm1d on [N, C]). Channel c owns the N "rows"
-// inp[n, c, 0..S), each contiguous, M = N*S values in all. Per channel:
+// (BatchNorm1d on [N, C, L]) or 1 (BatchNorm1d on [N, C]); M = N*S values per channel.
+// Per channel:
 //
 //   mean = (1/M) sum x                rstd = 1 / sqrt(var + eps)
 //   var  = (1/M) sum (x - mean)^2     (biased; running_var gets var * M/(M-1))
-//   xhat = (x - mean) * rstd          out  = xhat * weight + bias
+//   xhat = (x - mean) * rstd          y    = xhat * weight + bias = (x - mean) * scale + bias
+//   out  = act(y)                     (ACT: 0 none, 1 relu, 2 sigmoid)
 //
-//   dbias   = sum dout                dweight = sum dout * xhat
-//   dinp    = weight * rstd * (dout - dbias/M - xhat * dweight/M)        (training)
-//   dinp    = weight * rstd * dout                                       (EVAL = 1)
+//   g       = dout * act'(y)          (act' read off the saved out: relu out > 0,
+//                                      sigmoid out * (1 - out))
+//   dbias   = sum g                   dweight = sum g * xhat
+//   dinp    = weight * rstd * (g - dbias/M - xhat * dweight/M)              (training)
+//   dinp    = weight * rstd * g                                             (EVAL)
 //
-// Seven entry points, three per direction and a counter, all launched back to back without host waits:
+// Work is cut into units, each owned by TPR threads (TPR = 1 on CPU adapters: no
+// barriers; 32-64 on GPUs). A unit is a block of NB consecutive examples of one channel
+// group, and a thread walks the unit's items:
 //
-//   stats_partial     one workgroup per (channel c, group g): Welford/Chan statistics
-//                     (count, mean, m2) of its slice of channel c -> partial[c*G + g]
-//   stats_finalize    one thread per channel: Chan-merges the G partials into mean, rstd
-//                     (the cache saved for backward) and updates running_mean/var (TRACK)
-//   count_batch       one thread: num_batches_tracked += 1, after stats_finalize read it
-//   normalize         one thread per 4 consecutive elements: out = xhat * weight + bias
-//   backward_partial  like stats_partial: (sum dout, sum dout*xhat) -> partial[c*G + g]
-//   backward_finalize one thread per channel: dweight, dbias, and coef = (weight*rstd,
-//                     dbias/M, dweight/M) for dinp
-//   backward_dinp     one thread per 4 consecutive elements: dinp from dout, inp, coef
+//   rows    (COLUMNS = false): the group is one channel c; an example's items are its S
+//           values of c, contiguous (vec4 items when VEC, i.e. S % 4 == 0). The channel is
+//           the same for the whole unit, so its coefficients are loaded once per thread,
+//           not once per element (an integer division and four gathers per vec4 made the
+//           previous kernel 10x slower than LayerNorm on llvmpipe).
+//   columns (COLUMNS = true, S == 1, C % 4 == 0): the group is 4 channels 4q..4q+3, one
+//           vec4 per example: BatchNorm1d on [N, C] reads whole vec4s along C.
 //
-// Splitting each channel over G workgroups keeps a large device busy whether C is 6 or
-// 512 (the host picks G). The statistics never form E[x^2] - E[x]^2, which loses every
-// digit in float32 when |mean| >> std: each thread takes 4 values at a time, forms their
-// mean and centred sum of squares exactly (two-pass on a vec4 in registers), and merges
-// them into its running (count, mean, m2) with Chan's formula; the workgroup then merges
-// its threads' triples the same way in a tree, and stats_finalize merges the groups'.
+// Item j of a unit is (example n0 + j / SEG, k = j % SEG) at index
+// n * ROW_STRIDE + g * SEG + k (in vec4s when VEC, in floats otherwise); the walk steps
+// j by TPR without dividing. Every statistic is kept per vec4 lane and the lanes are
+// combined at the end (rows: 4 pieces of one channel; columns: 4 channels).
 //
-// Partial reductions read the input as vec4. A vec4 index q covers flat elements
-// 4q..4q+3; work item j of channel c is the k-th vec4 touching row n (j = n*K + k), and
-// lanes outside the row are masked out, so any S works (S % 4 == 0 gives K = S/4 and no
-// masking). Elementwise passes write vec4s over the flat index; the tail vec4 writes into
-// the buffer's padding (pooled buffers are multiples of 256 bytes).
+// Statistics: each thread sums d = x - K and d^2 over its items, with K the channel's first
+// value (a sample of the data, the same for every thread of the channel). Then the
+// thread's mean is K + sum d / n and m2 = sum d^2 - (sum d)^2 / n; the cancellation in m2
+// is at most (mean - K)^2 / var <= n (Samuelson's inequality), so the relative error of m2
+// stays near n * 2^-24 however large |mean| / std is, where E[x^2] - E[x]^2 loses every
+// digit at |mean| / std = 1e4. Threads, lanes and units are then merged with Chan's formula
+// for (count, mean - K, m2): the means stay relative to K, small, so that merging them
+// loses nothing to the rounding of a large |mean|, and K is added once, at the end (the
+// mean is then within half a float32 ulp of the exact one).
 //
-// With EVAL = 1 the bindings named mean and rstd hold running_mean and running_var, and
-// rstd is computed in place as 1/sqrt(running_var + eps): one elementwise kernel normalizes
-// with the running statistics, and backward_* differentiate it (dinp = weight*rstd*dout).
-// With AFFINE = 0 weight and bias are bound to a placeholder buffer and taken as 1 and 0.
+// Entry points, all launched back to back without host waits:
+//
+//   unit_stats     per unit: (count, mean - K, m2, K) per channel -> partial[block * C + c]
+//   stats_finalize per channel: Chan-merges its blocks' partials into mean and rstd,
+//                  updates running_mean/var (TRACK), writes stats[c]
+//   count_batch    one thread: num_batches_tracked += 1, after stats_finalize read it
+//   eval_stats     per channel: stats[c] from running_mean and running_var
+//   normalize      per unit: out = act((x - mean) * scale + bias)
+//   grad_partial   per unit: (sum g, sum g * (x - mean)) -> partial[block * C + c]
+//   grad_finalize  per channel: dweight, dbias, and coef[c] for grad_inp
+//   grad_inp       per unit: dinp = a * (g - m1) - b * (x - mean)
+//
+// The per-channel caches: stats[c] = (mean, rstd, scale, bias), scale = weight * rstd (the
+// forward's normalization, saved for the backward; x - mean is formed before scaling, so
+// that a channel whose |mean| >> std keeps its digits, which x * scale + (bias - mean *
+// scale) would cancel away);
+// coef[c] = (mean, a, m1, b) with a = weight * rstd, and in training m1 = dbias / M,
+// b = a * rstd * dweight / M (zero in eval).
 //
 // Bindings (0 is always the uniform params):
-//   stats_partial:     1 inp, 2 partial (out)
-//   stats_finalize:    1 partial, 2 mean (out), 3 rstd (out), 4 running_mean, 5 running_var,
-//                      6 num_batches_tracked (read: with CUMULATIVE = 1 the update weight is
-//                      1/k for the k-th batch, k = num_batches_tracked + 1)
-//   count_batch:       1 num_batches_tracked (in/out)
-//   normalize:         1 inp, 2 mean, 3 rstd, 4 weight, 5 bias, 6 out
-//   backward_partial:  1 inp, 2 dout, 3 mean, 4 rstd, 5 partial (out)
-//   backward_finalize: 1 partial, 2 rstd, 3 weight, 4 dweight (out), 5 dbias (out), 6 coef (out)
-//   backward_dinp:     1 inp, 2 dout, 3 mean, 4 rstd, 5 coef, 6 dinp (out)
-// Dispatch: partial passes C*G workgroups; finalize passes ceil(C/WG); elementwise passes
-// ceil(ceil(N*C*S/4)/WG); all split over x and y (linear id = x + y * num_workgroups.x).
+//   unit_stats:     1 inp, 2 partial (out)
+//   stats_finalize: 1 running_mean, 2 running_var, 3 weight, 4 bias, 5 stats (out), 6 partial,
+//                   7 num_batches_tracked (read with CUMULATIVE: the k-th batch's update
+//                   weight is 1/k, k = num_batches_tracked + 1, PyTorch's momentum=None)
+//   count_batch:    1 num_batches_tracked (in/out)
+//   eval_stats:     1 running_mean, 2 running_var, 3 weight, 4 bias, 5 stats (out)
+//   normalize:      1 inp, 2 stats, 3 out
+//   grad_partial:   1 inp, 2 stats, 3 out, 4 dout, 5 partial (out)
+//   grad_finalize:  1 partial, 2 stats, 3 weight, 4 dweight (out), 5 dbias (out), 6 coef (out)
+//   grad_inp:       1 inp, 2 coef, 3 out, 4 dout, 5 dinp (out)
+// With AFFINE = 0, weight/bias/dweight/dbias are placeholders (weight 1, bias 0); without
+// ACT, out in the backward is a placeholder. Every array is f32, bound as vec4s (stats
+// and coef hold one vec4 per channel, partial one per (block, channel)).
+// Dispatch: per-unit passes ceil(units / (WG / TPR)) workgroups, per-channel passes
+// ceil(C / WG); both split over x and y (linear id = x + y * num_workgroups.x).
 
-override WG: u32 = 256u;     // threads per workgroup (a power of two)
-override EVAL: u32 = 0u;     // 1: normalize with running statistics
-override AFFINE: u32 = 1u;   // 0: no weight and bias
-override TRACK: u32 = 0u;    // 1: stats_finalize updates running_mean and running_var
-override CUMULATIVE: u32 = 0u; // 1: the update weight is 1/k (PyTorch's momentum=None)
+override WG: u32 = 64u;       // threads per workgroup
+override TPR: u32 = 1u;       // threads per unit, a power of two dividing WG
+override VEC: bool = true;    // items are vec4s; otherwise single floats (lane 0 only)
+override COLUMNS: bool = false;
+override AFFINE: bool = true;
+override TRACK: bool = false; // stats_finalize updates the running statistics
+override CUMULATIVE: bool = false; // ... with weight 1/k (the cumulative average)
+override EVAL: bool = false;  // grad_finalize: the statistics were constants
+override ACT: u32 = 0u;       // 0 none, 1 relu, 2 sigmoid
 
 struct Params {
-  n: u32,        // N
-  c: u32,        // C
-  s: u32,        // S, elements per (example, channel) row
-  total: u32,    // N*C*S
-  k: u32,        // vec4 items per row (S/4 when S % 4 == 0)
-  groups: u32,   // G, workgroups per channel in the partial passes
-  items: u32,    // work items per group: ceil(N*K / G)
-  m: f32,        // M = N*S, values per channel
+  c: u32,          // C
+  groups: u32,     // G: channel groups, C (rows) or C / 4 (columns)
+  units: u32,      // blocks * G
+  n: u32,          // N
+  nb: u32,         // NB: examples per block
+  seg: u32,        // SEG: items per example in a unit (S / 4 or S for rows, 1 for columns)
+  row_stride: u32, // items from one example to the next (C * SEG rows, C / 4 columns)
+  blocks: u32,     // ceil(N / NB)
+  m: f32,          // M = N * S
   eps: f32,
-  factor: f32,   // running = (1 - factor) * running + factor * batch
-  _pad0: u32,
-  _pad1: u32,
+  factor: f32,     // running = (1 - factor) * running + factor * batch
+  _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// stats_partial, normalize, backward_partial, backward_dinp
+// per-unit passes
 @group(0) @binding(1) var<storage, read> inp: array<vec4<f32>>;
-// stats_partial
-@group(0) @binding(2) var<storage, read_write> partial_out: array<vec4<f32>>;
-// stats_finalize, backward_finalize
-@group(0) @binding(1) var<storage, read> partial_in: array<vec4<f32>>;
-// stats_finalize
-@group(0) @binding(2) var<storage, read_write> mean_out: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
-@group(0) @binding(6) var<storage, read> batches_seen: array<f32>;
-// count_batch
-@group(0) @binding(1) var<storage, read_write> num_batches_tracked: array<f32>;
-// normalize
-@group(0) @binding(2) var<storage, read> mean: array<f32>;
-@group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read> weight: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
-// backward_partial, backward_dinp
-@group(0) @binding(2) var<storage, read> dout: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> b_mean: array<f32>;
-@group(0) @binding(4) var<storage, read> b_rstd: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_partial_out: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> coef: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> dinp: array<vec4<f32>>;
-// backward_finalize
-@group(0) @binding(2) var<storage, read> f_rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> f_weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partial_out: array<vec4<f32>>; // unit_stats
+@group(0) @binding(2) var<storage, read> stats: array<vec4<f32>>; // normalize, grad_partial
+@group(0) @binding(2) var<storage, read> coef: array<vec4<f32>>;  // grad_inp
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>; // normalize
+@group(0) @binding(3) var<storage, read> saved_out: array<vec4<f32>>; // backward (read if ACT)
+@group(0) @binding(4) var<storage, read> dout: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> grad_partial_out: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> dinp: array<vec4<f32>>;
+// per-channel passes
+@group(0) @binding(1) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(2) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats_out: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> partial: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> batches_seen: array<f32>;      // stats_finalize
+@group(0) @binding(1) var<storage, read_write> num_batches_tracked: array<f32>; // count_batch
+@group(0) @binding(1) var<storage, read> grad_sums: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> coef_out: array<vec4<f32>>;
 
-var<workgroup> w_count: array<f32, WG>;
-var<workgroup> w_mean: array<f32, WG>;
-var<workgroup> w_m2: array<f32, WG>;
+// Per-thread partial results for the tree over a unit's TPR threads (TPR > 1 only).
+var<workgroup> w_count: array<vec4<f32>, WG>;
+var<workgroup> w_mean: array<vec4<f32>, WG>; // grad_partial: sum g
+var<workgroup> w_m2: array<vec4<f32>, WG>;   // grad_partial: sum g * (x - mean)
 
-// Chan et al.: merges (nb, mb, m2b) into (na, ma, m2a). Exact in real arithmetic; in
-// float32 its error does not grow with |mean| / std.
-fn chan(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+// ---------------------------------------------------------------------------------------
+// Units and their walk.
+
+struct Unit {
+  g: u32,       // channel group: the channel (rows) or channel quad (columns)
+  n0: u32,      // first example of the block
+  len: u32,     // items in the unit (0 for threads past the last unit)
+  t: u32,       // this thread's rank among the unit's TPR threads
+  block: u32,
+}
+
+fn unit_of(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Unit {
+  let u = (wid.x + wid.y * nwg.x) * (WG / TPR) + lid / TPR;
+  let block = u / p.groups;
+  let n0 = block * p.nb;
+  let rows = min(p.nb, p.n - min(n0, p.n));
+  return Unit(u - block * p.groups, n0, select(0u, rows * p.seg, u < p.units), lid % TPR, block);
+}
+
+// Position of the walk: item j of the unit sits at example n, offset k.
+struct Walk { n: u32, k: u32 }
+
+fn walk_start(u: Unit) -> Walk {
+  return Walk(u.n0 + u.t / p.seg, u.t % p.seg);
+}
+
+// j += TPR, as (n, k) += (TPR / SEG, TPR % SEG) with one carry (TPR % SEG < SEG).
+fn walk_next(w: Walk) -> Walk {
+  var k = w.k + TPR % p.seg;
+  var n = w.n + TPR / p.seg;
+  if (k >= p.seg) { k -= p.seg; n += 1u; }
+  return Walk(n, k);
+}
+
+fn index(u: Unit, w: Walk) -> u32 {
+  return w.n * p.row_stride + u.g * p.seg + w.k;
+}
+
+// An item of a buffer: a vec4, or one float in lane 0 (lanes 1-3 zero).
+fn item_inp(i: u32) -> vec4<f32> {
+  if (VEC) { return inp[i]; }
+  return vec4<f32>(inp[i >> 2u][i & 3u], 0.0, 0.0, 0.0);
+}
+
+fn item_dout(i: u32) -> vec4<f32> {
+  if (VEC) { return dout[i]; }
+  return vec4<f32>(dout[i >> 2u][i & 3u], 0.0, 0.0, 0.0);
+}
+
+fn item_saved_out(i: u32) -> vec4<f32> {
+  if (VEC) { return saved_out[i]; }
+  return vec4<f32>(saved_out[i >> 2u][i & 3u], 0.0, 0.0, 0.0);
+}
+
+// How many values one lane holds after `items` items: all lanes with VEC, lane 0 otherwise.
+fn lane_count(items: u32) -> vec4<f32> {
+  if (VEC) { return vec4<f32>(f32(items)); }
+  return vec4<f32>(f32(items), 0.0, 0.0, 0.0);
+}
+
+// Component `which` of a per-channel table entry, for each lane of a unit: channel g in
+// every lane (rows), or channels 4g .. 4g+3 (columns).
+fn stats_lanes(g: u32, which: u32) -> vec4<f32> {
+  if (COLUMNS) {
+    return vec4<f32>(stats[4u * g][which], stats[4u * g + 1u][which],
+                     stats[4u * g + 2u][which], stats[4u * g + 3u][which]);
+  }
+  return vec4<f32>(stats[g][which]);
+}
+
+// coef of each lane's channel, transposed: [mean, a, m1, b], each a vec4 over lanes.
+fn coef_lanes(g: u32) -> array<vec4<f32>, 4> {
+  if (COLUMNS) {
+    let e = array<vec4<f32>, 4>(coef[4u * g], coef[4u * g + 1u], coef[4u * g + 2u],
+                                coef[4u * g + 3u]);
+    return array<vec4<f32>, 4>(vec4<f32>(e[0].x, e[1].x, e[2].x, e[3].x),
+                               vec4<f32>(e[0].y, e[1].y, e[2].y, e[3].y),
+                               vec4<f32>(e[0].z, e[1].z, e[2].z, e[3].z),
+                               vec4<f32>(e[0].w, e[1].w, e[2].w, e[3].w));
+  }
+  let e = coef[g];
+  return array<vec4<f32>, 4>(vec4<f32>(e.x), vec4<f32>(e.y), vec4<f32>(e.z), vec4<f32>(e.w));
+}
+
+// ---------------------------------------------------------------------------------------
+// Chan's merge of (count, mean, m2), per lane. Exact in real arithmetic; in float32 its
+// error does not grow with |mean| / std. Empty sides (count 0) pass the other through.
+
+struct Stats { n: vec4<f32>, mean: vec4<f32>, m2: vec4<f32> }
+
+fn chan(a: Stats, b: Stats) -> Stats {
+  let n = a.n + b.n;
+  let fb = select(b.n / n, vec4<f32>(0.0), n == vec4<f32>(0.0));
+  let delta = b.mean - a.mean;
+  return Stats(n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb);
+}
+
+fn chan1(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
   let n = a.x + b.x;
   if (b.x == 0.0) { return a; }
   let delta = b.y - a.y;
   return vec3<f32>(n, a.y + delta * (b.x / n), a.z + b.z + delta * delta * (a.x * b.x / n));
 }
 
-// Work item (n, kk) of channel c: the kk-th vec4 touching row n, and which of its 4 lanes
-// lie in the row.
-struct Item { q: u32, mask: vec4<bool>, count: u32 }
-
-fn item(c: u32, n: u32, kk: u32) -> Item {
-  let start = (n * p.c + c) * p.s;
-  let q = start / 4u + kk;
-  let lo = max(start, 4u * q);
-  let hi = min(start + p.s, 4u * q + 4u);
-  let lane = vec4<u32>(0u, 1u, 2u, 3u) + 4u * q;
-  return Item(q, (lane >= vec4<u32>(lo)) & (lane < vec4<u32>(hi)), select(0u, hi - lo, hi > lo));
+fn lane(s: Stats, j: u32) -> vec3<f32> {
+  return vec3<f32>(s.n[j], s.mean[j], s.m2[j]);
 }
 
-// Walks j = j0, j0 + WG, ... as (n, kk) = (j / K, j % K) without a division per step
-// (integer division is slow on CPU adapters).
-struct Walk { n: u32, kk: u32 }
-
-fn walk_start(j: u32) -> Walk {
-  return Walk(j / p.k, j % p.k);
+// Merges the TPR threads' values of each unit into its first thread (a tree in workgroup
+// memory). Must be reached by every thread of the workgroup.
+fn tree_stats(s: Stats, lid: u32) -> Stats {
+  var r = s;
+  if (TPR > 1u) {
+    w_count[lid] = s.n;
+    w_mean[lid] = s.mean;
+    w_m2[lid] = s.m2;
+    workgroupBarrier();
+    for (var h = TPR / 2u; h > 0u; h >>= 1u) {
+      if (lid % TPR < h) {
+        r = chan(r, Stats(w_count[lid + h], w_mean[lid + h], w_m2[lid + h]));
+        w_count[lid] = r.n;
+        w_mean[lid] = r.mean;
+        w_m2[lid] = r.m2;
+      }
+      workgroupBarrier();
+    }
+  }
+  return r;
 }
 
-fn walk_next(w: Walk) -> Walk {
-  var kk = w.kk + WG % p.k;
-  var n = w.n + WG / p.k;
-  if (kk >= p.k) { kk -= p.k; n += 1u; }
-  return Walk(n, kk);
+fn tree_sums(a: vec4<f32>, b: vec4<f32>, lid: u32) -> array<vec4<f32>, 2> {
+  var r = array<vec4<f32>, 2>(a, b);
+  if (TPR > 1u) {
+    w_mean[lid] = a;
+    w_m2[lid] = b;
+    workgroupBarrier();
+    for (var h = TPR / 2u; h > 0u; h >>= 1u) {
+      if (lid % TPR < h) {
+        r[0] += w_mean[lid + h];
+        r[1] += w_m2[lid + h];
+        w_mean[lid] = r[0];
+        w_m2[lid] = r[1];
+      }
+      workgroupBarrier();
+    }
+  }
+  return r;
 }
 
-// Workgroup (c, g) from its linear id, and its work items [j0, j1): (c, g, j0, j1).
-fn slice(wid: vec3<u32>, nwg: vec3<u32>) -> vec4<u32> {
-  let w = wid.x + wid.y * nwg.x;
-  let c = w / p.groups;
-  let g = w - c * p.groups;
-  let j0 = g * p.items;
-  return vec4<u32>(c, g, j0, min(j0 + p.items, p.n * p.k));
-}
+// ---------------------------------------------------------------------------------------
+// Forward.
 
-fn channel_rstd(c: u32) -> f32 {
-  if (EVAL == 1u) { return inverseSqrt(b_rstd[c] + p.eps); }
-  return b_rstd[c];
+// K of each lane: the channel's first value (example 0), in every lane for rows (one
+// channel), per lane for columns (4 channels).
+fn channel_shift(g: u32) -> vec4<f32> {
+  let first = item_inp(g * p.seg);
+  if (COLUMNS) { return first; }
+  return vec4<f32>(first.x);
 }
 
 @compute @workgroup_size(WG)
-fn stats_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) t: u32) {
-  let r = slice(wid, nwg);
-  if (r.x >= p.c) { return; } // uniform per workgroup: safe before the barriers
-  var acc = vec3<f32>(0.0);
-  var wk = walk_start(r.z + t);
-  for (var j = r.z + t; j < r.w; j += WG) {
-    let it = item(r.x, wk.n, wk.kk);
-    wk = walk_next(wk);
-    if (it.count == 0u) { continue; }
-    let v = inp[it.q];
-    let cnt = f32(it.count);
-    let m = dot(select(vec4<f32>(0.0), v, it.mask), vec4<f32>(1.0)) / cnt;
-    let d = select(vec4<f32>(0.0), v - m, it.mask);
-    acc = chan(acc, vec3<f32>(cnt, m, dot(d, d)));
+fn unit_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  var w = walk_start(u);
+  // K: the channel's first value, shared by every thread of the channel (see the header).
+  let shift = channel_shift(u.g);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var items = 0u;
+  for (var j = u.t; j < u.len; j += TPR) {
+    let d = item_inp(index(u, w)) - shift;
+    s1 += d;
+    s2 += d * d;
+    items++;
+    w = walk_next(w);
   }
-  w_count[t] = acc.x;
-  w_mean[t] = acc.y;
-  w_m2[t] = acc.z;
-  workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (t < h) {
-      let m = chan(vec3<f32>(w_count[t], w_mean[t], w_m2[t]),
-                   vec3<f32>(w_count[t + h], w_mean[t + h], w_m2[t + h]));
-      w_count[t] = m.x;
-      w_mean[t] = m.y;
-      w_m2[t] = m.z;
+  let cnt = lane_count(items);
+  let safe = max(cnt, vec4<f32>(1.0));
+  let mine = Stats(cnt, s1 / safe, s2 - s1 * s1 / safe); // mean relative to K
+  let s = tree_stats(mine, lid);
+  if (u.t != 0u || u.len == 0u) { return; }
+  if (COLUMNS) {
+    for (var j = 0u; j < 4u; j++) {
+      partial_out[u.block * p.c + 4u * u.g + j] = vec4<f32>(lane(s, j), shift[j]);
     }
-    workgroupBarrier();
+  } else {
+    let c01 = chan1(lane(s, 0u), lane(s, 1u));
+    let c23 = chan1(lane(s, 2u), lane(s, 3u));
+    partial_out[u.block * p.c + u.g] = vec4<f32>(chan1(c01, c23), shift.x);
   }
-  if (t == 0u) {
-    partial_out[r.x * p.groups + r.y] =
-      vec4<f32>(w_count[0], w_mean[0], w_m2[0], 0.0);
+}
+
+// stats[c] = (mean, rstd, scale, bias) from the mean and biased variance of channel c.
+fn write_stats(c: u32, mean: f32, var_: f32) {
+  let rstd = inverseSqrt(var_ + p.eps);
+  var scale = rstd;
+  var b = 0.0;
+  if (AFFINE) {
+    scale = weight[c] * rstd;
+    b = bias[c];
   }
+  stats_out[c] = vec4<f32>(mean, rstd, scale, b);
 }
 
 @compute @workgroup_size(WG)
@@ -211,15 +346,13 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3<u32>,
   let c = gid.x + gid.y * nwg.x * WG;
   if (c >= p.c) { return; }
   var acc = vec3<f32>(0.0);
-  for (var g = 0u; g < p.groups; g++) {
-    acc = chan(acc, partial_in[c * p.groups + g].xyz);
-  }
-  mean_out[c] = acc.y;
-  rstd_out[c] = inverseSqrt(acc.z / p.m + p.eps);
-  if (TRACK == 1u) {
+  for (var b = 0u; b < p.blocks; b++) { acc = chan1(acc, partial[b * p.c + c].xyz); }
+  let mean = partial[c].w + acc.y; // K + the mean relative to it, rounded once
+  write_stats(c, mean, acc.z / p.m);
+  if (TRACK) {
     var f = p.factor;
-    if (CUMULATIVE == 1u) { f = 1.0 / (batches_seen[0] + 1.0); }
-    running_mean[c] = (1.0 - f) * running_mean[c] + f * acc.y;
+    if (CUMULATIVE) { f = 1.0 / (batches_seen[0] + 1.0); }
+    running_mean[c] = (1.0 - f) * running_mean[c] + f * mean;
     running_var[c] = (1.0 - f) * running_var[c] + f * acc.z / (p.m - 1.0);
   }
 }
@@ -230,115 +363,112 @@ fn count_batch() {
   num_batches_tracked[0] += 1.0;
 }
 
-// The channel of each of the 4 flat elements 4q..4q+3.
-fn channels(q: u32) -> vec4<u32> {
-  return ((vec4<u32>(0u, 1u, 2u, 3u) + 4u * q) / p.s) % p.c;
+@compute @workgroup_size(WG)
+fn eval_stats(@builtin(global_invocation_id) gid: vec3<u32>,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = gid.x + gid.y * nwg.x * WG;
+  if (c >= p.c) { return; }
+  write_stats(c, running_mean[c], running_var[c]);
 }
 
-fn elementwise_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * WG;
+fn activate(y: vec4<f32>) -> vec4<f32> {
+  if (ACT == 1u) { return max(y, vec4<f32>(0.0)); }
+  if (ACT == 2u) { return 1.0 / (1.0 + exp(-y)); }
+  return y;
 }
 
 @compute @workgroup_size(WG)
-fn normalize(@builtin(global_invocation_id) gid: vec3<u32>,
-             @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = elementwise_id(gid, nwg);
-  if (4u * q >= p.total) { return; }
-  if (p.s % 4u == 0u) { // one channel per vec4: 4 loads of per-channel values, not 16
-    let c = ((4u * q) / p.s) % p.c;
-    var rs = rstd[c];
-    if (EVAL == 1u) { rs = inverseSqrt(rs + p.eps); }
-    if (AFFINE == 1u) { out[q] = (inp[q] - mean[c]) * (rs * weight[c]) + bias[c]; }
-    else { out[q] = (inp[q] - mean[c]) * rs; }
-    return;
+fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  if (u.t >= u.len) { return; }
+  let scale = stats_lanes(u.g, 2u);
+  let mean = stats_lanes(u.g, 0u);
+  let b = stats_lanes(u.g, 3u);
+  var w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let i = index(u, w);
+    let y = activate((item_inp(i) - mean) * scale + b);
+    if (VEC) { out[i] = y; } else { out[i >> 2u][i & 3u] = y.x; }
+    w = walk_next(w);
   }
-  let c = channels(q);
-  var mu = vec4<f32>(mean[c.x], mean[c.y], mean[c.z], mean[c.w]);
-  var rs = vec4<f32>(rstd[c.x], rstd[c.y], rstd[c.z], rstd[c.w]);
-  if (EVAL == 1u) { rs = inverseSqrt(rs + p.eps); }
-  var y = (inp[q] - mu) * rs;
-  if (AFFINE == 1u) {
-    y = y * vec4<f32>(weight[c.x], weight[c.y], weight[c.z], weight[c.w]) +
-        vec4<f32>(bias[c.x], bias[c.y], bias[c.z], bias[c.w]);
-  }
-  out[q] = y;
+}
+
+// ---------------------------------------------------------------------------------------
+// Backward.
+
+// g = dout * act'(y), with act' read off the saved output.
+fn grad_at(i: u32) -> vec4<f32> {
+  let d = item_dout(i);
+  if (ACT == 1u) { return select(vec4<f32>(0.0), d, item_saved_out(i) > vec4<f32>(0.0)); }
+  if (ACT == 2u) { let s = item_saved_out(i); return d * s * (1.0 - s); }
+  return d;
 }
 
 @compute @workgroup_size(WG)
-fn backward_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) t: u32) {
-  let r = slice(wid, nwg);
-  if (r.x >= p.c) { return; }
-  let mu = b_mean[r.x];
-  let rs = channel_rstd(r.x);
-  var sum_dout = 0.0;
-  var sum_dout_xhat = 0.0;
-  var wk = walk_start(r.z + t);
-  for (var j = r.z + t; j < r.w; j += WG) {
-    let it = item(r.x, wk.n, wk.kk);
-    wk = walk_next(wk);
-    if (it.count == 0u) { continue; }
-    let g = select(vec4<f32>(0.0), dout[it.q], it.mask);
-    sum_dout += dot(g, vec4<f32>(1.0));
-    sum_dout_xhat += dot(g, select(vec4<f32>(0.0), (inp[it.q] - mu) * rs, it.mask));
-  }
-  w_count[t] = sum_dout;
-  w_mean[t] = sum_dout_xhat;
-  workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (t < h) {
-      w_count[t] += w_count[t + h];
-      w_mean[t] += w_mean[t + h];
+fn grad_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  var sum_g = vec4<f32>(0.0);
+  var sum_gx = vec4<f32>(0.0);
+  if (u.t < u.len) {
+    let mean = stats_lanes(u.g, 0u);
+    var w = walk_start(u);
+    for (var j = u.t; j < u.len; j += TPR) {
+      let i = index(u, w);
+      let g = grad_at(i);
+      sum_g += g;
+      sum_gx += g * (item_inp(i) - mean);
+      w = walk_next(w);
     }
-    workgroupBarrier();
   }
-  if (t == 0u) {
-    b_partial_out[r.x * p.groups + r.y] =
-      vec4<f32>(w_count[0], w_mean[0], 0.0, 0.0);
+  let s = tree_sums(sum_g, sum_gx, lid);
+  if (u.t != 0u || u.len == 0u) { return; }
+  if (COLUMNS) {
+    for (var j = 0u; j < 4u; j++) {
+      grad_partial_out[u.block * p.c + 4u * u.g + j] = vec4<f32>(s[0][j], s[1][j], 0.0, 0.0);
+    }
+  } else {
+    let one = vec4<f32>(1.0);
+    grad_partial_out[u.block * p.c + u.g] = vec4<f32>(dot(s[0], one), dot(s[1], one), 0.0, 0.0);
   }
 }
 
 @compute @workgroup_size(WG)
-fn backward_finalize(@builtin(global_invocation_id) gid: vec3<u32>,
-                     @builtin(num_workgroups) nwg: vec3<u32>) {
+fn grad_finalize(@builtin(global_invocation_id) gid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
   let c = gid.x + gid.y * nwg.x * WG;
   if (c >= p.c) { return; }
   var sums = vec2<f32>(0.0);
-  for (var g = 0u; g < p.groups; g++) { sums += partial_in[c * p.groups + g].xy; }
-  var rs = f_rstd[c];
-  if (EVAL == 1u) { rs = inverseSqrt(rs + p.eps); }
-  var w = 1.0;
-  if (AFFINE == 1u) {
-    w = f_weight[c];
-    dbias[c] = sums.x;
-    dweight[c] = sums.y;
+  for (var b = 0u; b < p.blocks; b++) { sums += grad_sums[b * p.c + c].xy; }
+  let st = stats[c];
+  let db = sums.x;
+  let dw = sums.y * st.y; // sum g * xhat = rstd * sum g * (x - mean)
+  var a = st.y;
+  if (AFFINE) {
+    a = weight[c] * st.y;
+    dbias[c] = db;
+    dweight[c] = dw;
   }
-  if (EVAL == 1u) { coef_out[c] = vec4<f32>(w * rs, 0.0, 0.0, 0.0); }
-  else { coef_out[c] = vec4<f32>(w * rs, sums.x / p.m, sums.y / p.m, 0.0); }
+  if (EVAL) { coef_out[c] = vec4<f32>(st.x, a, 0.0, 0.0); }
+  else { coef_out[c] = vec4<f32>(st.x, a, db / p.m, a * st.y * dw / p.m); }
 }
 
 @compute @workgroup_size(WG)
-fn backward_dinp(@builtin(global_invocation_id) gid: vec3<u32>,
-                 @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = elementwise_id(gid, nwg);
-  if (4u * q >= p.total) { return; }
-  if (p.s % 4u == 0u) { // one channel per vec4
-    let c = ((4u * q) / p.s) % p.c;
-    let k = coef[c];
-    let xhat = (inp[q] - b_mean[c]) * channel_rstd(c);
-    dinp[q] = k.x * (dout[q] - k.y - xhat * k.z);
-    return;
+fn grad_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  if (u.t >= u.len) { return; }
+  let k = coef_lanes(u.g); // mean, a, m1, b per lane
+  let mean = k[0];
+  let a = k[1];
+  let m1 = k[2];
+  let b = k[3];
+  var w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let i = index(u, w);
+    let d = a * (grad_at(i) - m1) - b * (item_inp(i) - mean);
+    if (VEC) { dinp[i] = d; } else { dinp[i >> 2u][i & 3u] = d.x; }
+    w = walk_next(w);
   }
-  let c = channels(q);
-  let mu = vec4<f32>(b_mean[c.x], b_mean[c.y], b_mean[c.z], b_mean[c.w]);
-  let rs = vec4<f32>(channel_rstd(c.x), channel_rstd(c.y), channel_rstd(c.z), channel_rstd(c.w));
-  let k0 = coef[c.x];
-  let k1 = coef[c.y];
-  let k2 = coef[c.z];
-  let k3 = coef[c.w];
-  let scale = vec4<f32>(k0.x, k1.x, k2.x, k3.x);
-  let mean_dout = vec4<f32>(k0.y, k1.y, k2.y, k3.y);
-  let mean_dout_xhat = vec4<f32>(k0.z, k1.z, k2.z, k3.z);
-  let xhat = (inp[q] - mu) * rs;
-  dinp[q] = scale * (dout[q] - mean_dout - xhat * mean_dout_xhat);
 }

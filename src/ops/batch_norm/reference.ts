@@ -194,3 +194,71 @@ export function refRunningUpdate(running: RefStats, inp: RefArray, momentum: num
   const v = running.var.map((r, c) => (1 - momentum) * r + momentum * batch.var[c] * M / (M - 1));
   return { mean, var: v };
 }
+
+/** An activation fused after batch normalization. */
+export type RefActivation = "relu" | "sigmoid";
+
+/**
+ * act(batch norm of `inp`): {@link refBatchNormForward} followed by relu or sigmoid,
+ * elementwise, in float64. Returns the activation's output and the normalized `y` it was
+ * applied to.
+ *
+ * @example
+ * ```ts
+ * import { refArray } from "../elementwise/reference.ts";
+ * import { refBatchNormActForward } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * const { out } = refBatchNormActForward(refArray([1, 10, 3, 30], [2, 2]), null, null, 0, "relu");
+ * assert.deepEqual(Array.from(out.data), [0, 0, 1, 1]);
+ * ```
+ */
+export function refBatchNormActForward(
+  inp: RefArray,
+  weight: ArrayLike<number> | null,
+  bias: ArrayLike<number> | null,
+  eps: number,
+  act: RefActivation,
+  stats?: RefStats,
+): { out: RefArray; y: RefArray } {
+  const y = refBatchNormForward(inp, weight, bias, eps, stats).out;
+  const out = new Float64Array(y.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = y.data[i];
+    out[i] = act === "relu" ? (v > 0 ? v : 0) : 1 / (1 + Math.exp(-v));
+  }
+  return { out: { shape: [...inp.shape], data: out }, y };
+}
+
+/**
+ * Gradients of {@link refBatchNormActForward}: the chain rule through the activation,
+ * g = dout * act'(y) (relu: y > 0; sigmoid: s (1 - s) with s = sigmoid(y)), then
+ * {@link refBatchNormBackward} from g.
+ *
+ * @example
+ * ```ts
+ * import { refArray } from "../elementwise/reference.ts";
+ * import { refBatchNormActBackward } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * const inp = refArray([1, 3], [2, 1]);
+ * const g = refBatchNormActBackward(refArray([1, 1], [2, 1]), inp, null, null, 0, "relu");
+ * assert.deepEqual(Array.from(g.dbias), [1]); // only the positive output passes dout
+ * ```
+ */
+export function refBatchNormActBackward(
+  dout: RefArray,
+  inp: RefArray,
+  weight: ArrayLike<number> | null,
+  bias: ArrayLike<number> | null,
+  eps: number,
+  act: RefActivation,
+  stats?: RefStats,
+): RefBatchNormGrads {
+  const { y } = refBatchNormActForward(inp, weight, bias, eps, act, stats);
+  const g = new Float64Array(dout.data.length);
+  for (let i = 0; i < g.length; i++) {
+    const v = y.data[i];
+    const s = 1 / (1 + Math.exp(-v));
+    g[i] = dout.data[i] * (act === "relu" ? (v > 0 ? 1 : 0) : s * (1 - s));
+  }
+  return refBatchNormBackward({ shape: [...inp.shape], data: g }, inp, weight, eps, stats);
+}

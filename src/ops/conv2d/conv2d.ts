@@ -7,35 +7,53 @@
  * @module
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
+import { deviceSync } from "../../gpu/device.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
+import { pair, slidingWindow, type Window } from "../window.ts";
 import src from "./conv2d.wgsl" with { type: "text" };
 
+export { pair };
+
 /**
- * Tiling of the forward (and dinp) kernel. Each thread computes 4 CQ output channels x 4
- * pixels of one output row (CQ = 1 or 2); a workgroup is WG_X threads along pixel quads by
- * WG_Y along channel groups (with fewer channel groups than WG_Y the threads go to pixels,
- * keeping WG_X * WG_Y). The dweight kernel also takes 4 CQ channels per thread. Measured on
- * llvmpipe at the LeNet shapes: CQ = 2 made conv2 forward 2.5x, dinp 3x and dweight 1.9x
- * faster than CQ = 1; the workgroup shape (16x4, 64x1, 8x8, 32x4, 16x16) changed little.
+ * Register tile of the forward (and dinp) kernel: each thread computes 4 cq output channels
+ * x 8 / cq pixels of one output row (32 floats, what llvmpipe keeps in registers; larger
+ * tiles spilled and ran slower, 4 x 16 about 3x slower). Measured on llvmpipe at conv2 of
+ * LeNet (same process, interleaved): 4 x 8 with uniform weights about 2x faster than the
+ * previous 8 x 4 kernel with per-thread weight loads and a pixel-major thread order.
  */
-export const TILE = { WG_X: 16, WG_Y: 4, CQ: 2 };
-/** Threads per workgroup of the one-dimensional kernels (repacking, dinp, dweight). */
+export interface ConvTile {
+  /** Channel quads per thread: 1 (4 channels x 8 pixels) or 2 (8 channels x 4 pixels). */
+  cq: 1 | 2;
+}
+
+function defaultTile(channels: number, ow: number): ConvTile {
+  // The tile that wastes the least: lanes of absent channels (O rounded up to 4 or 8) and
+  // pixels past the row (OW rounded up to 8 or 4). Ties go to 4 x 8, measured faster.
+  const used = (c: number, x: number) =>
+    (channels / (Math.ceil(channels / c) * c)) * (ow / (Math.ceil(ow / x) * x));
+  return { cq: used(8, 4) > used(4, 8) ? 2 : 1 };
+}
+
+/** Threads per workgroup of every kernel (the forward's are WG x 1 x 1). */
 const WG = 64;
 /**
  * The weight gradient's reduction over N*OH*OW is split so that about this many threads
- * (tiles x splits) run; each thread then sums ceil(N*OH / splits) output rows. On llvmpipe
- * 512-1024 beat 2048 and 8192 (conv1 dweight 6-11 ms vs 14-18 ms); a large GPU would
- * want more.
+ * (tiles x lanes) run. On llvmpipe (2 cores) about 1024 beat more splits; a GPU wants
+ * enough to fill its cores.
  */
-export const WEIGHT_THREADS = 1024;
+function weightThreads(): number {
+  return deviceSync().adapterInfo.isFallbackAdapter ? 1024 : 65536;
+}
 /**
  * Most iterations one loop of one thread may run: Mesa's llvmpipe silently ends a loop
  * after 65535 iterations (counted across re-entries within an invocation).
  */
 const MAX_LOOP = 16384;
+/** Floats in the forward's uniform weight buffer (`wu` in conv2d.wgsl: 4096 vec4s). */
+const UNIFORM_FLOATS = 16384;
 
 /** Options of {@link conv2d}: as PyTorch's, a number for both dimensions or [h, w]. */
 export interface Conv2dOptions {
@@ -45,55 +63,22 @@ export interface Conv2dOptions {
   padding?: number | readonly [number, number];
 }
 
-/** A convolution's sizes: input [n, c, h, w], weight [o, c, kh, kw], output [n, o, oh, ow]. */
-interface Dims {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
+/** A convolution's sizes: the window over input [n, c, h, w] and o output channels. */
+interface Dims extends Window {
   o: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  oh: number;
-  ow: number;
-}
-
-/**
- * Normalizes a number-or-pair size option to [h, w], checking that both are integers >= min.
- *
- * @example
- * ```ts
- * import { pair } from "./conv2d.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(pair(5, "kernelSize", 1), [5, 5]);
- * assert.deepEqual(pair([3, 2], "stride", 1), [3, 2]);
- * assert.throws(() => pair(0, "stride", 1), /stride must be an integer >= 1/);
- * ```
- */
-export function pair(v: number | readonly [number, number], name: string, min: number): [
-  number,
-  number,
-] {
-  const [a, b] = typeof v === "number" ? [v, v] : v;
-  if (![a, b].every((x) => Number.isInteger(x) && x >= min)) {
-    throw new Error(
-      `${name} must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(v)}`,
-    );
-  }
-  return [a, b];
 }
 
 interface Extra {
   o4: number;
   total: number;
+  qw?: number;
   splits?: number;
   rows?: number;
   tiles?: number;
   kxb?: number;
+  wp?: number;
+  pl?: number;
+  lanes?: number;
 }
 
 function params(d: Dims, e: Extra): Params {
@@ -101,35 +86,69 @@ function params(d: Dims, e: Extra): Params {
     .u32(d.n).u32(d.c).u32(d.h).u32(d.w)
     .u32(d.o).u32(d.oh).u32(d.ow).u32(d.kh)
     .u32(d.kw).u32(d.sh).u32(d.sw).u32(e.o4)
-    .i32(d.ph).i32(d.pw).u32(Math.ceil(d.ow / 4)).u32(e.total)
-    .u32(e.splits ?? 0).u32(e.rows ?? 0).u32(e.tiles ?? 0).u32(e.kxb ?? 0);
+    .i32(d.ph).i32(d.pw).u32(e.qw ?? Math.ceil(d.ow / 4)).u32(e.total)
+    .u32(e.splits ?? 0).u32(e.rows ?? 0).u32(e.tiles ?? 0).u32(e.kxb ?? 0)
+    .u32(e.wp ?? d.w).i32(e.pl ?? 0).u32(e.lanes ?? 0);
 }
 
 const round4 = (x: number) => Math.ceil(x / 4) * 4;
+
 /**
- * Channel quads per thread for `channels` output channels (one quad when there are at most
- * 4, so that 1-channel outputs waste 3 lanes, not 7) and the channel count of the
- * repacked weight rows: a whole number of thread tiles.
+ * The input rows as the kernels read them: [N, C, H, WP] with each row zero-padded by PW
+ * on the left and right and WP a multiple of 4 (so that, with unit stride, the window of
+ * pixels x0.. at tap kx0 starts on a vec4 boundary). Returns the input itself when it
+ * needs no padding, else a new buffer (released by the caller).
  */
-function channelTile(channels: number): { cq: number; o4: number } {
-  const cq = channels <= 4 ? 1 : TILE.CQ;
-  return { cq, o4: Math.ceil(channels / (4 * cq)) * 4 * cq };
-}
-
-/** Specialisation constants shared by the kernels that read inp rows and out/dout rows. */
-function layoutOverrides(d: Dims) {
+function paddedRows(d: Dims, inp: GPUBuffer): { rows: GPUBuffer; wp: number } {
   const unit = d.sh === 1 && d.sw === 1;
-  return {
-    UNIT_STRIDE: unit ? 1 : 0,
-    ALIGNED: unit && d.w % 4 === 0 && d.pw % 4 === 0 ? 1 : 0,
-    OUT_ALIGNED: d.ow % 4 === 0 ? 1 : 0,
-  };
+  if (d.pw === 0 && (!unit || d.w % 4 === 0)) return { rows: inp, wp: d.w };
+  const wp = round4(d.w + 2 * d.pw);
+  const total = (d.n * d.c * d.h * wp) / 4;
+  const rows = allocBuffer(4 * d.n * d.c * d.h * wp, "conv2d padded rows");
+  launch({
+    label: "conv2d.pad_rows",
+    code: src,
+    entryPoint: "pad_rows",
+    overrides: { WG, PAD_VEC: +(d.w % 4 === 0 && d.pw % 4 === 0) },
+    bindings: [params(d, { o4: 0, total, wp, pl: d.pw }), inp, rows],
+    workgroups: grid(Math.ceil(total / WG)),
+  });
+  return { rows, wp };
 }
 
-/** Repacks `weight` (entry "pack_weight" or "pack_weight_flipped"); returns the new buffer. */
-function packWeight(entry: string, d: Dims, weight: GPUBuffer, k: number, o4: number): GPUBuffer {
+const uniformWeights = new WeakMap<GPUDevice, GPUBuffer>();
+
+/** The 64 KiB buffer the forward reads packed weights from as uniforms (one per device). */
+function uniformWeightBuffer(): GPUBuffer {
+  const device = deviceSync();
+  let b = uniformWeights.get(device);
+  if (!b) {
+    b = device.createBuffer({
+      label: "conv2d uniform weights",
+      size: 4 * UNIFORM_FLOATS,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
+    });
+    uniformWeights.set(device, b);
+  }
+  return b;
+}
+
+/**
+ * Repacks `weight` (entry "pack_weight" or "pack_weight_flipped") into rows of `o4`
+ * channels: into the shared uniform buffer when it fits (safe to reuse call after call:
+ * the queue runs every pack before the next one), else into a new storage buffer.
+ */
+function packWeight(
+  entry: string,
+  d: Dims,
+  weight: GPUBuffer,
+  k: number,
+  o4: number,
+  ssbo = false,
+): { wpack: GPUBuffer; uniform: boolean } {
   const total = k * o4;
-  const wpack = allocBuffer(4 * Math.max(total, 1), "conv2d wpack");
+  const uniform = !ssbo && total <= UNIFORM_FLOATS;
+  const wpack = uniform ? uniformWeightBuffer() : allocBuffer(4 * total, "conv2d wpack");
   launch({
     label: `conv2d.${entry}`,
     code: src,
@@ -138,85 +157,118 @@ function packWeight(entry: string, d: Dims, weight: GPUBuffer, k: number, o4: nu
     bindings: [params(d, { o4, total }), weight, wpack],
     workgroups: grid(Math.ceil(total / WG)),
   });
-  return wpack;
+  return { wpack, uniform };
 }
 
-/** Launches the forward kernel for `d`, reading the repacked weight (row length o4). */
-function forwardKernel(
+/**
+ * out [N, O, OH, OW] = the convolution of `inp` with `weight` (+ bias), or, with
+ * `flipped`, of dout with the weight flipped and transposed (dinp of a unit-stride
+ * convolution, whose dims `d` are then those of that correlation).
+ */
+export function launchConvForward(
   d: Dims,
   inp: GPUBuffer,
-  wpack: GPUBuffer,
-  o4: number,
-  cq: number,
+  weight: GPUBuffer,
   bias: GPUBuffer | null,
   out: GPUBuffer,
+  opts: { flipped?: Dims; tile?: ConvTile; ssbo?: boolean; entry?: string } = {},
 ): void {
-  const quads = d.n * d.oh * Math.ceil(d.ow / 4);
-  const oq = o4 / (4 * cq);
-  const wgY = Math.min(TILE.WG_Y, 2 ** Math.ceil(Math.log2(Math.max(oq, 1))));
-  const wgX = (TILE.WG_X * TILE.WG_Y) / wgY;
-  const [gx, gy] = grid(Math.ceil(quads / wgX));
+  const tile = opts.tile ?? defaultTile(d.o, d.ow);
+  const o4 = Math.ceil(d.o / (4 * tile.cq)) * 4 * tile.cq;
+  const { wpack, uniform } = opts.flipped
+    ? packWeight("pack_weight_flipped", opts.flipped, weight, d.c * d.kh * d.kw, o4, opts.ssbo)
+    : packWeight("pack_weight", d, weight, d.c * d.kh * d.kw, o4, opts.ssbo);
+  const { rows, wp } = paddedRows(d, inp);
+  const qw = Math.ceil(d.ow / (8 / tile.cq));
+  const blocks = d.oh * qw; // pixel blocks per image
   launch({
     label: "conv2d.forward",
     code: src,
-    entryPoint: "forward",
+    entryPoint: opts.entry ?? "forward",
     overrides: {
-      WG_X: wgX,
-      WG_Y: wgY,
-      CQ: cq,
-      HAS_BIAS: bias ? 1 : 0,
+      WG,
+      CQ: tile.cq,
+      W_UNIFORM: +uniform,
+      HAS_BIAS: +(bias !== null),
       KH: d.kh,
       KW: d.kw,
-      ...layoutOverrides(d),
+      UNIT_STRIDE: +(d.sh === 1 && d.sw === 1),
+      OUT_ALIGNED: +(d.ow % 4 === 0),
     },
-    bindings: [params(d, { o4, total: quads }), inp, wpack, out, bias ?? placeholder(0)],
-    workgroups: [gx, gy, Math.ceil(oq / wgY)],
+    bindings: [
+      params(d, { o4, total: d.n, qw, wp }),
+      rows,
+      uniform ? wpack : uniformWeightBuffer(),
+      out,
+      bias ?? placeholder(0),
+      uniform ? placeholder(1) : wpack,
+    ],
+    workgroups: [
+      Math.ceil(d.n / WG),
+      Math.min(blocks, 65535),
+      (o4 / (4 * tile.cq)) * Math.ceil(blocks / 65535),
+    ],
   });
+  if (!uniform) releaseBuffer(wpack);
+  if (rows !== inp) releaseBuffer(rows);
 }
 
 /** dweight [O, C, KH, KW] and dbias [O] (when `dbias` is given) from inp and dout. */
-function weightGrad(
+export function launchConvWeightGrad(
   d: Dims,
   inp: GPUBuffer,
   dout: GPUBuffer,
   dweight: GPUBuffer,
   dbias: GPUBuffer | null,
 ): void {
-  const kxb = Math.ceil(d.kw / 4);
-  const { cq } = channelTile(d.o);
-  const tiles = Math.ceil(d.o / (4 * cq)) * d.c * d.kh * kxb;
-  const rowsTotal = d.n * d.oh;
-  const want = Math.max(1, Math.min(rowsTotal, Math.ceil(WEIGHT_THREADS / tiles)));
-  // llvmpipe stops any loop after 65535 iterations (silently): keep each thread's pixel
-  // loop (rows * ceil(OW / 4) iterations) well below that.
-  const maxRows = Math.max(1, Math.floor(MAX_LOOP / Math.ceil(d.ow / 4)));
-  const rows = Math.max(1, Math.min(maxRows, Math.ceil(rowsTotal / want)));
-  const splits = Math.max(1, Math.ceil(rowsTotal / rows));
+  // A workgroup per tile (4 output channels, one (c, ky), 8 taps), group of WG images and
+  // range of output rows; each lane sums its images' rows into its own partial.
+  const kxb = Math.ceil(d.kw / 8);
+  const tiles = Math.ceil(d.o / 4) * d.c * d.kh * kxb;
+  const groups = Math.max(
+    1,
+    Math.min(Math.ceil(weightThreads() / (tiles * WG)), Math.ceil(d.n / WG)),
+  );
+  const lanes = groups * WG;
+  // llvmpipe stops any loop after 65535 iterations (silently): keep each lane's pixel loop
+  // (its images x rows x ceil(OW / 4) iterations) well below that.
+  const perRow = Math.ceil(d.n / lanes) * Math.ceil(d.ow / 4);
+  const rows = Math.max(1, Math.min(d.oh, Math.floor(MAX_LOOP / perRow)));
+  const ranges = Math.ceil(d.oh / rows);
+  const splits = ranges * lanes;
   const kk = d.c * d.kh * d.kw;
   const part = allocBuffer(4 * Math.max(splits * d.o * kk, 1), "conv2d dweight partial");
   const partb = allocBuffer(4 * Math.max(splits * d.o, 1), "conv2d dbias partial");
-  const overrides = { WG, CQ: cq, HAS_BIAS: dbias ? 1 : 0, ...layoutOverrides(d) };
-  const total = tiles * splits;
+  const unit = d.sh === 1 && d.sw === 1;
+  const overrides = {
+    WG,
+    HAS_BIAS: +(dbias !== null),
+    UNIT_STRIDE: +unit,
+    OUT_ALIGNED: +(d.ow % 4 === 0),
+    PLANE_ALIGNED: +((d.oh * d.ow) % 4 === 0),
+  };
+  const padded = paddedRows(d, inp);
   launch({
     label: "conv2d.backward_weight",
     code: src,
     entryPoint: "backward_weight",
     overrides,
     bindings: [
-      params(d, { o4: round4(d.o), total, splits, rows, tiles, kxb }),
-      inp,
+      params(d, { o4: round4(d.o), total: tiles, splits, rows, tiles, kxb, wp: padded.wp, lanes }),
+      padded.rows,
       dout,
       part,
       partb,
     ],
-    workgroups: grid(Math.ceil(total / WG)),
+    workgroups: [...grid(tiles), ranges * groups],
   });
+  if (padded.rows !== inp) releaseBuffer(padded.rows);
   const total2 = d.o * kk + d.o;
   launch({
     label: "conv2d.reduce_weight",
     code: src,
     entryPoint: "reduce_weight",
-    overrides: { WG, HAS_BIAS: dbias ? 1 : 0 },
+    overrides: { WG, HAS_BIAS: +(dbias !== null) },
     bindings: [
       params(d, { o4: round4(d.o), total: total2, splits }),
       part,
@@ -231,7 +283,13 @@ function weightGrad(
 }
 
 /** dinp [N, C, H, W] from dout and the weight. */
-function inputGrad(d: Dims, dout: GPUBuffer, weight: GPUBuffer, dinp: GPUBuffer): void {
+export function launchConvInputGrad(
+  d: Dims,
+  dout: GPUBuffer,
+  weight: GPUBuffer,
+  dinp: GPUBuffer,
+  tile?: ConvTile,
+): void {
   if (d.sh === 1 && d.sw === 1) {
     // Unit stride: dinp = dout correlated with the flipped, transposed weight, padded by
     // K-1-P, which gives back exactly H x W (OH + 2(KH-1-PH) - KH + 1 = H).
@@ -250,10 +308,7 @@ function inputGrad(d: Dims, dout: GPUBuffer, weight: GPUBuffer, dinp: GPUBuffer)
       oh: d.h,
       ow: d.w,
     };
-    const { cq, o4 } = channelTile(d.c);
-    const wpack = packWeight("pack_weight_flipped", d, weight, d.o * d.kh * d.kw, o4);
-    forwardKernel(t, dout, wpack, o4, cq, null, dinp);
-    releaseBuffer(wpack);
+    launchConvForward(t, dout, weight, null, dinp, { flipped: d, tile });
     return;
   }
   const total = d.n * d.c * d.h * d.w;
@@ -300,8 +355,8 @@ export function conv2d(
   bias: Tensor | null = null,
   opts: Conv2dOptions = {},
 ): Tensor {
-  const [sh, sw] = pair(opts.stride ?? 1, "conv2d: stride", 1);
-  const [ph, pw] = pair(opts.padding ?? 0, "conv2d: padding", 0);
+  const stride = pair(opts.stride ?? 1, "conv2d: stride", 1);
+  const padding = pair(opts.padding ?? 0, "conv2d: padding", 0);
   if (weight.rank !== 4) {
     throw new Error(
       `conv2d expects a 4-D weight [out_channels, in_channels, kH, kW], got ${fmt(weight.shape)}`,
@@ -318,46 +373,22 @@ export function conv2d(
   if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) {
     throw new Error(`conv2d expects bias [${o}] (one per output channel), got ${fmt(bias.shape)}`);
   }
-  const [n, , h, w] = inp.shape;
-  if (h + 2 * ph < kh || w + 2 * pw < kw) {
-    throw new Error(
-      `conv2d: kernel ${kh}x${kw} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} ` +
-        `(input ${h}x${w}, padding [${ph}, ${pw}]); use a smaller kernel or more padding`,
-    );
-  }
-  const d: Dims = {
-    n,
-    c,
-    h,
-    w,
-    o,
-    kh,
-    kw,
-    sh,
-    sw,
-    ph,
-    pw,
-    oh: Math.floor((h + 2 * ph - kh) / sh) + 1,
-    ow: Math.floor((w + 2 * pw - kw) / sw) + 1,
-  };
-  const out = Tensor.empty([n, o, d.oh, d.ow]);
-  const { cq, o4 } = channelTile(o);
-  const wpack = packWeight("pack_weight", d, weight.buffer, c * kh * kw, o4);
-  forwardKernel(d, inp.buffer, wpack, o4, cq, bias?.buffer ?? null, out.buffer);
-  releaseBuffer(wpack);
+  const d: Dims = { ...slidingWindow("conv2d", inp.shape, [kh, kw], stride, padding), o };
+  const out = Tensor.empty([d.n, o, d.oh, d.ow]);
+  launchConvForward(d, inp.buffer, weight.buffer, bias?.buffer ?? null, out.buffer);
   const parents = bias ? [inp, weight, bias] : [inp, weight];
   return record(out, "conv2d", parents, (dout) => {
     let dinp: Tensor | null = null;
     if (inp.requiresGrad) {
       dinp = Tensor.empty(inp.shape);
-      inputGrad(d, dout.buffer, weight.buffer, dinp.buffer);
+      launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer);
     }
     let dweight: Tensor | null = null;
     let dbias: Tensor | null = null;
     if (weight.requiresGrad || bias?.requiresGrad) {
       dweight = Tensor.empty(weight.shape);
       dbias = bias ? Tensor.empty([o]) : null;
-      weightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias?.buffer ?? null);
+      launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias?.buffer ?? null);
     }
     return [dinp, dweight, dbias];
   });

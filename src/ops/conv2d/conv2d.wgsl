@@ -10,63 +10,72 @@
 // inp is read as 0 outside [0, H) x [0, W). All tensors are contiguous, row-major:
 // inp [N, C, H, W], weight [O, C, KH, KW], out [N, O, OH, OW].
 //
+// What the layout is built around (measured on llvmpipe, the CPU adapter): every
+// per-thread load from a storage buffer is a loop over the 8 SIMD lanes, so loads, not
+// multiply-adds, set the speed; a value the compiler can prove uniform (the same for the
+// whole workgroup) is loaded and branched on once, and a uniform buffer read at a uniform
+// index costs a fraction of a storage load; and llvmpipe keeps a thread's values in
+// registers only when every index into them is a constant, up to about 32 floats. Hence:
+// lanes run over images, while the pixels, channels and taps a thread works on are the
+// workgroup's; tiles of 8 vec4 accumulators in named variables; tap loops written out.
+//
+// pad_rows copies the input into rows [N, C, H, WP] zero-padded by PW on both sides and
+// WP a multiple of 4, so that with unit stride every window the kernels read starts on a
+// vec4 boundary and needs no bounds test (skipped when PW = 0 and W % 4 == 0). Rows above
+// and below the input (PH) are not materialised: each thread loops only over the ky whose
+// input row exists, a uniform range, so padding rows cost nothing.
+//
 // forward is an implicit GEMM, out(o, pixel) = sum_k weight(o, k) * inp(k, pixel) with
-// k = (c, ky, kx), without materialising the im2col matrix. Each thread owns a tile of out:
-// 4 CQ output channels o0.. by 4 neighbouring pixels x0..x0+3 of one output row, held in
-// vec4 registers (acc[r] = channel o0+r, pixels x0..x0+3; acc2 the next 4 channels when
-// CQ = 2). The weight is first repacked (pack_weight) as wpack[k, o] with the channel
-// dimension padded to O4 (a multiple of 4 CQ), so the 4 weights of a k are one vec4 load.
-// With unit stride the 4 pixels read inp[row, x0 - PW + kx .. +3]; for kx = kx0 .. kx0+3
-// these windows all lie in the 8 values inp[row, x0 - PW + kx0 .. +7], loaded once (two
-// vec4 loads when ALIGNED), so a block of 4 kx costs 2 input loads, 4 CQ weight loads and
-// 64 CQ multiply-adds. Other strides gather the 4 input values per kx with scalar loads.
-// No workgroup memory, no barriers: on llvmpipe barriers are expensive and vec4 loads ~3x
-// cheaper than scalar ones. Neighbouring threads take the same pixels of neighbouring
-// images, and each thread loops only over the ky whose input row exists: llvmpipe runs
-// 8 threads in lock-step and skips work only when a loop ends for all of them (an `if`
-// just masks lanes), so padding rows then cost nothing. KH and KW are specialisation
-// constants (0 = read from the uniform) so that the tap loops unroll.
+// k = (c, ky, kx), without materialising the im2col matrix. The weight is first repacked
+// (pack_weight) as wpack[k, o] with the channel dimension padded to O4 (a multiple of
+// 4 CQ), so the 4 weights of a k for 4 channels are one vec4, read from a uniform buffer
+// (W_UNIFORM) when it fits in 64 KiB. Workgroup (n block, pixel block, channel block):
+// each lane is one image n and owns 4 CQ channels x 8 / CQ pixels of one output row (CQ =
+// 1: 4 channels x 8 pixels; CQ = 2: 8 x 4). With unit stride, taps kx0 .. kx0+3 of those
+// pixels read the values x0 + kx0 .. x0 + kx0 + 7 + 4 (CQ = 1) of the padded row: 3 vec4
+// loads (2 when CQ = 2) feed 4 taps x 32 multiply-adds. Other strides gather the input
+// values per tap with scalar loads.
 //
 // backward_inp with unit stride is itself a convolution: dout correlated with the weight
 // flipped in ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host
 // runs `forward` for it, on the weight repacked by pack_weight_flipped. Other strides use
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
 //
-// backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1
-// (backward_weight): thread (tile, split) owns 4 CQ output channels o0.. by 4 taps
-// kx0..kx0+3 of one (c, ky), and sums over the output rows of its split; per 4 pixels it
-// loads dout[n, o0+r, y, x0..x0+3] (4 CQ vec4 loads) and the same 8-value input window as
-// the forward, then does 64 CQ multiply-adds. The tile with c = ky = kx0 = 0 also sums dout
-// for dbias. Partial sums go to part [SPLITS, O, C*KH*KW] and partb [SPLITS, O]. Pass 2
-// (reduce_weight): one thread per dweight (then dbias) element sums its SPLITS partials.
-// Each thread's loops stay far below 65535 iterations: llvmpipe silently ends longer loops.
+// backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
+// (tile, lane group, row range) with the tile = 4 output channels o0.. x taps kx0..kx0+7
+// of one (c, ky); each lane takes images l, l + LANES, ... and the range's rows, and per 4
+// pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads) and the input values x0 + kx0 ..
+// +11 (2-3 vec4 loads), then does up to 128 multiply-adds. The tile with c = ky = kx0 = 0
+// also sums dout for dbias. Each lane writes its partial sums to part [SPLITS, O,
+// C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per dweight (then
+// dbias) element sums its SPLITS partials. Each thread's loops stay far below 65535
+// iterations: llvmpipe silently ends longer loops.
 //
-// Overrides: WG_X x WG_Y threads per forward workgroup (x along pixel quads, y along
-// channel groups); WG threads in the 1-D kernels; CQ (1 or 2) channel quads per thread;
-// KH, KW (forward); UNIT_STRIDE (SH = SW = 1); ALIGNED
-// (UNIT_STRIDE, W and PW multiples of 4: every 4-aligned group of 4 input values in a row is
-// one vec4 wholly inside or outside [0, W)); OUT_ALIGNED (OW a multiple of 4: out and dout
-// rows are vec4s); HAS_BIAS.
+// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread;
+// W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
+// a multiple of 4: out and dout rows are vec4s); PLANE_ALIGNED (OH * OW a multiple of 4:
+// dout planes start on vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW multiples of 4).
 //
 // Bindings (binding i = the i-th of each entry point's list):
-//   pack_weight(_flipped)  0 params, 1 weight,          2 wpack
-//   forward                0 params, 1 inp,             2 wpack,     3 out,      4 bias
-//   backward_inp           0 params, 1 dout,            2 weight,    3 dinp
-//   backward_weight        0 params, 1 inp,             2 dout,      3 part,     4 partb
-//   reduce_weight          0 params, 1 part,            2 partb,     3 dweight,  4 dbias
-// Dispatch: forward [grid(ceil(quads / WG_X)), ceil(O4 / (4 CQ) / WG_Y)] with quads =
-// N*OH*QW, QW = ceil(OW / 4), quad q = (y * QW + x / 4) * N + n; the 1-D kernels
-// grid(ceil(total / WG)).
+//   pad_rows               0 params, 1 inp,     2 rows
+//   pack_weight(_flipped)  0 params, 1 weight,  2 wpack
+//   forward                0 params, 1 rows,    2 wpack (uniform), 3 out,  4 bias, 5 wpack (storage)
+//   backward_inp           0 params, 1 dout,    2 weight,  3 dinp
+//   backward_weight        0 params, 1 rows,    2 dout,    3 part,     4 partb
+//   reduce_weight          0 params, 1 part,    2 partb,   3 dweight,  4 dbias
+// Dispatch: forward [ceil(N / WG), pixel blocks (OH * QW, QW = ceil(OW / (8 / CQ))), channel
+// blocks O4 / (4 CQ)], pixel blocks past 65535 spilling into z; backward_weight
+// [grid(tiles), ranges * LANES / WG]; the 1-D kernels grid(ceil(total / WG)).
 // Gradients overwrite (fresh tensors); the autograd tape sums them.
 
-override WG_X: u32 = 16u;
-override WG_Y: u32 = 4u;
 override WG: u32 = 64u;
 override UNIT_STRIDE: bool = true;
-override ALIGNED: bool = false;
 override OUT_ALIGNED: bool = false;
 override HAS_BIAS: bool = true;
-override CQ: u32 = 1u;
+override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
+override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
+override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
+override PLANE_ALIGNED: bool = false; // backward_weight: OH * OW % 4 == 0
 override KH: u32 = 0u;
 override KW: u32 = 0u;
 
@@ -76,32 +85,45 @@ struct Params {
   kw: u32, sh: u32, sw: u32,
   o4: u32,     // channels per wpack row: O rounded up to 4 CQ (C for pack_weight_flipped)
   ph: i32, pw: i32,
-  qw: u32,     // pixel quads per output row, ceil(OW / 4)
-  total: u32,  // threads with work: quads (forward), elements (1-D kernels), tiles*splits
-  splits: u32, // backward_weight: number of partial sums
-  rows: u32,   // backward_weight: output rows (n, y) per split
-  tiles: u32,  // backward_weight: ceil(O / (4 CQ)) * C * KH * ceil(KW / 4)
-  kxb: u32,    // backward_weight: ceil(KW / 4)
+  qw: u32,     // forward: pixel blocks (8 / CQ pixels) per output row
+  total: u32,  // threads with work (1-D kernels); forward: N
+  splits: u32, // backward_weight: number of partial sums, images x row ranges
+  rows: u32,   // backward_weight: output rows y per row range
+  tiles: u32,  // backward_weight: ceil(O / 4) * C * KH * KXB
+  kxb: u32,    // backward_weight: KXB = ceil(KW / 8)
+  wp: u32,     // padded input row length, a multiple of 4 (forward, backward_weight, pad_rows)
+  pl: i32,     // pad_rows: zeros before each row
+  lanes: u32,  // backward_weight: image splits (a lane takes images l, l + lanes, ...)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
+// forward (and backward_weight's inp): padded input rows [N, C, H, WP]
 @group(0) @binding(1) var<storage, read> inp: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> wpack: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> wu: array<vec4<f32>, 4096>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> ws: array<vec4<f32>>;
 
+// pack_weight, pack_weight_flipped
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> wpack_out: array<f32>;
 
+// pad_rows
+@group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> prows: array<vec4<f32>>;
+
+// backward_inp (strided)
 @group(0) @binding(1) var<storage, read> dout_flat: array<f32>;
 @group(0) @binding(2) var<storage, read> weight_flat: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dinp: array<f32>;
 
+// backward_weight
 @group(0) @binding(2) var<storage, read> dout: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partb: array<f32>;
 
+// reduce_weight
 @group(0) @binding(1) var<storage, read> part_in: array<f32>;
 @group(0) @binding(2) var<storage, read> partb_in: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dweight: array<f32>;
@@ -143,87 +165,104 @@ fn pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>,
 }
 
 // ---------------------------------------------------------------------------------------
+// Padding: prows[r, j] = inp[r, j - PL] for PL <= j < PL + W, else 0, over the N*C*H rows.
+
+@compute @workgroup_size(WG)
+fn pad_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = linear_id(wid, nwg, lid); // one vec4 of prows
+  if (i >= p.total) { return; }
+  let wp4 = p.wp / 4u;
+  let r = i / wp4;
+  let j0 = i32((i - r * wp4) * 4u) - p.pl;
+  if (PAD_VEC) { // W and PL multiples of 4: whole vec4s in or out
+    var v = vec4<f32>(0.0);
+    if (j0 >= 0 && j0 < i32(p.w)) { v = src4[(r * p.w + u32(j0)) / 4u]; }
+    prows[i] = v;
+    return;
+  }
+  var v = vec4<f32>(0.0);
+  for (var e = 0; e < 4; e++) {
+    let j = j0 + e;
+    if (j >= 0 && j < i32(p.w)) { v[e] = src4[(r * p.w + u32(j)) / 4u][(r * p.w + u32(j)) % 4u]; }
+  }
+  prows[i] = v;
+}
+
+// ---------------------------------------------------------------------------------------
 // Forward.
+
+// The packed weights of tap k for channel quad cq: a vec4 over 4 output channels.
+fn wrow(k: u32, cq: u32) -> vec4<f32> {
+  let i = k * (p.o4 / 4u) + cq;
+  if (W_UNIFORM) { return wu[i]; }
+  return ws[i];
+}
+
+// acc[r] += w[r] * s for the 4 channels of w: one tap for 4 channels x 4 pixels.
+fn quad(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
+        a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>, w: vec4<f32>, s: vec4<f32>) {
+  *a0 += w.x * s;
+  *a1 += w.y * s;
+  *a2 += w.z * s;
+  *a3 += w.w * s;
+}
+
+
+// One tap k: pixels x0..x0+3 see window s0, pixels x0+4..x0+7 (CQ = 1) s1.
+fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
+       a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
+       a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
+       a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
+       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>) {
+  let w = wrow(k, ob * CQ);
+  quad(a0, a1, a2, a3, w, s0);
+  if (CQ == 2u) { quad(a4, a5, a6, a7, wrow(k, ob * 2u + 1u), s0); }
+  else { quad(a4, a5, a6, a7, w, s1); }
+}
+
+// The 4 consecutive values starting 1, 2 or 3 into the 8 values a, b.
+fn sh1(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(a.yzw, b.x); }
+fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(a.zw, b.xy); }
+fn sh3(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(a.w, b.xyz); }
 
 fn inp_at(i: u32) -> f32 {
   return inp[i >> 2u][i & 3u];
 }
 
-// The 8 values inp[row + ix0 .. row + ix0 + 7] of the input row starting at element `row`,
-// as two vec4s; values outside the row ([0, W)) read as 0.
-fn load8(row: u32, ix0: i32) -> array<vec4<f32>, 2> {
-  let w = i32(p.w);
-  if (ALIGNED) {
-    // row and ix0 are multiples of 4 and so is W: each half is wholly inside or outside.
-    let lo = inp[(row + u32(clamp(ix0, 0, w - 4))) >> 2u];
-    let hi = inp[(row + u32(clamp(ix0 + 4, 0, w - 4))) >> 2u];
-    return array<vec4<f32>, 2>(
-      select(vec4<f32>(0.0), lo, ix0 >= 0 && ix0 < w),
-      select(vec4<f32>(0.0), hi, ix0 + 4 >= 0 && ix0 + 4 < w),
-    );
-  }
-  var lo = vec4<f32>(0.0);
-  var hi = vec4<f32>(0.0);
-  for (var j = 0; j < 4; j++) {
-    let a = ix0 + j;
-    let b = ix0 + 4 + j;
-    if (a >= 0 && a < w) { lo[j] = inp_at(row + u32(a)); }
-    if (b >= 0 && b < w) { hi[j] = inp_at(row + u32(b)); }
-  }
-  return array<vec4<f32>, 2>(lo, hi);
-}
-
-// acc[r] += wv[r] * win: one tap for 4 channels x 4 pixels.
-fn mac(acc: ptr<function, array<vec4<f32>, 4>>, wv: vec4<f32>, win: vec4<f32>) {
-  (*acc)[0] += wv.x * win;
-  (*acc)[1] += wv.y * win;
-  (*acc)[2] += wv.z * win;
-  (*acc)[3] += wv.w * win;
-}
-
-fn wrow(k: u32, o0: u32) -> vec4<f32> {
-  return wpack[(k * p.o4 + o0) >> 2u];
-}
-
-fn store4(n: u32, o0: u32, y: u32, x0: u32, acc: array<vec4<f32>, 4>) {
-  for (var r = 0u; r < 4u; r++) {
-    let o = o0 + r;
-    if (o >= p.o) { return; }
-    var v = acc[r];
-    if (HAS_BIAS) { v += bias[o]; }
-    let base = ((n * p.o + o) * p.oh + y) * p.ow + x0;
-    if (OUT_ALIGNED) {
-      out[base >> 2u] = v;
-    } else {
-      // A quad may straddle two vec4s shared with neighbouring threads: write own lanes only.
-      for (var j = 0u; j < 4u; j++) {
-        let i = base + j;
-        if (x0 + j < p.ow) { out[i >> 2u][i & 3u] = v[j]; }
-      }
+fn store(n: u32, o: u32, y: u32, x: u32, acc: vec4<f32>) {
+  if (o >= p.o || x >= p.ow) { return; }
+  var v = acc;
+  if (HAS_BIAS) { v += bias[o]; }
+  let base = ((n * p.o + o) * p.oh + y) * p.ow + x;
+  if (OUT_ALIGNED) {
+    out[base >> 2u] = v;
+  } else {
+    // A quad may straddle two vec4s shared with neighbouring threads: own lanes only.
+    for (var e = 0u; e < 4u; e++) {
+      let i = base + e;
+      if (x + e < p.ow) { out[i >> 2u][i & 3u] = v[e]; }
     }
   }
 }
 
-// One tap for the thread's 4 CQ channels: acc* += weights of tap k * the window.
-fn tap(a: ptr<function, array<vec4<f32>, 4>>, b: ptr<function, array<vec4<f32>, 4>>, k: u32,
-       o0: u32, win: vec4<f32>) {
-  mac(a, wrow(k, o0), win);
-  if (CQ == 2u) { mac(b, wrow(k, o0 + 4u), win); }
-}
-
-@compute @workgroup_size(WG_X, WG_Y)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_id) lid: vec3<u32>) {
-  let q = (wid.x + wid.y * nwg.x) * WG_X + lid.x;
-  let o0 = (wid.z * WG_Y + lid.y) * 4u * CQ;
-  if (q >= p.total || o0 >= p.o) { return; }
-  // Neighbouring threads take the same pixels of neighbouring images: on SIMD
-  // rasterisers (llvmpipe) their loop bounds then agree, so rows of padding cost nothing.
-  let n = q % p.n;
-  let x0 = ((q / p.n) % p.qw) * 4u;
-  let y = q / (p.n * p.qw);
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  var acc2 = acc; // channels o0+4 .. o0+7 when CQ = 2
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  // Lanes run over images: the pixel block (y, x0) and channel block ob are the
+  // workgroup's, so every loop bound and weight index is uniform (scalar on llvmpipe).
+  let n = wid.x * WG + lid.x;
+  let blocks = p.o4 / (4u * CQ);
+  let ob = wid.z % blocks;
+  let pb = wid.y + (wid.z / blocks) * 65535u; // pixel block: more than 65535 spill into z
+  let y = pb / p.qw;
+  let x0 = (pb - y * p.qw) * (8u / CQ);
+  if (n >= p.n || y >= p.oh) { return; }
+  // The thread's tile of out, 8 vec4s (32 floats, what llvmpipe keeps in registers). With
+  // CQ = 1: a0..a3 channels 0-3 of pixels x0..x0+3, a4..a7 the same channels of pixels
+  // x0+4..x0+7. With CQ = 2: a0..a7 channels 0-7 of pixels x0..x0+3. Separate variables,
+  // not an array or struct: llvmpipe keeps only those in registers.
+  var a0 = vec4<f32>(0.0);
+  var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
   let kh = select(p.kh, KH, KH != 0u);
   let kw = select(p.kw, KW, KW != 0u);
   // taps ky whose input row iy = y*SH - PH + ky lies in [0, H)
@@ -232,34 +271,53 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let ky_hi = u32(clamp(i32(p.h) - top, 0, i32(kh)));
   for (var c = 0u; c < p.c; c++) {
     for (var ky = ky_lo; ky < ky_hi; ky++) {
-      let iy = top + i32(ky);
-      let row = ((n * p.c + c) * p.h + u32(iy)) * p.w;
+      let row = ((n * p.c + c) * p.h + u32(top + i32(ky))) * p.wp;
       let k_row = (c * kh + ky) * kw; // k of (c, ky, kx = 0)
       if (UNIT_STRIDE) {
+        // Taps kx0 .. kx0 + 7 of 8 / CQ pixels read the padded row's values x0 + kx0 ..,
+        // 4 aligned vec4s (3 when CQ = 2), loaded once for all of them.
+        // Written out tap by tap: llvmpipe keeps values in registers only when every
+        // index is a constant, and does not unroll loops for us.
         for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
-          // windows of taps kx0 + j: v[j .. j+3]
-          let v = load8(row, i32(x0 + kx0) - p.pw);
+          let i = (row + x0 + kx0) / 4u;
           let k = k_row + kx0;
+          let v0 = inp[i];
+          let v1 = inp[i + 1u];
+          var v2 = vec4<f32>(0.0);
+          if (CQ == 1u) { v2 = inp[i + 2u]; }
           let left = kw - kx0;
-          tap(&acc, &acc2, k, o0, v[0]);
-          if (left > 1u) { tap(&acc, &acc2, k + 1u, o0, vec4<f32>(v[0].yzw, v[1].x)); }
-          if (left > 2u) { tap(&acc, &acc2, k + 2u, o0, vec4<f32>(v[0].zw, v[1].xy)); }
-          if (left > 3u) { tap(&acc, &acc2, k + 3u, o0, vec4<f32>(v[0].w, v[1].xyz)); }
+          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k, ob, v0, v1);
+          if (left > 1u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2)); }
+          if (left > 2u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2)); }
+          if (left > 3u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2)); }
         }
       } else {
         for (var kx = 0u; kx < kw; kx++) {
-          var win = vec4<f32>(0.0);
-          for (var j = 0u; j < 4u; j++) {
-            let ix = i32((x0 + j) * p.sw + kx) - p.pw;
-            if (ix >= 0 && ix < i32(p.w)) { win[j] = inp_at(row + u32(ix)); }
+          var s = array<vec4<f32>, 2>();
+          for (var e = 0u; e < 8u / CQ; e++) {
+            s[e / 4u][e % 4u] = inp_at(row + (x0 + e) * p.sw + kx);
           }
-          tap(&acc, &acc2, k_row + kx, o0, win);
+          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k_row + kx, ob, s[0], s[1]);
         }
       }
     }
   }
-  store4(n, o0, y, x0, acc);
-  if (CQ == 2u) { store4(n, o0 + 4u, y, x0, acc2); }
+  let o0 = ob * 4u * CQ;
+  store(n, o0, y, x0, a0);
+  store(n, o0 + 1u, y, x0, a1);
+  store(n, o0 + 2u, y, x0, a2);
+  store(n, o0 + 3u, y, x0, a3);
+  if (CQ == 2u) {
+    store(n, o0 + 4u, y, x0, a4);
+    store(n, o0 + 5u, y, x0, a5);
+    store(n, o0 + 6u, y, x0, a6);
+    store(n, o0 + 7u, y, x0, a7);
+  } else {
+    store(n, o0, y, x0 + 4u, a4);
+    store(n, o0 + 1u, y, x0 + 4u, a5);
+    store(n, o0 + 2u, y, x0 + 4u, a6);
+    store(n, o0 + 3u, y, x0 + 4u, a7);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -298,12 +356,25 @@ fn backward_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // ---------------------------------------------------------------------------------------
 // dweight and dbias, pass 1: partial sums over the output rows of one split.
 
-// dout[n, o, y, x0 .. x0+3], zero for o >= O or pixels past OW.
+// dout[n, o, y, x0 .. x0+3], zero for pixels past OW.
 fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
-  if (o >= p.o) { return vec4<f32>(0.0); }
   let base = ((n * p.o + o) * p.oh + y) * p.ow + x0;
   if (OUT_ALIGNED) { return dout[base >> 2u]; }
   var v = vec4<f32>(0.0);
+  if (PLANE_ALIGNED) {
+    // OH * OW % 4 == 0: base % 4 = (y * OW + x0) % 4 is the same in every lane, so two
+    // vec4 loads and a uniform shift replace four scalar loads
+    let q = base >> 2u;
+    let a = dout[q];
+    let b = dout[q + 1u];
+    switch (base & 3u) {
+      case 0u: { v = a; }
+      case 1u: { v = sh1(a, b); }
+      case 2u: { v = sh2(a, b); }
+      default: { v = sh3(a, b); }
+    }
+    return select(vec4<f32>(0.0), v, vec4<u32>(x0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.ow));
+  }
   for (var j = 0u; j < 4u; j++) {
     let i = base + j;
     if (x0 + j < p.ow) { v[j] = dout[i >> 2u][i & 3u]; }
@@ -311,86 +382,111 @@ fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
   return v;
 }
 
-// One pixel quad's share for channels o0..o0+3: acc[r][j] += sum_i dout[n, o0+r, y, x0+i]
-// * win[i][j] (when `inside`), and db[r] += sum_i dout[n, o0+r, y, x0+i] (when `sums_bias`).
-fn grad_quad(acc: ptr<function, array<vec4<f32>, 4>>, db: ptr<function, vec4<f32>>, n: u32,
-             o0: u32, y: u32, x0: u32, win: array<vec4<f32>, 4>, inside: bool,
-             sums_bias: bool) {
-  let d = array<vec4<f32>, 4>(
-    dout4(n, o0, y, x0), dout4(n, o0 + 1u, y, x0),
-    dout4(n, o0 + 2u, y, x0), dout4(n, o0 + 3u, y, x0),
-  );
-  if (sums_bias) {
-    let one = vec4<f32>(1.0);
-    *db += vec4<f32>(dot(d[0], one), dot(d[1], one), dot(d[2], one), dot(d[3], one));
-  }
-  if (!inside) { return; }
-  for (var o = 0u; o < 4u; o++) {
-    (*acc)[o] += d[o].x * win[0] + d[o].y * win[1] + d[o].z * win[2] + d[o].w * win[3];
+// One output channel's share of a pixel quad: lo[j] += sum_i d[i] * inp[.., x0 + i + j] for
+// taps j = kx0 .. kx0+3, hi the same for taps kx0+4 .. kx0+7 (when `wide`), with the input
+// window v0, v1, v2 = values x0 + kx0 .. x0 + kx0 + 11.
+fn grad_taps(lo: ptr<function, vec4<f32>>, hi: ptr<function, vec4<f32>>, d: vec4<f32>,
+             v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, wide: bool) {
+  *lo += d.x * v0 + d.y * sh1(v0, v1) + d.z * sh2(v0, v1) + d.w * sh3(v0, v1);
+  if (wide) { *hi += d.x * v1 + d.y * sh1(v1, v2) + d.z * sh2(v1, v2) + d.w * sh3(v1, v2); }
+}
+
+fn store_part(split: u32, o: u32, c: u32, ky: u32, kx0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+  if (o >= p.o) { return; }
+  let base = (split * p.o + o) * p.c * p.kh * p.kw + (c * p.kh + ky) * p.kw + kx0;
+  for (var j = 0u; j < 4u; j++) {
+    if (kx0 + j < p.kw) { part[base + j] = lo[j]; }
+    if (kx0 + 4u + j < p.kw) { part[base + 4u + j] = hi[j]; }
   }
 }
 
-fn store_part(split: u32, o0: u32, c: u32, ky: u32, kx0: u32, acc: array<vec4<f32>, 4>,
-              db: vec4<f32>, sums_bias: bool) {
-  let kk = p.c * p.kh * p.kw;
-  for (var o = 0u; o < 4u; o++) {
-    if (o0 + o >= p.o) { return; }
-    let base = (split * p.o + o0 + o) * kk + (c * p.kh + ky) * p.kw + kx0;
-    for (var j = 0u; j < 4u; j++) {
-      if (kx0 + j < p.kw) { part[base + j] = acc[o][j]; }
-    }
-    if (HAS_BIAS && sums_bias) { partb[split * p.o + o0 + o] = db[o]; }
-  }
-}
-
+// Workgroup (tile, image group, row range): the tile (4 output channels o0.., input
+// channel c, kernel row ky, taps kx0 .. kx0+7) and the output rows y are the workgroup's,
+// so every tap index, loop bound and row test is uniform; its WG lanes take different
+// images, each summing its own partial.
 @compute @workgroup_size(WG)
-fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>,
-                   @builtin(num_workgroups) nwg: vec3<u32>,
+fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
-  let g = linear_id(wid, nwg, lid);
-  if (g >= p.total) { return; }
-  let tile = g % p.tiles;
-  let split = g / p.tiles;
-  // tile = ((ob * C + c) * KH + ky) * KXB + kxb: neighbouring threads share o0 and c.
-  let kx0 = (tile % p.kxb) * 4u;
+  let tile = wid.x + wid.y * nwg.x;
+  let groups = p.lanes / WG;
+  let range = wid.z / groups;
+  let lane = (wid.z - range * groups) * WG + lid.x;
+  let split = range * p.lanes + lane;
+  if (tile >= p.tiles) { return; }
+  // tile = ((ob * C + c) * KH + ky) * KXB + kxb
+  let kx0 = (tile % p.kxb) * 8u;
   let ky = (tile / p.kxb) % p.kh;
   let c = (tile / (p.kxb * p.kh)) % p.c;
-  let o0 = (tile / (p.kxb * p.kh * p.c)) * 4u * CQ;
+  let o0 = (tile / (p.kxb * p.kh * p.c)) * 4u;
   let sums_bias = c == 0u && ky == 0u && kx0 == 0u;
-  // acc[r][j] = partial dweight[o0 + r, c, ky, kx0 + j]; acc2 the same for o0 + 4 + r (CQ = 2)
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  var acc2 = acc;
+  let wide = p.kw - kx0 > 4u;
+  // lo_r / hi_r: partial dweight[o0 + r, c, ky, kx0 .. kx0+3 / kx0+4 .. kx0+7]
+  var lo0 = vec4<f32>(0.0);
+  var lo1 = lo0; var lo2 = lo0; var lo3 = lo0; var hi0 = lo0; var hi1 = lo0; var hi2 = lo0;
+  var hi3 = lo0;
   var db = vec4<f32>(0.0);
-  var db2 = vec4<f32>(0.0);
-  let row_end = min((split + 1u) * p.rows, p.n * p.oh);
-  for (var r = split * p.rows; r < row_end; r++) {
-    let n = r / p.oh;
-    let y = r % p.oh;
+  let y_end = min((range + 1u) * p.rows, p.oh);
+  for (var n = lane; n < p.n; n += p.lanes) {
+   for (var y = range * p.rows; y < y_end; y++) {
     let iy = i32(y * p.sh + ky) - p.ph;
     let inside = iy >= 0 && iy < i32(p.h);
     if (!inside && !sums_bias) { continue; }
-    let row = ((n * p.c + c) * p.h + u32(clamp(iy, 0, i32(p.h) - 1))) * p.w;
+    let row = ((n * p.c + c) * p.h + u32(clamp(iy, 0, i32(p.h) - 1))) * p.wp;
     for (var x0 = 0u; x0 < p.ow; x0 += 4u) {
-      // win[i][j] = inp[n, c, iy, (x0 + i) * SW - PW + kx0 + j]: pixel i, tap j
-      var win: array<vec4<f32>, 4>;
+      let d0 = dout4(n, o0, y, x0);
+      var d1 = vec4<f32>(0.0);
+      var d2 = d1;
+      var d3 = d1;
+      if (o0 + 1u < p.o) { d1 = dout4(n, o0 + 1u, y, x0); }
+      if (o0 + 2u < p.o) { d2 = dout4(n, o0 + 2u, y, x0); }
+      if (o0 + 3u < p.o) { d3 = dout4(n, o0 + 3u, y, x0); }
+      if (sums_bias) {
+        let one = vec4<f32>(1.0);
+        db += vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one));
+      }
+      if (!inside) { continue; }
+      // v0..v2 = padded inp[n, c, iy, x0 * SW + kx0 ..]: for pixel i and tap j the value
+      // v[i + j] (unit stride), gathered per pixel otherwise
+      var v0: vec4<f32>;
+      var v1: vec4<f32>;
+      var v2 = vec4<f32>(0.0);
       if (UNIT_STRIDE) {
-        let v = load8(row, i32(x0 + kx0) - p.pw);
-        win = array<vec4<f32>, 4>(v[0], vec4<f32>(v[0].yzw, v[1].x),
-          vec4<f32>(v[0].zw, v[1].xy), vec4<f32>(v[0].w, v[1].xyz));
+        let i = (row + x0 + kx0) >> 2u;
+        v0 = inp[i];
+        v1 = inp[i + 1u];
+        if (p.kw - kx0 > 5u) { v2 = inp[i + 2u]; }
+        grad_taps(&lo0, &hi0, d0, v0, v1, v2, wide);
+        grad_taps(&lo1, &hi1, d1, v0, v1, v2, wide);
+        grad_taps(&lo2, &hi2, d2, v0, v1, v2, wide);
+        grad_taps(&lo3, &hi3, d3, v0, v1, v2, wide);
       } else {
+        // pixel i, taps kx0 + j: win_i[j]; lo/hi over j
         for (var i = 0u; i < 4u; i++) {
+          var wl = vec4<f32>(0.0);
+          var wh = vec4<f32>(0.0);
           for (var j = 0u; j < 4u; j++) {
-            let ix = i32((x0 + i) * p.sw + kx0 + j) - p.pw;
-            win[i][j] = select(0.0, inp_at(row + u32(max(ix, 0))), ix >= 0 && ix < i32(p.w));
+            wl[j] = inp_at(row + (x0 + i) * p.sw + kx0 + j);
+            wh[j] = inp_at(row + (x0 + i) * p.sw + kx0 + 4u + j);
           }
+          lo0 += d0[i] * wl; hi0 += d0[i] * wh;
+          lo1 += d1[i] * wl; hi1 += d1[i] * wh;
+          lo2 += d2[i] * wl; hi2 += d2[i] * wh;
+          lo3 += d3[i] * wl; hi3 += d3[i] * wh;
         }
       }
-      grad_quad(&acc, &db, n, o0, y, x0, win, inside, sums_bias);
-      if (CQ == 2u) { grad_quad(&acc2, &db2, n, o0 + 4u, y, x0, win, inside, sums_bias); }
+    }
+   }
+  }
+  // Lanes past the last image store their zeros: pass 2 sums every partial.
+  store_part(split, o0, c, ky, kx0, lo0, hi0);
+  store_part(split, o0 + 1u, c, ky, kx0, lo1, hi1);
+  store_part(split, o0 + 2u, c, ky, kx0, lo2, hi2);
+  store_part(split, o0 + 3u, c, ky, kx0, lo3, hi3);
+  if (HAS_BIAS && sums_bias) {
+    for (var r = 0u; r < 4u; r++) {
+      if (o0 + r < p.o) { partb[split * p.o + o0 + r] = db[r]; }
     }
   }
-  store_part(split, o0, c, ky, kx0, acc, db, sums_bias);
-  if (CQ == 2u) { store_part(split, o0 + 4u, c, ky, kx0, acc2, db2, sums_bias); }
 }
 
 // dweight and dbias, pass 2: thread i < O*KK sums part[:, i] into dweight[i]; the next O
@@ -411,3 +507,4 @@ fn reduce_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     dbias[o] = s;
   }
 }
+

@@ -43,7 +43,7 @@ export function dropout(inp: Tensor, p: number, opts: DropoutOptions = {}): Tens
   const counter = (opts.counter ?? 0) >>> 0;
   const threshold = Math.min(Math.round(p * 2 ** 32), 2 ** 32 - 1);
   const scale = p === 1 ? 0 : 1 / (1 - p);
-  const n = inp.size;
+  const n = inp.numel;
   const out = Tensor.empty(inp.shape);
   const mask = Tensor.empty(inp.shape);
   const params = () =>

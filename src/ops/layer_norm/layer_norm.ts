@@ -18,35 +18,37 @@ import src from "./layer_norm.wgsl" with { type: "text" };
  * share a row (each takes chunks of 4 elements, then a tree in workgroup memory adds their
  * partial sums), and a workgroup of `workgroupSize` threads holds
  * `workgroupSize / threadsPerRow` rows. Both are powers of two. Left undefined, they are
- * chosen per adapter: on a software adapter (llvmpipe), one thread per row and 64 rows per
- * workgroup, since barriers cost more there than strided loads (measured at the LeNet
- * shapes: 2-5x faster than a workgroup per row); on a GPU, about 4 chunks per thread.
- *
- * @example
- * ```ts
- * import { layerNormTuning } from "./layer_norm.ts";
- * layerNormTuning.threadsPerRow = 16; // e.g. to compare layouts in a benchmark
- * layerNormTuning.workgroupSize = 64;
- * delete layerNormTuning.threadsPerRow; // back to the adapter's default
- * delete layerNormTuning.workgroupSize;
- * ```
+ * chosen per adapter by {@link layerNormLayout}: on a software adapter (llvmpipe), one
+ * thread per row and 64 rows per workgroup, since barriers cost more there than strided
+ * loads (measured at the LeNet shapes: 2-5x faster than a workgroup per row); on a GPU,
+ * about 4 chunks per thread.
  */
-export const layerNormTuning: { threadsPerRow?: number; workgroupSize?: number } = {};
+export interface LayerNormTuning {
+  threadsPerRow?: number;
+  workgroupSize?: number;
+}
 
-function rowLayout(d: number): { WG: number; TPR: number } {
+/** The kernels' layout for rows of `d` elements: the adapter's choice, or `tuning`'s. */
+export function layerNormLayout(d: number, tuning: LayerNormTuning = {}): LayerNormLayout {
   let TPR = 1;
   if (!deviceSync().adapterInfo.isFallbackAdapter) {
     while (TPR < 256 && 4 * TPR < Math.ceil(d / 4)) TPR *= 2;
   }
-  TPR = layerNormTuning.threadsPerRow ?? TPR;
-  const WG = layerNormTuning.workgroupSize ?? Math.max(TPR, 64);
+  TPR = tuning.threadsPerRow ?? TPR;
+  const WG = tuning.workgroupSize ?? Math.max(TPR, 64);
   const pow2 = (v: number) => Number.isInteger(v) && v >= 1 && (v & (v - 1)) === 0;
   if (!pow2(TPR) || !pow2(WG) || TPR > WG) {
     throw new Error(
-      `layerNormTuning needs powers of two with threadsPerRow <= workgroupSize, got ${TPR} and ${WG}`,
+      `layerNorm tuning needs powers of two with threadsPerRow <= workgroupSize, got ${TPR} and ${WG}`,
     );
   }
   return { WG, TPR };
+}
+
+/** Threads per workgroup (WG) and per row (TPR) of the forward and backward kernels. */
+export interface LayerNormLayout {
+  WG: number;
+  TPR: number;
 }
 
 /** Threads per workgroup of the dweight/dbias pass (one thread per 4 columns). */
@@ -54,6 +56,85 @@ const PARAMS_WG = 64;
 
 function same(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Rows of a layer norm: M rows of D elements, eps, and the kernels' layout. */
+export interface Rows {
+  M: number;
+  D: number;
+  eps: number;
+  layout: LayerNormLayout;
+}
+
+function params(r: Rows): Params {
+  return new Params().u32(r.M).u32(r.D).f32(r.eps).u32(0);
+}
+
+function rowGroups(r: Rows): [number, number] {
+  return r.M ? grid(Math.ceil(r.M / (r.layout.WG / r.layout.TPR))) : [0, 1];
+}
+
+/** out, and each row's mean and rstd (the backward's cache), from inp (weight and bias together or null). */
+export function launchLayerNormForward(
+  r: Rows,
+  inp: GPUBuffer,
+  weight: GPUBuffer | null,
+  bias: GPUBuffer | null,
+  o: { out: GPUBuffer; mean: GPUBuffer; rstd: GPUBuffer },
+): void {
+  launch({
+    label: "layer_norm.forward",
+    code: src,
+    entryPoint: "forward",
+    overrides: { ...r.layout, ALIGN: +(r.D % 4 === 0), AFFINE: +(weight !== null) },
+    bindings: [
+      params(r),
+      inp,
+      weight ?? placeholder(0),
+      bias ?? placeholder(1),
+      o.out,
+      o.mean,
+      o.rstd,
+    ],
+    workgroups: rowGroups(r),
+  });
+}
+
+/** dinp from dout and the saved statistics (weight null: no affine map). */
+export function launchLayerNormBackward(
+  r: Rows,
+  inp: GPUBuffer,
+  weight: GPUBuffer | null,
+  dout: GPUBuffer,
+  saved: { mean: GPUBuffer; rstd: GPUBuffer },
+  dinp: GPUBuffer,
+): void {
+  launch({
+    label: "layer_norm.backward",
+    code: src,
+    entryPoint: "backward",
+    overrides: { ...r.layout, ALIGN: +(r.D % 4 === 0), AFFINE: +(weight !== null) },
+    bindings: [params(r), inp, weight ?? placeholder(0), dout, saved.mean, saved.rstd, dinp],
+    workgroups: rowGroups(r),
+  });
+}
+
+/** dweight and dbias (column sums over the rows). */
+export function launchLayerNormParamsGrad(
+  r: Rows,
+  inp: GPUBuffer,
+  dout: GPUBuffer,
+  saved: { mean: GPUBuffer; rstd: GPUBuffer },
+  g: { dweight: GPUBuffer; dbias: GPUBuffer },
+): void {
+  launch({
+    label: "layer_norm.backward_params",
+    code: src,
+    entryPoint: "backward_params",
+    overrides: { WG: PARAMS_WG, TPR: 1, ALIGN: +(r.D % 4 === 0) },
+    bindings: [params(r), inp, g.dweight, dout, saved.mean, saved.rstd, g.dbias],
+    workgroups: [Math.ceil(Math.ceil(r.D / 4) / PARAMS_WG)],
+  });
 }
 
 /**
@@ -68,6 +149,9 @@ function same(a: readonly number[], b: readonly number[]): boolean {
  *
  * Shape: inp [*, ...normalizedShape], weight and bias normalizedShape or null (ones /
  * zeros) -> out like inp.
+ *
+ * `layout` (for benchmarks and tests) fixes how the kernels spread rows over threads;
+ * by default the adapter's choice, {@link layerNormLayout}.
  *
  * @example
  * ```ts
@@ -87,6 +171,7 @@ export function layerNorm(
   weight: Tensor | null = null,
   bias: Tensor | null = null,
   eps = 1e-5,
+  layout?: LayerNormLayout,
 ): Tensor {
   const norm = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
   checkShape(norm, "layerNorm normalizedShape");
@@ -113,30 +198,14 @@ export function layerNorm(
   // The kernel takes weight and bias together; a lone one gets its neutral partner.
   const w = weight ?? (affine ? Tensor.ones(norm) : null);
   const b = bias ?? (affine ? Tensor.zeros(norm) : null);
-  const layout = rowLayout(D);
-  const overrides = { ...layout, ALIGN: D % 4 === 0 ? 1 : 0, AFFINE: +affine };
-  const rowGroups = M ? grid(Math.ceil(M / (layout.WG / layout.TPR))) : [0, 1] as [number, number];
-  const params = () => new Params().u32(M).u32(D).f32(eps).u32(0);
-  const none = placeholder();
-
+  const rows: Rows = { M, D, eps, layout: layout ?? layerNormLayout(D) };
   const out = Tensor.empty(inp.shape);
   const mean = Tensor.empty([M]);
   const rstd = Tensor.empty([M]);
-  launch({
-    label: "layer_norm.forward",
-    code: src,
-    entryPoint: "forward",
-    overrides,
-    bindings: [
-      params(),
-      inp.buffer,
-      w?.buffer ?? none,
-      b?.buffer ?? none,
-      out.buffer,
-      mean.buffer,
-      rstd.buffer,
-    ],
-    workgroups: rowGroups,
+  launchLayerNormForward(rows, inp.buffer, w?.buffer ?? null, b?.buffer ?? null, {
+    out: out.buffer,
+    mean: mean.buffer,
+    rstd: rstd.buffer,
   });
   if (w !== weight) w?.dispose();
   if (b !== bias) b?.dispose();
@@ -147,44 +216,20 @@ export function layerNorm(
     if (inp.requiresGrad) {
       dinp = Tensor.empty(inp.shape);
       // A lone bias means weight = ones: the same as no affine map for dinp.
-      launch({
-        label: "layer_norm.backward",
-        code: src,
-        entryPoint: "backward",
-        overrides: { ...overrides, AFFINE: weight ? 1 : 0 },
-        bindings: [
-          params(),
-          inp.buffer,
-          weight?.buffer ?? none,
-          dout.buffer,
-          mean.buffer,
-          rstd.buffer,
-          dinp.buffer,
-        ],
-        workgroups: rowGroups,
-      });
+      launchLayerNormBackward(rows, inp.buffer, weight?.buffer ?? null, dout.buffer, {
+        mean: mean.buffer,
+        rstd: rstd.buffer,
+      }, dinp.buffer);
     }
     let dweight: Tensor | null = null;
     let dbias: Tensor | null = null;
     if (weight?.requiresGrad || bias?.requiresGrad) {
       dweight = Tensor.empty(norm);
       dbias = Tensor.empty(norm);
-      launch({
-        label: "layer_norm.backward_params",
-        code: src,
-        entryPoint: "backward_params",
-        overrides: { WG: PARAMS_WG, TPR: 1, ALIGN: overrides.ALIGN },
-        bindings: [
-          params(),
-          inp.buffer,
-          dweight.buffer,
-          dout.buffer,
-          mean.buffer,
-          rstd.buffer,
-          dbias.buffer,
-        ],
-        workgroups: [Math.ceil(Math.ceil(D / 4) / PARAMS_WG)],
-      });
+      launchLayerNormParamsGrad(rows, inp.buffer, dout.buffer, {
+        mean: mean.buffer,
+        rstd: rstd.buffer,
+      }, { dweight: dweight.buffer, dbias: dbias.buffer });
     }
     const grads: (Tensor | null)[] = [dinp];
     if (weight) grads.push(dweight);

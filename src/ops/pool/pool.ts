@@ -9,7 +9,7 @@ import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
-import { pair } from "../conv2d/conv2d.ts";
+import { pair, slidingWindow, type Window } from "../window.ts";
 import src from "./pool.wgsl" with { type: "text" };
 
 const WG = 64;
@@ -22,20 +22,7 @@ export interface Pool2dOptions {
   padding?: number | readonly [number, number];
 }
 
-interface Geometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-}
+type Geometry = Window;
 
 function geometry(
   name: string,
@@ -43,27 +30,20 @@ function geometry(
   kernelSize: number | readonly [number, number],
   opts: Pool2dOptions,
 ): Geometry {
-  const [kh, kw] = pair(kernelSize, `${name}: kernelSize`, 1);
-  const [sh, sw] = pair(opts.stride ?? [kh, kw], `${name}: stride`, 1);
+  const kernel = pair(kernelSize, `${name}: kernelSize`, 1);
+  const stride = pair(opts.stride ?? kernel, `${name}: stride`, 1);
   const [ph, pw] = pair(opts.padding ?? 0, `${name}: padding`, 0);
   if (inp.rank !== 4) {
     throw new Error(`${name} expects 4-D input [N, C, H, W], got ${fmt(inp.shape)}`);
   }
-  if (2 * ph > kh || 2 * pw > kw) {
+  if (2 * ph > kernel[0] || 2 * pw > kernel[1]) {
     throw new Error(
-      `${name}: padding [${ph}, ${pw}] must be at most half the kernel size [${kh}, ${kw}]`,
+      `${name}: padding [${ph}, ${pw}] must be at most half the kernel size [${kernel[0]}, ${
+        kernel[1]
+      }]`,
     );
   }
-  const [n, c, h, w] = inp.shape;
-  if (h + 2 * ph < kh || w + 2 * pw < kw) {
-    throw new Error(
-      `${name}: kernel ${kh}x${kw} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} ` +
-        `(input ${h}x${w}, padding [${ph}, ${pw}]); use a smaller kernel or more padding`,
-    );
-  }
-  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
-  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  return { n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw };
+  return slidingWindow(name, inp.shape, kernel, stride, [ph, pw]);
 }
 
 function params(g: Geometry, total: number): Params {
@@ -77,6 +57,32 @@ function params(g: Geometry, total: number): Params {
  * dinp of a pooling: gathered per input element, or, when windows cannot overlap, written
  * window by window from the outputs (into zeros unless the windows tile the input).
  */
+/** 2x2 windows, stride 2, no padding, rows of whole vec4s: the pool2_* kernels. */
+function pool2(g: Geometry): boolean {
+  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.ph === 0 && g.pw === 0 &&
+    g.w % 4 === 0;
+}
+
+function runPool2(entry: string, kind: "max" | "avg", g: Geometry, buffers: GPUBuffer[]): void {
+  const total = g.n * g.c * g.oh * Math.ceil(g.ow / 4);
+  launch({
+    label: `pool.${entry}`,
+    code: src,
+    entryPoint: entry,
+    overrides: { WG, IS_MAX: +(kind === "max"), OUT_ALIGNED: +(g.ow % 4 === 0) },
+    bindings: [params(g, total), ...buffers],
+    workgroups: grid(Math.ceil(total / WG)),
+  });
+}
+
+function forward(kind: "max" | "avg", g: Geometry, inp: Tensor, out: Tensor, idx?: Tensor): void {
+  if (pool2(g)) {
+    runPool2("pool2_forward", kind, g, [inp.buffer, out.buffer, idx?.buffer ?? placeholder()]);
+  } else {
+    run(`${kind}_forward`, g, out.numel, [inp.buffer, out.buffer, ...(idx ? [idx.buffer] : [])]);
+  }
+}
+
 function backward(
   kind: "max" | "avg",
   g: Geometry,
@@ -84,6 +90,11 @@ function backward(
   dout: Tensor,
   idx?: Tensor,
 ): Tensor {
+  if (pool2(g)) {
+    const dinp = g.h === 2 * g.oh ? Tensor.empty(inp.shape) : Tensor.zeros(inp.shape);
+    runPool2("pool2_backward", kind, g, [dout.buffer, dinp.buffer, idx?.buffer ?? placeholder()]);
+    return dinp;
+  }
   if (g.sh >= g.kh && g.sw >= g.kw) {
     const tiles = g.sh === g.kh && g.sw === g.kw && g.ph === 0 && g.pw === 0 &&
       g.h === g.oh * g.kh && g.w === g.ow * g.kw;
@@ -94,11 +105,11 @@ function backward(
       dinp.buffer,
       idx?.buffer ?? placeholder(),
     ];
-    run(`${kind}_backward_disjoint`, g, dout.size, b);
+    run(`${kind}_backward_disjoint`, g, dout.numel, b);
     return dinp;
   }
   const dinp = Tensor.empty(inp.shape);
-  run(`${kind}_backward`, g, dinp.size, [dout.buffer, dinp.buffer, ...(idx ? [idx.buffer] : [])]);
+  run(`${kind}_backward`, g, dinp.numel, [dout.buffer, dinp.buffer, ...(idx ? [idx.buffer] : [])]);
   return dinp;
 }
 
@@ -151,11 +162,11 @@ export function maxPool2d(
   const g = geometry("maxPool2d", inp, kernelSize, opts);
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
-  run("max_forward", g, out.size, [inp.buffer, out.buffer, idx.buffer]);
+  forward("max", g, inp, out, idx);
   const res = record(out, "maxPool2d", [inp], (dout) => [backward("max", g, inp, dout, idx)], [
     idx,
   ]);
-  if (!res.requiresGrad) idx.dispose(); // else held by the graph
+  if (!res.requiresGrad) idx.dispose(); // else the backward's cache, held by the graph
   return res;
 }
 
@@ -188,6 +199,6 @@ export function avgPool2d(
 ): Tensor {
   const g = geometry("avgPool2d", inp, kernelSize, opts);
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
-  run("avg_forward", g, out.size, [inp.buffer, out.buffer]);
+  forward("avg", g, inp, out);
   return record(out, "avgPool2d", [inp], (dout) => [backward("avg", g, inp, dout)]);
 }

@@ -180,3 +180,115 @@ fn avg_backward_disjoint(@builtin(workgroup_id) wid: vec3<u32>,
                          @builtin(local_invocation_id) lid: vec3<u32>) {
   backward_disjoint(wid, nwg, lid, false);
 }
+
+// ---------------------------------------------------------------------------------------
+// 2x2 windows, stride 2, no padding, W % 4 == 0 (LeNet's pools): one thread per 4
+// neighbouring outputs of a row, which read the 2 x 8 input values under them as 4 vec4s
+// and write 1 vec4 (and 1 of indices), instead of 4 scalar loads and 2 stores per output;
+// the backward writes the same 2 x 8 values as 4 vec4s. pool2_backward needs windows that
+// tile the input (H and W even) or a zeroed dinp, like the *_disjoint entry points.
+// Bindings as max_forward / max_backward (avg_*: the idx binding is a placeholder).
+// Dispatch: grid(ceil(total / WG)), total = N * C * OH * ceil(OW / 4).
+
+override IS_MAX: bool = true;
+override OUT_ALIGNED: bool = false; // OW % 4 == 0: outputs and indices are whole vec4s
+
+@group(0) @binding(1) var<storage, read> inp4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> idx4: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> dout4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dinp4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> idx4_in: array<vec4<u32>>;
+
+// The thread's outputs: plane (n, c), row y, first column x0, flat index of output x0.
+struct Quad { plane: u32, y: u32, x0: u32, o: u32 }
+
+fn quad(i: u32) -> Quad {
+  let qw = (p.ow + 3u) / 4u;
+  let xq = i % qw;
+  let y = (i / qw) % p.oh;
+  let plane = i / (qw * p.oh);
+  return Quad(plane, y, 4u * xq, (plane * p.oh + y) * p.ow + 4u * xq);
+}
+
+@compute @workgroup_size(WG)
+fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let q = quad(i);
+  let top = (q.plane * p.h + 2u * q.y) * p.w + 2u * q.x0; // a multiple of 4
+  let a0 = inp4[top / 4u];
+  let a1 = inp4[top / 4u + 1u];
+  let b0 = inp4[(top + p.w) / 4u];
+  let b1 = inp4[(top + p.w) / 4u + 1u];
+  // window element k of output j: e_k[j], in row-major window order
+  let e = array<vec4<f32>, 4>(vec4<f32>(a0.xz, a1.xz), vec4<f32>(a0.yw, a1.yw),
+                              vec4<f32>(b0.xz, b1.xz), vec4<f32>(b0.yw, b1.yw));
+  var v: vec4<f32>;
+  var at = vec4<u32>(0u);
+  if (IS_MAX) {
+    // the first maximum wins; a NaN always does (PyTorch's rule, as max_forward)
+    v = e[0];
+    for (var k = 1u; k < 4u; k++) {
+      let take = e[k] > v | e[k] != e[k];
+      v = select(v, e[k], take);
+      at = select(at, vec4<u32>(k), take);
+    }
+    let x = vec4<u32>(0u, 2u, 4u, 6u) + 2u * q.x0 + (at & vec4<u32>(1u));
+    at = (2u * q.y + (at >> vec4<u32>(1u))) * p.w + x; // iy * W + ix, as max_forward
+  } else {
+    v = (e[0] + e[1] + e[2] + e[3]) * 0.25;
+  }
+  if (OUT_ALIGNED) {
+    out4[q.o / 4u] = v;
+    if (IS_MAX) { idx4[q.o / 4u] = at; }
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let o = q.o + j;
+    if (q.x0 + j < p.ow) {
+      out4[o / 4u][o % 4u] = v[j];
+      if (IS_MAX) { idx4[o / 4u][o % 4u] = at[j]; }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn pool2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let q = quad(i);
+  var g: vec4<f32>;
+  var k = vec4<u32>(0u);
+  if (OUT_ALIGNED) {
+    g = dout4[q.o / 4u];
+    if (IS_MAX) { k = idx4_in[q.o / 4u]; }
+  } else {
+    for (var j = 0u; j < 4u; j++) {
+      let o = min(q.o + j, q.o + p.ow - 1u - q.x0); // past the row: any in-bounds value
+      g[j] = dout4[o / 4u][o % 4u];
+      if (IS_MAX) { k[j] = idx4_in[o / 4u][o % 4u]; }
+    }
+  }
+  let top = (q.plane * p.h + 2u * q.y) * p.w + 2u * q.x0;
+  var e: array<vec4<f32>, 4>; // the gradient of window element k of output j: e[k][j]
+  if (IS_MAX) {
+    // which window element won: k - (top row's iy * W + 2 x) is 0, 1, W or W + 1
+    let d = k - ((2u * q.y) * p.w + 2u * q.x0 + vec4<u32>(0u, 2u, 4u, 6u));
+    let zero = vec4<f32>(0.0);
+    e = array<vec4<f32>, 4>(select(zero, g, d == vec4<u32>(0u)), select(zero, g, d == vec4<u32>(1u)),
+                            select(zero, g, d == vec4<u32>(p.w)), select(zero, g, d == vec4<u32>(p.w + 1u)));
+  } else {
+    let a = g * 0.25;
+    e = array<vec4<f32>, 4>(a, a, a, a);
+  }
+  // input columns 2 x0 .. 2 x0 + 3 hold outputs x0, x0 + 1; columns + 4 .. + 7 the next two
+  dinp4[top / 4u] = vec4<f32>(e[0].x, e[1].x, e[0].y, e[1].y);
+  dinp4[(top + p.w) / 4u] = vec4<f32>(e[2].x, e[3].x, e[2].y, e[3].y);
+  if (q.x0 + 2u < p.ow) { // OW is even: outputs come in pairs
+    dinp4[top / 4u + 1u] = vec4<f32>(e[0].z, e[1].z, e[0].w, e[1].w);
+    dinp4[(top + p.w) / 4u + 1u] = vec4<f32>(e[2].z, e[3].z, e[2].w, e[3].w);
+  }
+}

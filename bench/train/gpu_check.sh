@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The training bench on a machine with a real GPU, in one go (issue 10, "On a real GPU"):
+# what the machine has, the kernel tests on its adapter (correctness first), then the
+# LeNet step throughput of both models and the per-layer table. Writes its report to
+# $OUT/gpu_check.txt (default: the current directory).
+#
+# Run from anywhere: bash bench/train/gpu_check.sh
+# Deno's WebGPU (wgpu) drives a GPU through Vulkan on Linux: it needs the Vulkan loader
+# (libvulkan1) and the vendor's driver with its Vulkan ICD (for NVIDIA, the driver package
+# that installs /usr/share/vulkan/icd.d/nvidia_icd.json). Without them Deno falls back to
+# llvmpipe, which the script reports rather than timing the CPU by mistake.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out="${OUT:-.}/gpu_check.txt"
+exec > >(tee "$out") 2>&1
+
+echo "== machine"
+uname -a
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+lscpu | grep -E "Model name|^CPU\(s\)" || true
+if ! command -v deno >/dev/null; then
+  echo "deno is not on PATH: install Deno 2.x and rerun"
+  exit 2
+fi
+deno --version | head -1
+ldconfig -p 2>/dev/null | grep -q "libvulkan.so.1" || {
+  echo "no Vulkan loader (libvulkan.so.1): trying apt-get install libvulkan1"
+  apt-get install -y libvulkan1 >/dev/null 2>&1 || echo "could not install libvulkan1"
+}
+ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null
+
+echo "== adapter"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+deno eval '
+const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+if (!a) { console.log("no WebGPU adapter"); Deno.exit(3); }
+console.log(JSON.stringify(a.info));
+if (a.info.isFallbackAdapter || /llvmpipe/.test(a.info.description)) {
+  console.log("this is the CPU fallback adapter, not a GPU: check the Vulkan ICD");
+  Deno.exit(3);
+}' || exit 3
+
+echo "== kernel tests on this adapter"
+timeout 600 deno test -A tests/ops/ 2>&1 | tail -5
+
+echo "== training step throughput (batch 256) and per-layer profile"
+timeout 900 deno run -A bench/train/train_bench.ts --steps 50

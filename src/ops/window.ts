@@ -1,0 +1,80 @@
+/**
+ * Sliding-window geometry shared by convolution and pooling: number-or-pair options, the
+ * output size, and the error for a window that does not fit.
+ *
+ * @module
+ */
+
+/**
+ * Normalizes a number-or-pair size option to [h, w], checking that both are integers >= min.
+ *
+ * @example
+ * ```ts
+ * import { pair } from "./window.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(pair(5, "kernelSize", 1), [5, 5]);
+ * assert.deepEqual(pair([3, 2], "stride", 1), [3, 2]);
+ * assert.throws(() => pair(0, "stride", 1), /stride must be an integer >= 1/);
+ * ```
+ */
+export function pair(v: number | readonly [number, number], name: string, min: number): [
+  number,
+  number,
+] {
+  const [a, b] = typeof v === "number" ? [v, v] : v;
+  if (![a, b].every((x) => Number.isInteger(x) && x >= min)) {
+    throw new Error(
+      `${name} must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(v)}`,
+    );
+  }
+  return [a, b];
+}
+
+/** A window sliding over [N, C, H, W]: kernel, stride and padding, and the output size. */
+export interface Window {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  /** Output height and width: floor((H + 2 ph - kh) / sh) + 1, likewise OW. */
+  oh: number;
+  ow: number;
+}
+
+/**
+ * The window of kernel `[kh, kw]` over `inp` (shape [N, C, H, W]) with the given stride and
+ * padding, or an error naming `op` when the kernel is larger than the padded input.
+ *
+ * @example
+ * ```ts
+ * import { slidingWindow } from "./window.ts";
+ * import assert from "node:assert/strict";
+ * const g = slidingWindow("conv2d", [256, 1, 28, 28], [5, 5], [1, 1], [2, 2]);
+ * assert.deepEqual([g.oh, g.ow], [28, 28]);
+ * assert.throws(() => slidingWindow("conv2d", [1, 1, 4, 4], [5, 5], [1, 1], [0, 0]), /larger/);
+ * ```
+ */
+export function slidingWindow(
+  op: string,
+  shape: readonly number[],
+  [kh, kw]: readonly [number, number],
+  [sh, sw]: readonly [number, number],
+  [ph, pw]: readonly [number, number],
+): Window {
+  const [n, c, h, w] = shape;
+  if (h + 2 * ph < kh || w + 2 * pw < kw) {
+    throw new Error(
+      `${op}: kernel ${kh}x${kw} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} ` +
+        `(input ${h}x${w}, padding [${ph}, ${pw}]); use a smaller kernel or more padding`,
+    );
+  }
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  return { n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow };
+}
