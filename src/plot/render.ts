@@ -171,6 +171,7 @@ export function plotSvg(options: Plot.PlotOptions, { legend }: PlotExtras = {}):
       ["y", String(16 + i * (FONT_SIZE + 8))],
       ["font-size", String(i === 0 ? FONT_SIZE + 3 : FONT_SIZE + 1)],
       ["font-weight", i === 0 ? "bold" : "normal"],
+      ["text-anchor", "start"], // Plot's root sets "middle"
     ];
     for (const [k, v] of attrs) t.setAttribute(k, v);
     t.textContent = text;
