@@ -43,6 +43,7 @@ export {
   type UpdateEvent,
 } from "./src/train/fit.ts";
 export { type BatchNormStatsOptions, updateBatchNormStats } from "./src/train/precise_bn.ts";
+export { type Gain, gainLabel, RunningStatsFilters } from "./src/train/running_stats.ts";
 export {
   evaluateAccuracy,
   type EvaluateOptions,
