@@ -35,24 +35,34 @@ export interface Mismatch {
 }
 
 /**
+ * A row's outputs are compared with this floor on each output's scale, as a fraction of the
+ * largest magnitude among all of them: an output that is zero in exact arithmetic (the bias
+ * of a layer followed by batch norm gets no gradient, so its update is rounding noise) is
+ * judged against the row's scale instead of its own.
+ */
+export const SCALE_FLOOR = 1e-3;
+
+/**
  * Compares `got` with `want` output by output; the error of each is scaled by the largest
- * |want| of that output (an absolute tolerance proportional to the data, so sums with
- * cancellation do not fail on elements that are tiny next to their neighbours). Returns the
- * worst output, or a missing/mis-sized one as error Infinity.
+ * |want| of that output (at least {@link SCALE_FLOOR} of the largest |want| of the row), so
+ * sums with cancellation do not fail on elements that are tiny next to their neighbours.
+ * Returns the worst output, or a missing/mis-sized one as error Infinity. NaN counts as
+ * an error.
  */
 export function worstMismatch(got: Outputs, want: Outputs): Mismatch {
+  const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const floor = SCALE_FLOOR * Math.max(...Object.values(want).map(maxAbs));
   let worst: Mismatch = { key: "", error: 0, at: -1, got: 0, want: 0 };
   for (const [key, w] of Object.entries(want)) {
     const g = got[key];
     if (!g || g.length !== w.length) {
       return { key, error: Infinity, at: -1, got: g?.length ?? 0, want: w.length };
     }
-    let scale = 0;
-    for (const v of w) scale = Math.max(scale, Math.abs(v));
-    scale ||= 1;
+    const scale = Math.max(maxAbs(w), floor) || 1;
     for (let i = 0; i < w.length; i++) {
       const e = Math.abs(g[i] - w[i]) / scale;
-      if (!(e <= worst.error)) worst = { key, error: e, at: i, got: g[i], want: w[i] };
+      if (Number.isNaN(e)) return { key, error: NaN, at: i, got: g[i], want: w[i] };
+      if (e > worst.error) worst = { key, error: e, at: i, got: g[i], want: w[i] };
     }
   }
   return worst;

@@ -111,7 +111,7 @@ export function mergeResults(
   const notes: string[] = [];
   const versions: Record<string, string> = { tfjs: "4.22.0", deno: Deno.version.deno };
   if ("absent" in torch) notes.push(`pytorch_cpu: absent (${torch.absent})`);
-  else versions.torch = `${torch.torch} (${torch.threads} threads)`;
+  else versions.torch = `${torch.torch} (${torch.threads} thread${torch.threads === 1 ? "" : "s"})`;
   const rows: ResultRow[] = [];
   const details: Results["details"] = {};
   for (const r of raw.rows) {

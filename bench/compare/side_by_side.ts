@@ -84,7 +84,7 @@ async function timedMs(fn: () => void | Promise<void>): Promise<number> {
 
 /**
  * Warms `c` up (one untimed block, unless that would take over WARM_LIMIT_MS) and decides how
- * many ops to time: whole blocks of `reps` on a GPU, at least 3 single ops on a CPU.
+ * many ops to time: whole blocks of `reps` on a GPU, at least 2 single ops on a CPU.
  */
 async function plan(c: Contender, reps: number, firstMs: number, budgetMs: number) {
   let blockMs = reps * firstMs;
@@ -97,7 +97,7 @@ async function plan(c: Contender, reps: number, firstMs: number, budgetMs: numbe
   const fit = Math.floor((BUDGET * budgetMs) / blockMs);
   return reps > 1
     ? reps * Math.max(1, Math.min(MAX_BLOCKS, fit))
-    : Math.max(3, Math.min(MAX_CPU_SAMPLES, fit));
+    : Math.max(2, Math.min(MAX_CPU_SAMPLES, fit));
 }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
@@ -223,53 +223,53 @@ const median = (a: number[]) => {
 };
 
 /**
- * Iterations `Deno.bench` runs on its own before the `n` it is asked for (2 in Deno 2.9,
- * whatever `warmup` says). A GPU contender makes them one op and one wait each, so that its
- * blocks of `reps` ops line up with the iterations `Deno.bench` reports; a CPU contender
- * records them like any other.
+ * `Deno.bench` (Deno 2.9) warms up by calling a function until 10 ms have passed, then
+ * measures `n + 1` calls, whatever `warmup` says. The contenders are warm already
+ * (validation, then `plan`), so the first call only spends those 10 ms (it settles the
+ * device, switches the tfjs backend and waits), and the measured calls are exactly the
+ * planned ops: whole blocks of `reps` on a GPU, so the figures `Deno.bench` prints are per
+ * op too. The results use the blocks recorded here, not `Deno.bench`'s statistics.
  */
-const DENO_EXTRA_CALLS = 2;
+const DENO_WARMUP_MS = 10;
 /** A GPU contender whose last block was not waited for (if `Deno.bench` stopped mid-block). */
 let unsettled: Entry | null = null;
 
 function register(row: Row, e: Entry, baseline: boolean): void {
-  const gpuSide = e.reps > 1;
-  const waits = gpuSide ? `, 1 wait per ${e.reps} ops` : "";
+  const waits = e.reps > 1 ? `, 1 wait per ${e.reps} ops` : "";
   const flag = e.measured.status === "invalid" ? " [result differs]" : "";
   let calls = 0, blockStart = 0;
   Deno.bench({
     name: `${e.label}${waits}${flag}`,
     group: row.title,
     baseline,
-    n: gpuSide ? e.ops : Math.max(1, e.ops - DENO_EXTRA_CALLS),
-    warmup: 0,
+    n: e.ops - 1,
+    warmup: 1,
     async fn(b) {
-      if (calls === 0) {
-        log(`[${elapsed()}] timing ${row.title}: ${e.label}`);
+      if (calls++ === 0) {
+        log(`[${elapsed()}] timing ${row.title}: ${e.label}, ${e.ops} ops`);
+        const t = performance.now();
         await unsettled?.contender.wait();
         unsettled = null;
         if (e.backend && tf.getBackend() !== e.backend) await useTfBackend(e.backend);
+        await e.contender.wait();
+        const left = DENO_WARMUP_MS + 1 - (performance.now() - t);
+        if (left > 0) await new Promise((r) => setTimeout(r, left));
+        return;
       }
-      const k = calls++;
+      const k = calls - 2; // ops so far
       b.start();
       try {
-        if (gpuSide && k < DENO_EXTRA_CALLS) {
-          e.contender.run();
+        if (k % e.reps === 0) {
+          blockStart = performance.now();
+          unsettled = e;
+        }
+        e.contender.run();
+        if ((k + 1) % e.reps === 0) {
           await e.contender.wait();
-        } else {
-          const j = gpuSide ? k - DENO_EXTRA_CALLS : 0;
-          if (j % e.reps === 0) {
-            blockStart = performance.now();
-            unsettled = e;
-          }
-          e.contender.run();
-          if ((j + 1) % e.reps === 0) {
-            await e.contender.wait();
-            unsettled = null;
-            e.samples.push((performance.now() - blockStart) / e.reps);
-            e.measured.ms = median(e.samples);
-            e.measured.ops = e.samples.length * e.reps;
-          }
+          unsettled = null;
+          e.samples.push((performance.now() - blockStart) / e.reps);
+          e.measured.ms = median(e.samples);
+          e.measured.ops = e.samples.length * e.reps;
         }
       } catch (err) {
         e.measured.status = "failed";

@@ -26,6 +26,7 @@ EPS = 1e-5
 MOMENTUM = 0.1
 MIN_SAMPLE_S = 0.02  # a timed sample repeats the op until it lasts this long
 MIN_SAMPLES, MAX_SAMPLES = 3, 10
+SCALE_FLOOR = 1e-3  # as bench/compare/contender.ts
 
 
 def log(msg):
@@ -146,7 +147,9 @@ def make(case, t):
 
 
 def worst_mismatch(got, want):
-    """As bench/compare/contender.ts: the worst error relative to each output's scale."""
+    """As bench/compare/contender.ts's worstMismatch: the worst error relative to each
+    output's scale, the scale floored at SCALE_FLOOR of the row's largest magnitude."""
+    floor = SCALE_FLOOR * max(float(np.abs(w).max()) for w in want.values())
     worst = (0.0, "")
     for key, w in want.items():
         if key not in got:
@@ -155,12 +158,13 @@ def worst_mismatch(got, want):
         w = w.astype(np.float64)
         if g.shape != w.shape:
             return float("inf"), f"{key} has {g.size} values, expected {w.size}"
-        scale = np.abs(w).max() or 1.0
-        err = np.abs(g - w) / scale
-        i = int(np.nanargmax(err)) if not np.isnan(err).all() else 0
-        e = float(err[i]) if not np.isnan(err).any() else float("nan")
-        if not e <= worst[0]:
-            worst = (e, f"{key} off by {e:.1e} of its scale (at {i}: {g[i]:.5g} vs {w[i]:.5g})")
+        err = np.abs(g - w) / (max(float(np.abs(w).max()), floor) or 1.0)
+        if np.isnan(err).any():
+            return float("nan"), f"{key} has NaN"
+        i = int(err.argmax())
+        if err[i] > worst[0]:
+            worst = (float(err[i]),
+                     f"{key} off by {err[i]:.1e} of its scale (at {i}: {g[i]:.5g} vs {w[i]:.5g})")
     return worst
 
 
