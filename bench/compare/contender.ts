@@ -20,6 +20,8 @@ export interface Contender {
   run(): void;
   /** Waits until all work from `run` is finished: one host wait on a GPU, nothing on a CPU. */
   wait(): Promise<void>;
+  /** Runs the op once more and returns how many kernels it launched (bnlab and tfjs). */
+  launches?(): number | Promise<number>;
 }
 
 /** How far one output is from the one it should match. */

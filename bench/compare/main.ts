@@ -56,6 +56,8 @@ async function findTorch(): Promise<{ python: string } | { absent: string }> {
 const outDir = option("out") ?? here("../results");
 const work = await Deno.makeTempDir({ prefix: "bnlab-compare-" });
 const started = performance.now();
+const loadavg = () => Deno.loadavg().map((v) => Math.round(v * 100) / 100);
+const loadAtStart = loadavg();
 const minutes = () => ((performance.now() - started) / 60000).toFixed(1);
 try {
   console.error(`bench:compare: 1/3 bnlab, float64 reference and TensorFlow.js (deno bench)`);
@@ -94,7 +96,8 @@ try {
   }
 
   console.error(`bench:compare: 3/3 results (${minutes()} min so far)`);
-  const results = mergeResults(raw, torch, await cpuModel(), new Date());
+  const load = { start: loadAtStart, end: loadavg() };
+  const results = mergeResults(raw, torch, await cpuModel(), new Date(), load);
   await Deno.mkdir(outDir, { recursive: true });
   const json = JSON.stringify(results, null, 2) + "\n";
   const latest = `${outDir}/latest.json`;

@@ -31,6 +31,11 @@ function num(v: number): string {
   return v.toPrecision(3).replace(/\.?0+$/, (m) => (m.startsWith(".") ? "" : m));
 }
 
+/** The core count from the CPU line (`..., 2 cores`). */
+function navigatorCores(cpu: string): string {
+  return cpu.match(/(\d+) cores/)?.[1] ?? "?";
+}
+
 /** One result cell: the figure, flagged if its result differed from bnlab's, or why none. */
 function cell(r: Results, row: string, p: Peer): string {
   const v = r.rows.find((x) => x.name === row)![p];
@@ -69,6 +74,9 @@ export function markdown(r: Results): string {
     ``,
     `- Adapter: **${r.adapter}**; CPU: **${r.cpu}**.`,
     `- Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
+    `- Load average (1 min) at the start and end of the run: ${r.load.start[0]} and ${
+      r.load.end[0]
+    } on ${navigatorCores(r.cpu)} cores (above the core count, other work shared the machine).`,
     `- Yardsticks, same run: vec4 copy **${
       num(y.copy_gbps)
     } GB/s**; \`linear\` ${y.matmul_size}x${y.matmul_size}x${y.matmul_size} **${
@@ -100,8 +108,8 @@ export function markdown(r: Results): string {
       `need none. Errors are the worst difference from bnlab's result relative to the ` +
       `output's largest magnitude (bnlab's own is against its float64 reference).`,
     ``,
-    `| row | ops/wait | float64 reference ms | bnlab error | tfjs webgpu error | tfjs cpu error | PyTorch error |`,
-    `| --- | ---: | ---: | --- | --- | --- | --- |`,
+    `| row | ops/wait | kernels/op, bnlab / tfjs | float64 reference ms | bnlab error | tfjs webgpu error | tfjs cpu error | PyTorch error |`,
+    `| --- | ---: | ---: | ---: | --- | --- | --- | --- |`,
   );
   for (const row of r.rows) {
     const d = r.details[row.name];
@@ -112,9 +120,9 @@ export function markdown(r: Results): string {
       return m.status === "ok" ? e ?? "ok" : `${m.status}${e ? ` ${e}` : ""}`;
     };
     lines.push(
-      `| ${d.title} | ${d.reps} | ${d.reference_ms === null ? "-" : num(d.reference_ms)} | ${
-        PEERS.map(err).join(" | ")
-      } |`,
+      `| ${d.title} | ${d.reps} | ${d.peers.bnlab?.launches ?? "-"} / ${
+        d.peers.tfjs_webgpu?.launches ?? "-"
+      } | ${d.reference_ms === null ? "-" : num(d.reference_ms)} | ${PEERS.map(err).join(" | ")} |`,
     );
   }
   if (r.notes.length) lines.push(``, `Notes:`, ``, ...r.notes.map((n) => `- ${n}`));

@@ -28,6 +28,8 @@ export interface Measured {
   waitsPerOp: number;
   /** Validation result (`max error 3.1e-7 of scale`) or the reason for a null. */
   note: string;
+  /** Kernels per op: bnlab's WebGPU dispatches, tfjs's kernel calls (one dispatch or more each). */
+  launches?: number;
 }
 
 /** One row as measured by the `Deno.bench` side. */
@@ -99,6 +101,8 @@ export interface Results {
   }>;
   /** Versions of the peers. */
   versions: Record<string, string>;
+  /** The machine's 1/5/15-minute load averages when the run started and ended. */
+  load: { start: number[]; end: number[] };
 }
 
 /** Merges the two sides into latest.json's shape. */
@@ -107,6 +111,7 @@ export function mergeResults(
   torch: TorchRun | { absent: string },
   cpu: string,
   date: Date,
+  load: Results["load"],
 ): Results {
   const notes: string[] = [];
   const versions: Record<string, string> = { tfjs: "4.22.0", deno: Deno.version.deno };
@@ -156,5 +161,6 @@ export function mergeResults(
     yardsticks: raw.yardsticks,
     details,
     versions,
+    load,
   };
 }

@@ -33,6 +33,7 @@ import {
   layerNorm as tfLayerNorm,
   nhwcShape,
   tf,
+  tfKernels,
   tfWait,
   toNchw,
   toNhwc,
@@ -127,6 +128,13 @@ function clearGrads(ts: Tensor[]): void {
   }
 }
 
+/** Kernels that `fn` encodes (it must not flush). */
+function countLaunches(fn: () => void): number {
+  gpu.flush();
+  fn();
+  return gpu.queueStats().pendingLaunches;
+}
+
 /** Runs `fn` on the tfjs backend's tensors inside a tidy, keeping nothing. */
 const tfRun = (fn: () => unknown) => () => tf.tidy(() => void fn());
 
@@ -219,6 +227,9 @@ function batchNormRows(shape: number[]): Row[] {
             }
             : () => noGrad(() => op().dispose()),
           wait: bnlabWait,
+          launches() {
+            return countLaunches(this.run);
+          },
         };
       },
       tfjs: (i) => {
@@ -252,6 +263,9 @@ function batchNormRows(shape: number[]): Row[] {
           },
           run: backward ? tfRun(() => fb([x, gamma, beta], dout)) : tfRun(() => f(x, gamma, beta)),
           wait: tfWait,
+          launches() {
+            return tfKernels(this.run);
+          },
         };
       },
     });
@@ -350,6 +364,9 @@ function layerNormRows(shape: number[]): Row[] {
             }
             : () => noGrad(() => op().dispose()),
           wait: bnlabWait,
+          launches() {
+            return countLaunches(this.run);
+          },
         };
       },
       tfjs: (i) => {
@@ -380,6 +397,9 @@ function layerNormRows(shape: number[]): Row[] {
           },
           run: backward ? tfRun(() => fb([x, gamma, beta], dout)) : tfRun(() => f(x, gamma, beta)),
           wait: tfWait,
+          launches() {
+            return tfKernels(this.run);
+          },
         };
       },
     });
@@ -449,6 +469,9 @@ function convRow(label: string, d: ConvDims): Row {
           clearGrads([x, w, b]);
         },
         wait: bnlabWait,
+        launches() {
+          return countLaunches(this.run);
+        },
       };
     },
     tfjs: (i) => {
@@ -472,6 +495,9 @@ function convRow(label: string, d: ConvDims): Row {
         },
         run: tfRun(() => fb([x, filter, bias], dout)),
         wait: tfWait,
+        launches() {
+          return tfKernels(this.run);
+        },
       };
     },
   };
@@ -572,6 +598,7 @@ function lenetRow(norm: "batch" | "none"): Row {
           gpu.flush(); // as fit does: submit each step's work as it is encoded
         },
         wait: bnlabWait,
+        launches: () => countLaunches(() => step().dispose()),
       };
     },
     tfjs: (i) => {
@@ -589,6 +616,9 @@ function lenetRow(norm: "batch" | "none"): Row {
         },
         run: () => net.step().dispose(),
         wait: tfWait,
+        launches() {
+          return tfKernels(this.run);
+        },
       };
     },
   };

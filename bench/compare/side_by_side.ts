@@ -142,6 +142,8 @@ async function prepare(
       measured.note = `differs from ${against}: ${describeMismatch(m)}`;
     } else measured.note = `max error ${m.error.toExponential(1)} of scale vs ${against}`;
   } else measured.note = "validated by the peers";
+  // kernels per op: bnlab's dispatches, tfjs's kernel calls (the same graph on both backends)
+  if (key !== "tfjs_cpu") measured.launches = await contender.launches?.();
   log(`  ${label}: ${measured.status === "ok" ? "ok" : "INVALID"}, ${measured.note}`);
   const ops = await plan(contender, reps, firstMs!, row.budgetMs);
   measured.waitsPerOp = key === "bnlab" || key === "tfjs_webgpu" ? 1 / reps : 0;

@@ -67,6 +67,11 @@ function watchErrors(b: WebGPUBackend): void {
   });
 }
 
+/** How many tfjs kernels `fn` runs (each one dispatch or more on WebGPU), by `tf.profile`. */
+export async function tfKernels(fn: () => void): Promise<number> {
+  return (await tf.profile(() => void fn())).kernels.length;
+}
+
 /** The WebGPU adapter tfjs's backend runs on (its description), or null on the CPU. */
 export function tfAdapter(): string | null {
   const b = tf.backend();
