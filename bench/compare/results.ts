@@ -115,6 +115,14 @@ export function mergeResults(
 ): Results {
   const notes: string[] = [];
   const versions: Record<string, string> = { tfjs: "4.22.0", deno: Deno.version.deno };
+  const cores = navigator.hardwareConcurrency;
+  const busiest = Math.max(load.start[0], load.end[0]);
+  if (busiest > cores) {
+    notes.push(
+      `the machine was shared: 1-minute load average up to ${busiest} on ${cores} cores, so ` +
+        `absolute times are inflated and noisy; compare ratios within this run`,
+    );
+  }
   if ("absent" in torch) notes.push(`pytorch_cpu: absent (${torch.absent})`);
   else versions.torch = `${torch.torch} (${torch.threads} thread${torch.threads === 1 ? "" : "s"})`;
   const rows: ResultRow[] = [];
