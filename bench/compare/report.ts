@@ -76,7 +76,11 @@ export function markdown(r: Results): string {
     `- Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
     `- Load average (1 min) at the start and end of the run: ${r.load.start[0]} and ${
       r.load.end[0]
-    } on ${navigatorCores(r.cpu)} cores (above the core count, other work shared the machine).`,
+    } on ${navigatorCores(r.cpu)} cores${
+      Math.max(r.load.start[0], r.load.end[0]) > +navigatorCores(r.cpu)
+        ? " (above the core count: other work shared the machine)"
+        : ""
+    }.`,
     `- Yardsticks, same run: vec4 copy **${
       num(y.copy_gbps)
     } GB/s**; \`linear\` ${y.matmul_size}x${y.matmul_size}x${y.matmul_size} **${

@@ -68,7 +68,8 @@ const rows = allRows().filter((r) => PICK.test(r.name));
 interface Entry {
   label: string;
   key: Peer | "reference";
-  contender: Contender;
+  /** Null for a peer that is unable to run the row. */
+  contender: Contender | null;
   backend?: TfBackendName;
   reps: number;
   ops: number;
@@ -110,7 +111,7 @@ async function prepare(
   make: () => Contender,
   want: Outputs | null,
   backend?: TfBackendName,
-): Promise<{ entry: Entry | null; outputs: Outputs | null }> {
+): Promise<{ entry: Entry; outputs: Outputs | null }> {
   const reps = key === "bnlab" || key === "tfjs_webgpu" ? row.reps : 1;
   const measured: Measured = { status: "ok", ms: null, ops: 0, waitsPerOp: 0, note: "" };
   let contender: Contender, outputs: Outputs, firstMs: number;
@@ -126,7 +127,7 @@ async function prepare(
     measured.note = errorText(e);
     log(`  ${label}: unable: ${measured.note}`);
     return {
-      entry: { label, key, contender: null!, reps, ops: 0, measured, samples: [] },
+      entry: { label, key, contender: null, reps, ops: 0, measured, samples: [] },
       outputs: null,
     };
   }
@@ -141,7 +142,9 @@ async function prepare(
       measured.status = "invalid";
       measured.note = `differs from ${against}: ${describeMismatch(m)}`;
     } else measured.note = `max error ${m.error.toExponential(1)} of scale vs ${against}`;
-  } else measured.note = "validated by the peers";
+  } else {
+    measured.note = key === "reference" ? "the ground truth" : "no float64 reference for this row";
+  }
   // kernels per op: bnlab's dispatches, tfjs's kernel calls (the same graph on both backends)
   if (key !== "tfjs_cpu") measured.launches = await contender.launches?.();
   log(`  ${label}: ${measured.status === "ok" ? "ok" : "INVALID"}, ${measured.note}`);
@@ -177,16 +180,16 @@ for (const [k, row] of rows.entries()) {
       () => row.reference!(inputs),
       null,
     );
-    entries.push(r.entry!);
+    entries.push(r.entry);
     want = r.outputs;
   }
   const b = await prepare(row, "bnlab", "bnlab", () => row.bnlab(inputs), want);
-  entries.push(b.entry!);
+  entries.push(b.entry);
   const ours = b.outputs!;
   for (const backend of ["webgpu", "cpu"] as const) {
     const key = `tfjs_${backend}` as const;
     const r = await prepare(row, key, `tfjs ${backend}`, () => row.tfjs(inputs), ours, backend);
-    entries.push(r.entry!);
+    entries.push(r.entry);
   }
   const raw: RawRow = {
     name: row.name,
@@ -250,10 +253,10 @@ function register(row: Row, e: Entry, baseline: boolean): void {
       if (calls++ === 0) {
         log(`[${elapsed()}] timing ${row.title}: ${e.label}, ${e.ops} ops`);
         const t = performance.now();
-        await unsettled?.contender.wait();
+        await unsettled?.contender?.wait();
         unsettled = null;
         if (e.backend && tf.getBackend() !== e.backend) await useTfBackend(e.backend);
-        await e.contender.wait();
+        await e.contender!.wait();
         const left = DENO_WARMUP_MS + 1 - (performance.now() - t);
         if (left > 0) await new Promise((r) => setTimeout(r, left));
         return;
@@ -265,9 +268,9 @@ function register(row: Row, e: Entry, baseline: boolean): void {
           blockStart = performance.now();
           unsettled = e;
         }
-        e.contender.run();
+        e.contender!.run();
         if ((k + 1) % e.reps === 0) {
-          await e.contender.wait();
+          await e.contender!.wait();
           unsettled = null;
           e.samples.push((performance.now() - blockStart) / e.reps);
           e.measured.ms = median(e.samples);
