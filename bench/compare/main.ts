@@ -1,0 +1,115 @@
+/**
+ * `deno task bench:compare`: bnlab beside TensorFlow.js and PyTorch, in one run.
+ *
+ * 1. `deno bench` on bench/compare/side_by_side.ts: the adapter's yardsticks, then every row
+ *    validated and timed for bnlab, its float64 reference, tfjs webgpu and tfjs cpu.
+ * 2. The PyTorch peer (bench/peers/torch_peer.py) on the same inputs, validated against
+ *    bnlab's outputs, if a python3 with torch is found ($BNLAB_PYTHON, /usr/bin/python3,
+ *    python3); otherwise its figures are null with the reason.
+ * 3. bench/results/latest.json (issue 11's shape, plus the CPU, yardsticks and per-row
+ *    details), latest.md (the table with ratios), latest.png (the chart), and a copy of
+ *    the JSON named after the adapter, so runs on other adapters sit side by side.
+ *
+ * Options: `--rows <regex>` (only matching rows), `--budget <factor>` (time per contender,
+ * default 1; 0 takes the fewest samples), `--out <dir>` (default bench/results).
+ *
+ * @module
+ */
+import { mergeResults, type RawRun, type TorchRun } from "./results.ts";
+import { writeReport } from "./report.ts";
+
+const here = (p: string) => new URL(p, import.meta.url).pathname;
+
+function option(name: string): string | undefined {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+
+/** `Intel(R) Xeon(R) Processor @ 2.00GHz, 2 cores`, from /proc/cpuinfo where there is one. */
+async function cpuModel(): Promise<string> {
+  const cores = navigator.hardwareConcurrency;
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    const model = info.match(/^model name\s*:\s*(.+)$/m)?.[1].trim();
+    if (model) return `${model}, ${cores} cores`;
+  } catch { /* not Linux */ }
+  return `${Deno.build.arch} CPU, ${cores} cores`;
+}
+
+/** The first python that imports torch, or why there is none. */
+async function findTorch(): Promise<{ python: string } | { absent: string }> {
+  const tried: string[] = [];
+  const candidates = [Deno.env.get("BNLAB_PYTHON"), "/usr/bin/python3", "python3"];
+  for (const python of candidates.filter((c): c is string => !!c)) {
+    try {
+      const r = await new Deno.Command(python, { args: ["-c", "import torch"], stderr: "null" })
+        .output();
+      if (r.success) return { python };
+      tried.push(`${python}: no torch`);
+    } catch {
+      tried.push(`${python}: not found`);
+    }
+  }
+  return { absent: `no python3 with torch (${tried.join("; ")}); apt-get install python3-torch` };
+}
+
+const outDir = option("out") ?? here("../results");
+const work = await Deno.makeTempDir({ prefix: "bnlab-compare-" });
+const started = performance.now();
+const loadavg = () => Deno.loadavg().map((v) => Math.round(v * 100) / 100);
+const loadAtStart = loadavg();
+const minutes = () => ((performance.now() - started) / 60000).toFixed(1);
+try {
+  console.error(`bench:compare: 1/3 bnlab, float64 reference and TensorFlow.js (deno bench)`);
+  const env: Record<string, string> = { BNLAB_COMPARE_OUT: work };
+  if (option("rows")) env.BNLAB_COMPARE_ROWS = option("rows")!;
+  if (option("budget")) env.BNLAB_COMPARE_BUDGET = option("budget")!;
+  const bench = await new Deno.Command(Deno.execPath(), {
+    args: ["bench", "-A", here("./side_by_side.ts")],
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  let raw: RawRun;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(`${work}/deno.json`));
+  } catch {
+    throw new Error(`deno bench ended (exit ${bench.code}) without writing its results`);
+  }
+  if (!bench.success) console.error(`deno bench reported failures; they are in the notes`);
+
+  console.error(`bench:compare: 2/3 PyTorch (${minutes()} min so far)`);
+  const found = await findTorch();
+  let torch: TorchRun | { absent: string };
+  if ("python" in found) {
+    const r = await new Deno.Command(found.python, {
+      args: [here("../peers/torch_peer.py"), work],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    torch = r.success
+      ? JSON.parse(new TextDecoder().decode(r.stdout))
+      : { absent: `the PyTorch peer failed (exit ${r.code}); see its output above` };
+  } else {
+    torch = found;
+    console.error(`  ${found.absent}`);
+  }
+
+  console.error(`bench:compare: 3/3 results (${minutes()} min so far)`);
+  const load = { start: loadAtStart, end: loadavg() };
+  const results = mergeResults(raw, torch, await cpuModel(), new Date(), load);
+  await Deno.mkdir(outDir, { recursive: true });
+  const json = JSON.stringify(results, null, 2) + "\n";
+  const latest = `${outDir}/latest.json`;
+  const slug = results.adapter.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  await Deno.writeTextFile(latest, json);
+  await Deno.writeTextFile(`${outDir}/${slug}.json`, json);
+  const files = await writeReport(results, latest);
+  console.error(
+    `bench:compare: wrote ${
+      [latest, `${outDir}/${slug}.json`, ...files].join(", ")
+    } in ${minutes()} min`,
+  );
+} finally {
+  await Deno.remove(work, { recursive: true });
+}
