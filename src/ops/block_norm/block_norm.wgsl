@@ -215,10 +215,9 @@ fn walk_next(w: Walk) -> Walk {
   v.c += 1u;
   v.kc += 1u;
   if (v.kc == p.bc) { v.kc = 0u; v.b += 1u; }
-  if (v.c == p.c) {
+  if (v.c == p.c) { // next example (kc is 0 already: C is a multiple of BC)
     v.c = 0u;
     v.b = 0u;
-    v.kc = 0u;
     v.kn += 1u;
     if (v.kn == p.bn) { v.kn = 0u; v.a += 1u; }
   }
