@@ -156,24 +156,28 @@ fn masked(k: u32, v: vec4<f32>) -> vec4<f32> {
   return select(vec4<f32>(0.0), v, 4u * k + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.s));
 }
 
-// Chunk k of row r of inp (of dout); elements past the row's end read as 0.
+// Chunk k of row r of inp (of dout); elements past the row's end read as 0. Unaligned
+// chunks are gathered with constant component indices (a dynamically indexed local vector
+// would live in scratch memory, which costs llvmpipe several times the load itself).
 fn load_inp(r: u32, k: u32) -> vec4<f32> {
   if (ALIGN) { return inp[r * (p.s >> 2u) + k]; }
-  var v = vec4<f32>(0.0);
-  for (var j = 0u; j < 4u; j++) {
-    let i = r * p.s + 4u * k + j;
-    if (4u * k + j < p.s) { v[j] = inp[i >> 2u][i & 3u]; }
-  }
+  let i = r * p.s + 4u * k;
+  let left = p.s - 4u * k;
+  var v = vec4<f32>(inp[i >> 2u][i & 3u], 0.0, 0.0, 0.0);
+  if (left > 1u) { v.y = inp[(i + 1u) >> 2u][(i + 1u) & 3u]; }
+  if (left > 2u) { v.z = inp[(i + 2u) >> 2u][(i + 2u) & 3u]; }
+  if (left > 3u) { v.w = inp[(i + 3u) >> 2u][(i + 3u) & 3u]; }
   return v;
 }
 
 fn load_dout(r: u32, k: u32) -> vec4<f32> {
   if (ALIGN) { return dout[r * (p.s >> 2u) + k]; }
-  var v = vec4<f32>(0.0);
-  for (var j = 0u; j < 4u; j++) {
-    let i = r * p.s + 4u * k + j;
-    if (4u * k + j < p.s) { v[j] = dout[i >> 2u][i & 3u]; }
-  }
+  let i = r * p.s + 4u * k;
+  let left = p.s - 4u * k;
+  var v = vec4<f32>(dout[i >> 2u][i & 3u], 0.0, 0.0, 0.0);
+  if (left > 1u) { v.y = dout[(i + 1u) >> 2u][(i + 1u) & 3u]; }
+  if (left > 2u) { v.z = dout[(i + 2u) >> 2u][(i + 2u) & 3u]; }
+  if (left > 3u) { v.w = dout[(i + 3u) >> 2u][(i + 3u) & 3u]; }
   return v;
 }
 
@@ -182,18 +186,22 @@ fn load_dout(r: u32, k: u32) -> vec4<f32> {
 // must not even mention the other's output binding.
 fn store_out(r: u32, k: u32, v: vec4<f32>) {
   if (ALIGN) { out[r * (p.s >> 2u) + k] = v; return; }
-  for (var j = 0u; j < 4u; j++) {
-    let i = r * p.s + 4u * k + j;
-    if (4u * k + j < p.s) { out[i >> 2u][i & 3u] = v[j]; }
-  }
+  let i = r * p.s + 4u * k;
+  let left = p.s - 4u * k;
+  out[i >> 2u][i & 3u] = v.x;
+  if (left > 1u) { out[(i + 1u) >> 2u][(i + 1u) & 3u] = v.y; }
+  if (left > 2u) { out[(i + 2u) >> 2u][(i + 2u) & 3u] = v.z; }
+  if (left > 3u) { out[(i + 3u) >> 2u][(i + 3u) & 3u] = v.w; }
 }
 
 fn store_dinp(r: u32, k: u32, v: vec4<f32>) {
   if (ALIGN) { dinp[r * (p.s >> 2u) + k] = v; return; }
-  for (var j = 0u; j < 4u; j++) {
-    let i = r * p.s + 4u * k + j;
-    if (4u * k + j < p.s) { dinp[i >> 2u][i & 3u] = v[j]; }
-  }
+  let i = r * p.s + 4u * k;
+  let left = p.s - 4u * k;
+  dinp[i >> 2u][i & 3u] = v.x;
+  if (left > 1u) { dinp[(i + 1u) >> 2u][(i + 1u) & 3u] = v.y; }
+  if (left > 2u) { dinp[(i + 2u) >> 2u][(i + 2u) & 3u] = v.z; }
+  if (left > 3u) { dinp[(i + 3u) >> 2u][(i + 3u) & 3u] = v.w; }
 }
 
 // A row and where it lies: row r = n*C + c, its example block a with kn = n - a*BN, its
