@@ -5,7 +5,7 @@
 // r = n*C + c starts at flat element r*S. A statistics set is a block of BN consecutive
 // examples by BC consecutive channels, with all S positions of each:
 //
-//   GroupNorm(G)       BN = 1, BC = C/G   set (n, g): one example, the G-th group of channels
+//   GroupNorm(G)       BN = 1, BC = C/G   set (n, g): one example, its g-th group of channels
 //   ghost batch norm   BN = V, BC = 1     set (a, c): examples aV .. aV+V-1 (the last block
 //                                         holds the remainder N - aV if V does not divide N)
 //
@@ -40,12 +40,17 @@
 //   set passes  one thread per set, then (when asked) one thread per channel, reading the
 //               row partials: each set is nb*BC row partials, at rows (n, c0 .. c0+BC-1),
 //               and the rows of one channel are n*C + c, so every index is a product.
-//     set_stats      Chan-merges the set's rows into mean and rstd (the cache saved for
-//                    the backward); with TRACK (ghost batch norm, BC = 1) the channel
-//                    threads also update the running statistics, see below
-//     reduce_grads   coef[q] = (mean_set(g), mean_set(g xhat)); with PARAM_GRADS the
+//     set_stats      combines the set's rows into mean and rstd (the cache saved for the
+//                    backward); with TRACK (ghost batch norm, BC = 1) the channel threads
+//                    also update the running statistics, see below
+//     reduce_grads   coef[set] = (mean_set(g), mean_set(g xhat)); with PARAM_GRADS the
 //                    channel threads sum dweight and dbias over the N rows of their channel
 //   count_batch    one thread: num_batches_tracked += 1, after set_stats has read it
+//
+// The parallelism is N*C rows, then the sets: plenty for llvmpipe's few cores (1536 rows
+// at LeNet's first layer), little for a large GPU with long rows, where splitting each row
+// over several threads (with a reduction across them) would be the next step. With S = 1
+// every pass is a thread per one or a few values, and the launches dominate.
 //
 // Numerical stability. row_stats takes each row's mean first, then sums the deviations d
 // from it and their squares: mean = mean0 + sum(d)/S, m2 = sum(d^2) - sum(d)^2/S (the
