@@ -17,6 +17,12 @@ import type { Tensor } from "../tensor/tensor.ts";
 
 export { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
 export { layerNorm } from "../ops/layer_norm/layer_norm.ts";
+export {
+  ghostBatchNorm,
+  type GhostBatchNormOptions,
+  groupNorm,
+  type GroupNormOptions,
+} from "../ops/block_norm/block_norm.ts";
 export { conv2d, type Conv2dOptions } from "../ops/conv2d/conv2d.ts";
 export { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
 export { linear } from "../ops/matmul/matmul.ts";
