@@ -26,7 +26,9 @@ export const USAGE = `Usage: deno task train [options]
 Trains LeNet on Fashion-MNIST with SGD and cross-entropy (d2l's train_ch6).
 
 Options:
-  --norm batch|layer|none   normalization layers (default batch: the lecture's LeNet + BN)
+  --norm batch|layer|group|ghost|none
+                            normalization layers (default batch: the lecture's LeNet + BN;
+                            group: GroupNorm with 2 groups; ghost: ghost batches of 32)
   --pool max|avg            pooling (default max, as in the lecture; the book uses avg)
   --activation sigmoid|relu activation (default sigmoid)
   --lr X                    learning rate (default 1.0)
@@ -43,7 +45,7 @@ Options:
 
 /** A parsed command line. */
 export interface TrainConfig {
-  norm: "batch" | "layer" | "none";
+  norm: "batch" | "layer" | "group" | "ghost" | "none";
   pool: "max" | "avg";
   activation: "sigmoid" | "relu";
   lr: number;
@@ -138,7 +140,7 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
   const lr = number("lr", s("lr"));
   if (!(lr > 0)) throw new UsageError(`--lr must be a number > 0, got ${JSON.stringify(s("lr"))}`);
   return {
-    norm: choice("norm", s("norm"), ["batch", "layer", "none"] as const),
+    norm: choice("norm", s("norm"), ["batch", "layer", "group", "ghost", "none"] as const),
     pool: choice("pool", s("pool"), ["max", "avg"] as const),
     activation: choice("activation", s("activation"), ["sigmoid", "relu"] as const),
     lr,
@@ -205,7 +207,7 @@ export async function main(args: string[]): Promise<number> {
   const nTrain = Math.min(train.n, c.limit ?? Infinity);
   const nTest = Math.min(test.n, c.limit ?? Infinity);
   // A last batch of one example cannot be batch-normalized in training mode: leave it out.
-  const dropLast = c.norm === "batch" && nTrain % c.batchSize === 1;
+  const dropLast = (c.norm === "batch" || c.norm === "ghost") && nTrain % c.batchSize === 1;
   using trainLoader = new DataLoader(train, {
     batchSize: c.batchSize,
     shuffle: true,
@@ -278,8 +280,9 @@ export async function main(args: string[]): Promise<number> {
       `loss ${pct(last.loss)}, train acc ${pct(last.trainAcc)}, test acc ${pct(last.testAcc)}`,
     );
     console.log(`${Math.round(examples / total)} examples/sec on ${info.description}`);
-    const title = `LeNet${c.norm === "batch" ? " + BN" : c.norm === "layer" ? " + LN" : ""}, ` +
-      `lr ${c.lr}`;
+    const title = `LeNet${
+      { batch: " + BN", layer: " + LN", group: " + GN", ghost: " + ghost BN", none: "" }[c.norm]
+    }, lr ${c.lr}`;
     const written = ["metrics.jsonl", "model.safetensors"];
     try {
       await Deno.writeTextFile(`${c.out}/curves.svg`, curvesSvg(history, { title }));

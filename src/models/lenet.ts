@@ -8,6 +8,8 @@ import { Conv2d } from "../nn/conv.ts";
 import { AvgPool2d, MaxPool2d } from "../nn/pooling.ts";
 import { BatchNorm1d, BatchNorm2d } from "../nn/batch_norm.ts";
 import { LayerNorm } from "../nn/layer_norm.ts";
+import { GroupNorm } from "../nn/group_norm.ts";
+import { GhostBatchNorm } from "../nn/ghost_batch_norm.ts";
 import { Linear } from "../nn/linear.ts";
 import { ReLU, Sigmoid } from "../nn/activation.ts";
 import { Flatten } from "../nn/flatten.ts";
@@ -26,11 +28,16 @@ export type NormFactory = (channels: number, rank: 2 | 4) => Module;
 export interface LeNetOptions {
   /**
    * `"batch"` (default): the lecture's LeNet with BatchNorm2d/1d after each convolution
-   * and hidden linear layer; `"layer"`: LayerNorm in the same places; a
+   * and hidden linear layer; `"layer"`: LayerNorm in the same places; `"group"`:
+   * GroupNorm (`groups`); `"ghost"`: GhostBatchNorm (`virtualBatchSize`); a
    * {@link NormFactory}: your layer in the same places; `"none"`: the book's plain LeNet
    * (first convolution padded by 2, so the first Linear has 400 inputs).
    */
-  norm?: "batch" | "layer" | "none" | NormFactory;
+  norm?: "batch" | "layer" | "group" | "ghost" | "none" | NormFactory;
+  /** Groups of GroupNorm with `norm: "group"` (dividing 6, 16, 120 and 84). Default 2. */
+  groups?: number;
+  /** Examples per ghost batch with `norm: "ghost"` (GhostBatchNorm). Default 32. */
+  virtualBatchSize?: number;
   /**
    * Dropout probability after the activation of each hidden linear layer (as d2l places
    * it in its MLPs). Default 0: no Dropout layers (the state dict is the lecture's).
@@ -71,10 +78,16 @@ export interface LeNetOptions {
  */
 export function lenet(opts: LeNetOptions = {}): Sequential {
   const { norm = "batch", pool = "max", activation = "sigmoid", dropout = 0 } = opts;
-  if (typeof norm !== "function" && !["batch", "layer", "none"].includes(norm)) {
+  const { groups = 2, virtualBatchSize = 32 } = opts;
+  if (typeof norm !== "function" && !["batch", "layer", "group", "ghost", "none"].includes(norm)) {
     throw new Error(
-      `lenet: norm must be "batch", "layer", "none" or a function (channels, rank) => Module, ` +
-        `got ${JSON.stringify(norm)}`,
+      `lenet: norm must be "batch", "layer", "group", "ghost", "none" or a function ` +
+        `(channels, rank) => Module, got ${JSON.stringify(norm)}`,
+    );
+  }
+  if (norm === "group" && [6, 16, 120, 84].some((c) => c % groups !== 0)) {
+    throw new Error(
+      `lenet: groups must divide the channels 6, 16, 120 and 84 (1, 2), got ${groups}`,
     );
   }
   if (!(dropout >= 0 && dropout < 1)) {
@@ -121,6 +134,8 @@ export function lenet(opts: LeNetOptions = {}): Sequential {
       return m;
     }
     if (norm === "batch") return rank === 4 ? new BatchNorm2d(c) : new BatchNorm1d(c);
+    if (norm === "group") return new GroupNorm(groups, c);
+    if (norm === "ghost") return new GhostBatchNorm(c, { virtualBatchSize });
     return new LayerNorm(rank === 4 ? [c, hw, hw] : c);
   };
   const norm2d = (c: number, hw: number) => make(c, 4, hw);

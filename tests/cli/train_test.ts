@@ -39,7 +39,10 @@ Deno.test("parseTrainArgs: defaults reproduce the lecture", () => {
 
 Deno.test("parseTrainArgs names the bad flag", () => {
   const cases: [string[], RegExp][] = [
-    [["--norm", "group"], /--norm must be one of batch, layer, none, got "group"/],
+    [
+      ["--norm", "instance"],
+      /--norm must be one of batch, layer, group, ghost, none, got "instance"/,
+    ],
     [["--lr", "0"], /--lr must be a number > 0, got "0"/],
     [["--lr", "fast"], /--lr must be a number > 0/],
     [["--epochs", "1.5"], /--epochs must be a whole number >= 1 in decimal notation, got "1.5"/],
@@ -63,7 +66,7 @@ Deno.test("parseTrainArgs names the bad flag", () => {
 });
 
 Deno.test("deno task train: usage errors exit with code 2, --help with 0", async () => {
-  for (const args of [["--norm", "group"], ["--bogus"], ["--lr", "-1"]]) {
+  for (const args of [["--norm", "instance"], ["--bogus"], ["--lr", "-1"]]) {
     const r = await runCli(args);
     equal(r.code, 2, `${args}: ${r.stderr}`);
     ok(r.stderr.includes(args[0]) && r.stderr.includes("Usage:"), r.stderr);

@@ -45,7 +45,7 @@ for (const [name, opts] of variants) {
 gpuTest("lenet rejects unknown options, naming the value", () => {
   throws(
     () => lenet({ norm: "instance" as "batch" }),
-    /norm must be "batch", "layer", "none" or a function \(channels, rank\) => Module, got "instance"/,
+    /norm must be "batch", "layer", "group", "ghost", "none" or a function \(channels, rank\) => Module, got "instance"/,
   );
   throws(() => lenet({ norm: () => 3 as unknown as Module }), /must return a Module, got 3/);
   throws(() => lenet({ dropout: 1 }), /dropout must be a probability in \[0, 1\), got 1/);
@@ -72,5 +72,22 @@ gpuTest(
     const plain = [...lenet({ norm: "none", dropout: 0.2 })].map((m) => m.constructor.name);
     equal(plain.filter((k) => k === "Dropout").length, 2);
     equal([...lenet()].some((m) => m.constructor.name === "Dropout"), false, "default: none");
+  },
+);
+
+gpuTest(
+  'lenet({ norm: "group" | "ghost" }) puts GroupNorm or GhostBatchNorm in the BN places (#8.6)',
+  () => {
+    const kinds = (net: Iterable<unknown>) => [...net].map((m) => (m as object).constructor.name);
+    const g = lenet({ norm: "group", groups: 2 });
+    equal(kinds(g).filter((k) => k === "GroupNorm").length, 4);
+    deepEqual(g.forward(Tensor.zeros([3, 1, 28, 28])).shape, [3, 10]);
+    const ghost = lenet({ norm: "ghost", virtualBatchSize: 4 });
+    equal(kinds(ghost).filter((k) => k === "GhostBatchNorm").length, 4);
+    deepEqual(ghost.forward(Tensor.rand([8, 1, 28, 28], { seed: 1 })).shape, [8, 10]);
+    throws(
+      () => lenet({ norm: "group", groups: 5 }),
+      /groups must divide the channels 6, 16, 120 and 84 \(1, 2\), got 5/,
+    );
   },
 );
