@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Executes every notebooks/*.ipynb with the Deno Jupyter kernel, in quick mode
-# (BNLAB_QUICK=1), into a temporary folder; fails if any cell of any notebook errs.
+# (BNLAB_QUICK=1), into a temporary folder; fails if any cell of any notebook errs, if a
+# notebook shows no chart, or if its first output does not give its mode and adapter.
 # With arguments, executes just those notebooks: bash tests/notebooks.sh notebooks/00_quickstart.ipynb
 #
 # Needs Debian's Jupyter (`apt-get install jupyter-nbconvert python3-nbclient jupyter-client
@@ -42,7 +43,13 @@ for nb in "${notebooks[@]}"; do
   if "$JUPYTER" nbconvert --to notebook --execute \
     --ExecutePreprocessor.kernel_name=deno --ExecutePreprocessor.timeout=600 \
     --output-dir "$out" --output "$name.out.ipynb" "$nb" 2>"$out/$name.log"; then
-    echo "   ok ($((SECONDS - start)) s)"
+    # A notebook that ran is not enough: it must show a chart, and say its mode first.
+    if problem=$(deno run --allow-read tests/notebook/outputs.ts "$out/$name.out.ipynb"); then
+      echo "   ok ($((SECONDS - start)) s)"
+    else
+      echo "   FAILED ($((SECONDS - start)) s): $problem" >&2
+      failed+=("$nb")
+    fi
   else
     echo "   FAILED ($((SECONDS - start)) s):" >&2
     # nbconvert prints a long Python traceback; the failing cell and its error come last.

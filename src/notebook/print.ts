@@ -7,6 +7,9 @@
  * @module
  */
 
+/** The symbol Deno's kernel looks for on a value that knows how to display itself. */
+const DISPLAY = Symbol.for("Jupyter.display");
+
 /** A Jupyter MIME bundle: MIME type to content. */
 export type MimeBundle = Record<string, string>;
 
@@ -30,7 +33,8 @@ export function jupyter(): JupyterApi | undefined {
 
 /**
  * Prints `values` (joined by spaces, like `console.log`) as one line of the notebook's
- * output, in order with charts and tables; `console.log` outside Jupyter.
+ * output, in order with charts and tables; `console.log` outside Jupyter. A single value
+ * that displays itself (a `table()` from plot.ts) is shown in its rich form, anywhere in a cell.
  *
  * @example
  * ```ts
@@ -39,8 +43,16 @@ export function jupyter(): JupyterApi | undefined {
  * ```
  */
 export function print(...values: unknown[]): void {
-  const text = values.map((v) => (typeof v === "string" ? v : Deno.inspect(v))).join(" ");
   const j = jupyter();
+  const [only] = values;
+  if (values.length === 1 && typeof only === "object" && only !== null && DISPLAY in only) {
+    // A displayable (a table, a chart's bundle): its rich form in a notebook, text outside.
+    const bundle = (only as { [DISPLAY](): MimeBundle })[DISPLAY]();
+    if (j) j.display(bundle, { raw: true });
+    else console.log(bundle["text/plain"] ?? String(only));
+    return;
+  }
+  const text = values.map((v) => (typeof v === "string" ? v : Deno.inspect(v))).join(" ");
   if (j) j.display({ "text/plain": text }, { raw: true });
   else console.log(text);
 }

@@ -82,24 +82,26 @@ export class Chart {
 
 /**
  * Displays `chart` (or Plot's options, with `extras` such as a legend) in the notebook as
- * SVG and PNG; does nothing outside Jupyter. Returns the chart.
+ * SVG and PNG; does nothing outside Jupyter. Returns nothing, so that `await show(...)` as
+ * a cell's last line does not display the chart a second time; keep a {@link Chart} to
+ * reuse it (its `svg`, its `png()`).
  *
  * @example
  * ```ts
- * import { show } from "./display.ts";
+ * import { Chart, show } from "./display.ts";
  * import { Plot } from "./render.ts";
- * const chart = await show({ marks: [Plot.dot([[1, 2], [3, 4]])] }); // shown in a notebook
+ * const chart = Chart.plot({ marks: [Plot.dot([[1, 2], [3, 4]])] });
+ * await show(chart); // shown in a notebook
  * console.log(chart.svg.length > 0); // true
  * ```
  */
 export async function show(
   chart: Chart | Plot.PlotOptions,
   extras: PlotExtras = {},
-): Promise<Chart> {
+): Promise<void> {
   const c = chart instanceof Chart ? chart : Chart.plot(chart, extras);
   const j = jupyter();
   if (j) j.display(await c.bundle(), { raw: true });
-  return c;
 }
 
 /**
@@ -195,7 +197,7 @@ export function table(
     v === null || v === undefined
       ? ""
       : typeof v === "number"
-      ? (Number.isInteger(v) ? String(v) : v.toFixed(digits))
+      ? (Number.isInteger(v) ? String(v) : v.toFixed(digits).replace(/^-(0\.?0*)$/, "$1")) // no "-0.000"
       : v;
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const html = `<table><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr>` +
@@ -204,7 +206,7 @@ export function table(
         .join("")
     }</tbody></table>`;
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => text(r[c]).length)));
-  const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i])).join("  ");
+  const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i])).join("  ").trimEnd();
   const plain = [line(columns), ...rows.map((r) => line(columns.map((c) => text(r[c]))))]
     .join("\n");
   return {

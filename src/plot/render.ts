@@ -81,14 +81,31 @@ export interface LegendItem {
 /** What {@link plotSvg} adds to Plot's options. */
 export interface PlotExtras {
   /**
-   * A legend, drawn as one row of swatches above the chart (Plot's own legends are HTML,
-   * which a standalone SVG cannot hold); space is made for it.
+   * A legend, drawn as rows of swatches above the chart, wrapped to the chart's width
+   * (Plot's own legends are HTML, which a standalone SVG cannot hold); space is made for it.
    */
   legend?: readonly LegendItem[];
 }
 
-/** Draws `items` as one row from (x, y) into `parent`. */
-function drawLegend(doc: Doc, parent: Node, items: readonly LegendItem[], x: number, y: number) {
+/** Height of one legend row. */
+const LEGEND_ROW = 20;
+
+/** Where each legend entry goes: rows from `left`, wrapped before `right`. */
+function layoutLegend(items: readonly LegendItem[], left: number, right: number) {
+  const placed: { item: LegendItem; x: number; row: number }[] = [];
+  let x = left, row = 0;
+  for (const item of items) {
+    const swatch = item.symbol === "square" ? 14 : 27;
+    const width = swatch + Math.ceil(item.label.length * FONT_SIZE * 0.62);
+    if (x > left && x + width > right) [x, row] = [left, row + 1];
+    placed.push({ item, x, row });
+    x += width + 18;
+  }
+  return { placed, rows: placed.length ? row + 1 : 0 };
+}
+
+/** Draws the legend's entries, laid out by {@link layoutLegend}, with row 0 at `y`. */
+function drawLegend(doc: Doc, parent: Node, layout: ReturnType<typeof layoutLegend>, y: number) {
   const g = doc.createElementNS(SVG_NS, "g");
   g.setAttribute("font-size", String(FONT_SIZE));
   g.setAttribute("text-anchor", "start");
@@ -98,19 +115,28 @@ function drawLegend(doc: Doc, parent: Node, items: readonly LegendItem[], x: num
     if (text !== undefined) e.textContent = text;
     g.appendChild(e);
   };
-  for (const it of items) {
+  for (const { item: it, x: x0, row } of layout.placed) {
+    let x = x0;
+    const yy = y + row * LEGEND_ROW;
     if (it.symbol === "square") {
-      el("rect", { x, y: y - 5, width: 10, height: 10, fill: it.color });
+      el("rect", { x, y: yy - 5, width: 10, height: 10, fill: it.color });
       x += 14;
     } else {
       const dash: Record<string, string> = it.dash && it.dash !== "none"
         ? { "stroke-dasharray": it.dash }
         : {};
-      el("line", { x1: x, x2: x + 22, y1: y, y2: y, stroke: it.color, "stroke-width": 2, ...dash });
+      el("line", {
+        x1: x,
+        x2: x + 22,
+        y1: yy,
+        y2: yy,
+        stroke: it.color,
+        "stroke-width": 2,
+        ...dash,
+      });
       x += 27;
     }
-    el("text", { x, y, dy: FONT_SIZE * 0.32 }, it.label);
-    x += Math.ceil(it.label.length * FONT_SIZE * 0.62) + 18;
+    el("text", { x, y: yy, dy: FONT_SIZE * 0.32 }, it.label);
   }
   parent.appendChild(g);
 }
@@ -119,7 +145,7 @@ function drawLegend(doc: Doc, parent: Node, items: readonly LegendItem[], x: num
  * Renders a Plot chart as a standalone SVG document (a string): `Plot.plot(options)`
  * with linkedom's `document`, plus the SVG namespace, a white background, a font, the
  * figure's `title` and `subtitle` (if any) as SVG text above the chart, and a `legend`
- * row under them (see {@link PlotExtras}).
+ * under them, wrapped to the chart's width (see {@link PlotExtras}).
  *
  * @example
  * ```ts
@@ -146,7 +172,9 @@ export function plotSvg(options: Plot.PlotOptions, { legend }: PlotExtras = {}):
   const heading = [title, subtitle].filter((t) => t !== undefined && t !== null).map(String);
   const headingHeight = heading.length * (FONT_SIZE + 8);
   const legendY = headingHeight + 12;
-  const marginTop = (rest.marginTop ?? 20) + headingHeight + (legend?.length ? 20 : 0);
+  const left = rest.marginLeft ?? 40;
+  const legendLayout = layoutLegend(legend ?? [], left, (rest.width ?? 640) - 10);
+  const marginTop = (rest.marginTop ?? 20) + headingHeight + legendLayout.rows * LEGEND_ROW;
   const svg = Plot.plot({
     ...rest,
     marginTop,
@@ -167,7 +195,7 @@ export function plotSvg(options: Plot.PlotOptions, { legend }: PlotExtras = {}):
   heading.forEach((text, i) => {
     const t = document.createElementNS(SVG_NS, "text");
     const attrs: [string, string][] = [
-      ["x", String(rest.marginLeft ?? 40)],
+      ["x", String(left)],
       ["y", String(16 + i * (FONT_SIZE + 8))],
       ["font-size", String(i === 0 ? FONT_SIZE + 3 : FONT_SIZE + 1)],
       ["font-weight", i === 0 ? "bold" : "normal"],
@@ -177,8 +205,8 @@ export function plotSvg(options: Plot.PlotOptions, { legend }: PlotExtras = {}):
     t.textContent = text;
     svg.appendChild(t);
   });
-  if (legend?.length) {
-    drawLegend(document, svg, legend, rest.marginLeft ?? 40, legendY + (heading.length ? 4 : 0));
+  if (legendLayout.rows) {
+    drawLegend(document, svg, legendLayout, legendY + (heading.length ? 4 : 0));
   }
   // Skia's SVG renderer ignores `em` offsets, which Plot uses to place tick labels.
   return svg.outerHTML.replace(

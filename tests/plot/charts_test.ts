@@ -126,3 +126,31 @@ Deno.test("LiveChart keeps the last chart, throttles redraws, and finishes with 
   deepEqual(Object.keys(bundle).sort(), ["image/png", "image/svg+xml"]);
   ok(atob(bundle["image/png"]).startsWith("\x89PNG"));
 });
+
+Deno.test("a long legend wraps into rows inside the chart's width, and the plot moves down", async () => {
+  const { plotSvg } = await import("../../src/plot/render.ts");
+  const items = Array.from(
+    { length: 6 },
+    (_, i) => ({ label: `channel ${i}, population`, color: "#123456" }),
+  );
+  const opts = { width: 500, marks: [Plot.lineY([1, 2, 3])] };
+  const svg = plotSvg(opts, { legend: items });
+  const labels = [...svg.matchAll(/<text([^>]*)>channel \d, population<\/text>/g)].map((m) => ({
+    x: +m[1].match(/ x="([\d.]+)"/)![1],
+    y: +m[1].match(/ y="([\d.]+)"/)![1],
+  }));
+  equal(labels.length, 6);
+  const rows = new Set(labels.map((l) => l.y));
+  ok(
+    rows.size >= 3,
+    `6 labels of ~160 px with swatches in a 500 px chart take 3 rows, got ${rows.size}`,
+  );
+  // 21 characters at the renderer's width estimate (10 px font, 0.62 em per character)
+  for (const { x } of labels) {
+    ok(x + 21 * 10 * 0.62 <= 500, `label at x=${x} runs past the right edge`);
+  }
+  // The plot area starts below the last legend row: its frame moved down by the extra rows.
+  const oneRow = plotSvg(opts, { legend: items.slice(0, 1) });
+  const height = (s: string) => +s.match(/^<svg[^>]*height="([\d.]+)"/)![1];
+  equal(height(svg) - height(oneRow), (rows.size - 1) * 20);
+});

@@ -1,0 +1,55 @@
+/**
+ * What must hold of an executed notebook's outputs beyond "no cell failed": it shows at
+ * least one chart (an SVG or PNG output), has no error output, and its first output gives
+ * the run's mode and adapter (`experimentEnvironment()` prints both).
+ *
+ * `deno run --allow-read tests/notebook/outputs.ts NOTEBOOK.ipynb` prints the problem and
+ * exits 1, or exits 0 quietly; tests/notebooks.sh runs it on each executed notebook.
+ *
+ * @module
+ */
+
+/** One output of a code cell, as nbformat 4 stores it. */
+export interface Output {
+  output_type: string;
+  text?: string | string[];
+  data?: Record<string, string | string[]>;
+  ename?: string;
+  evalue?: string;
+}
+
+/** The part of an nbformat 4 notebook that the checks read. */
+export interface Notebook {
+  cells: { cell_type: string; outputs?: Output[] }[];
+}
+
+const join = (t: string | string[] | undefined) => (Array.isArray(t) ? t.join("") : t ?? "");
+
+/** The problem with `nb`'s outputs, or undefined when there is none. */
+export function outputsProblem(nb: Notebook): string | undefined {
+  const outputs = nb.cells.filter((c) => c.cell_type === "code").flatMap((c) => c.outputs ?? []);
+  const error = outputs.find((o) => o.output_type === "error");
+  if (error) return `an error output: ${error.ename}: ${error.evalue}`;
+  const chart = outputs.some((o) => o.data && ("image/svg+xml" in o.data || "image/png" in o.data));
+  if (!chart) return "no chart in its outputs (no image/svg+xml or image/png output)";
+  const first = outputs[0] ? join(outputs[0].text ?? outputs[0].data?.["text/plain"]) : "";
+  if (!first.includes("mode: ") || !first.includes("adapter")) {
+    return `its first output does not give the mode and the adapter: ${
+      JSON.stringify(first.slice(0, 120))
+    }`;
+  }
+  return undefined;
+}
+
+if (import.meta.main) {
+  const [path] = Deno.args;
+  if (!path) {
+    console.error("usage: deno run --allow-read tests/notebook/outputs.ts NOTEBOOK.ipynb");
+    Deno.exit(2);
+  }
+  const problem = outputsProblem(JSON.parse(await Deno.readTextFile(path)));
+  if (problem) {
+    console.log(problem);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { type Output, outputsProblem } from "./outputs.ts";
+
+const first = {
+  output_type: "display_data",
+  data: { "text/plain": "mode: quick · adapter: llvmpipe · CPU: x" },
+};
+const chart = {
+  output_type: "display_data",
+  data: { "image/svg+xml": "<svg/>", "text/plain": "chart" },
+};
+const code = (...outputs: Output[]) => ({ cell_type: "code", outputs });
+
+Deno.test("an executed notebook with its mode first and a chart passes", () => {
+  assert.equal(
+    outputsProblem({ cells: [code(first), { cell_type: "markdown" }, code(chart)] }),
+    undefined,
+  );
+  const png = { output_type: "display_data", data: { "image/png": "iVBOR" } };
+  assert.equal(outputsProblem({ cells: [code(first, png)] }), undefined);
+});
+
+Deno.test("a notebook that shows no chart fails", () => {
+  const text = { output_type: "stream", text: ["loss 0.3\n"] };
+  assert.match(outputsProblem({ cells: [code(first), code(text)] })!, /no chart/);
+});
+
+Deno.test("an error output fails, naming the error", () => {
+  const error = { output_type: "error", ename: "TypeError", evalue: "x is undefined" };
+  assert.match(
+    outputsProblem({ cells: [code(first, chart), code(error)] })!,
+    /TypeError: x is undefined/,
+  );
+});
+
+Deno.test("a first output without the mode and adapter fails", () => {
+  const other = { output_type: "stream", text: "hello" };
+  assert.match(outputsProblem({ cells: [code(other, chart)] })!, /mode and the adapter.*hello/);
+  assert.match(outputsProblem({ cells: [code(), { cell_type: "code" }] })!, /no chart/);
+});
