@@ -172,3 +172,22 @@ gpuTest("pooling errors name the bad shape and the fix", () => {
     assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
   }
 });
+
+gpuTest(
+  "maxPool2d: a NaN in a window gives NaN, wherever it is in the window (as PyTorch)",
+  async () => {
+    // 1 x 1 x 2 x 4, 2x2 windows: NaN first in window 0, last in window 1.
+    using x = Tensor.from([NaN, 1, 2, 3, 4, 5, 6, NaN], [1, 1, 2, 4]);
+    using y = maxPool2d(x, 2);
+    const got = await y.toArray();
+    assert(Number.isNaN(got[0]) && Number.isNaN(got[1]), `max pool with NaN gave [${got}]`);
+    // Width 6 is not whole vec4s: the general kernel, with the NaN first and last.
+    using x6 = Tensor.from([NaN, 1, 2, 3, 4, 5, 6, 7, 8, NaN, 9, 10], [1, 1, 2, 6]);
+    using y6 = maxPool2d(x6, 2);
+    const got6 = await y6.toArray();
+    assert(
+      Number.isNaN(got6[0]) && Number.isNaN(got6[1]) && got6[2] === 10,
+      `max pool (general kernel) with NaN gave [${got6}]`,
+    );
+  },
+);

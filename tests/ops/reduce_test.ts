@@ -36,6 +36,11 @@ const CASES: [number[], RefDims][] = [
   [[13], undefined],
   [[2, 3, 5, 7, 11], [0, 2, 4]],
   [[1, 1, 1], [1]],
+  // Rows of 100 (the innermost reduced dim) split into slices that end mid-row: 30,100
+  // values per output over 12 outputs make 11 slices of 2,737.
+  [[4, 301, 3, 100], [1, 3]],
+  // A per-channel mean of a convolution's output: N and H*W (merged), 6 outputs.
+  [[16, 6, 24, 24], [0, 2, 3]],
 ];
 
 // float32 sums of up to 10773 standard normals: each output's rounding error is a few
@@ -102,10 +107,12 @@ gpuTest("a 1e6-element sum stays within the float32 error bound", async () => {
   }
   const x = Tensor.from(host, [n]);
   const got = await x.sum().item();
-  // reduce.wgsl: each of WG = 64 threads adds ceil(n / WG) values in order, then a tree of
-  // log2(WG) levels. Higham's bound for that summation order: |error| <= gamma_k * sum|x|
-  // with k = ceil(n / WG) + log2(WG) and gamma_k = k u / (1 - k u), u = 2^-24.
-  const u = 2 ** -24, k = Math.ceil(n / 64) + 6;
+  // reduce.wgsl splits one long output into 128 slices of ceil(n / 128) values; in each,
+  // WG = 64 threads add ceil(slice / WG) values in order, then a tree of log2(WG) levels;
+  // the 128 partial sums are reduced the same way (2 values per thread, then the tree).
+  // Higham's bound for that order: |error| <= gamma_k * sum|x|, gamma_k = k u / (1 - k u),
+  // u = 2^-24, k the longest chain of additions: ceil(ceil(n / 128) / 64) + 6 + 2 + 6.
+  const u = 2 ** -24, k = Math.ceil(Math.ceil(n / 128) / 64) + 6 + 2 + 6;
   const bound = (k * u / (1 - k * u)) * absSum;
   const err = Math.abs(got - exact);
   assert(err <= bound, `sum of 1e6: error ${err} exceeds the float32 bound ${bound}`);
@@ -141,4 +148,37 @@ gpuTest("sum: reductions longer than llvmpipe's 65535-iteration loop cap are exa
   using block = Tensor.full([2, 3_100_003, 1], 1);
   using rows = block.mean(1);
   assertClose(await rows.toArray(), [1, 1], { atol: 0, rtol: 1e-6 }, "mean over a 3.1e6 dim");
+});
+
+gpuTest("max and min over any dims vs a host reference; NaN wins, as in PyTorch", async () => {
+  const cases: [number[], number[]][] = [
+    [[2, 3, 5, 7, 11], [0, 2, 4]], // rows of 11: one index decomposition per element
+    [[4, 301, 3, 100], [1, 3]], // rows of 100, slices ending mid-row
+    [[3, 70001], [1]], // one long row per output, split
+    [[5, 1, 1], [1, 2]], // only size-1 dims reduced
+  ];
+  for (const [shape, dims] of cases) {
+    const host = hostData(shape, 7);
+    host[host.length - 1] = NaN; // in the last output's reduction
+    using x = Tensor.from(host, shape);
+    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    const kept = shape.map((_, i) => i).filter((i) => !dims.includes(i));
+    const nOut = kept.reduce((a, i) => a * shape[i], 1);
+    for (const op of ["max", "min"] as const) {
+      const want = new Float64Array(nOut).fill(op === "max" ? -Infinity : Infinity);
+      host.forEach((v, flat) => {
+        let o = 0;
+        for (const i of kept) o = o * shape[i] + Math.floor(flat / strides[i]) % shape[i];
+        want[o] = Number.isNaN(v) || Number.isNaN(want[o]) ? NaN : Math[op](want[o], v);
+      });
+      using y = x[op](dims);
+      const got = await y.toArray();
+      const what = `${op}([${shape}], [${dims}])`;
+      assert(got.length === nOut, `${what}: ${got.length} outputs, want ${nOut}`);
+      for (let o = 0; o < nOut; o++) {
+        const same = Number.isNaN(want[o]) ? Number.isNaN(got[o]) : got[o] === Math.fround(want[o]);
+        assert(same, `${what}[${o}] = ${got[o]}, want ${want[o]}`);
+      }
+    }
+  }
 });

@@ -65,6 +65,7 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let plane = (i / (p.ow * p.oh)) * p.h * p.w;
   var best = 0.0;
   var arg = 0xffffffffu;
+  var nan_seen = false;
   for (var ky = 0u; ky < p.kh; ky++) {
     let iy = i32(y * p.sh + ky) - p.ph;
     if (iy < 0 || iy >= i32(p.h)) { continue; }
@@ -73,13 +74,20 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       if (ix < 0 || ix >= i32(p.w)) { continue; }
       let at = u32(iy) * p.w + u32(ix);
       let v = inp[plane + at];
-      if (arg == 0xffffffffu || v > best || v != v) {
+      // The first NaN wins and stays (PyTorch). NaN is tested by its bits and kept in a
+      // flag: llvmpipe compiles float maths as if no value were NaN, which folds `v != v`
+      // to false and lets `v > best` drop a NaN.
+      if (nan_seen) { continue; }
+      if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
+        nan_seen = true;
+        arg = at;
+      } else if (arg == 0xffffffffu || v > best) {
         best = v;
         arg = at;
       }
     }
   }
-  out[i] = best;
+  out[i] = select(best, bitcast<f32>(0x7fc00000u), nan_seen);
   idx[i] = arg;
 }
 
@@ -211,6 +219,11 @@ fn quad(i: u32) -> Quad {
   return Quad(plane, y, 4u * xq, (plane * p.oh + y) * p.ow + 4u * xq);
 }
 
+/** Which components of x are NaN, from their bits. */
+fn is_nan4(x: vec4<f32>) -> vec4<bool> {
+  return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
+}
+
 @compute @workgroup_size(WG)
 fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -228,10 +241,11 @@ fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var v: vec4<f32>;
   var at = vec4<u32>(0u);
   if (IS_MAX) {
-    // the first maximum wins; a NaN always does (PyTorch's rule, as max_forward)
+    // the first maximum wins; the first NaN always does (PyTorch's rule, as max_forward),
+    // tested by its bits (llvmpipe folds `x != x` to false)
     v = e[0];
     for (var k = 1u; k < 4u; k++) {
-      let take = e[k] > v | e[k] != e[k];
+      let take = !is_nan4(v) & (e[k] > v | is_nan4(e[k]));
       v = select(v, e[k], take);
       at = select(at, vec4<u32>(k), take);
     }

@@ -13,6 +13,14 @@ import src from "./reduce.wgsl" with { type: "text" };
 const WG = 64;
 /** Elements one workgroup reduces at most: 4096 loop iterations per thread, far below llvmpipe's 65535 cap. */
 const CHUNK = WG * 4096;
+/** A slice worth a workgroup of its own: 32 elements per thread. */
+const MIN_CHUNK = WG * 32;
+/**
+ * Workgroups a reduction aims for, so that a few long reductions (a per-channel mean:
+ * 6 outputs of 147,456 elements each) still keep every core (llvmpipe) or every
+ * multiprocessor busy, instead of one workgroup per output.
+ */
+const TARGET_WORKGROUPS = 128;
 const OPS = { sum: 0, max: 1, min: 2 } as const;
 
 /** What a reduction combines: a (scaled) sum, or the max or min. */
@@ -32,19 +40,28 @@ export function launchReduce(
   scale = 1,
 ): void {
   const strides = stridesOf(shape);
-  const kept = shape.map((_, i) => i).filter((i) => !dims.includes(i));
-  const r = numel(dims.map((i) => shape[i]));
-  const nOut = numel(kept.map((i) => shape[i]));
-  const splits = Math.ceil(r / CHUNK) || 1;
-  // A long reduction writes [nOut, splits] partials, then reduces those (contiguous).
+  const kept = merged(shape, strides, shape.map((_, i) => i).filter((i) => !dims.includes(i)));
+  const red = merged(shape, strides, dims);
+  if (red.shape.length === 0) [red.shape, red.strides] = [[1], [0]]; // only size-1 dims: one element
+  const r = numel(red.shape);
+  const nOut = numel(kept.shape);
+  // Enough slices per output to fill TARGET_WORKGROUPS, none shorter than MIN_CHUNK, none
+  // longer than CHUNK.
+  const splits = Math.max(
+    Math.ceil(r / CHUNK),
+    Math.min(Math.ceil(r / MIN_CHUNK), Math.ceil(TARGET_WORKGROUPS / Math.max(nOut, 1))),
+    1,
+  );
+  const chunk = Math.ceil(r / splits);
+  // A split reduction writes [nOut, splits] partials, then reduces those (contiguous).
   const partial = splits > 1 ? allocBuffer(nOut * splits * 4, "reduce partial") : out;
   const params = new Params()
-    .u32(nOut).u32(r).u32(kept.length).u32(dims.length)
-    .f32(splits > 1 ? 1 : scale).u32(splits).u32(CHUNK).u32(0)
-    .u32s(kept.map((i) => shape[i]), MAX_RANK, 1)
-    .u32s(kept.map((i) => strides[i]), MAX_RANK)
-    .u32s(dims.map((i) => shape[i]), MAX_RANK, 1)
-    .u32s(dims.map((i) => strides[i]), MAX_RANK);
+    .u32(nOut).u32(r).u32(kept.shape.length).u32(red.shape.length)
+    .f32(splits > 1 ? 1 : scale).u32(splits).u32(chunk).u32(0)
+    .u32s(kept.shape, MAX_RANK, 1)
+    .u32s(kept.strides, MAX_RANK)
+    .u32s(red.shape, MAX_RANK, 1)
+    .u32s(red.strides, MAX_RANK);
   launch({
     label: `reduce.${op}`,
     code: src,
@@ -55,4 +72,27 @@ export function launchReduce(
   if (splits === 1) return;
   launchReduce(op, partial, [nOut, splits], [1], out, scale);
   releaseBuffer(partial); // safe without waiting: later commands only reuse it
+}
+
+/**
+ * The dimensions `ds` of a tensor of `shape` (row-major `strides`), enumerated in order,
+ * with size-1 ones dropped and neighbours merged where one steps through memory as the
+ * next continues it (`stride[a] === stride[b] * shape[b]`): reducing [N, C, H, W] over
+ * [0, 2, 3] walks 2 dimensions (N, and H*W contiguous), which saves the kernel an integer
+ * division and a remainder per element and dimension (scalar on llvmpipe).
+ */
+function merged(shape: Shape, strides: readonly number[], ds: readonly number[]) {
+  const out = { shape: [] as number[], strides: [] as number[] };
+  for (const d of ds) {
+    if (shape[d] === 1) continue;
+    const k = out.shape.length - 1;
+    if (k >= 0 && out.strides[k] === strides[d] * shape[d]) {
+      out.shape[k] *= shape[d];
+      out.strides[k] = strides[d];
+    } else {
+      out.shape.push(shape[d]);
+      out.strides.push(strides[d]);
+    }
+  }
+  return out;
 }

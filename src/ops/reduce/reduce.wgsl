@@ -10,7 +10,13 @@
 // A long reduction is split: workgroup w reduces the slice r in [s*chunk, (s+1)*chunk) of
 // output o = w / splits, s = w % splits, and writes out[w]; the host then reduces the
 // [n_out, splits] partials again. This keeps every thread's loop under llvmpipe's silent
-// cap of 65535 iterations (past it the loop just stops and the sum is wrong).
+// cap of 65535 iterations (past it the loop just stops and the sum is wrong), and gives
+// a few long reductions enough workgroups to fill the device.
+//
+// The innermost reduced dimension (the host merges contiguous ones: H*W of a per-channel
+// mean) is walked row by row: the offset of a row costs the integer divisions, its
+// elements cost an add each. Rows shorter than WG would idle most threads: those take the
+// general path, one index decomposition per element.
 //
 // Bindings: 0 params (uniform), 1 inp, 2 out. Dispatch: n_out * splits workgroups,
 // split over x and y (linear id = x + y * num_workgroups.x).
@@ -48,10 +54,15 @@ fn identity() -> f32 {
   }
 }
 
+/** Whether x is NaN, from its bits: `x != x` may be folded to false by the compiler. */
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 /** a OP b, with NaN winning for max and min. */
 fn combine(a: f32, b: f32) -> f32 {
   if (OP == 0u) { return a + b; }
-  if (a != a || b != b) { return bitcast<f32>(NAN_BITS); }
+  if (is_nan(a) || is_nan(b)) { return bitcast<f32>(NAN_BITS); }
   if (OP == 1u) { return max(a, b); }
   return min(a, b);
 }
@@ -74,15 +85,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     rem = rem / size;
   }
   var acc = identity();
-  for (var r = r0 + t; r < r1; r += WG) {
-    var rr = r;
-    var off = base;
-    for (var d = i32(p.red_rank) - 1; d >= 0; d--) {
-      let size = p.red_shape[d / 4][d % 4];
-      off += (rr % size) * p.red_stride[d / 4][d % 4];
-      rr = rr / size;
+  let last = i32(p.red_rank) - 1;
+  let inner = p.red_shape[last / 4][last % 4];
+  if (inner >= WG) {
+    let step = p.red_stride[last / 4][last % 4];
+    var row = r0 / inner;
+    var i0 = r0 % inner;
+    var pos = r0;
+    while (pos < r1) {
+      // The offset of this row of the innermost dimension: the outer reduced indices.
+      var rr = row;
+      var off = base;
+      for (var d = last - 1; d >= 0; d--) {
+        let size = p.red_shape[d / 4][d % 4];
+        off += (rr % size) * p.red_stride[d / 4][d % 4];
+        rr = rr / size;
+      }
+      let i1 = min(inner, i0 + (r1 - pos));
+      for (var i = i0 + t; i < i1; i += WG) {
+        acc = combine(acc, inp[off + i * step]);
+      }
+      pos += i1 - i0;
+      i0 = 0u;
+      row += 1u;
     }
-    acc = combine(acc, inp[off]);
+  } else {
+    for (var r = r0 + t; r < r1; r += WG) {
+      var rr = r;
+      var off = base;
+      for (var d = last; d >= 0; d--) {
+        let size = p.red_shape[d / 4][d % 4];
+        off += (rr % size) * p.red_stride[d / 4][d % 4];
+        rr = rr / size;
+      }
+      acc = combine(acc, inp[off]);
+    }
   }
   partial[t] = acc;
   workgroupBarrier();
