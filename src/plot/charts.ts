@@ -72,6 +72,23 @@ export interface LineChartOptions {
   xDomain?: [number, number];
   /** Draw a dot at each point (sweeps). Default false. */
   dots?: boolean;
+  /**
+   * Tick values of the x axis. Default: Plot's, except on a log x axis with at most 12
+   * distinct x values (a sweep over learning rates or batch sizes): those values.
+   */
+  xTicks?: readonly number[];
+}
+
+/** Ticks 1, 2, 5 x 10^k in [lo, hi] (only the powers of 10 if that makes more than 10). */
+function oneTwoFive(lo: number, hi: number): number[] {
+  const all: number[] = [];
+  for (let k = Math.floor(Math.log10(lo)); 10 ** k <= hi; k++) {
+    for (const m of [1, 2, 5]) {
+      const t = +(m * 10 ** k).toPrecision(6);
+      if (t >= lo && t <= hi) all.push(t);
+    }
+  }
+  return all.length > 10 ? all.filter((t) => Number.isInteger(Math.log10(t))) : all;
 }
 
 /** y as drawn: NaN (a gap) where it cannot be drawn on this axis. */
@@ -97,14 +114,26 @@ function drawable(y: number, log: boolean): number {
 export function lineChart(series: readonly Series[], opts: LineChartOptions = {}): Chart {
   const { width = 520, height = 300, logX = false, logY = false, dots = false } = opts;
   const styled = series.map((s, i) => ({ ...s, color: s.color ?? PALETTE[i % PALETTE.length] }));
+  const xs = styled.flatMap((s) => s.points.map((p) => p.x))
+    .filter((x) => Number.isFinite(x) && (!logX || x > 0));
+  const distinct = [...new Set(xs)].sort((a, b) => a - b);
+  // A log x axis is drawn as a linear axis of log10(x): Plot's log scale ignores a tick
+  // format function and blanks labels it finds crowded (d3's log tickFormat), which hid
+  // 8 and 512 of a batch-size sweep.
+  const lx = (x: number) => (logX ? Math.log10(x) : x);
+  const tickValues = opts.xTicks ??
+    (logX
+      ? (distinct.length <= 12 ? distinct : oneTwoFive(distinct[0], distinct.at(-1)!))
+      : undefined);
+  const ticks = tickValues ? { ticks: tickValues.filter((t) => !logX || t > 0).map(lx) } : {};
   const marks: Plot.Markish[] = [
-    Plot.gridX({ stroke: "#e8e8e8", strokeOpacity: 1 }),
+    Plot.gridX({ stroke: "#e8e8e8", strokeOpacity: 1, ...ticks }),
     Plot.gridY({ stroke: "#e8e8e8", strokeOpacity: 1 }),
   ];
   const diverged: { x: number; color: string }[] = [];
   for (const s of styled) {
     const pts = s.points.filter((p) => Number.isFinite(p.x) && (!logX || p.x > 0))
-      .map((p) => ({ x: p.x, y: drawable(p.y, logY), raw: p.y }));
+      .map((p) => ({ x: lx(p.x), y: drawable(p.y, logY), raw: p.y }));
     const bad = pts.find((p) => Number.isNaN(p.y) && !(logY && Number.isFinite(p.raw)));
     if (bad) diverged.push({ x: bad.x, color: s.color });
     const style = { stroke: s.color, strokeWidth: 1.6, strokeDasharray: s.dash ?? "none" };
@@ -116,10 +145,7 @@ export function lineChart(series: readonly Series[], opts: LineChartOptions = {}
     );
     if (lone.length) marks.push(Plot.dot(lone, { x: "x", y: "y", fill: s.color, r: 2.5 }));
   }
-  const xs = styled.flatMap((s) => s.points.map((p) => p.x)).filter(Number.isFinite);
-  const middle = logX
-    ? Math.sqrt(Math.min(...xs) * Math.max(...xs))
-    : (Math.min(...xs) + Math.max(...xs)) / 2;
+  const middle = (lx(Math.min(...xs)) + lx(Math.max(...xs))) / 2;
   for (const d of diverged) {
     // The label on the side of the rule with more room.
     const right = d.x <= middle;
@@ -145,9 +171,10 @@ export function lineChart(series: readonly Series[], opts: LineChartOptions = {}
     subtitle: opts.subtitle,
     x: {
       label: opts.xLabel ?? null,
-      type: logX ? "log" : "linear",
-      ...(logX ? { tickFormat: "~g" } : {}),
-      ...(opts.xDomain ? { domain: opts.xDomain } : {}),
+      type: "linear",
+      ...(logX ? { tickFormat: (v: number) => `${+(10 ** v).toPrecision(6)}` } : {}),
+      ...ticks,
+      ...(opts.xDomain ? { domain: opts.xDomain.map(lx) } : {}),
     },
     y: {
       label: opts.yLabel ?? null,

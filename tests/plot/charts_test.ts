@@ -154,3 +154,13 @@ Deno.test("a long legend wraps into rows inside the chart's width, and the plot 
   const height = (s: string) => +s.match(/^<svg[^>]*height="([\d.]+)"/)![1];
   equal(height(svg) - height(oneRow), (rows.size - 1) * 20);
 });
+
+Deno.test("a log-x sweep puts its ticks at the swept values; xTicks overrides", () => {
+  const points = [2, 8, 32, 128, 512].map((x) => ({ series: "BN", x, y: 0.5 }));
+  const labels = (svg: string) =>
+    [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]).filter((t) =>
+      /^\d+$/.test(t)
+    );
+  deepEqual(labels(sweepChart(points).svg), ["2", "8", "32", "128", "512"]);
+  deepEqual(labels(sweepChart(points, { xTicks: [10, 100] }).svg), ["10", "100"]);
+});
