@@ -41,8 +41,3 @@ export function assertClose(
     );
   }
 }
-
-/** Throws unless `cond`, with `message`. */
-export function assert(cond: unknown, message = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(message);
-}

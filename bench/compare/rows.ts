@@ -12,8 +12,12 @@ import { F, gpu, lenet, nn, noGrad, optim, Tensor, tidy } from "../../mod.ts";
 import { initXavier } from "../../train.ts";
 import { refArray } from "../../src/ops/elementwise/reference.ts";
 import { refBatchNormBackward, refBatchNormForward } from "../../src/ops/batch_norm/reference.ts";
-import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
-import { conv2dBackward, conv2dForward, type ConvDims } from "../../src/ops/conv2d/reference.ts";
+import { refLayerNormBackward, refLayerNormForward } from "../../src/ops/layer_norm/reference.ts";
+import {
+  type ConvDims,
+  refConv2dBackward,
+  refConv2dForward,
+} from "../../src/ops/conv2d/reference.ts";
 import {
   batchNormTrain,
   conv2d as tfConv2d,
@@ -293,13 +297,13 @@ function layerNormRows(shape: number[]): Row[] {
       torch: { kind: "layernorm", args: { backward } },
       inputs,
       reference: (i) => {
-        const fwd = () => layerNormForward(i.x.data, i.weight.data, i.bias.data, M, D, EPS);
+        const fwd = () => refLayerNormForward(i.x.data, i.weight.data, i.bias.data, M, D, EPS);
         return {
           validate: () => {
             const r = fwd();
             const out: Outputs = { out: f32(r.out) };
             if (backward) {
-              const g = layerNormBackward(
+              const g = refLayerNormBackward(
                 i.dout.data,
                 i.x.data,
                 r.mean,
@@ -319,7 +323,7 @@ function layerNormRows(shape: number[]): Row[] {
           run: () => {
             const r = fwd();
             if (backward) {
-              layerNormBackward(i.dout.data, i.x.data, r.mean, r.rstd, i.weight.data, M, D);
+              refLayerNormBackward(i.dout.data, i.x.data, r.mean, r.rstd, i.weight.data, M, D);
             }
           },
           wait: noWait,
@@ -328,7 +332,7 @@ function layerNormRows(shape: number[]): Row[] {
       bnlab: (i) => {
         const x = dev(i.x, backward), dout = dev(i.dout);
         const w = dev(i.weight, backward), b = dev(i.bias, backward);
-        const op = () => F.layerNorm(x, norm, w, b, EPS);
+        const op = () => F.layerNorm(x, norm, w, b, { eps: EPS });
         return {
           validate: async (): Promise<Outputs> => {
             const y = backward ? op() : noGrad(op);
@@ -421,8 +425,8 @@ function convRow(label: string, d: ConvDims): Row {
       }),
     reference: (i) => {
       const all = () => {
-        const out = conv2dForward(i.x.data, i.weight.data, i.bias.data, d);
-        return { out, ...conv2dBackward(i.x.data, i.weight.data, i.dout.data, d) };
+        const out = refConv2dForward(i.x.data, i.weight.data, i.bias.data, d);
+        return { out, ...refConv2dBackward(i.x.data, i.weight.data, i.dout.data, d) };
       };
       return {
         validate: () => {

@@ -2,7 +2,7 @@
  * What the adapter can do, measured in the same run as the comparison, so that each row is
  * also a fraction of it: the copy kernel's bandwidth (bench/ops/copy.wgsl, vec4 loads and
  * stores, the most a memory-bound kernel can expect), bnlab's best matrix product's
- * arithmetic rate (`linear`, 4x4 register tiles with vec4 loads, see bench/ops/matmul_bench.ts),
+ * arithmetic rate (`linear`, 4x4 register tiles with vec4 loads, see bench/ops/linear_bench.ts),
  * and the price of one host wait on each side.
  *
  * Kernel rates use bench/timing.ts's `msPerCall`: several calls, one wait, minus the cost of
@@ -12,7 +12,7 @@
  * @module
  */
 import { F, gpu, Tensor, tidy } from "../../mod.ts";
-import { linearForward } from "../../src/ops/matmul/reference.ts";
+import { refLinearForward } from "../../src/ops/linear/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
 import { msPerCall } from "../timing.ts";
 import copySrc from "../ops/copy.wgsl" with { type: "text" };
@@ -104,7 +104,7 @@ export async function measureYardsticks(): Promise<Yardsticks> {
   const w = Float32Array.from({ length: m * m }, (_, i) => ((i * 53) % 97) / 97 - 0.5);
   const x = Tensor.from(a, [m, m]), wt = Tensor.from(w, [m, m]);
   const y = F.linear(x, wt, null);
-  assertClose(await y.toArray(), linearForward(a, w, null, m, m, m), { atol: 1e-3, rtol: 1e-4 });
+  assertClose(await y.toArray(), refLinearForward(a, w, null, m, m, m), { atol: 1e-3, rtol: 1e-4 });
   y.dispose();
   const mmMs = await msPerCall(() => tidy(() => void F.linear(x, wt, null)), {
     reps: 5,

@@ -19,12 +19,12 @@ import { sync } from "../../src/gpu/queue.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
-import { linear } from "../../src/ops/matmul/matmul.ts";
+import { linear } from "../../src/ops/linear/linear.ts";
 import {
-  conv2dBackward,
-  conv2dForward,
   type ConvDims,
-  convOutSize,
+  refConv2dBackward,
+  refConv2dForward,
+  refConvOutSize,
 } from "../../src/ops/conv2d/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
 import { msPerCall } from "../timing.ts";
@@ -58,7 +58,7 @@ const MATMULS: [number, number, number][] = [[256, 256, 120], [256, 400, 120], [
 type Pass = "forward" | "dinp" | "dweight";
 
 function setup(d: ConvDims) {
-  const [OH, OW] = convOutSize(d);
+  const [OH, OW] = refConvOutSize(d);
   const x = Tensor.randn([d.n, d.c, d.h, d.w], { seed: 1 });
   const w = Tensor.randn([d.o, d.c, d.kh, d.kw], { seed: 2 });
   const b = Tensor.randn([d.o], { seed: 3 });
@@ -84,10 +84,10 @@ const timed: { name: string; fn: () => void; flop: number; conv: boolean }[] = [
 for (const [name, d] of SHAPES) {
   const s = setup(d);
   const [x, w, b, dy] = await Promise.all([s.x, s.w, s.b, s.dy].map((t) => t.toArray()));
-  const [OH, OW] = convOutSize(d);
+  const [OH, OW] = refConvOutSize(d);
   const flop = 2 * d.n * d.o * OH * OW * d.c * d.kh * d.kw;
   // float32 sums of up to 147456 terms: atol 1e-2 on values ~ 400
-  const want = { forward: conv2dForward(x, w, b, d), ...conv2dBackward(x, w, dy, d) };
+  const want = { forward: refConv2dForward(x, w, b, d), ...refConv2dBackward(x, w, dy, d) };
   const tol = { atol: 1e-2, rtol: 1e-4 };
   const pad = { padding: [d.ph, d.pw] as [number, number] };
   assertClose(await tidy(() => conv2d(s.x, s.w, s.b, pad)).toArray(), want.forward, tol, name);
@@ -135,8 +135,8 @@ for (const [name, d] of SHAPES) {
     n: 1,
     warmup: 0,
     fn: () => {
-      conv2dForward(x, w, b, d);
-      conv2dBackward(x, w, dy, d);
+      refConv2dForward(x, w, b, d);
+      refConv2dBackward(x, w, dy, d);
     },
   });
   for (const pass of ["forward", "dinp", "dweight"] as Pass[]) {

@@ -21,7 +21,7 @@ import {
   type LayerNormLayout,
   layerNormLayout,
 } from "../../src/ops/layer_norm/layer_norm.ts";
-import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
+import { refLayerNormBackward, refLayerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
 import { msPerCall } from "../timing.ts";
 
@@ -40,10 +40,10 @@ function setup(shape: number[], norm: number[], layout?: LayerNormLayout) {
   const w = Tensor.randn(norm, { seed: 2, requiresGrad: true });
   const b = Tensor.randn(norm, { seed: 3, requiresGrad: true });
   const dy = Tensor.randn(shape, { seed: 4 });
-  const forward = () => noGrad(() => layerNorm(x, norm, w, b, 1e-5, layout).dispose());
+  const forward = () => noGrad(() => layerNorm(x, norm, w, b, { layout }).dispose());
   const step = () =>
     tidy(() => {
-      layerNorm(x, norm, w, b, 1e-5, layout).backward(dy);
+      layerNorm(x, norm, w, b, { layout }).backward(dy);
       for (const t of [x, w, b]) {
         t.grad?.dispose();
         t.grad = null;
@@ -63,13 +63,13 @@ for (const [shape, norm] of SHAPES) {
   const s = setup(shape, norm);
   const D = norm.reduce((a, c) => a * c), M = s.x.numel / D, n = s.x.numel;
   const [x, w, b, dy] = await Promise.all([s.x, s.w, s.b, s.dy].map((t) => t.toArray()));
-  let ref = layerNormForward(x, w, b, M, D, 1e-5);
-  let g = layerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
+  let ref = refLayerNormForward(x, w, b, M, D, 1e-5);
+  let g = refLayerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
   // Timed on a second run, once the JIT has compiled the loops.
   const t0 = performance.now();
-  ref = layerNormForward(x, w, b, M, D, 1e-5);
+  ref = refLayerNormForward(x, w, b, M, D, 1e-5);
   const t1 = performance.now();
-  g = layerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
+  g = refLayerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
   const t2 = performance.now();
   rows.push(
     `${JSON.stringify(shape)}  float64 reference: forward ${(t1 - t0).toFixed(2)} ms ${
@@ -80,7 +80,7 @@ for (const [shape, norm] of SHAPES) {
     const layout = layerNormLayout(D, { threadsPerRow, workgroupSize });
     const t = setup(shape, norm, layout); // the same seeds: the same data as s
     // validate before timing
-    const y = layerNorm(t.x, norm, t.w, t.b, 1e-5, layout);
+    const y = layerNorm(t.x, norm, t.w, t.b, { layout });
     y.backward(t.dy);
     assertClose(await y.toArray(), ref.out, { atol: 1e-4 }, "out");
     assertClose(await t.x.grad!.toArray(), g.dinp, { atol: 1e-4 }, "dinp");
@@ -111,8 +111,8 @@ for (const [shape, norm] of SHAPES) {
     warmup: 1,
     fn: () => {
       for (let i = 0; i < REPS; i++) {
-        const ref = layerNormForward(x, w, b, M, D, 1e-5);
-        layerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
+        const ref = refLayerNormForward(x, w, b, M, D, 1e-5);
+        refLayerNormBackward(dy, x, ref.mean, ref.rstd, w, M, D);
       }
     },
   });

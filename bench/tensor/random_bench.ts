@@ -12,7 +12,7 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import { getDevice } from "../../src/gpu/device.ts";
 import { sync } from "../../src/gpu/queue.ts";
-import { referenceNormal } from "../../src/ops/random/reference.ts";
+import { refNormal } from "../../src/ops/random/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
 
 await getDevice();
@@ -30,7 +30,7 @@ function hostRandn(seed: number): Tensor {
 // Validate before timing: the GPU's normals against the float64 reference.
 {
   using z = Tensor.randn(SHAPE, { seed: 3 });
-  assertClose(await z.toArray(), referenceNormal(N, 3), { atol: 2e-6, rtol: 1e-6 }, "randn");
+  assertClose(await z.toArray(), refNormal(N, 3), { atol: 2e-6, rtol: 1e-6 }, "randn");
   using h = hostRandn(3);
   const v = await h.toArray();
   const mean = v.reduce((a, b) => a + b, 0) / N;

@@ -16,7 +16,7 @@
 import type { Tensor } from "../tensor/tensor.ts";
 
 export { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
-export { layerNorm } from "../ops/layer_norm/layer_norm.ts";
+export { layerNorm, type LayerNormOptions } from "../ops/layer_norm/layer_norm.ts";
 export {
   ghostBatchNorm,
   type GhostBatchNormOptions,
@@ -25,7 +25,7 @@ export {
 } from "../ops/block_norm/block_norm.ts";
 export { conv2d, type Conv2dOptions } from "../ops/conv2d/conv2d.ts";
 export { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
-export { linear } from "../ops/matmul/matmul.ts";
+export { linear } from "../ops/linear/linear.ts";
 export { dropout, type DropoutOptions } from "../ops/dropout/dropout.ts";
 export { countCorrect, crossEntropy } from "../ops/cross_entropy/cross_entropy.ts";
 

@@ -11,7 +11,7 @@ import { checkShape, fmt } from "../tensor/shape.ts";
 import { layerNorm } from "../ops/layer_norm/layer_norm.ts";
 
 /** Options of {@link LayerNorm}, as PyTorch's keywords. */
-export interface LayerNormOptions {
+export interface LayerNormLayerOptions {
   /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
   /** Learnable elementwise `weight` (ones) and `bias` (zeros). Default true. */
@@ -66,7 +66,7 @@ export class LayerNorm extends Module {
    * A layer normalizing over the trailing `normalizedShape` (a number means `[n]`), with
    * `weight` ones and `bias` zeros of that shape unless `elementwiseAffine` is false.
    */
-  constructor(normalizedShape: number | readonly number[], opts: LayerNormOptions = {}) {
+  constructor(normalizedShape: number | readonly number[], opts: LayerNormLayerOptions = {}) {
     super();
     const shape = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
     this.#name = `LayerNorm(${typeof normalizedShape === "number" ? shape[0] : fmt(shape)})`;
@@ -93,6 +93,6 @@ export class LayerNorm extends Module {
         `${this.#name} expects input ending in ${fmt(this.normalizedShape)}, got ${fmt(x.shape)}`,
       );
     }
-    return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
+    return layerNorm(x, this.normalizedShape, this.weight, this.bias, { eps: this.eps });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { Module } from "./module.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { linear } from "../ops/matmul/matmul.ts";
+import { linear } from "../ops/linear/linear.ts";
 import { pytorchDefault } from "./init.ts";
 
 /** Options of {@link Linear}. */

@@ -20,7 +20,7 @@ export {
   BatchNormBase,
   type BatchNormLayerOptions,
 } from "./batch_norm.ts";
-export { LayerNorm, type LayerNormOptions } from "./layer_norm.ts";
+export { LayerNorm, type LayerNormLayerOptions } from "./layer_norm.ts";
 export { GroupNorm, type GroupNormLayerOptions } from "./group_norm.ts";
 export { GhostBatchNorm, type GhostBatchNormLayerOptions } from "./ghost_batch_norm.ts";
 export { Conv2d, type Conv2dLayerOptions } from "./conv.ts";

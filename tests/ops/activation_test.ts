@@ -3,10 +3,10 @@ import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { relu, sigmoid } from "../../src/nn/functional.ts";
 import {
-  reluBackward,
-  reluForward,
-  sigmoidBackward,
-  sigmoidForward,
+  refReluBackward,
+  refReluForward,
+  refSigmoidBackward,
+  refSigmoidForward,
 } from "../../src/ops/activation/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 
@@ -35,14 +35,14 @@ Deno.test("sigmoid and relu reference backwards match central differences", () =
   });
   const dout = Float64Array.from({ length: 11 }, () => rng.normal());
   assertClose(
-    sigmoidBackward(sigmoidForward(x), dout),
-    centralDiff(sigmoidForward, x, dout),
+    refSigmoidBackward(refSigmoidForward(x), dout),
+    centralDiff(refSigmoidForward, x, dout),
     { atol: 1e-8, rtol: 1e-6 },
     "sigmoid",
   );
   assertClose(
-    reluBackward(x, dout),
-    centralDiff(reluForward, x, dout),
+    refReluBackward(x, dout),
+    centralDiff(refReluForward, x, dout),
     { atol: 1e-8, rtol: 1e-6 },
     "relu",
   );
@@ -61,13 +61,13 @@ for (const shape of [[1], [3], [7, 7], [513], [256, 120], [2, 3, 5, 7]]) {
         const [fn, fwd, bwd] of [
           [
             sigmoid,
-            sigmoidForward,
-            (_x: Float32Array, o: Float64Array, d: Float32Array) => sigmoidBackward(o, d),
+            refSigmoidForward,
+            (_x: Float32Array, o: Float64Array, d: Float32Array) => refSigmoidBackward(o, d),
           ],
           [
             relu,
-            reluForward,
-            (x: Float32Array, _o: Float64Array, d: Float32Array) => reluBackward(x, d),
+            refReluForward,
+            (x: Float32Array, _o: Float64Array, d: Float32Array) => refReluBackward(x, d),
           ],
         ] as const
       ) {

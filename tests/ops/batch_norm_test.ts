@@ -1,6 +1,6 @@
-import { throws } from "node:assert/strict";
+import { ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { queueStats } from "../../src/gpu/queue.ts";
 import {
@@ -338,11 +338,11 @@ gpuTest("batchNorm layouts: rows of vec4s, rows of floats, columns", () => {
   ];
   for (const [shape, columns, vec, seg] of cases) {
     const l = batchNormLayout(shape);
-    assert(
+    ok(
       l.columns === columns && l.vec === vec && l.seg === seg,
       `${JSON.stringify(shape)}: got ${JSON.stringify(l)}`,
     );
-    assert(l.blocks * l.nb >= shape[0] && (l.blocks - 1) * l.nb < shape[0], "blocks cover N");
+    ok(l.blocks * l.nb >= shape[0] && (l.blocks - 1) * l.nb < shape[0], "blocks cover N");
   }
   throws(() => batchNormLayout([4, 4], { threadsPerUnit: 3 }), /power of two/);
 });
@@ -366,7 +366,7 @@ gpuTest("batchNorm is stable for mean 1e4, std 1 (forward and backward)", async 
   }
   const naive = Math.fround(sq / x.length) - Math.fround(s / x.length) ** 2;
   const exact = refBatchStats(refArray(x, [x.length, 1])).var[0];
-  assert(Math.abs(naive - exact) > 0.1, `naive float32 variance ${naive} vs ${exact}`);
+  ok(Math.abs(naive - exact) > 0.1, `naive float32 variance ${naive} vs ${exact}`);
 });
 
 gpuTest("batchNorm running statistics after three steps, momentum 0.1 and 1/k", async () => {
@@ -392,7 +392,7 @@ gpuTest("batchNorm training step runs without a host wait", () => {
   const rm = Tensor.zeros([4]), rv = Tensor.ones([4]);
   const before = queueStats().submits;
   batchNorm(x, rm, rv, w, b, { training: true }).sum().backward();
-  assert(queueStats().submits === before, "forward + backward submitted work (a host wait?)");
+  ok(queueStats().submits === before, "forward + backward submitted work (a host wait?)");
 });
 
 gpuTest("batchNorm with only one of weight and bias", async () => {

@@ -1,6 +1,6 @@
-import { throws } from "node:assert/strict";
+import { ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose, type Tolerance } from "../assert_close.ts";
+import { assertClose, type Tolerance } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { queueStats } from "../../src/gpu/queue.ts";
@@ -18,7 +18,7 @@ import {
   refBatchNormForward,
   refRunningUpdate,
 } from "../../src/ops/batch_norm/reference.ts";
-import { layerNormForward } from "../../src/ops/layer_norm/reference.ts";
+import { refLayerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { refArray } from "../../src/ops/elementwise/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import fixture from "../fixtures/group_norm.json" with { type: "json" };
@@ -103,7 +103,7 @@ Deno.test("block norm reference agrees with the layer-norm and batch-norm refere
   // GroupNorm with one group is layer norm over (C, S) (here without affine maps).
   const x = randArray(3 * 4 * 5, rng, 1, 3);
   const gn1 = refBlockNormForward(refArray(x, [3, 4, 5]), 1, 4, null, null, EPS);
-  assertClose(gn1.out.data, layerNormForward(x, null, null, 3, 20, EPS).out, tight, "G=1 vs LN");
+  assertClose(gn1.out.data, refLayerNormForward(x, null, null, 3, 20, EPS).out, tight, "G=1 vs LN");
   // Ghost batches of at least N are batch norm: values, gradients, running update.
   const y = refArray(randArray(6 * 3 * 4, rng, -1, 2), [6, 3, 4]);
   const dy = refArray(randArray(6 * 3 * 4, rng), [6, 3, 4]);
@@ -224,7 +224,7 @@ async function compare(shape: number[], kind: Kind, opts: Compare = {}): Promise
     const run = { atol: 1e-5 * (1 + Math.abs(mean)), rtol: 1e-5 };
     assertClose(await rm.toArray(), want.mean, run, `running mean ${what}`);
     assertClose(await rv.toArray(), want.var, { atol: 1e-4, rtol: 1e-4 }, `running var ${what}`);
-    assert(await counter.item() === 1, `${what}: num_batches_tracked counted once`);
+    ok(await counter.item() === 1, `${what}: num_batches_tracked counted once`);
   }
   for (const t of [x, w, b, y, rm, rv, counter]) t?.dispose();
 }
@@ -335,7 +335,7 @@ gpuTest("block norm is stable for sets of mean 1e4 and std 1", async () => {
   const naive = Math.fround(sq / x.length) - Math.fround(s / x.length) ** 2;
   const exact = 1 /
     refBlockNormForward(refArray(x, [1, 1, x.length]), 1, 1, null, null, 0).rstd[0] ** 2;
-  assert(Math.abs(naive - exact) > 0.1, `naive float32 variance ${naive} vs ${exact}`);
+  ok(Math.abs(naive - exact) > 0.1, `naive float32 variance ${naive} vs ${exact}`);
 });
 
 gpuTest("ghostBatchNorm running statistics over three steps, momentum 0.1 and 1/k", async () => {
@@ -361,7 +361,7 @@ gpuTest("ghostBatchNorm running statistics over three steps, momentum 0.1 and 1/
     const what = cumulative ? "cumulative" : "momentum 0.1";
     assertClose(await rm.toArray(), want.mean, { atol: 1e-5, rtol: 1e-5 }, `${what} mean`);
     assertClose(await rv.toArray(), want.var, { atol: 1e-5, rtol: 1e-5 }, `${what} var`);
-    assert(await counter.item() === 3, `${what}: three batches counted`);
+    ok(await counter.item() === 3, `${what}: three batches counted`);
   }
 });
 
@@ -470,7 +470,7 @@ gpuTest("block norm forward + backward runs without a host wait", () => {
     numBatchesTracked: counter,
   })
     .sum().backward();
-  assert(queueStats().submits === before, "forward + backward submitted work (a host wait?)");
+  ok(queueStats().submits === before, "forward + backward submitted work (a host wait?)");
 });
 
 gpuTest("block norm frees its saved statistics when no gradient is recorded", async () => {
@@ -485,10 +485,10 @@ gpuTest("block norm frees its saved statistics when no gradient is recorded", as
       .dispose();
   }
   groupNorm(x, 2, null, b.detach()).dispose(); // nothing requires grad; a lone bias
-  assert(memoryStats().liveBytes === before, "no buffer outlives its output");
+  ok(memoryStats().liveBytes === before, "no buffer outlives its output");
   const y = groupNorm(x, 3, w, b);
-  assert(y.requiresGrad && y.gradFn?.op === "groupNorm", "recorded when a parent requires grad");
-  assert((await y.toArray()).every(Number.isFinite), "finite output");
+  ok(y.requiresGrad && y.gradFn?.op === "groupNorm", "recorded when a parent requires grad");
+  ok((await y.toArray()).every(Number.isFinite), "finite output");
   for (const t of [x, w, b, y, rm, rv]) t.dispose();
 });
 
@@ -498,13 +498,13 @@ gpuTest("groupNorm of an empty batch: empty output, zero dweight and dbias", asy
   const b = Tensor.zeros([4], { requiresGrad: true });
   const y = groupNorm(x, 2, w, b);
   y.sum().backward();
-  assert(y.shape.join() === "0,4,3" && (await y.toArray()).length === 0, "empty output");
+  ok(y.shape.join() === "0,4,3" && (await y.toArray()).length === 0, "empty output");
   assertClose(await w.grad!.toArray(), [0, 0, 0, 0], { atol: 0 }, "dweight");
   assertClose(await b.grad!.toArray(), [0, 0, 0, 0], { atol: 0 }, "dbias");
 });
 
 gpuTest("block norm matches PyTorch fixtures (forward and backward)", async () => {
-  assert(fixture.group.length >= 6 && fixture.ghost.length >= 3, "fixture has its cases");
+  ok(fixture.group.length >= 6 && fixture.ghost.length >= 3, "fixture has its cases");
   const cases = [
     ...fixture.group.map((c) => ({ ...c, kind: { group: c.numGroups } as Kind })),
     ...fixture.ghost.map((c) => ({ ...c, kind: { ghost: c.virtualBatchSize } as Kind })),

@@ -1,12 +1,13 @@
+import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
 import {
-  conv2dBackward,
-  conv2dForward,
   type ConvDims,
-  convOutSize,
+  refConv2dBackward,
+  refConv2dForward,
+  refConvOutSize,
 } from "../../src/ops/conv2d/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 
@@ -33,15 +34,16 @@ Deno.test("conv2d reference backward matches central differences", () => {
       dims([2, 1, 5, 4], [2, 2, 3], [1, 2], [2, 0]),
     ]
   ) {
-    const [OH, OW] = convOutSize(d);
+    const [OH, OW] = refConvOutSize(d);
     const rng = new Rng(d.h * 10 + d.w);
     const inp = Float64Array.from(randArray(d.n * d.c * d.h * d.w, rng));
     const weight = Float64Array.from(randArray(d.o * d.c * d.kh * d.kw, rng));
     const bias = Float64Array.from(randArray(d.o, rng));
     const dout = Float64Array.from(randArray(d.n * d.o * OH * OW, rng));
     // L = sum(out * dout), so dL/dx is the backward's gradient.
-    const loss = () => conv2dForward(inp, weight, bias, d).reduce((s, v, i) => s + v * dout[i], 0);
-    const g = conv2dBackward(inp, weight, dout, d);
+    const loss = () =>
+      refConv2dForward(inp, weight, bias, d).reduce((s, v, i) => s + v * dout[i], 0);
+    const g = refConv2dBackward(inp, weight, dout, d);
     const h = 1e-6;
     for (
       const [x, dx, what] of [[inp, g.dinp, "dinp"], [weight, g.dweight, "dweight"], [
@@ -92,7 +94,7 @@ const CASES: [number[], number[], number[]?, number[]?][] = [
 for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
   for (const withBias of [true, false]) {
     const d = dims(inShape, wShape, stride, padding);
-    const [OH, OW] = convOutSize(d);
+    const [OH, OW] = refConvOutSize(d);
     gpuTest(
       `conv2d forward/backward vs float64 reference: inp [${inShape}] weight [${[
         d.o,
@@ -113,17 +115,17 @@ for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
           stride: stride as [number, number],
           padding: padding as [number, number],
         });
-        assert(out.shape.join() === [d.n, d.o, OH, OW].join(), `output shape ${out.shape}`);
+        ok(out.shape.join() === [d.n, d.o, OH, OW].join(), `output shape ${out.shape}`);
         out.backward(Tensor.from(dy, out.shape));
         // float32 sums of K products of unit normals: error ~ sqrt(K) * eps * |terms|
         const tol = (k: number) => ({ atol: 1e-6 * Math.sqrt(k) * 8, rtol: 1e-5 });
         assertClose(
           await out.toArray(),
-          conv2dForward(x, w, withBias ? b : null, d),
+          refConv2dForward(x, w, withBias ? b : null, d),
           tol(d.c * d.kh * d.kw),
           "out",
         );
-        const g = conv2dBackward(x, w, dy, d);
+        const g = refConv2dBackward(x, w, dy, d);
         assertClose(await inp.grad!.toArray(), g.dinp, tol(d.o * d.kh * d.kw), "dinp");
         assertClose(await weight.grad!.toArray(), g.dweight, tol(d.n * OH * OW), "dweight");
         if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(d.n * OH * OW), "dbias");
@@ -150,7 +152,7 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
     } catch (e) {
       msg = (e as Error).message;
     }
-    assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
+    ok(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
   }
 });
 
@@ -165,7 +167,7 @@ gpuTest("conv2d matches PyTorch: forward and gradients (fixture)", async () => {
     const w = Tensor.from(f.w, { shape: f.w_shape, requiresGrad: true });
     const b = Tensor.from(f.b, { shape: [f.w_shape[0]], requiresGrad: true });
     const y = conv2d(x, w, b, { stride: f.stride, padding: f.padding });
-    assert(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
+    ok(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
     y.backward(Tensor.from(f.dy, f.y_shape));
     const tol = { atol: 1e-5, rtol: 1e-5 };
     assertClose(await y.toArray(), f.y, tol, `${what}: y`);

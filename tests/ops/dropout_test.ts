@@ -1,5 +1,6 @@
+import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { dropout } from "../../src/ops/dropout/dropout.ts";
 
@@ -24,7 +25,7 @@ for (const [n, p] of [[1, 0.5], [7, 0.1], [513, 0.5], [100_003, 0.3], [100_003, 
     if (n > 1000) {
       // binomial: |kept/n - (1-p)| within 5 standard deviations
       const sd = Math.sqrt(p * (1 - p) / n);
-      assert(Math.abs(kept / n - (1 - p)) < 5 * sd, `keep rate ${kept / n} vs ${1 - p}`);
+      ok(Math.abs(kept / n - (1 - p)) < 5 * sd, `keep rate ${kept / n} vs ${1 - p}`);
     }
     const again = await dropout(x, p, { seed: 42, counter: 3 }).toArray();
     assertClose(again, out, { atol: 0, rtol: 0 }, "same seed and counter, same mask");
@@ -37,7 +38,7 @@ gpuTest("dropout: counters give independent masks; p = 0 and p = 1", async () =>
   const b = await dropout(x, 0.5, { seed: 1, counter: 1 }).toArray();
   let agree = 0;
   for (let i = 0; i < a.length; i++) agree += (a[i] !== 0) === (b[i] !== 0) ? 1 : 0;
-  assert(Math.abs(agree / a.length - 0.5) < 5 * Math.sqrt(0.25 / a.length), `agree ${agree}`);
+  ok(Math.abs(agree / a.length - 0.5) < 5 * Math.sqrt(0.25 / a.length), `agree ${agree}`);
   assertClose(await dropout(x, 0).toArray(), new Float32Array(4096).fill(1), {}, "p = 0");
   assertClose(await dropout(x, 1).toArray(), new Float32Array(4096), {}, "p = 1");
   let msg = "";
@@ -46,5 +47,5 @@ gpuTest("dropout: counters give independent masks; p = 0 and p = 1", async () =>
   } catch (e) {
     msg = (e as Error).message;
   }
-  assert(msg.includes("1.5"), msg);
+  ok(msg.includes("1.5"), msg);
 });

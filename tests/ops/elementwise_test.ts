@@ -1,10 +1,10 @@
-import { deepEqual } from "node:assert/strict";
+import { deepEqual, ok } from "node:assert/strict";
 /**
  * Elementwise ops on the GPU against the float64 reference (values and gradients, with
  * broadcasting), and the reference's own gradients against central differences.
  */
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose, type Tolerance } from "../assert_close.ts";
+import { assertClose, type Tolerance } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { coalesce } from "../../src/ops/elementwise/elementwise.ts";
 import { Rng } from "../../src/tensor/random.ts";
@@ -56,7 +56,7 @@ async function checkOp(
   const rs = host.map((h, k) => refArray(h, inputs[k].shape));
   const want = ref(rs);
   const out = gpu(ts);
-  assert(
+  ok(
     out.shape.join() === want.shape.join(),
     `${what}: shape [${out.shape}] != reference [${want.shape}]`,
   );
@@ -66,8 +66,8 @@ async function checkOp(
   out.backward(dout);
   const grads = refGrad(rs, refArray(doutHost, want.shape));
   for (let k = 0; k < ts.length; k++) {
-    assert(ts[k].grad, `${what}: input ${k} got no gradient`);
-    assert(
+    ok(ts[k].grad, `${what}: input ${k} got no gradient`);
+    ok(
       ts[k].grad!.shape.join() === inputs[k].shape.join(),
       `${what}: grad ${k} shape [${ts[k].grad!.shape}] != input shape [${inputs[k].shape}]`,
     );
@@ -177,7 +177,7 @@ gpuTest("pow with a negative base follows PyTorch: integer exponents only", asyn
   const got = await x.pow(3).toArray();
   assertClose(got, refScalar("pow", refArray([-2, -0.5, -3], [3]), 3).data, TOL, "(-x)^3");
   const frac = await x.pow(0.5).toArray();
-  assert(frac.every(Number.isNaN), `(-x)^0.5 should be NaN, got ${frac}`);
+  ok(frac.every(Number.isNaN), `(-x)^0.5 should be NaN, got ${frac}`);
 });
 
 for (const op of UNARY_OPS) {
@@ -250,14 +250,14 @@ gpuTest("shape errors name both shapes", () => {
   } catch (e) {
     message = (e as Error).message;
   }
-  assert(message.includes("[3, 4]") && message.includes("[5]"), `got: "${message}"`);
+  ok(message.includes("[3, 4]") && message.includes("[5]"), `got: "${message}"`);
   let expandMessage = "";
   try {
     b.broadcastTo([2, 4]);
   } catch (e) {
     expandMessage = (e as Error).message;
   }
-  assert(expandMessage.includes("[5]") && expandMessage.includes("[2, 4]"), expandMessage);
+  ok(expandMessage.includes("[5]") && expandMessage.includes("[2, 4]"), expandMessage);
   a.dispose();
   b.dispose();
 });

@@ -1,6 +1,6 @@
-import { throws } from "node:assert/strict";
+import { ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { memoryStats } from "../../src/gpu/buffer_pool.ts";
@@ -9,7 +9,7 @@ import {
   type LayerNormLayout,
   layerNormLayout,
 } from "../../src/ops/layer_norm/layer_norm.ts";
-import { layerNormBackward, layerNormForward } from "../../src/ops/layer_norm/reference.ts";
+import { refLayerNormBackward, refLayerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import fixture from "../fixtures/layer_norm.json" with { type: "json" };
 
@@ -31,11 +31,11 @@ Deno.test("layer norm reference backward matches central differences", () => {
     const bias = affine ? randArray(D, rng) : null;
     // L = sum(out * dout), so dL/dx is the backward's gradient.
     const loss = () => {
-      const { out } = layerNormForward(inp, weight, bias, M, D, 1e-5);
+      const { out } = refLayerNormForward(inp, weight, bias, M, D, 1e-5);
       return out.reduce((s, v, i) => s + v * dout[i], 0);
     };
-    const { mean, rstd } = layerNormForward(inp, weight, bias, M, D, 1e-5);
-    const g = layerNormBackward(dout, inp, mean, rstd, weight, M, D);
+    const { mean, rstd } = refLayerNormForward(inp, weight, bias, M, D, 1e-5);
+    const g = refLayerNormBackward(dout, inp, mean, rstd, weight, M, D);
     const h = 1e-6;
     const checks: [Float64Array, Float64Array, string][] = [[inp, g.dinp, "dinp"]];
     if (weight && bias) checks.push([weight, g.dweight, "dweight"], [bias, g.dbias, "dbias"]);
@@ -78,11 +78,11 @@ async function compare(
   const x = Tensor.from(inp, { shape: shape, requiresGrad: true });
   const w = weight ? Tensor.from(weight, { shape: norm, requiresGrad: true }) : null;
   const b = bias ? Tensor.from(bias, { shape: norm, requiresGrad: true }) : null;
-  const y = layerNorm(x, norm, w, b, eps, layout);
+  const y = layerNorm(x, norm, w, b, { eps, layout });
   y.backward(Tensor.from(dout, shape));
 
-  const ref = layerNormForward(inp, weight, bias, M, D, eps);
-  const g = layerNormBackward(dout, inp, ref.mean, ref.rstd, weight, M, D);
+  const ref = refLayerNormForward(inp, weight, bias, M, D, eps);
+  const g = refLayerNormBackward(dout, inp, ref.mean, ref.rstd, weight, M, D);
   const what = `${JSON.stringify(shape)} over ${JSON.stringify(norm)}, affine ${affine}`;
   assertClose(await y.toArray(), ref.out, { atol: 1e-5, rtol: 1e-5, ...outTol }, `out ${what}`);
   assertClose(
@@ -169,7 +169,7 @@ gpuTest("layerNorm is stable for rows of mean 1e4 and std 1", async () => {
 });
 
 gpuTest("layerNorm matches PyTorch fixtures (forward and backward)", async () => {
-  assert(fixture.cases.length >= 4, "fixture has its cases");
+  ok(fixture.cases.length >= 4, "fixture has its cases");
   for (const c of fixture.cases) {
     const what = `${JSON.stringify(c.shape)} over ${JSON.stringify(c.normalizedShape)}`;
     const x = Tensor.from(c.inp, { shape: c.shape, requiresGrad: true });
@@ -177,7 +177,7 @@ gpuTest("layerNorm matches PyTorch fixtures (forward and backward)", async () =>
       ? Tensor.from(c.weight, { shape: c.normalizedShape, requiresGrad: true })
       : null;
     const b = c.bias ? Tensor.from(c.bias, { shape: c.normalizedShape, requiresGrad: true }) : null;
-    const y = layerNorm(x, c.normalizedShape, w, b, c.eps);
+    const y = layerNorm(x, c.normalizedShape, w, b, { eps: c.eps });
     y.backward(Tensor.from(c.dout, c.shape));
     const tol = { atol: 1e-5, rtol: 1e-5 };
     assertClose(await y.toArray(), c.out, tol, `out ${what}`);
@@ -189,8 +189,8 @@ gpuTest("layerNorm matches PyTorch fixtures (forward and backward)", async () =>
     const D = prod(c.normalizedShape), M = prod(c.shape) / D;
     const inp = Float64Array.from(Float32Array.from(c.inp));
     const f32 = (a: number[] | null) => a && Float64Array.from(Float32Array.from(a));
-    const ref = layerNormForward(inp, f32(c.weight), f32(c.bias), M, D, c.eps);
-    const g = layerNormBackward(f32(c.dout)!, inp, ref.mean, ref.rstd, f32(c.weight), M, D);
+    const ref = refLayerNormForward(inp, f32(c.weight), f32(c.bias), M, D, c.eps);
+    const g = refLayerNormBackward(f32(c.dout)!, inp, ref.mean, ref.rstd, f32(c.weight), M, D);
     const tight = { atol: 1e-6, rtol: 1e-6 };
     assertClose(ref.out, c.out, tight, `reference out ${what}`);
     assertClose(g.dinp, c.dinp, tight, `reference dinp ${what}`);
@@ -206,11 +206,11 @@ gpuTest("layerNorm frees its saved statistics when no gradient is recorded", asy
   const before = memoryStats().liveBytes;
   for (let i = 0; i < 3; i++) noGrad(() => layerNorm(x, 120, w, b)).dispose();
   layerNorm(x, 120).dispose(); // nothing requires grad
-  assert(memoryStats().liveBytes === before, "no buffer outlives its output");
+  ok(memoryStats().liveBytes === before, "no buffer outlives its output");
   const y = layerNorm(x, 120, w, b);
-  assert(y.requiresGrad && y.gradFn?.op === "layerNorm", "recorded when a parent requires grad");
+  ok(y.requiresGrad && y.gradFn?.op === "layerNorm", "recorded when a parent requires grad");
   const v = await y.toArray();
-  assert(v.every(Number.isFinite), "finite output");
+  ok(v.every(Number.isFinite), "finite output");
   for (const t of [x, w, b, y]) t.dispose();
 });
 
@@ -220,7 +220,7 @@ gpuTest("layerNorm of an empty batch: empty output, zero dweight and dbias", asy
   const b = Tensor.zeros([5], { requiresGrad: true });
   const y = layerNorm(x, 5, w, b);
   y.sum().backward();
-  assert(y.shape.join() === "0,5" && (await y.toArray()).length === 0, "empty output");
+  ok(y.shape.join() === "0,5" && (await y.toArray()).length === 0, "empty output");
   assertClose(await w.grad!.toArray(), [0, 0, 0, 0, 0], { atol: 0 }, "dweight");
   assertClose(await b.grad!.toArray(), [0, 0, 0, 0, 0], { atol: 0 }, "dbias");
 });
@@ -243,5 +243,7 @@ gpuTest("layerNorm errors name the bad value and the fix", () => {
   throws(() => layerNorm(x, []), {
     message: "layerNorm expects a non-empty normalizedShape, got []",
   });
-  throws(() => layerNorm(x, 12, null, null, -1), { message: "layerNorm expects eps >= 0, got -1" });
+  throws(() => layerNorm(x, 12, null, null, { eps: -1 }), {
+    message: "layerNorm expects eps >= 0, got -1",
+  });
 });

@@ -1,14 +1,15 @@
+import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { avgPool2d, maxPool2d } from "../../src/ops/pool/pool.ts";
 import {
-  avgPool2dBackward,
-  avgPool2dForward,
-  maxPool2dBackward,
-  maxPool2dForward,
   type PoolDims,
-  poolOutSize,
+  refAvgPool2dBackward,
+  refAvgPool2dForward,
+  refMaxPool2dBackward,
+  refMaxPool2dForward,
+  refPoolOutSize,
 } from "../../src/ops/pool/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 
@@ -33,7 +34,7 @@ Deno.test("pooling reference backward matches central differences", () => {
       dims([1, 2, 7, 7], [3, 3], [2, 1], [1, 1]),
     ]
   ) {
-    const [OH, OW] = poolOutSize(d);
+    const [OH, OW] = refPoolOutSize(d);
     const rng = new Rng(d.h * 100 + d.kh);
     // distinct values, so that max is differentiable at the sample point
     const inp = Float64Array.from(randArray(d.n * d.c * d.h * d.w, rng));
@@ -41,10 +42,10 @@ Deno.test("pooling reference backward matches central differences", () => {
     const cases: [string, () => Float64Array, Float64Array][] = [
       [
         "max",
-        () => maxPool2dForward(inp, d).out,
-        maxPool2dBackward(maxPool2dForward(inp, d).indices, dout, d),
+        () => refMaxPool2dForward(inp, d).out,
+        refMaxPool2dBackward(refMaxPool2dForward(inp, d).indices, dout, d),
       ],
-      ["avg", () => avgPool2dForward(inp, d), avgPool2dBackward(dout, d)],
+      ["avg", () => refAvgPool2dForward(inp, d), refAvgPool2dBackward(dout, d)],
     ];
     for (const [what, fwd, dinp] of cases) {
       const loss = () => fwd().reduce((s, v, i) => s + v * dout[i], 0);
@@ -86,7 +87,7 @@ const CASES: [number[], number[], number[], number[]][] = [
 
 for (const [inShape, k, s, pd] of CASES) {
   const d: PoolDims = dims(inShape, k, s, pd);
-  const [OH, OW] = poolOutSize(d);
+  const [OH, OW] = refPoolOutSize(d);
   const opts = { stride: s as [number, number], padding: pd as [number, number] };
   const name = `inp [${inShape}] kernel ${k} stride ${s} padding ${pd}`;
   gpuTest(`maxPool2d forward/backward vs float64 reference: ${name}`, async () => {
@@ -96,11 +97,11 @@ for (const [inShape, k, s, pd] of CASES) {
     const dy = randArray(d.n * d.c * OH * OW, rng);
     const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
     const out = maxPool2d(inp, k as [number, number], opts);
-    assert(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
+    ok(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
     out.backward(Tensor.from(dy, out.shape));
-    const want = maxPool2dForward(x, d);
+    const want = refMaxPool2dForward(x, d);
     assertClose(await out.toArray(), want.out, { atol: 0, rtol: 0 }, "out");
-    assertClose(await inp.grad!.toArray(), maxPool2dBackward(want.indices, dy, d), {
+    assertClose(await inp.grad!.toArray(), refMaxPool2dBackward(want.indices, dy, d), {
       atol: 1e-6,
       rtol: 1e-6,
     }, "dinp");
@@ -111,12 +112,12 @@ for (const [inShape, k, s, pd] of CASES) {
     const dy = randArray(d.n * d.c * OH * OW, rng);
     const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
     const out = avgPool2d(inp, k as [number, number], opts);
-    assert(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
+    ok(out.shape.join() === [d.n, d.c, OH, OW].join(), `output shape ${out.shape}`);
     out.backward(Tensor.from(dy, out.shape));
-    assertClose(await out.toArray(), avgPool2dForward(x, d), { atol: 1e-6, rtol: 1e-6 }, "out");
+    assertClose(await out.toArray(), refAvgPool2dForward(x, d), { atol: 1e-6, rtol: 1e-6 }, "out");
     assertClose(
       await inp.grad!.toArray(),
-      avgPool2dBackward(dy, d),
+      refAvgPool2dBackward(dy, d),
       { atol: 1e-6, rtol: 1e-6 },
       "dinp",
     );
@@ -130,14 +131,14 @@ gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture
     const inp = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
     const pool = f.kind === "max" ? maxPool2d : avgPool2d;
     const out = pool(inp, f.kernel, { stride: f.stride, padding: f.padding });
-    assert(out.shape.join() === f.y_shape.join(), `${what}: shape ${out.shape}`);
+    ok(out.shape.join() === f.y_shape.join(), `${what}: shape ${out.shape}`);
     out.backward(Tensor.from(f.dy, f.y_shape));
     assertClose(await out.toArray(), f.y, { atol: 1e-6, rtol: 1e-6 }, `${what}: y`);
     assertClose(await inp.grad!.toArray(), f.dx, { atol: 1e-6, rtol: 1e-6 }, `${what}: dx`);
     // the reference's indices are PyTorch's (tie-breaking included)
     if (f.kind === "max") {
       assertClose(
-        maxPool2dForward(f.x, d).indices,
+        refMaxPool2dForward(f.x, d).indices,
         f.indices,
         { atol: 0, rtol: 0 },
         `${what}: indices`,
@@ -169,7 +170,7 @@ gpuTest("pooling errors name the bad shape and the fix", () => {
     } catch (e) {
       msg = (e as Error).message;
     }
-    assert(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
+    ok(msg.includes(want), `expected an error containing "${want}", got "${msg}"`);
   }
 });
 
@@ -180,12 +181,12 @@ gpuTest(
     using x = Tensor.from([NaN, 1, 2, 3, 4, 5, 6, NaN], [1, 1, 2, 4]);
     using y = maxPool2d(x, 2);
     const got = await y.toArray();
-    assert(Number.isNaN(got[0]) && Number.isNaN(got[1]), `max pool with NaN gave [${got}]`);
+    ok(Number.isNaN(got[0]) && Number.isNaN(got[1]), `max pool with NaN gave [${got}]`);
     // Width 6 is not whole vec4s: the general kernel, with the NaN first and last.
     using x6 = Tensor.from([NaN, 1, 2, 3, 4, 5, 6, 7, 8, NaN, 9, 10], [1, 1, 2, 6]);
     using y6 = maxPool2d(x6, 2);
     const got6 = await y6.toArray();
-    assert(
+    ok(
       Number.isNaN(got6[0]) && Number.isNaN(got6[1]) && got6[2] === 10,
       `max pool (general kernel) with NaN gave [${got6}]`,
     );

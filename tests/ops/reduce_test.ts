@@ -2,8 +2,9 @@
  * `sum` and `mean` on the GPU against the float64 reference: any set of dims, keepdim,
  * shapes with 1 and primes, gradients, and a 1e6-element reduction within float32 bounds.
  */
+import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import { type RefArray, refArray } from "../../src/ops/elementwise/reference.ts";
@@ -58,7 +59,7 @@ for (const isMean of [false, true]) {
         const y = isMean ? x.mean(dims, keepdim) : x.sum(dims, keepdim);
         const r: RefArray = refArray(host, shape);
         const want = isMean ? refMean(r, dims, keepdim) : refSum(r, dims, keepdim);
-        assert(
+        ok(
           y.shape.join() === want.shape.join() && y.rank === want.shape.length,
           `${what}: shape [${y.shape}] != reference [${want.shape}]`,
         );
@@ -115,13 +116,13 @@ gpuTest("a 1e6-element sum stays within the float32 error bound", async () => {
   const u = 2 ** -24, k = Math.ceil(Math.ceil(n / 128) / 64) + 6 + 2 + 6;
   const bound = (k * u / (1 - k * u)) * absSum;
   const err = Math.abs(got - exact);
-  assert(err <= bound, `sum of 1e6: error ${err} exceeds the float32 bound ${bound}`);
+  ok(err <= bound, `sum of 1e6: error ${err} exceeds the float32 bound ${bound}`);
   // Rounding errors of a blocked sum are far below that worst case in practice: compare
   // with one float32 accumulator over all n values, the naive order.
   let naive = 0;
   for (const v of host) naive = Math.fround(naive + v);
   const naiveErr = Math.abs(naive - exact);
-  assert(err < naiveErr, `blocked GPU sum error ${err} is not below the naive sum's ${naiveErr}`);
+  ok(err < naiveErr, `blocked GPU sum error ${err} is not below the naive sum's ${naiveErr}`);
   const mean = await x.mean().item();
   assertClose([mean], [exact / n], { atol: 0, rtol: (bound / absSum) + u }, "mean of 1e6");
   x.dispose();
@@ -135,7 +136,7 @@ gpuTest("reduce errors name the bad dim", () => {
   } catch (e) {
     message = (e as Error).message;
   }
-  assert(message.includes("2") && message.includes("rank 2"), `got: "${message}"`);
+  ok(message.includes("2") && message.includes("rank 2"), `got: "${message}"`);
   x.dispose();
 });
 
@@ -144,7 +145,7 @@ gpuTest("sum: reductions longer than llvmpipe's 65535-iteration loop cap are exa
   // and 3.1e6 per output with kept dims in front and behind the reduced one.
   using ones = Tensor.full([20_000_000], 1);
   using total = ones.sum();
-  assert((await total.item()) === 20_000_000, `sum of 2e7 ones = ${await total.item()}`);
+  ok((await total.item()) === 20_000_000, `sum of 2e7 ones = ${await total.item()}`);
   using block = Tensor.full([2, 3_100_003, 1], 1);
   using rows = block.mean(1);
   assertClose(await rows.toArray(), [1, 1], { atol: 0, rtol: 1e-6 }, "mean over a 3.1e6 dim");
@@ -174,10 +175,10 @@ gpuTest("max and min over any dims vs a host reference; NaN wins, as in PyTorch"
       using y = x[op](dims);
       const got = await y.toArray();
       const what = `${op}([${shape}], [${dims}])`;
-      assert(got.length === nOut, `${what}: ${got.length} outputs, want ${nOut}`);
+      ok(got.length === nOut, `${what}: ${got.length} outputs, want ${nOut}`);
       for (let o = 0; o < nOut; o++) {
         const same = Number.isNaN(want[o]) ? Number.isNaN(got[o]) : got[o] === Math.fround(want[o]);
-        assert(same, `${what}[${o}] = ${got[o]}, want ${want[o]}`);
+        ok(same, `${what}[${o}] = ${got[o]}, want ${want[o]}`);
       }
     }
   }

@@ -9,11 +9,11 @@
  *
  * @example
  * ```ts
- * import { sigmoidForward } from "./reference.ts";
- * console.log(sigmoidForward([0])); // Float64Array [0.5]
+ * import { refSigmoidForward } from "./reference.ts";
+ * console.log(refSigmoidForward([0])); // Float64Array [0.5]
  * ```
  */
-export function sigmoidForward(inp: ArrayLike<number>): Float64Array {
+export function refSigmoidForward(inp: ArrayLike<number>): Float64Array {
   const out = new Float64Array(inp.length);
   for (let i = 0; i < inp.length; i++) out[i] = 1 / (1 + Math.exp(-inp[i]));
   return out;
@@ -24,11 +24,11 @@ export function sigmoidForward(inp: ArrayLike<number>): Float64Array {
  *
  * @example
  * ```ts
- * import { sigmoidBackward } from "./reference.ts";
- * console.log(sigmoidBackward([0.5], [2])); // Float64Array [0.5]
+ * import { refSigmoidBackward } from "./reference.ts";
+ * console.log(refSigmoidBackward([0.5], [2])); // Float64Array [0.5]
  * ```
  */
-export function sigmoidBackward(out: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
+export function refSigmoidBackward(out: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
   const dinp = new Float64Array(out.length);
   for (let i = 0; i < out.length; i++) dinp[i] = dout[i] * out[i] * (1 - out[i]);
   return dinp;
@@ -39,11 +39,11 @@ export function sigmoidBackward(out: ArrayLike<number>, dout: ArrayLike<number>)
  *
  * @example
  * ```ts
- * import { reluForward } from "./reference.ts";
- * console.log(reluForward([-1, 2])); // Float64Array [0, 2]
+ * import { refReluForward } from "./reference.ts";
+ * console.log(refReluForward([-1, 2])); // Float64Array [0, 2]
  * ```
  */
-export function reluForward(inp: ArrayLike<number>): Float64Array {
+export function refReluForward(inp: ArrayLike<number>): Float64Array {
   const out = new Float64Array(inp.length);
   for (let i = 0; i < inp.length; i++) out[i] = inp[i] > 0 ? inp[i] : 0;
   return out;
@@ -54,11 +54,11 @@ export function reluForward(inp: ArrayLike<number>): Float64Array {
  *
  * @example
  * ```ts
- * import { reluBackward } from "./reference.ts";
- * console.log(reluBackward([-1, 0, 2], [5, 5, 5])); // Float64Array [0, 0, 5]
+ * import { refReluBackward } from "./reference.ts";
+ * console.log(refReluBackward([-1, 0, 2], [5, 5, 5])); // Float64Array [0, 0, 5]
  * ```
  */
-export function reluBackward(inp: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
+export function refReluBackward(inp: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
   const dinp = new Float64Array(inp.length);
   for (let i = 0; i < inp.length; i++) dinp[i] = inp[i] > 0 ? dout[i] : 0;
   return dinp;

@@ -28,12 +28,12 @@ export interface ConvDims {
  *
  * @example
  * ```ts
- * import { convOutSize } from "./reference.ts";
+ * import { refConvOutSize } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 28, w: 28, o: 6, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
- * console.log(convOutSize(d)); // [28, 28]
+ * console.log(refConvOutSize(d)); // [28, 28]
  * ```
  */
-export function convOutSize(d: ConvDims): [number, number] {
+export function refConvOutSize(d: ConvDims): [number, number] {
   return [
     Math.floor((d.h + 2 * d.ph - d.kh) / d.sh) + 1,
     Math.floor((d.w + 2 * d.pw - d.kw) / d.sw) + 1,
@@ -46,19 +46,19 @@ export function convOutSize(d: ConvDims): [number, number] {
  *
  * @example
  * ```ts
- * import { conv2dForward } from "./reference.ts";
+ * import { refConv2dForward } from "./reference.ts";
  * // a 2x2 input, one 2x2 filter of ones: the sum of the input, plus the bias
  * const d = { n: 1, c: 1, h: 2, w: 2, o: 1, kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0 };
- * console.log(conv2dForward([1, 2, 3, 4], [1, 1, 1, 1], [0.5], d)); // Float64Array [10.5]
+ * console.log(refConv2dForward([1, 2, 3, 4], [1, 1, 1, 1], [0.5], d)); // Float64Array [10.5]
  * ```
  */
-export function conv2dForward(
+export function refConv2dForward(
   inp: ArrayLike<number>,
   weight: ArrayLike<number>,
   bias: ArrayLike<number> | null,
   d: ConvDims,
 ): Float64Array {
-  const [OH, OW] = convOutSize(d);
+  const [OH, OW] = refConvOutSize(d);
   const out = new Float64Array(d.n * d.o * OH * OW);
   for (let n = 0; n < d.n; n++) {
     for (let o = 0; o < d.o; o++) {
@@ -85,7 +85,7 @@ export function conv2dForward(
   return out;
 }
 
-/** Gradients of {@link conv2dForward}. */
+/** Gradients of {@link refConv2dForward}. */
 export interface ConvGrads {
   /** dinp [N, C, H, W]: each dout scattered back through the weights. */
   dinp: Float64Array;
@@ -96,24 +96,24 @@ export interface ConvGrads {
 }
 
 /**
- * Backward of {@link conv2dForward} given dout [N, O, OH, OW]: the forward's loops with each
+ * Backward of {@link refConv2dForward} given dout [N, O, OH, OW]: the forward's loops with each
  * multiply-add turned into its two gradient contributions.
  *
  * @example
  * ```ts
- * import { conv2dBackward } from "./reference.ts";
+ * import { refConv2dBackward } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 2, w: 2, o: 1, kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0 };
- * const g = conv2dBackward([1, 2, 3, 4], [1, 0, 0, 1], [2], d);
+ * const g = refConv2dBackward([1, 2, 3, 4], [1, 0, 0, 1], [2], d);
  * console.log(g.dinp, g.dweight, g.dbias); // [2, 0, 0, 2] [2, 4, 6, 8] [2]
  * ```
  */
-export function conv2dBackward(
+export function refConv2dBackward(
   inp: ArrayLike<number>,
   weight: ArrayLike<number>,
   dout: ArrayLike<number>,
   d: ConvDims,
 ): ConvGrads {
-  const [OH, OW] = convOutSize(d);
+  const [OH, OW] = refConvOutSize(d);
   const dinp = new Float64Array(d.n * d.c * d.h * d.w);
   const dweight = new Float64Array(d.o * d.c * d.kh * d.kw);
   const dbias = new Float64Array(d.o);

@@ -11,12 +11,12 @@
  *
  * @example
  * ```ts
- * import { crossEntropyForward } from "./reference.ts";
+ * import { refCrossEntropyForward } from "./reference.ts";
  * // two equal logits: loss = log 2
- * console.log(crossEntropyForward([0, 0], [1], 1, 2).toFixed(4)); // 0.6931
+ * console.log(refCrossEntropyForward([0, 0], [1], 1, 2).toFixed(4)); // 0.6931
  * ```
  */
-export function crossEntropyForward(
+export function refCrossEntropyForward(
   inp: ArrayLike<number>,
   target: ArrayLike<number>,
   N: number,
@@ -34,16 +34,16 @@ export function crossEntropyForward(
 }
 
 /**
- * Gradient of {@link crossEntropyForward} times the upstream scalar `dout`:
+ * Gradient of {@link refCrossEntropyForward} times the upstream scalar `dout`:
  * dinp[n, c] = dout * (softmax(inp[n])[c] - [c == t_n]) / N.
  *
  * @example
  * ```ts
- * import { crossEntropyBackward } from "./reference.ts";
- * console.log(crossEntropyBackward([0, 0], [1], 1, 2)); // Float64Array [0.5, -0.5]
+ * import { refCrossEntropyBackward } from "./reference.ts";
+ * console.log(refCrossEntropyBackward([0, 0], [1], 1, 2)); // Float64Array [0.5, -0.5]
  * ```
  */
-export function crossEntropyBackward(
+export function refCrossEntropyBackward(
   inp: ArrayLike<number>,
   target: ArrayLike<number>,
   N: number,
@@ -70,11 +70,11 @@ export function crossEntropyBackward(
  *
  * @example
  * ```ts
- * import { countCorrect } from "./reference.ts";
- * console.log(countCorrect([1, 1, 0, 2], [0, 0], 2, 2)); // 1
+ * import { refCountCorrect } from "./reference.ts";
+ * console.log(refCountCorrect([1, 1, 0, 2], [0, 0], 2, 2)); // 1
  * ```
  */
-export function countCorrect(
+export function refCountCorrect(
   inp: ArrayLike<number>,
   target: ArrayLike<number>,
   N: number,

@@ -137,6 +137,14 @@ export function launchLayerNormParamsGrad(
   });
 }
 
+/** Options of {@link layerNorm}. */
+export interface LayerNormOptions {
+  /** Added to the variance before its square root. Default 1e-5. */
+  eps?: number;
+  /** How the kernels spread rows over threads (benchmarks, tests); default the adapter's. */
+  layout?: LayerNormLayout;
+}
+
 /**
  * Layer normalization (PyTorch's `F.layer_norm`): each example is normalized over its last
  * `normalizedShape.length` dims with its own mean and biased variance, then scaled and
@@ -150,8 +158,9 @@ export function launchLayerNormParamsGrad(
  * Shape: inp [*, ...normalizedShape], weight and bias normalizedShape or null (ones /
  * zeros) -> out like inp.
  *
- * `layout` (for benchmarks and tests) fixes how the kernels spread rows over threads;
- * by default the adapter's choice, {@link layerNormLayout}.
+ * Options (as `batchNorm`'s and `groupNorm`'s): `eps` (default 1e-5); `layout` (for
+ * benchmarks and tests) fixes how the kernels spread rows over threads, by default the
+ * adapter's choice, {@link layerNormLayout}.
  *
  * @example
  * ```ts
@@ -159,7 +168,7 @@ export function launchLayerNormParamsGrad(
  * import { layerNorm } from "./layer_norm.ts";
  * import assert from "node:assert/strict";
  * const x = Tensor.from([[1, 2, 3], [10, 20, 30]]);
- * const y = await layerNorm(x, [3], null, null, 0).toArray();
+ * const y = await layerNorm(x, [3], null, null, { eps: 0 }).toArray();
  * // Both rows become [-1.2247, 0, 1.2247] (= (x - mean) / std): a row's scale does not matter.
  * const want = [-Math.sqrt(1.5), 0, Math.sqrt(1.5)];
  * assert.ok(y.every((v, i) => Math.abs(v - want[i % 3]) < 1e-5));
@@ -170,9 +179,9 @@ export function layerNorm(
   normalizedShape: number | readonly number[],
   weight: Tensor | null = null,
   bias: Tensor | null = null,
-  eps = 1e-5,
-  layout?: LayerNormLayout,
+  opts: LayerNormOptions = {},
 ): Tensor {
+  const { eps = 1e-5, layout } = opts;
   const norm = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
   checkShape(norm, "layerNorm normalizedShape");
   if (norm.length === 0) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-/** Output of {@link layerNormForward}: the result and the per-row cache for the backward. */
+/** Output of {@link refLayerNormForward}: the result and the per-row cache for the backward. */
 export interface LayerNormOutput {
   /** out [M, D] = (inp - mean) * rstd * weight + bias. */
   out: Float64Array;
@@ -22,15 +22,15 @@ export interface LayerNormOutput {
  *
  * @example
  * ```ts
- * import { layerNormForward } from "./reference.ts";
+ * import { refLayerNormForward } from "./reference.ts";
  * import assert from "node:assert/strict";
  * // mean 2, biased variance 2/3, so out = (x - 2) / sqrt(2/3 + eps)
- * const { out, mean, rstd } = layerNormForward([1, 2, 3], null, null, 1, 3, 0);
+ * const { out, mean, rstd } = refLayerNormForward([1, 2, 3], null, null, 1, 3, 0);
  * assert.equal(mean[0], 2);
  * assert.ok(Math.abs(rstd[0] - Math.sqrt(1.5)) < 1e-15 && Math.abs(out[2] - Math.sqrt(1.5)) < 1e-15);
  * ```
  */
-export function layerNormForward(
+export function refLayerNormForward(
   inp: ArrayLike<number>,
   weight: ArrayLike<number> | null,
   bias: ArrayLike<number> | null,
@@ -58,7 +58,7 @@ export function layerNormForward(
   return { out, mean, rstd };
 }
 
-/** Gradients of {@link layerNormForward}. */
+/** Gradients of {@link refLayerNormForward}. */
 export interface LayerNormGrads {
   /** dinp [M, D] = rstd * (g - mean_j(g) - xhat * mean_j(g * xhat)), g = dout * weight. */
   dinp: Float64Array;
@@ -69,7 +69,7 @@ export interface LayerNormGrads {
 }
 
 /**
- * Backward of {@link layerNormForward} given dout [M, D] and its saved mean and rstd.
+ * Backward of {@link refLayerNormForward} given dout [M, D] and its saved mean and rstd.
  * With xhat = (inp - mean) * rstd and g = dout * weight, each row's
  * dinp = rstd * (g - 1/D sum_k g[k] - xhat * 1/D sum_k g[k] xhat[k]):
  * the gradient through xhat, minus its projection on the two directions (the constant and
@@ -77,17 +77,17 @@ export interface LayerNormGrads {
  *
  * @example
  * ```ts
- * import { layerNormBackward, layerNormForward } from "./reference.ts";
+ * import { refLayerNormBackward, refLayerNormForward } from "./reference.ts";
  * import assert from "node:assert/strict";
  * const inp = [1, 2, 4];
- * const { mean, rstd } = layerNormForward(inp, null, null, 1, 3, 1e-5);
+ * const { mean, rstd } = refLayerNormForward(inp, null, null, 1, 3, 1e-5);
  * // A constant upstream gradient is removed entirely: normalization ignores shifts.
- * const g = layerNormBackward([1, 1, 1], inp, mean, rstd, null, 1, 3);
+ * const g = refLayerNormBackward([1, 1, 1], inp, mean, rstd, null, 1, 3);
  * assert.ok(g.dinp.every((v) => Math.abs(v) < 1e-12));
  * assert.deepEqual(Array.from(g.dbias), [1, 1, 1]);
  * ```
  */
-export function layerNormBackward(
+export function refLayerNormBackward(
   dout: ArrayLike<number>,
   inp: ArrayLike<number>,
   mean: ArrayLike<number>,

@@ -25,19 +25,19 @@ export interface PoolDims {
  *
  * @example
  * ```ts
- * import { poolOutSize } from "./reference.ts";
+ * import { refPoolOutSize } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 7, w: 7, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(poolOutSize(d)); // [3, 3]
+ * console.log(refPoolOutSize(d)); // [3, 3]
  * ```
  */
-export function poolOutSize(d: PoolDims): [number, number] {
+export function refPoolOutSize(d: PoolDims): [number, number] {
   return [
     Math.floor((d.h + 2 * d.ph - d.kh) / d.sh) + 1,
     Math.floor((d.w + 2 * d.pw - d.kw) / d.sw) + 1,
   ];
 }
 
-/** Result of {@link maxPool2dForward}. */
+/** Result of {@link refMaxPool2dForward}. */
 export interface MaxPoolResult {
   /** out[n, c, y, x] = max over the window (padding never wins). */
   out: Float64Array;
@@ -52,14 +52,14 @@ export interface MaxPoolResult {
  *
  * @example
  * ```ts
- * import { maxPool2dForward } from "./reference.ts";
+ * import { refMaxPool2dForward } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * const r = maxPool2dForward([1, 4, 4, 2], d);
+ * const r = refMaxPool2dForward([1, 4, 4, 2], d);
  * console.log(r.out, r.indices); // [4] [1]: the first of the two 4s
  * ```
  */
-export function maxPool2dForward(inp: ArrayLike<number>, d: PoolDims): MaxPoolResult {
-  const [OH, OW] = poolOutSize(d);
+export function refMaxPool2dForward(inp: ArrayLike<number>, d: PoolDims): MaxPoolResult {
+  const [OH, OW] = refPoolOutSize(d);
   const out = new Float64Array(d.n * d.c * OH * OW);
   const indices = new Int32Array(out.length);
   for (let nc = 0; nc < d.n * d.c; nc++) {
@@ -88,22 +88,22 @@ export function maxPool2dForward(inp: ArrayLike<number>, d: PoolDims): MaxPoolRe
 }
 
 /**
- * Backward of {@link maxPool2dForward}: each dout goes to the input position that won its
+ * Backward of {@link refMaxPool2dForward}: each dout goes to the input position that won its
  * window (summed where windows overlap). dinp [N, C, H, W].
  *
  * @example
  * ```ts
- * import { maxPool2dBackward } from "./reference.ts";
+ * import { refMaxPool2dBackward } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(maxPool2dBackward([1], [5], d)); // Float64Array [0, 5, 0, 0]
+ * console.log(refMaxPool2dBackward([1], [5], d)); // Float64Array [0, 5, 0, 0]
  * ```
  */
-export function maxPool2dBackward(
+export function refMaxPool2dBackward(
   indices: ArrayLike<number>,
   dout: ArrayLike<number>,
   d: PoolDims,
 ): Float64Array {
-  const [OH, OW] = poolOutSize(d);
+  const [OH, OW] = refPoolOutSize(d);
   const dinp = new Float64Array(d.n * d.c * d.h * d.w);
   for (let nc = 0; nc < d.n * d.c; nc++) {
     for (let i = 0; i < OH * OW; i++) {
@@ -119,13 +119,13 @@ export function maxPool2dBackward(
  *
  * @example
  * ```ts
- * import { avgPool2dForward } from "./reference.ts";
+ * import { refAvgPool2dForward } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(avgPool2dForward([1, 2, 3, 4], d)); // Float64Array [2.5]
+ * console.log(refAvgPool2dForward([1, 2, 3, 4], d)); // Float64Array [2.5]
  * ```
  */
-export function avgPool2dForward(inp: ArrayLike<number>, d: PoolDims): Float64Array {
-  const [OH, OW] = poolOutSize(d);
+export function refAvgPool2dForward(inp: ArrayLike<number>, d: PoolDims): Float64Array {
+  const [OH, OW] = refPoolOutSize(d);
   const out = new Float64Array(d.n * d.c * OH * OW);
   for (let nc = 0; nc < d.n * d.c; nc++) {
     for (let y = 0; y < OH; y++) {
@@ -148,18 +148,18 @@ export function avgPool2dForward(inp: ArrayLike<number>, d: PoolDims): Float64Ar
 }
 
 /**
- * Backward of {@link avgPool2dForward}: each dout / (kh kw) goes to every input position
+ * Backward of {@link refAvgPool2dForward}: each dout / (kh kw) goes to every input position
  * of its window. dinp [N, C, H, W].
  *
  * @example
  * ```ts
- * import { avgPool2dBackward } from "./reference.ts";
+ * import { refAvgPool2dBackward } from "./reference.ts";
  * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(avgPool2dBackward([4], d)); // Float64Array [1, 1, 1, 1]
+ * console.log(refAvgPool2dBackward([4], d)); // Float64Array [1, 1, 1, 1]
  * ```
  */
-export function avgPool2dBackward(dout: ArrayLike<number>, d: PoolDims): Float64Array {
-  const [OH, OW] = poolOutSize(d);
+export function refAvgPool2dBackward(dout: ArrayLike<number>, d: PoolDims): Float64Array {
+  const [OH, OW] = refPoolOutSize(d);
   const dinp = new Float64Array(d.n * d.c * d.h * d.w);
   for (let nc = 0; nc < d.n * d.c; nc++) {
     for (let y = 0; y < OH; y++) {

@@ -9,7 +9,7 @@
 const STREAM = 0x9e3779b9;
 
 /** PCG's output permutation on 32 bits, as in the WGSL. */
-export function pcg(v: number): number {
+export function refPcg(v: number): number {
   const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
   const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
   return ((word >>> 22) ^ word) >>> 0;
@@ -17,7 +17,7 @@ export function pcg(v: number): number {
 
 /** The 24-bit uniform of element i in [0, 1), exactly as the GPU computes it. */
 function unit(key: number, i: number): number {
-  return (pcg((key + i) >>> 0) >>> 8) / 16777216;
+  return (refPcg((key + i) >>> 0) >>> 8) / 16777216;
 }
 
 /**
@@ -25,13 +25,13 @@ function unit(key: number, i: number): number {
  *
  * @example
  * ```ts
- * import { referenceUniform } from "./reference.ts";
- * const u = referenceUniform(1000, 7);
+ * import { refUniform } from "./reference.ts";
+ * const u = refUniform(1000, 7);
  * console.log(u.every((v) => v >= 0 && v < 1)); // true
  * ```
  */
-export function referenceUniform(n: number, seed: number, low = 0, high = 1): Float64Array {
-  const key = pcg((pcg(seed >>> 0) ^ STREAM) >>> 0);
+export function refUniform(n: number, seed: number, low = 0, high = 1): Float64Array {
+  const key = refPcg((refPcg(seed >>> 0) ^ STREAM) >>> 0);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = low + (high - low) * unit(key, i);
   return out;
@@ -42,14 +42,14 @@ export function referenceUniform(n: number, seed: number, low = 0, high = 1): Fl
  *
  * @example
  * ```ts
- * import { referenceNormal } from "./reference.ts";
- * const z = referenceNormal(10000, 3);
+ * import { refNormal } from "./reference.ts";
+ * const z = refNormal(10000, 3);
  * const mean = z.reduce((a, b) => a + b) / z.length;
  * console.log(Math.abs(mean) < 0.05); // true
  * ```
  */
-export function referenceNormal(n: number, seed: number): Float64Array {
-  const key = pcg((pcg(seed >>> 0) ^ STREAM) >>> 0);
+export function refNormal(n: number, seed: number): Float64Array {
+  const key = refPcg((refPcg(seed >>> 0) ^ STREAM) >>> 0);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - unit(key, i)));

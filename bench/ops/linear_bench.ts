@@ -2,7 +2,7 @@
  * The LeNet linear layers at batch 256 (`linear`: forward, and forward + backward), against
  * the float64 reference as baseline. Each GPU case is validated against the reference before
  * it is timed, and the GFLOP/s of every case are printed first (2 N in out FLOP forward,
- * 3x that with the backward). Run: `deno bench -A bench/ops/matmul_bench.ts`.
+ * 3x that with the backward). Run: `deno bench -A bench/ops/linear_bench.ts`.
  *
  * A GPU iteration encodes REPS launches and waits once: a host wait costs ~11 ms on
  * llvmpipe, which would otherwise swamp a kernel of 1-3 ms.
@@ -13,8 +13,8 @@ import { getDevice } from "../../src/gpu/device.ts";
 import { sync } from "../../src/gpu/queue.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
-import { linear } from "../../src/ops/matmul/matmul.ts";
-import { linearBackward, linearForward } from "../../src/ops/matmul/reference.ts";
+import { linear } from "../../src/ops/linear/linear.ts";
+import { refLinearBackward, refLinearForward } from "../../src/ops/linear/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
 import { msPerCall } from "../timing.ts";
 
@@ -47,16 +47,16 @@ for (const [N, I, O] of SHAPES) {
   // validate before timing
   const y = linear(s.x, s.w, s.b);
   y.backward(s.dy);
-  assertClose(await y.toArray(), linearForward(x, w, b, N, I, O), { atol: 1e-3 }, "out");
-  const g = linearBackward(x, w, dy, N, I, O);
+  assertClose(await y.toArray(), refLinearForward(x, w, b, N, I, O), { atol: 1e-3 }, "out");
+  const g = refLinearBackward(x, w, dy, N, I, O);
   assertClose(await s.w.grad!.toArray(), g.dweight, { atol: 1e-3 }, "dweight");
   assertClose(await s.x.grad!.toArray(), g.dinp, { atol: 1e-3 }, "dinp");
   const flop = 2 * N * I * O;
   const f = await msPerCall(s.forward, { reps: REPS });
   const fb = await msPerCall(s.step, { reps: REPS });
   const t0 = performance.now();
-  linearBackward(x, w, dy, N, I, O);
-  linearForward(x, w, b, N, I, O);
+  refLinearBackward(x, w, dy, N, I, O);
+  refLinearForward(x, w, b, N, I, O);
   const ref = performance.now() - t0;
   rows.push(
     `[${N},${I}]x[${O},${I}]^T  forward ${f.toFixed(2)} ms ${(flop / f / 1e6).toFixed(2)} GFLOP/s` +
@@ -79,8 +79,8 @@ for (const [N, I, O] of SHAPES) {
     n: 5,
     warmup: 1,
     fn: () => {
-      linearForward(x, w, b, N, I, O);
-      linearBackward(x, w, dy, N, I, O);
+      refLinearForward(x, w, b, N, I, O);
+      refLinearBackward(x, w, dy, N, I, O);
     },
   });
   Deno.bench({

@@ -1,8 +1,9 @@
+import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { assert, assertClose } from "../assert_close.ts";
+import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { linear } from "../../src/ops/matmul/matmul.ts";
-import { linearBackward, linearForward } from "../../src/ops/matmul/reference.ts";
+import { linear } from "../../src/ops/linear/linear.ts";
+import { refLinearBackward, refLinearForward } from "../../src/ops/linear/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 
 function randArray(n: number, rng: Rng): Float64Array {
@@ -18,10 +19,10 @@ Deno.test("linear reference backward matches central differences", () => {
   const dout = randArray(N * O, rng);
   // L = sum(out * dout), so dL/dx = the backward's gradient.
   const loss = () => {
-    const out = linearForward(inp, weight, bias, N, I, O);
+    const out = refLinearForward(inp, weight, bias, N, I, O);
     return out.reduce((s, v, i) => s + v * dout[i], 0);
   };
-  const g = linearBackward(inp, weight, dout, N, I, O);
+  const g = refLinearBackward(inp, weight, dout, N, I, O);
   const h = 1e-6;
   for (const [x, dx] of [[inp, g.dinp], [weight, g.dweight], [bias, g.dbias]]) {
     const num = new Float64Array(x.length);
@@ -70,11 +71,11 @@ for (const [N, I, O] of SHAPES) {
           ? Tensor.from(Float32Array.from(b), { shape: [O], requiresGrad: true })
           : null;
         const out = linear(inp, weight, bias);
-        assert(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);
+        ok(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);
         out.backward(Tensor.from(Float32Array.from(d), [N, O]));
         // float32 dot products of length K: error ~ sqrt(K) * eps * |terms|
         const tol = (k: number) => ({ atol: 2e-6 * Math.sqrt(k) * 4, rtol: 1e-5 });
-        const want = linearForward(
+        const want = refLinearForward(
           Float32Array.from(x),
           Float32Array.from(w),
           withBias ? Float32Array.from(b) : null,
@@ -83,7 +84,7 @@ for (const [N, I, O] of SHAPES) {
           O,
         );
         assertClose(await out.toArray(), want, tol(I), "out");
-        const g = linearBackward(
+        const g = refLinearBackward(
           Float32Array.from(x),
           Float32Array.from(w),
           Float32Array.from(d),

@@ -71,7 +71,7 @@ function product(
  * @example
  * ```ts
  * import { Tensor } from "../../../mod.ts";
- * import { linear } from "./matmul.ts";
+ * import { linear } from "./linear.ts";
  * const x = Tensor.from([[1, 2]]);
  * const w = Tensor.from([[3, 4], [5, 6]]);
  * const y = linear(x, w, Tensor.from([0.5, -0.5]));

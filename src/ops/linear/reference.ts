@@ -11,12 +11,12 @@
  *
  * @example
  * ```ts
- * import { linearForward } from "./reference.ts";
+ * import { refLinearForward } from "./reference.ts";
  * // [1, 2] @ [[3, 4]]^T + [0.5] = [11.5]
- * console.log(linearForward([1, 2], [3, 4], [0.5], 1, 2, 1)); // Float64Array [11.5]
+ * console.log(refLinearForward([1, 2], [3, 4], [0.5], 1, 2, 1)); // Float64Array [11.5]
  * ```
  */
-export function linearForward(
+export function refLinearForward(
   inp: ArrayLike<number>,
   weight: ArrayLike<number>,
   bias: ArrayLike<number> | null,
@@ -35,7 +35,7 @@ export function linearForward(
   return out;
 }
 
-/** Gradients of {@link linearForward}. */
+/** Gradients of {@link refLinearForward}. */
 export interface LinearGrads {
   /** dinp [N, I] = dout @ weight. */
   dinp: Float64Array;
@@ -46,16 +46,16 @@ export interface LinearGrads {
 }
 
 /**
- * Backward of {@link linearForward} given dout [N, O].
+ * Backward of {@link refLinearForward} given dout [N, O].
  *
  * @example
  * ```ts
- * import { linearBackward } from "./reference.ts";
- * const g = linearBackward([1, 2], [3, 4], [1], 1, 2, 1);
+ * import { refLinearBackward } from "./reference.ts";
+ * const g = refLinearBackward([1, 2], [3, 4], [1], 1, 2, 1);
  * console.log(g.dinp, g.dweight, g.dbias); // [3, 4] [1, 2] [1]
  * ```
  */
-export function linearBackward(
+export function refLinearBackward(
   inp: ArrayLike<number>,
   weight: ArrayLike<number>,
   dout: ArrayLike<number>,
