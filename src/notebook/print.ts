@@ -31,6 +31,46 @@ export function jupyter(): JupyterApi | undefined {
   }
 }
 
+/** Displays not yet taken by the kernel (see {@link flushOutput}). */
+const inFlight = new Set<Promise<unknown>>();
+
+/**
+ * Sends a MIME bundle to the notebook (nothing outside Jupyter) and tracks it until the
+ * kernel has taken it, so that {@link flushOutput} can wait for it.
+ */
+export function sendDisplay(
+  bundle: MimeBundle,
+  opts: { display_id?: string; update?: boolean } = {},
+): void {
+  const j = jupyter();
+  if (!j) return;
+  const sent: Promise<unknown> = Promise.resolve(j.display(bundle, { raw: true, ...opts }))
+    .catch(() => {}) // a failed display loses one output, never the computation
+    .finally(() => inFlight.delete(sent));
+  inFlight.add(sent);
+}
+
+/**
+ * Waits until the kernel has sent every output displayed so far. Deno's kernel can report a
+ * cell finished while outputs sent just before the end are still queued; a live front end
+ * shows them anyway, but `jupyter nbconvert --execute` (which saves the notebooks' outputs)
+ * drops them. `LiveChart.finish()`, `LiveCurves.finish()` and `show()` end with this, so a
+ * cell whose last line awaits one of them keeps all its outputs; a cell that ends with
+ * `print` after asynchronous work can end with `await flushOutput()`.
+ *
+ * @example
+ * ```ts
+ * import { flushOutput, print } from "./print.ts";
+ * print("done");
+ * await flushOutput();
+ * ```
+ */
+export async function flushOutput(): Promise<void> {
+  while (inFlight.size > 0) await Promise.all([...inFlight]);
+  // One macrotask turn lets the kernel's event loop forward the queued messages.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /**
  * Prints `values` (joined by spaces, like `console.log`) as one line of the notebook's
  * output, in order with charts and tables; `console.log` outside Jupyter. A single value
@@ -48,11 +88,11 @@ export function print(...values: unknown[]): void {
   if (values.length === 1 && typeof only === "object" && only !== null && DISPLAY in only) {
     // A displayable (a table, a chart's bundle): its rich form in a notebook, text outside.
     const bundle = (only as { [DISPLAY](): MimeBundle })[DISPLAY]();
-    if (j) j.display(bundle, { raw: true });
+    if (j) sendDisplay(bundle);
     else console.log(bundle["text/plain"] ?? String(only));
     return;
   }
   const text = values.map((v) => (typeof v === "string" ? v : Deno.inspect(v))).join(" ");
-  if (j) j.display({ "text/plain": text }, { raw: true });
+  if (j) sendDisplay({ "text/plain": text });
   else console.log(text);
 }

@@ -202,7 +202,8 @@ export function curvesChart(history: CurveHistory, opts: CurvesOptions = {}): Ch
  * live.onUpdate({ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 });
  * live.onEpoch({ epoch: 1, testAcc: 0.7 });
  * assert.equal(live.history.updates.length, 1);
- * assert.ok((await live.finish())!.svg.includes("train loss"));
+ * await live.finish();
+ * assert.ok(live.chart!.svg.includes("train loss"));
  * ```
  */
 export class LiveCurves {
@@ -233,8 +234,17 @@ export class LiveCurves {
     this.#live.update(curvesChart(this.history, this.#opts));
   };
 
-  /** Draws the final chart, with its PNG; returns it. */
-  finish(): Promise<Chart | undefined> {
+  /** The chart last drawn (undefined before the first reading). */
+  get chart(): Chart | undefined {
+    return this.#live.chart;
+  }
+
+  /**
+   * Draws the final chart, with its PNG, and waits until the notebook has every output.
+   * Returns nothing, so that `await live.finish()` as a cell's last line does not show the
+   * chart a second time; the chart stays in {@link LiveCurves.chart}.
+   */
+  finish(): Promise<void> {
     return this.#live.finish();
   }
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { type Plot, type PlotExtras, plotSvg, type PngOptions, svgToPng } from "./render.ts";
-import { jupyter, type MimeBundle } from "../notebook/print.ts";
+import { flushOutput, jupyter, type MimeBundle, sendDisplay } from "../notebook/print.ts";
 
 export type { MimeBundle };
 
@@ -100,8 +100,9 @@ export async function show(
   extras: PlotExtras = {},
 ): Promise<void> {
   const c = chart instanceof Chart ? chart : Chart.plot(chart, extras);
-  const j = jupyter();
-  if (j) j.display(await c.bundle(), { raw: true });
+  if (!jupyter()) return;
+  sendDisplay(await c.bundle());
+  await flushOutput();
 }
 
 /**
@@ -117,7 +118,8 @@ export async function show(
  * import { Plot } from "./render.ts";
  * const live = new LiveChart();
  * for (let k = 1; k <= 3; k++) live.update({ marks: [Plot.lineY([1, 2, 3].slice(0, k))] });
- * const final = await live.finish();
+ * await live.finish();
+ * const final = live.chart;
  * assert.ok(final!.svg.includes("<path"));
  * ```
  */
@@ -152,11 +154,15 @@ export class LiveChart {
     this.#pending = false;
   }
 
-  /** Draws the last chart for good, with its PNG; returns it. */
-  async finish(): Promise<Chart | undefined> {
+  /**
+   * Draws the last chart for good, with its PNG, and waits until the notebook has every
+   * output ({@link flushOutput}). Returns nothing, so that `await live.finish()` as a cell's
+   * last line does not show the chart a second time; the chart stays in `chart`.
+   */
+  async finish(): Promise<void> {
     if (this.#last) this.#draw(await this.#last.bundle());
     this.#pending = false;
-    return this.#last;
+    await flushOutput();
   }
 
   /** Whether an update is waiting for the next redraw (or `finish`). */
@@ -165,9 +171,8 @@ export class LiveChart {
   }
 
   #draw(bundle: MimeBundle): void {
-    const j = jupyter();
-    if (!j) return;
-    j.display(bundle, { raw: true, display_id: this.#id, update: this.#shown });
+    if (!jupyter()) return;
+    sendDisplay(bundle, { display_id: this.#id, update: this.#shown });
     this.#shown = true;
   }
 }
