@@ -75,6 +75,8 @@ export async function flushOutput(): Promise<void> {
  * Prints `values` (joined by spaces, like `console.log`) as one line of the notebook's
  * output, in order with charts and tables; `console.log` outside Jupyter. A single value
  * that displays itself (a `table()` from plot.ts) is shown in its rich form, anywhere in a cell.
+ * The text is sent asynchronously: a cell whose last output is a `print` should end with
+ * `await flushOutput()`, or `jupyter nbconvert --execute` may drop the last lines.
  *
  * @example
  * ```ts
