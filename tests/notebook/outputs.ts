@@ -1,7 +1,9 @@
 /**
  * What must hold of an executed notebook's outputs beyond "no cell failed": it shows at
- * least one chart (an SVG or PNG output), has no error output, and its first output gives
- * the run's mode and adapter (`experimentEnvironment()` prints both).
+ * least one chart (an SVG or PNG output), has no error output, its first output gives the
+ * run's mode and adapter (`experimentEnvironment()` prints both), and every cell written to
+ * show something (`print(`, `show(`, `.finish()`) has an output: the Deno kernel can lose a
+ * cell's last outputs under `jupyter nbconvert --execute` (see `flushOutput`).
  *
  * `deno run --allow-read tests/notebook/outputs.ts NOTEBOOK.ipynb` prints the problem and
  * exits 1, or exits 0 quietly; tests/notebooks.sh runs it on each executed notebook.
@@ -20,14 +22,18 @@ export interface Output {
 
 /** The part of an nbformat 4 notebook that the checks read. */
 export interface Notebook {
-  cells: { cell_type: string; outputs?: Output[] }[];
+  cells: { cell_type: string; source?: string | string[]; outputs?: Output[] }[];
 }
+
+/** Calls that display something in a cell. */
+const DISPLAYS = /\bprint\(|\bshow\(|\.finish\(\)/;
 
 const join = (t: string | string[] | undefined) => (Array.isArray(t) ? t.join("") : t ?? "");
 
 /** The problem with `nb`'s outputs, or undefined when there is none. */
 export function outputsProblem(nb: Notebook): string | undefined {
-  const outputs = nb.cells.filter((c) => c.cell_type === "code").flatMap((c) => c.outputs ?? []);
+  const code = nb.cells.filter((c) => c.cell_type === "code");
+  const outputs = code.flatMap((c) => c.outputs ?? []);
   const error = outputs.find((o) => o.output_type === "error");
   if (error) return `an error output: ${error.ename}: ${error.evalue}`;
   const chart = outputs.some((o) => o.data && ("image/svg+xml" in o.data || "image/png" in o.data));
@@ -37,6 +43,17 @@ export function outputsProblem(nb: Notebook): string | undefined {
     return `its first output does not give the mode and the adapter: ${
       JSON.stringify(first.slice(0, 120))
     }`;
+  }
+  const silent = code.findIndex((c) => {
+    const src = join(c.source).replace(/^\s*\/\/.*$/gm, ""); // comments do not display
+    // A cell that declares a function may display only when the function is called later.
+    return (c.outputs ?? []).length === 0 && DISPLAYS.test(src) &&
+      !/\bfunction\s+\w+\s*\(/.test(src);
+  });
+  if (silent >= 0) {
+    const line = join(code[silent].source).split("\n").find((l) => l.trim()) ?? "";
+    return `code cell ${silent + 1} (${JSON.stringify(line.trim().slice(0, 60))}) displays ` +
+      `something but has no output: an output was lost`;
   }
   return undefined;
 }

@@ -38,3 +38,17 @@ Deno.test("a first output without the mode and adapter fails", () => {
   assert.match(outputsProblem({ cells: [code(other, chart)] })!, /mode and the adapter.*hello/);
   assert.match(outputsProblem({ cells: [code(), { cell_type: "code" }] })!, /no chart/);
 });
+
+Deno.test("a cell that prints or shows but has no output fails, naming the cell", () => {
+  const src = (source: string, ...outputs: Output[]) => ({ cell_type: "code", source, outputs });
+  const ok = { cells: [code(first, chart), src("// print( in a comment only\nconst x = 1;")] };
+  assert.equal(outputsProblem(ok), undefined);
+  const helper = src("async function train() {\n  print(`loss`);\n}");
+  assert.equal(outputsProblem({ cells: [code(first, chart), helper] }), undefined);
+  for (const call of ["print(`loss`);", "await show(lineChart([]));", "await live.finish();"]) {
+    assert.match(
+      outputsProblem({ cells: [code(first, chart), src(`{\n  ${call}\n}`)] })!,
+      /code cell 2 \("\{"\) displays something but has no output/,
+    );
+  }
+});
