@@ -23,6 +23,7 @@ import {
   refRunningUpdate,
   type RefStats,
 } from "../../src/ops/batch_norm/reference.ts";
+import { centralDiff } from "../central_diff.ts";
 
 const EPS = 1e-5;
 
@@ -62,16 +63,7 @@ function centralDifferenceCheck(shape: number[], eval_: boolean, act?: RefActiva
     return out.reduce((acc, v, i) => acc + v * r[i], 0);
   };
   const h = 1e-6;
-  const numeric = (arr: Float64Array) =>
-    Array.from(arr, (_, i) => {
-      const keep = arr[i];
-      arr[i] = keep + h;
-      const up = loss(inp.data, weight, bias);
-      arr[i] = keep - h;
-      const down = loss(inp.data, weight, bias);
-      arr[i] = keep;
-      return (up - down) / (2 * h);
-    });
+  const numeric = (arr: Float64Array) => centralDiff(arr, () => loss(inp.data, weight, bias), h);
   const g = act
     ? refBatchNormActBackward(refArray(r, shape), inp, weight, bias, EPS, act, stats)
     : refBatchNormBackward(refArray(r, shape), inp, weight, EPS, stats);

@@ -22,6 +22,7 @@ import { refLayerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { refArray } from "../../src/ops/elementwise/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import fixture from "../fixtures/group_norm.json" with { type: "json" };
+import { centralDiff } from "../central_diff.ts";
 
 const EPS = 1e-5;
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -77,14 +78,7 @@ Deno.test("block norm reference backward matches central differences", () => {
       const checks: [Float64Array, Float64Array, string][] = [[inp, g.dinp.data, "dinp"]];
       if (weight && bias) checks.push([weight, g.dweight, "dweight"], [bias, g.dbias, "dbias"]);
       for (const [x, dx, what] of checks) {
-        const num = x.map((v, i) => {
-          x[i] = v + h;
-          const lp = loss();
-          x[i] = v - h;
-          const lm = loss();
-          x[i] = v;
-          return (lp - lm) / (2 * h);
-        });
+        const num = centralDiff(x, loss, h);
         const where = `${JSON.stringify(shape)} ${label(kind)} ${affine ? "affine" : "plain"}`;
         assertClose(
           dx,

@@ -10,6 +10,7 @@ import {
   refConvOutSize,
 } from "../../src/ops/conv2d/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
+import { centralDiff } from "../central_diff.ts";
 
 function randArray(n: number, rng: Rng): Float32Array {
   const a = new Float32Array(n);
@@ -52,16 +53,7 @@ Deno.test("conv2d reference backward matches central differences", () => {
         "dbias",
       ]] as const
     ) {
-      const num = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i];
-        x[i] = v + h;
-        const lp = loss();
-        x[i] = v - h;
-        const lm = loss();
-        x[i] = v;
-        num[i] = (lp - lm) / (2 * h);
-      }
+      const num = centralDiff(x, loss, h);
       assertClose(dx, num, { atol: 1e-7, rtol: 1e-7 }, `${what}, central differences`);
     }
   }

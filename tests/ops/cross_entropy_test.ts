@@ -5,6 +5,7 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { countCorrect, crossEntropy } from "../../src/ops/cross_entropy/cross_entropy.ts";
 import * as ref from "../../src/ops/cross_entropy/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
+import { centralDiff } from "../central_diff.ts";
 
 function data(N: number, C: number, seed: number, scale = 3) {
   const rng = new Rng(seed);
@@ -19,14 +20,7 @@ Deno.test("cross-entropy reference backward matches central differences", () => 
   const x = Float64Array.from(x32);
   const g = ref.refCrossEntropyBackward(x, t, N, C, 1.5);
   const h = 1e-6;
-  const num = x.map((v, i) => {
-    x[i] = v + h;
-    const lp = ref.refCrossEntropyForward(x, t, N, C);
-    x[i] = v - h;
-    const lm = ref.refCrossEntropyForward(x, t, N, C);
-    x[i] = v;
-    return 1.5 * (lp - lm) / (2 * h);
-  });
+  const num = centralDiff(x, () => 1.5 * ref.refCrossEntropyForward(x, t, N, C), h);
   assertClose(g, num, { atol: 1e-8, rtol: 1e-6 }, "dinp");
 });
 

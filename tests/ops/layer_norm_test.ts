@@ -12,6 +12,7 @@ import {
 import { refLayerNormBackward, refLayerNormForward } from "../../src/ops/layer_norm/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import fixture from "../fixtures/layer_norm.json" with { type: "json" };
+import { centralDiff } from "../central_diff.ts";
 
 /** Normal samples rounded to float32, so the GPU and the float64 reference see the same values. */
 function randArray(n: number, rng: Rng, mean = 0, std = 1): Float64Array {
@@ -40,16 +41,7 @@ Deno.test("layer norm reference backward matches central differences", () => {
     const checks: [Float64Array, Float64Array, string][] = [[inp, g.dinp, "dinp"]];
     if (weight && bias) checks.push([weight, g.dweight, "dweight"], [bias, g.dbias, "dbias"]);
     for (const [x, dx, what] of checks) {
-      const num = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i];
-        x[i] = v + h;
-        const lp = loss();
-        x[i] = v - h;
-        const lm = loss();
-        x[i] = v;
-        num[i] = (lp - lm) / (2 * h);
-      }
+      const num = centralDiff(x, loss, h);
       assertClose(dx, num, { atol: 1e-7, rtol: 1e-6 }, `${what} vs central differences`);
     }
   }

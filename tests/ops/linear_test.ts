@@ -5,6 +5,7 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { linear } from "../../src/ops/linear/linear.ts";
 import { refLinearBackward, refLinearForward } from "../../src/ops/linear/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
+import { centralDiff } from "../central_diff.ts";
 
 function randArray(n: number, rng: Rng): Float64Array {
   const a = new Float64Array(n);
@@ -25,16 +26,7 @@ Deno.test("linear reference backward matches central differences", () => {
   const g = refLinearBackward(inp, weight, dout, N, I, O);
   const h = 1e-6;
   for (const [x, dx] of [[inp, g.dinp], [weight, g.dweight], [bias, g.dbias]]) {
-    const num = new Float64Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i];
-      x[i] = v + h;
-      const lp = loss();
-      x[i] = v - h;
-      const lm = loss();
-      x[i] = v;
-      num[i] = (lp - lm) / (2 * h);
-    }
+    const num = centralDiff(x, loss, h);
     assertClose(dx, num, { atol: 1e-7, rtol: 1e-7 }, "central differences");
   }
 });

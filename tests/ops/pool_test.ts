@@ -12,6 +12,7 @@ import {
   refPoolOutSize,
 } from "../../src/ops/pool/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
+import { centralDiff } from "../central_diff.ts";
 
 const fx = JSON.parse(
   await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
@@ -50,16 +51,7 @@ Deno.test("pooling reference backward matches central differences", () => {
     for (const [what, fwd, dinp] of cases) {
       const loss = () => fwd().reduce((s, v, i) => s + v * dout[i], 0);
       const h = 1e-6;
-      const num = new Float64Array(inp.length);
-      for (let i = 0; i < inp.length; i++) {
-        const v = inp[i];
-        inp[i] = v + h;
-        const lp = loss();
-        inp[i] = v - h;
-        const lm = loss();
-        inp[i] = v;
-        num[i] = (lp - lm) / (2 * h);
-      }
+      const num = centralDiff(inp, loss, h);
       assertClose(dinp, num, { atol: 1e-7, rtol: 1e-7 }, `${what} pool dinp, central differences`);
     }
   }

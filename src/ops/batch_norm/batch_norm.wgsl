@@ -131,9 +131,11 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> coef_out: array<vec4<f32>>;
 
 // Per-thread partial results for the tree over a unit's TPR threads (TPR > 1 only).
-var<workgroup> w_count: array<vec4<f32>, WG>;
-var<workgroup> w_mean: array<vec4<f32>, WG>; // grad_partial: sum g
-var<workgroup> w_m2: array<vec4<f32>, WG>;   // grad_partial: sum g * (x - mean)
+// Workgroup scratch for the trees, shared by two passes: the statistics pass merges
+// (count, mean, m2) in (w_n, w_s1, w_s2); grad_partial sums (g, g * (x - mean)) in (w_s1, w_s2).
+var<workgroup> w_n: array<vec4<f32>, WG>;
+var<workgroup> w_s1: array<vec4<f32>, WG>;
+var<workgroup> w_s2: array<vec4<f32>, WG>;
 
 // ---------------------------------------------------------------------------------------
 // Units and their walk.
@@ -248,16 +250,16 @@ fn lane(s: Stats, j: u32) -> vec3<f32> {
 fn tree_stats(s: Stats, lid: u32) -> Stats {
   var r = s;
   if (TPR > 1u) {
-    w_count[lid] = s.n;
-    w_mean[lid] = s.mean;
-    w_m2[lid] = s.m2;
+    w_n[lid] = s.n;
+    w_s1[lid] = s.mean;
+    w_s2[lid] = s.m2;
     workgroupBarrier();
     for (var h = TPR / 2u; h > 0u; h >>= 1u) {
       if (lid % TPR < h) {
-        r = chan(r, Stats(w_count[lid + h], w_mean[lid + h], w_m2[lid + h]));
-        w_count[lid] = r.n;
-        w_mean[lid] = r.mean;
-        w_m2[lid] = r.m2;
+        r = chan(r, Stats(w_n[lid + h], w_s1[lid + h], w_s2[lid + h]));
+        w_n[lid] = r.n;
+        w_s1[lid] = r.mean;
+        w_s2[lid] = r.m2;
       }
       workgroupBarrier();
     }
@@ -268,15 +270,15 @@ fn tree_stats(s: Stats, lid: u32) -> Stats {
 fn tree_sums(a: vec4<f32>, b: vec4<f32>, lid: u32) -> array<vec4<f32>, 2> {
   var r = array<vec4<f32>, 2>(a, b);
   if (TPR > 1u) {
-    w_mean[lid] = a;
-    w_m2[lid] = b;
+    w_s1[lid] = a;
+    w_s2[lid] = b;
     workgroupBarrier();
     for (var h = TPR / 2u; h > 0u; h >>= 1u) {
       if (lid % TPR < h) {
-        r[0] += w_mean[lid + h];
-        r[1] += w_m2[lid + h];
-        w_mean[lid] = r[0];
-        w_m2[lid] = r[1];
+        r[0] += w_s1[lid + h];
+        r[1] += w_s2[lid + h];
+        w_s1[lid] = r[0];
+        w_s2[lid] = r[1];
       }
       workgroupBarrier();
     }
