@@ -52,3 +52,25 @@ Deno.test("a cell that prints or shows but has no output fails, naming the cell"
     );
   }
 });
+
+Deno.test("the committed notebooks carry the outputs of a full run, none lost", async () => {
+  const dir = new URL("../../notebooks/", import.meta.url);
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".ipynb"))
+    .sort();
+  assert.ok(names.length >= 6, `expected the six notebooks, found ${names.join(", ")}`);
+  for (const name of names) {
+    const nb = JSON.parse(await Deno.readTextFile(new URL(name, dir)));
+    const problem = outputsProblem(nb);
+    assert.equal(problem, undefined, `${name}: ${problem}`);
+    const firstText = [
+      nb.cells.find((c: { cell_type: string }) => c.cell_type === "code").outputs[0]
+        .data["text/plain"],
+    ]
+      .flat().join("");
+    assert.match(
+      firstText,
+      /^mode: full/,
+      `${name} was committed from a quick run: ${firstText.slice(0, 60)}`,
+    );
+  }
+});
