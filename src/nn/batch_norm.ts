@@ -8,7 +8,7 @@
 import { Module } from "./module.ts";
 import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
-import { batchNorm } from "../ops/batch_norm/batch_norm.ts";
+import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
 
 /** Options of {@link BatchNorm1d} and {@link BatchNorm2d}, as PyTorch's keywords. */
 export interface BatchNormLayerOptions {
@@ -92,6 +92,21 @@ export abstract class BatchNormBase extends Module {
    * (updating the running ones), with running statistics in eval mode.
    */
   forward(x: Tensor): Tensor {
+    const { runningMean, runningVar, options } = this.statistics(x);
+    return batchNorm(x, runningMean, runningVar, this.weight, this.bias, options);
+  }
+
+  /**
+   * Checks `x` against this layer and says which statistics normalize it, as PyTorch's
+   * `_BatchNorm.forward` does: the batch's in training mode or when there are no running
+   * ones; in training the kernels count the batch and update the running statistics (weight
+   * `momentum`, or 1/k for the cumulative average) on the GPU.
+   */
+  protected statistics(x: Tensor): {
+    runningMean: Tensor | null;
+    runningVar: Tensor | null;
+    options: BatchNormOptions;
+  } {
     this.checkRank(x);
     if (x.shape[1] !== this.numFeatures) {
       throw new Error(
@@ -99,24 +114,17 @@ export abstract class BatchNormBase extends Module {
           `got input ${fmt(x.shape)}`,
       );
     }
-    // As PyTorch's _BatchNorm.forward: use batch statistics in training mode or when there
-    // are no running ones; in training the kernels count the batch and update the running
-    // statistics (weight momentum, or 1/k for the cumulative average) on the GPU.
-    const useBatchStats = this.training || !this.trackRunningStats;
     const track = !this.training || this.trackRunningStats;
-    return batchNorm(
-      x,
-      track ? this.runningMean : null,
-      track ? this.runningVar : null,
-      this.weight,
-      this.bias,
-      {
-        training: useBatchStats,
+    return {
+      runningMean: track ? this.runningMean : null,
+      runningVar: track ? this.runningVar : null,
+      options: {
+        training: this.training || !this.trackRunningStats,
         momentum: this.momentum,
         eps: this.eps,
         numBatchesTracked: this.training ? this.numBatchesTracked : null,
       },
-    );
+    };
   }
 
   /** Resets the running statistics to zeros and ones and `numBatchesTracked` to 0. */

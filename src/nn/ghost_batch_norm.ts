@@ -94,29 +94,11 @@ export class GhostBatchNorm extends BatchNormBase {
    * running ones), with running statistics in eval mode.
    */
   override forward(x: Tensor): Tensor {
-    this.checkRank(x);
-    if (x.shape[1] !== this.numFeatures) {
-      throw new Error(
-        `GhostBatchNorm(${this.numFeatures}) expects ${this.numFeatures} channels, ` +
-          `got input ${fmt(x.shape)}`,
-      );
-    }
     // As BatchNorm: ghost-batch statistics in training mode or without running ones.
-    const useBatchStats = this.training || !this.trackRunningStats;
-    const track = !this.training || this.trackRunningStats;
-    return ghostBatchNorm(
-      x,
-      track ? this.runningMean : null,
-      track ? this.runningVar : null,
-      this.weight,
-      this.bias,
-      {
-        training: useBatchStats,
-        momentum: this.momentum,
-        eps: this.eps,
-        numBatchesTracked: this.training ? this.numBatchesTracked : null,
-        virtualBatchSize: this.virtualBatchSize,
-      },
-    );
+    const { runningMean, runningVar, options } = this.statistics(x);
+    return ghostBatchNorm(x, runningMean, runningVar, this.weight, this.bias, {
+      ...options,
+      virtualBatchSize: this.virtualBatchSize,
+    });
   }
 }

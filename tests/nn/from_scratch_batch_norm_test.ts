@@ -7,39 +7,9 @@ import { equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { isGradEnabled, noGrad } from "../../src/tensor/autograd.ts";
+import { noGrad } from "../../src/tensor/autograd.ts";
+import { batchNorm } from "../models/lecture_batch_norm.ts";
 import { BatchNorm1d, BatchNorm2d } from "../../src/nn/batch_norm.ts";
-
-/** d2l's batch_norm: `torch.is_grad_enabled()` tells training from prediction. */
-function batchNorm(
-  X: Tensor,
-  gamma: Tensor,
-  beta: Tensor,
-  movingMean: Tensor,
-  movingVar: Tensor,
-  eps: number,
-  momentum: number,
-): [Tensor, Tensor, Tensor] {
-  let XHat: Tensor;
-  if (!isGradEnabled()) {
-    XHat = X.sub(movingMean).div(movingVar.add(eps).sqrt());
-  } else {
-    ok(X.rank === 2 || X.rank === 4);
-    let mean: Tensor, variance: Tensor;
-    if (X.rank === 2) {
-      mean = X.mean(0);
-      variance = X.sub(mean).pow(2).mean(0);
-    } else {
-      mean = X.mean([0, 2, 3], true);
-      variance = X.sub(mean).pow(2).mean([0, 2, 3], true);
-    }
-    XHat = X.sub(mean).div(variance.add(eps).sqrt());
-    movingMean = movingMean.mul(momentum).add(mean.mul(1.0 - momentum));
-    movingVar = movingVar.mul(momentum).add(variance.mul(1.0 - momentum));
-  }
-  const Y = gamma.mul(XHat).add(beta);
-  return [Y, movingMean.detach(), movingVar.detach()];
-}
 
 async function compare(
   shape: number[],
