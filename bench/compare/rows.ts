@@ -132,6 +132,50 @@ function countLaunches(fn: () => void): number {
 /** Runs `fn` on the tfjs backend's tensors inside a tidy, keeping nothing. */
 const tfRun = (fn: () => unknown) => () => tf.tidy(() => void fn());
 
+/**
+ * bnlab's side of a normalization row: `op` normalizes `x` with weight `w` and bias `b`. A
+ * forward row returns the output and what `forwardExtras` reads after it (BatchNorm's running
+ * statistics); a backward row returns the output and the three gradients for `dout`.
+ */
+function bnlabNorm(
+  op: () => Tensor,
+  [x, w, b]: [Tensor, Tensor, Tensor],
+  dout: Tensor,
+  backward: boolean,
+  forwardExtras: () => Promise<Outputs> = () => Promise.resolve({}),
+): Contender {
+  return {
+    validate: async (): Promise<Outputs> => {
+      if (!backward) {
+        const y = noGrad(op);
+        const out = await y.toArray();
+        y.dispose();
+        return { out, ...(await forwardExtras()) };
+      }
+      const y = op();
+      y.backward(dout);
+      const out = await y.toArray();
+      y.dispose();
+      return {
+        out,
+        dinp: await takeGrad(x),
+        dweight: await takeGrad(w),
+        dbias: await takeGrad(b),
+      };
+    },
+    run: backward
+      ? () => {
+        tidy(() => op().backward(dout));
+        clearGrads([x, w, b]);
+      }
+      : () => noGrad(() => op().dispose()),
+    wait: bnlabWait,
+    launches() {
+      return countLaunches(this.run);
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Batch norm, training mode: batch statistics, running statistics updated (momentum 0.1).
 
@@ -195,36 +239,10 @@ function batchNormRows(shape: number[]): Row[] {
         const w = dev(i.weight, backward), b = dev(i.bias, backward);
         const rm = Tensor.zeros([c]), rv = Tensor.ones([c]);
         const op = () => F.batchNorm(x, rm, rv, w, b, { training: true });
-        return {
-          validate: async (): Promise<Outputs> => {
-            if (!backward) {
-              const y = noGrad(op);
-              const out = { out: await y.toArray(), running_mean: await rm.toArray() };
-              y.dispose();
-              return { ...out, running_var: await rv.toArray() };
-            }
-            const y = op();
-            y.backward(dout);
-            const out = await y.toArray();
-            y.dispose();
-            return {
-              out,
-              dinp: await takeGrad(x),
-              dweight: await takeGrad(w),
-              dbias: await takeGrad(b),
-            };
-          },
-          run: backward
-            ? () => {
-              tidy(() => op().backward(dout));
-              clearGrads([x, w, b]);
-            }
-            : () => noGrad(() => op().dispose()),
-          wait: bnlabWait,
-          launches() {
-            return countLaunches(this.run);
-          },
-        };
+        return bnlabNorm(op, [x, w, b], dout, backward, async () => ({
+          running_mean: await rm.toArray(),
+          running_var: await rv.toArray(),
+        }));
       },
       tfjs: (i) => {
         const x = tfT(i.x), dout = tfT(i.dout);
@@ -333,35 +351,7 @@ function layerNormRows(shape: number[]): Row[] {
         const x = dev(i.x, backward), dout = dev(i.dout);
         const w = dev(i.weight, backward), b = dev(i.bias, backward);
         const op = () => F.layerNorm(x, norm, w, b, { eps: EPS });
-        return {
-          validate: async (): Promise<Outputs> => {
-            const y = backward ? op() : noGrad(op);
-            if (!backward) {
-              const out = await y.toArray();
-              y.dispose();
-              return { out };
-            }
-            y.backward(dout);
-            const out = await y.toArray();
-            y.dispose();
-            return {
-              out,
-              dinp: await takeGrad(x),
-              dweight: await takeGrad(w),
-              dbias: await takeGrad(b),
-            };
-          },
-          run: backward
-            ? () => {
-              tidy(() => op().backward(dout));
-              clearGrads([x, w, b]);
-            }
-            : () => noGrad(() => op().dispose()),
-          wait: bnlabWait,
-          launches() {
-            return countLaunches(this.run);
-          },
-        };
+        return bnlabNorm(op, [x, w, b], dout, backward);
       },
       tfjs: (i) => {
         const x = tfT(i.x), dout = tfT(i.dout);
