@@ -41,7 +41,16 @@ export interface RefBatchNormGrads {
   dbias: Float64Array;
 }
 
-function dims(shape: readonly number[]): [number, number, number] {
+/**
+ * [N, C, S] of a shape [N, C, ...]: examples, channels, positions per channel.
+ *
+ * @example
+ * ```ts
+ * import { refDims } from "./reference.ts";
+ * console.log(refDims([256, 6, 24, 24])); // [256, 6, 576]
+ * ```
+ */
+export function refDims(shape: readonly number[]): [number, number, number] {
   let s = 1;
   for (let d = 2; d < shape.length; d++) s *= shape[d];
   return [shape[0], shape[1], s];
@@ -62,7 +71,7 @@ function dims(shape: readonly number[]): [number, number, number] {
  * ```
  */
 export function refBatchStats(inp: RefArray): RefStats {
-  const [N, C, S] = dims(inp.shape);
+  const [N, C, S] = refDims(inp.shape);
   const M = N * S;
   const mean = new Float64Array(C), v = new Float64Array(C);
   for (let c = 0; c < C; c++) {
@@ -99,7 +108,7 @@ export function refBatchNormForward(
   eps: number,
   stats?: RefStats,
 ): RefBatchNormForward {
-  const [N, C, S] = dims(inp.shape);
+  const [N, C, S] = refDims(inp.shape);
   const { mean, var: v } = stats ?? refBatchStats(inp);
   const rstd = new Float64Array(C);
   for (let c = 0; c < C; c++) rstd[c] = 1 / Math.sqrt(v[c] + eps);
@@ -141,7 +150,7 @@ export function refBatchNormBackward(
   eps: number,
   stats?: RefStats,
 ): RefBatchNormGrads {
-  const [N, C, S] = dims(inp.shape);
+  const [N, C, S] = refDims(inp.shape);
   const M = N * S;
   const { mean, rstd } = refBatchNormForward(inp, null, null, eps, stats);
   const dweight = new Float64Array(C), dbias = new Float64Array(C);
@@ -187,7 +196,7 @@ export function refBatchNormBackward(
  * ```
  */
 export function refRunningUpdate(running: RefStats, inp: RefArray, momentum: number): RefStats {
-  const [N, , S] = dims(inp.shape);
+  const [N, , S] = refDims(inp.shape);
   const M = N * S;
   const batch = refBatchStats(inp);
   const mean = running.mean.map((r, c) => (1 - momentum) * r + momentum * batch.mean[c]);

@@ -12,6 +12,7 @@
  * @module
  */
 import type { RefArray } from "../elementwise/reference.ts";
+import { refDims } from "../batch_norm/reference.ts";
 
 /** Result of {@link refBlockNormForward}. */
 export interface RefBlockNormForward {
@@ -31,13 +32,6 @@ export interface RefBlockNormGrads {
   dweight: Float64Array;
   /** Per channel: sum over examples and positions of dout. */
   dbias: Float64Array;
-}
-
-/** [N, C, S] of a shape. */
-function dims(shape: readonly number[]): [number, number, number] {
-  let s = 1;
-  for (let d = 2; d < shape.length; d++) s *= shape[d];
-  return [shape[0], shape[1], s];
 }
 
 /** Calls `f(set, n, c)` for every row (n, c) of every set, set by set. */
@@ -81,7 +75,7 @@ export function refBlockNormForward(
   bias: ArrayLike<number> | null,
   eps: number,
 ): RefBlockNormForward {
-  const [N, C, S] = dims(inp.shape);
+  const [N, C, S] = refDims(inp.shape);
   const sets = Math.ceil(N / bn) * (C / bc);
   const sum = new Float64Array(sets), count = new Float64Array(sets);
   forEachRow(N, C, bn, bc, (q, n, c) => {
@@ -131,7 +125,7 @@ export function refBlockNormBackward(
   weight: ArrayLike<number> | null,
   eps: number,
 ): RefBlockNormGrads {
-  const [N, C, S] = dims(inp.shape);
+  const [N, C, S] = refDims(inp.shape);
   const { mean, rstd } = refBlockNormForward(inp, bn, bc, null, null, eps);
   const sets = mean.length;
   const sg = new Float64Array(sets), sgx = new Float64Array(sets), count = new Float64Array(sets);
@@ -192,7 +186,7 @@ export function refGhostRunningUpdate(
   virtualBatchSize: number,
   momentum: number,
 ): RefRunning {
-  const [N, C, S] = dims(inp.shape);
+  const [N, C, S] = refDims(inp.shape);
   const mean = new Float64Array(C), v = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     let total = 0;
