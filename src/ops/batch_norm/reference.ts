@@ -12,6 +12,12 @@
  * @module
  */
 import type { RefArray } from "../elementwise/reference.ts";
+import {
+  refReluBackward,
+  refReluForward,
+  refSigmoidBackward,
+  refSigmoidForward,
+} from "../activation/reference.ts";
 
 /** Per-channel statistics used to normalize: batch statistics, or running ones in eval. */
 export interface RefStats {
@@ -230,11 +236,7 @@ export function refBatchNormActForward(
   stats?: RefStats,
 ): { out: RefArray; y: RefArray } {
   const y = refBatchNormForward(inp, weight, bias, eps, stats).out;
-  const out = new Float64Array(y.data.length);
-  for (let i = 0; i < out.length; i++) {
-    const v = y.data[i];
-    out[i] = act === "relu" ? (v > 0 ? v : 0) : 1 / (1 + Math.exp(-v));
-  }
+  const out = act === "relu" ? refReluForward(y.data) : refSigmoidForward(y.data);
   return { out: { shape: [...inp.shape], data: out }, y };
 }
 
@@ -262,12 +264,9 @@ export function refBatchNormActBackward(
   act: RefActivation,
   stats?: RefStats,
 ): RefBatchNormGrads {
-  const { y } = refBatchNormActForward(inp, weight, bias, eps, act, stats);
-  const g = new Float64Array(dout.data.length);
-  for (let i = 0; i < g.length; i++) {
-    const v = y.data[i];
-    const s = 1 / (1 + Math.exp(-v));
-    g[i] = dout.data[i] * (act === "relu" ? (v > 0 ? 1 : 0) : s * (1 - s));
-  }
+  const { out, y } = refBatchNormActForward(inp, weight, bias, eps, act, stats);
+  const g = act === "relu"
+    ? refReluBackward(y.data, dout.data)
+    : refSigmoidBackward(out.data, dout.data);
   return refBatchNormBackward({ shape: [...inp.shape], data: g }, inp, weight, eps, stats);
 }
