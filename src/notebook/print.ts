@@ -80,6 +80,7 @@ export function sendDisplay(
  * ```
  */
 export async function flushOutput(): Promise<void> {
+  if (!jupyter()) return; // console.log is synchronous: nothing to wait for
   while (inFlight.size > 0) await Promise.all([...inFlight]);
   const now = performance.now();
   const bytes = recent.filter((r) => r.at > now - 1000).reduce((n, r) => n + r.bytes, 0);

@@ -160,7 +160,8 @@ export class LiveChart {
    * last line does not show the chart a second time; the chart stays in `chart`.
    */
   async finish(): Promise<void> {
-    if (this.#last) this.#draw(await this.#last.bundle());
+    // Outside Jupyter there is nothing to draw: the PNG is not rendered.
+    if (this.#last && jupyter()) this.#draw(await this.#last.bundle());
     this.#pending = false;
     await flushOutput();
   }
@@ -171,7 +172,6 @@ export class LiveChart {
   }
 
   #draw(bundle: MimeBundle): void {
-    if (!jupyter()) return;
     sendDisplay(bundle, { display_id: this.#id, update: this.#shown });
     this.#shown = true;
   }
