@@ -20,6 +20,40 @@ import { writeReport } from "./report.ts";
 
 const here = (p: string) => new URL(p, import.meta.url).pathname;
 
+/** Refuses a bad command line: the message, then exit 2 (nothing run, nothing written). */
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(2);
+}
+
+const OPTIONS = ["rows", "budget", "out"];
+for (let i = 0; i < Deno.args.length; i += 2) {
+  const [flag, value] = [Deno.args[i], Deno.args[i + 1]];
+  if (!OPTIONS.includes(flag.replace(/^--/, "")) || !flag.startsWith("--")) {
+    fail(
+      `bench:compare: unknown argument ${flag}; the options: --rows <regex>, ` +
+        `--budget <factor>, --out <dir>`,
+    );
+  }
+  if (value === undefined || value.startsWith("--")) {
+    fail(`bench:compare: ${flag} needs a value`);
+  }
+}
+const budget = Deno.args.includes("--budget") ? Number(option("budget")) : 1;
+if (!(budget >= 0)) {
+  fail(
+    `bench:compare: --budget must be a factor >= 0 (0: fewest samples), ` +
+      `got ${option("budget")}`,
+  );
+}
+if (Deno.args.includes("--rows")) {
+  try {
+    new RegExp(option("rows")!);
+  } catch (e) {
+    fail(`bench:compare: --rows is not a regular expression: ${(e as Error).message}`);
+  }
+}
+
 function option(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 ? Deno.args[i + 1] : undefined;

@@ -52,6 +52,15 @@ const log = (s: string) => console.error(s);
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s`;
 
+const rows = allRows().filter((r) => PICK.test(r.name));
+if (rows.length === 0) {
+  throw new Error(
+    `no row's name matches ${PICK} (BNLAB_COMPARE_ROWS, --rows of bench:compare); the rows: ${
+      allRows().map((r) => r.name).join(", ")
+    }`,
+  );
+}
+
 const adapter = (await gpu.adapterInfo()).description;
 await useTfBackend("webgpu");
 const tfjsAdapter = tfAdapter();
@@ -64,7 +73,6 @@ log(
 );
 
 const run: RawRun = { adapter, tfjsAdapter, yardsticks, rows: [], cases: [] };
-const rows = allRows().filter((r) => PICK.test(r.name));
 
 /** A contender of one row, ready to be timed. */
 interface Entry {
