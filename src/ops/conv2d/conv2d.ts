@@ -79,6 +79,7 @@ interface Extra {
   wp?: number;
   pl?: number;
   lanes?: number;
+  dwp?: number;
 }
 
 function params(d: Dims, e: Extra): Params {
@@ -88,7 +89,7 @@ function params(d: Dims, e: Extra): Params {
     .u32(d.kw).u32(d.sh).u32(d.sw).u32(e.o4)
     .i32(d.ph).i32(d.pw).u32(e.qw ?? Math.ceil(d.ow / 4)).u32(e.total)
     .u32(e.splits ?? 0).u32(e.rows ?? 0).u32(e.tiles ?? 0).u32(e.kxb ?? 0)
-    .u32(e.wp ?? d.w).i32(e.pl ?? 0).u32(e.lanes ?? 0);
+    .u32(e.wp ?? d.w).i32(e.pl ?? 0).u32(e.lanes ?? 0).u32(e.dwp ?? 0);
 }
 
 const round4 = (x: number) => Math.ceil(x / 4) * 4;
@@ -240,29 +241,53 @@ export function launchConvWeightGrad(
   const part = allocBuffer(4 * Math.max(splits * d.o * kk, 1), "conv2d dweight partial");
   const partb = allocBuffer(4 * Math.max(splits * d.o, 1), "conv2d dbias partial");
   const unit = d.sh === 1 && d.sw === 1;
-  const overrides = {
-    WG,
-    HAS_BIAS: +(dbias !== null),
-    UNIT_STRIDE: +unit,
-    OUT_ALIGNED: +(d.ow % 4 === 0),
-    PLANE_ALIGNED: +((d.oh * d.ow) % 4 === 0),
-  };
+  const overrides = { WG, HAS_BIAS: +(dbias !== null), UNIT_STRIDE: +unit };
   const padded = paddedRows(d, inp);
+  // dout's rows padded to a multiple of 4 (when OW is not): every pixel quad is one load
+  const doutRows = paddedRows(
+    {
+      n: d.n,
+      c: d.o,
+      h: d.oh,
+      w: d.ow,
+      o: 0,
+      kh: 1,
+      kw: 1,
+      sh: 1,
+      sw: 1,
+      ph: 0,
+      pw: 0,
+      oh: 0,
+      ow: 0,
+    },
+    dout,
+  );
   launch({
     label: "conv2d.backward_weight",
     code: src,
     entryPoint: "backward_weight",
     overrides,
     bindings: [
-      params(d, { o4: round4(d.o), total: tiles, splits, rows, tiles, kxb, wp: padded.wp, lanes }),
+      params(d, {
+        o4: round4(d.o),
+        total: tiles,
+        splits,
+        rows,
+        tiles,
+        kxb,
+        wp: padded.wp,
+        lanes,
+        dwp: doutRows.wp,
+      }),
       padded.rows,
-      dout,
+      doutRows.rows,
       part,
       partb,
     ],
     workgroups: [...grid(tiles), ranges * groups],
   });
   if (padded.rows !== inp) releaseBuffer(padded.rows);
+  if (doutRows.rows !== dout) releaseBuffer(doutRows.rows);
   const total2 = d.o * kk + d.o;
   launch({
     label: "conv2d.reduce_weight",

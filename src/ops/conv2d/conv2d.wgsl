@@ -44,8 +44,10 @@
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
 // (tile, lane group, row range) with the tile = 4 output channels o0.. x taps kx0..kx0+7
 // of one (c, ky); each lane takes images l, l + LANES, ... and the range's rows, and per 4
-// pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads) and the input values x0 + kx0 ..
-// +11 (2-3 vec4 loads), then does up to 128 multiply-adds. The tile with c = ky = kx0 = 0
+// pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads: dout's rows are first padded to
+// a multiple of 4 by pad_rows when OW is not, which halved the loads of plain LeNet's conv2,
+// OW = 10) and the input values x0 + kx0 .. +11 (2-3 vec4 loads), then does up to 128
+// multiply-adds. The tile with c = ky = kx0 = 0
 // also sums dout for dbias. Each lane writes its partial sums to part [SPLITS, O,
 // C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per dweight (then
 // dbias) element sums its SPLITS partials. Each thread's loops stay far below 65535
@@ -53,15 +55,15 @@
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread;
 // W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
-// a multiple of 4: out and dout rows are vec4s); PLANE_ALIGNED (OH * OW a multiple of 4:
-// dout planes start on vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW multiples of 4).
+// a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
+// multiples of 4).
 //
 // Bindings (binding i = the i-th of each entry point's list):
 //   pad_rows               0 params, 1 inp,     2 rows
 //   pack_weight(_flipped)  0 params, 1 weight,  2 wpack
 //   forward                0 params, 1 rows,    2 wpack (uniform), 3 out,  4 bias, 5 wpack (storage)
 //   backward_inp           0 params, 1 dout,    2 weight,  3 dinp
-//   backward_weight        0 params, 1 rows,    2 dout,    3 part,     4 partb
+//   backward_weight        0 params, 1 rows,    2 dout rows, 3 part,   4 partb
 //   reduce_weight          0 params, 1 part,    2 partb,   3 dweight,  4 dbias
 // Dispatch: forward [ceil(N / WG), pixel blocks (OH * QW, QW = ceil(OW / (8 / CQ))), channel
 // blocks O4 / (4 CQ)], pixel blocks past 65535 spilling into z; backward_weight
@@ -75,7 +77,6 @@ override HAS_BIAS: bool = true;
 override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
 override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
-override PLANE_ALIGNED: bool = false; // backward_weight: OH * OW % 4 == 0
 override KH: u32 = 0u;
 override KW: u32 = 0u;
 
@@ -94,6 +95,7 @@ struct Params {
   wp: u32,     // padded input row length, a multiple of 4 (forward, backward_weight, pad_rows)
   pl: i32,     // pad_rows: zeros before each row
   lanes: u32,  // backward_weight: image splits (a lane takes images l, l + lanes, ...)
+  dwp: u32,    // backward_weight: dout row length, OW rounded up to 4 (rows zero-padded)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -356,30 +358,10 @@ fn backward_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // ---------------------------------------------------------------------------------------
 // dweight and dbias, pass 1: partial sums over the output rows of one split.
 
-// dout[n, o, y, x0 .. x0+3], zero for pixels past OW.
+// dout[n, o, y, x0 .. x0+3], zero for pixels past OW: one aligned vec4 of the rows padded
+// to DWP (pad_rows on dout when OW % 4 != 0).
 fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
-  let base = ((n * p.o + o) * p.oh + y) * p.ow + x0;
-  if (OUT_ALIGNED) { return dout[base >> 2u]; }
-  var v = vec4<f32>(0.0);
-  if (PLANE_ALIGNED) {
-    // OH * OW % 4 == 0: base % 4 = (y * OW + x0) % 4 is the same in every lane, so two
-    // vec4 loads and a uniform shift replace four scalar loads
-    let q = base >> 2u;
-    let a = dout[q];
-    let b = dout[q + 1u];
-    switch (base & 3u) {
-      case 0u: { v = a; }
-      case 1u: { v = sh1(a, b); }
-      case 2u: { v = sh2(a, b); }
-      default: { v = sh3(a, b); }
-    }
-    return select(vec4<f32>(0.0), v, vec4<u32>(x0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.ow));
-  }
-  for (var j = 0u; j < 4u; j++) {
-    let i = base + j;
-    if (x0 + j < p.ow) { v[j] = dout[i >> 2u][i & 3u]; }
-  }
-  return v;
+  return dout[(((n * p.o + o) * p.oh + y) * p.dwp + x0) >> 2u];
 }
 
 // One output channel's share of a pixel quad: lo[j] += sum_i d[i] * inp[.., x0 + i + j] for
