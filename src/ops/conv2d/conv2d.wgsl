@@ -42,18 +42,20 @@
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
-// (tile, lane group, row range) with the tile = 4 output channels o0.. x taps kx0..kx0+7
-// of one (c, ky); each lane takes images l, l + LANES, ... and the range's rows, and per 4
-// pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads: dout's rows are first padded to
-// a multiple of 4 by pad_rows when OW is not, which halved the loads of plain LeNet's conv2,
-// OW = 10) and the input values x0 + kx0 .. +11 (2-3 vec4 loads), then does up to 128
-// multiply-adds. The tile with c = ky = kx0 = 0
+// (tile, lane group, row range) with the tile = 4 output channels o0.. x CT input channels
+// c0.. x taps kx0..kx0+7 of one ky; each lane takes images l, l + LANES, ... and the range's
+// rows, and per 4 pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads: dout's rows are
+// first padded to a multiple of 4 by pad_rows when OW is not, which halved the loads of
+// plain LeNet's conv2, OW = 10) once for the CT channels, and for each the input values
+// x0 + kx0 .. +11 (2-3 vec4 loads), then does up to 128 multiply-adds per channel. The tile
+// with c0 = ky = kx0 = 0
 // also sums dout for dbias. Each lane writes its partial sums to part [SPLITS, O,
 // C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per dweight (then
 // dbias) element sums its SPLITS partials. Each thread's loops stay far below 65535
 // iterations: llvmpipe silently ends longer loops.
 //
-// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread;
+// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread; CT (1
+// to 3) input channels per backward_weight tile;
 // W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
 // a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
 // multiples of 4).
@@ -79,6 +81,7 @@ override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
 override KH: u32 = 0u;
 override KW: u32 = 0u;
+override CT: u32 = 1u;        // backward_weight: input channels per tile (1 to 3; 1 unless unit stride)
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -90,7 +93,7 @@ struct Params {
   total: u32,  // threads with work (1-D kernels); forward: N
   splits: u32, // backward_weight: number of partial sums, images x row ranges
   rows: u32,   // backward_weight: output rows y per row range
-  tiles: u32,  // backward_weight: ceil(O / 4) * C * KH * KXB
+  tiles: u32,  // backward_weight: ceil(O / 4) * ceil(C / CT) * KH * KXB
   kxb: u32,    // backward_weight: KXB = ceil(KW / 8)
   wp: u32,     // padded input row length, a multiple of 4 (forward, backward_weight, pad_rows)
   pl: i32,     // pad_rows: zeros before each row
@@ -365,12 +368,14 @@ fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
 }
 
 // One output channel's share of a pixel quad: lo[j] += sum_i d[i] * inp[.., x0 + i + j] for
-// taps j = kx0 .. kx0+3, hi the same for taps kx0+4 .. kx0+7 (when `wide`), with the input
-// window v0, v1, v2 = values x0 + kx0 .. x0 + kx0 + 11.
+// taps j = kx0 .. kx0+3, hi the same for the `hi_taps` taps kx0+4 .. (0 to 4), with the input
+// window v0, v1, v2 = values x0 + kx0 .. x0 + kx0 + 11. A lone fifth tap (KW = 5, LeNet's) is
+// one dot product instead of four vec4 multiply-adds, three of them for absent taps.
 fn grad_taps(lo: ptr<function, vec4<f32>>, hi: ptr<function, vec4<f32>>, d: vec4<f32>,
-             v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, wide: bool) {
+             v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, hi_taps: u32) {
   *lo += d.x * v0 + d.y * sh1(v0, v1) + d.z * sh2(v0, v1) + d.w * sh3(v0, v1);
-  if (wide) { *hi += d.x * v1 + d.y * sh1(v1, v2) + d.z * sh2(v1, v2) + d.w * sh3(v1, v2); }
+  if (hi_taps == 1u) { (*hi).x += dot(d, v1); }
+  else if (hi_taps > 1u) { *hi += d.x * v1 + d.y * sh1(v1, v2) + d.z * sh2(v1, v2) + d.w * sh3(v1, v2); }
 }
 
 fn store_part(split: u32, o: u32, c: u32, ky: u32, kx0: u32, lo: vec4<f32>, hi: vec4<f32>) {
@@ -382,10 +387,30 @@ fn store_part(split: u32, o: u32, c: u32, ky: u32, kx0: u32, lo: vec4<f32>, hi: 
   }
 }
 
-// Workgroup (tile, image group, row range): the tile (4 output channels o0.., input
-// channel c, kernel row ky, taps kx0 .. kx0+7) and the output rows y are the workgroup's,
-// so every tap index, loop bound and row test is uniform; its WG lanes take different
-// images, each summing its own partial.
+// Input values x0 + kx0 .. x0 + kx0 + 11 of the padded row at `at` (a multiple of 4), for the
+// 4 channels' taps: v2 only when a tap past kx0 + 4 needs it.
+fn grad_window(lo0: ptr<function, vec4<f32>>, lo1: ptr<function, vec4<f32>>,
+               lo2: ptr<function, vec4<f32>>, lo3: ptr<function, vec4<f32>>,
+               hi0: ptr<function, vec4<f32>>, hi1: ptr<function, vec4<f32>>,
+               hi2: ptr<function, vec4<f32>>, hi3: ptr<function, vec4<f32>>,
+               d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>,
+               at: u32, hi_taps: u32) {
+  let i = at >> 2u;
+  let v0 = inp[i];
+  let v1 = inp[i + 1u];
+  var v2 = vec4<f32>(0.0);
+  if (hi_taps > 1u) { v2 = inp[i + 2u]; }
+  grad_taps(lo0, hi0, d0, v0, v1, v2, hi_taps);
+  grad_taps(lo1, hi1, d1, v0, v1, v2, hi_taps);
+  grad_taps(lo2, hi2, d2, v0, v1, v2, hi_taps);
+  grad_taps(lo3, hi3, d3, v0, v1, v2, hi_taps);
+}
+
+// Workgroup (tile, image group, row range): the tile (4 output channels o0.., CT input
+// channels c0.., kernel row ky, taps kx0 .. kx0+7) and the output rows y are the
+// workgroup's, so every tap index, loop bound and row test is uniform; its WG lanes take
+// different images, each summing its own partial. The 4 dout vec4s of a pixel quad are
+// loaded once for the CT input channels (CT = 2 halves dout's loads, the most numerous).
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -395,25 +420,34 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let lane = (wid.z - range * groups) * WG + lid.x;
   let split = range * p.lanes + lane;
   if (tile >= p.tiles) { return; }
-  // tile = ((ob * C + c) * KH + ky) * KXB + kxb
+  // tile = ((ob * CB + cb) * KH + ky) * KXB + kxb, CB = ceil(C / CT)
+  let cb_count = (p.c + CT - 1u) / CT;
   let kx0 = (tile % p.kxb) * 8u;
   let ky = (tile / p.kxb) % p.kh;
-  let c = (tile / (p.kxb * p.kh)) % p.c;
-  let o0 = (tile / (p.kxb * p.kh * p.c)) * 4u;
-  let sums_bias = c == 0u && ky == 0u && kx0 == 0u;
-  let wide = p.kw - kx0 > 4u;
-  // lo_r / hi_r: partial dweight[o0 + r, c, ky, kx0 .. kx0+3 / kx0+4 .. kx0+7]
+  let c0 = ((tile / (p.kxb * p.kh)) % cb_count) * CT;
+  let o0 = (tile / (p.kxb * p.kh * cb_count)) * 4u;
+  let second = CT >= 2u && c0 + 1u < p.c; // the tile's second input channel exists
+  let third = CT == 3u && c0 + 2u < p.c;
+  let sums_bias = c0 == 0u && ky == 0u && kx0 == 0u;
+  let hi_taps = min(p.kw - kx0, 8u) - min(p.kw - kx0, 4u); // taps kx0+4 .. of this tile
+  // lo_r / hi_r: partial dweight[o0 + r, c0, ky, kx0 .. kx0+3 / kx0+4 .. kx0+7]; lo_r_1 /
+  // hi_r_1 the same for input channel c0 + 1 (CT = 2)
   var lo0 = vec4<f32>(0.0);
   var lo1 = lo0; var lo2 = lo0; var lo3 = lo0; var hi0 = lo0; var hi1 = lo0; var hi2 = lo0;
   var hi3 = lo0;
+  var lo0_1 = lo0; var lo1_1 = lo0; var lo2_1 = lo0; var lo3_1 = lo0;
+  var hi0_1 = lo0; var hi1_1 = lo0; var hi2_1 = lo0; var hi3_1 = lo0;
+  var lo0_2 = lo0; var lo1_2 = lo0; var lo2_2 = lo0; var lo3_2 = lo0;
+  var hi0_2 = lo0; var hi1_2 = lo0; var hi2_2 = lo0; var hi3_2 = lo0;
   var db = vec4<f32>(0.0);
+  let plane = p.h * p.wp; // one input channel's padded rows
   let y_end = min((range + 1u) * p.rows, p.oh);
   for (var n = lane; n < p.n; n += p.lanes) {
    for (var y = range * p.rows; y < y_end; y++) {
     let iy = i32(y * p.sh + ky) - p.ph;
     let inside = iy >= 0 && iy < i32(p.h);
     if (!inside && !sums_bias) { continue; }
-    let row = ((n * p.c + c) * p.h + u32(clamp(iy, 0, i32(p.h) - 1))) * p.wp;
+    let row = (n * p.c + c0) * plane + u32(clamp(iy, 0, i32(p.h) - 1)) * p.wp;
     for (var x0 = 0u; x0 < p.ow; x0 += 4u) {
       let d0 = dout4(n, o0, y, x0);
       var d1 = vec4<f32>(0.0);
@@ -427,22 +461,20 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         db += vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one));
       }
       if (!inside) { continue; }
-      // v0..v2 = padded inp[n, c, iy, x0 * SW + kx0 ..]: for pixel i and tap j the value
-      // v[i + j] (unit stride), gathered per pixel otherwise
-      var v0: vec4<f32>;
-      var v1: vec4<f32>;
-      var v2 = vec4<f32>(0.0);
       if (UNIT_STRIDE) {
-        let i = (row + x0 + kx0) >> 2u;
-        v0 = inp[i];
-        v1 = inp[i + 1u];
-        if (p.kw - kx0 > 5u) { v2 = inp[i + 2u]; }
-        grad_taps(&lo0, &hi0, d0, v0, v1, v2, wide);
-        grad_taps(&lo1, &hi1, d1, v0, v1, v2, wide);
-        grad_taps(&lo2, &hi2, d2, v0, v1, v2, wide);
-        grad_taps(&lo3, &hi3, d3, v0, v1, v2, wide);
+        // for pixel i and tap j the padded input value x0 + kx0 + i + j
+        let at = row + x0 + kx0;
+        grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3, at, hi_taps);
+        if (second) {
+          grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
+                      d0, d1, d2, d3, at + plane, hi_taps);
+        }
+        if (third) {
+          grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
+                      d0, d1, d2, d3, at + 2u * plane, hi_taps);
+        }
       } else {
-        // pixel i, taps kx0 + j: win_i[j]; lo/hi over j
+        // Other strides (CT = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi over j
         for (var i = 0u; i < 4u; i++) {
           var wl = vec4<f32>(0.0);
           var wh = vec4<f32>(0.0);
@@ -460,10 +492,22 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
    }
   }
   // Lanes past the last image store their zeros: pass 2 sums every partial.
-  store_part(split, o0, c, ky, kx0, lo0, hi0);
-  store_part(split, o0 + 1u, c, ky, kx0, lo1, hi1);
-  store_part(split, o0 + 2u, c, ky, kx0, lo2, hi2);
-  store_part(split, o0 + 3u, c, ky, kx0, lo3, hi3);
+  store_part(split, o0, c0, ky, kx0, lo0, hi0);
+  store_part(split, o0 + 1u, c0, ky, kx0, lo1, hi1);
+  store_part(split, o0 + 2u, c0, ky, kx0, lo2, hi2);
+  store_part(split, o0 + 3u, c0, ky, kx0, lo3, hi3);
+  if (second) {
+    store_part(split, o0, c0 + 1u, ky, kx0, lo0_1, hi0_1);
+    store_part(split, o0 + 1u, c0 + 1u, ky, kx0, lo1_1, hi1_1);
+    store_part(split, o0 + 2u, c0 + 1u, ky, kx0, lo2_1, hi2_1);
+    store_part(split, o0 + 3u, c0 + 1u, ky, kx0, lo3_1, hi3_1);
+  }
+  if (third) {
+    store_part(split, o0, c0 + 2u, ky, kx0, lo0_2, hi0_2);
+    store_part(split, o0 + 1u, c0 + 2u, ky, kx0, lo1_2, hi1_2);
+    store_part(split, o0 + 2u, c0 + 2u, ky, kx0, lo2_2, hi2_2);
+    store_part(split, o0 + 3u, c0 + 2u, ky, kx0, lo3_2, hi3_2);
+  }
   if (HAS_BIAS && sums_bias) {
     for (var r = 0u; r < 4u; r++) {
       if (o0 + r < p.o) { partb[split * p.o + o0 + r] = db[r]; }
