@@ -6,6 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { ReLU, Sigmoid } from "./activation.ts";
 import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
@@ -94,6 +95,26 @@ export abstract class BatchNormBase extends Module {
   forward(x: Tensor): Tensor {
     const { runningMean, runningVar, options } = this.statistics(x);
     return batchNorm(x, runningMean, runningVar, this.weight, this.bias, options);
+  }
+
+  /**
+   * BatchNorm followed by a plain Sigmoid or ReLU as one kernel (see
+   * {@link Module.fusedWith}); null for any other pair, or when either module's `forward`
+   * is not its class's own (a forward hook, a subclass).
+   */
+  override fusedWith(next: Module): ((x: Tensor) => Tensor) | null {
+    if (this.forward !== BatchNormBase.prototype.forward) return null;
+    const activation = next.forward === Sigmoid.prototype.forward
+      ? "sigmoid"
+      : next.forward === ReLU.prototype.forward
+      ? "relu"
+      : null;
+    if (!activation) return null;
+    return (x) => {
+      const { runningMean, runningVar, options } = this.statistics(x);
+      const opts = { ...options, activation } as const;
+      return batchNorm(x, runningMean, runningVar, this.weight, this.bias, opts);
+    };
   }
 
   /**

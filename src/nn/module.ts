@@ -179,6 +179,26 @@ export abstract class Module {
   abstract forward(...inputs: Tensor[]): Tensor;
 
   /**
+   * One pass computing this module and then `next`, when this module has a fused kernel for
+   * the pair (BatchNorm1d/2d followed by Sigmoid or ReLU: `batchNorm(..., { activation })`),
+   * else null. {@link Sequential} asks each neighbouring pair and runs the fused pass in
+   * place of the two forwards: the same values up to float32 rounding, one kernel and one
+   * tensor fewer each way. A pair where either module has a forward hook or a `forward` of
+   * its own (a subclass) is not fused: the intermediate tensor is then seen, so it is made.
+   *
+   * @example
+   * ```ts
+   * import { nn, Tensor } from "../../mod.ts";
+   * const fused = new nn.BatchNorm1d(3).fusedWith(new nn.Sigmoid());
+   * console.log(fused?.(Tensor.randn([4, 3])).gradFn?.op); // "batchNorm+sigmoid"
+   * console.log(new nn.Linear(3, 3).fusedWith(new nn.Sigmoid())); // null
+   * ```
+   */
+  fusedWith(_next: Module): ((x: Tensor) => Tensor) | null {
+    return null;
+  }
+
+  /**
    * Registers a learnable parameter under its PyTorch name (it gets `requiresGrad`, and
    * the module owns it); returns it.
    */

@@ -10,7 +10,8 @@ import type { Tensor } from "../tensor/tensor.ts";
  * A chain of modules, y = m_k(...m_1(m_0(x))) (`torch.nn.Sequential`). Children are
  * registered as "0", "1", ..., so state-dict names match PyTorch's (`"1.running_mean"`);
  * `net[1]` is the second module, `net.length` their number, and `for (const m of net)`
- * iterates them.
+ * iterates them. A pair of neighbours with a fused kernel ({@link Module.fusedWith}:
+ * BatchNorm then Sigmoid or ReLU, neither hooked) runs as one pass.
  *
  * Shape: the first module's input -> the last module's output.
  *
@@ -56,7 +57,17 @@ export class Sequential extends Module implements Iterable<Module> {
 
   /** Applies each module in turn. */
   forward(x: Tensor): Tensor {
-    for (const m of this.#modules) x = m.forward(x);
+    const ms = this.#modules;
+    for (let i = 0; i < ms.length; i++) {
+      // a pair with a fused kernel (BatchNorm + activation) runs as one pass
+      const fused = i + 1 < ms.length ? ms[i].fusedWith(ms[i + 1]) : null;
+      if (fused) {
+        x = fused(x);
+        i++;
+      } else {
+        x = ms[i].forward(x);
+      }
+    }
     return x;
   }
 }

@@ -1,0 +1,119 @@
+// Sequential runs BatchNorm + Sigmoid/ReLU as one fused kernel (Module.fusedWith): the same
+// values, gradients and running statistics as the two modules one by one, and no fusion
+// where the intermediate tensor must be seen (a hook, a subclass's own forward).
+import { deepEqual, equal } from "node:assert/strict";
+import { gpuTest } from "../gpu_test.ts";
+import { assertClose } from "../assert_close.ts";
+import { copyInto, Tensor } from "../../src/tensor/tensor.ts";
+import { BatchNorm1d, BatchNorm2d } from "../../src/nn/batch_norm.ts";
+import { GhostBatchNorm } from "../../src/nn/ghost_batch_norm.ts";
+import { ReLU, Sigmoid } from "../../src/nn/activation.ts";
+import { Sequential } from "../../src/nn/sequential.ts";
+import type { Module } from "../../src/nn/module.ts";
+
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+
+/** Runs `pair` as Sequential and its twin module by module; compares everything. */
+async function compare(
+  make: () => [BatchNorm1d | BatchNorm2d, Module],
+  shape: number[],
+  op: string,
+) {
+  const [bnA, actA] = make();
+  const [bnB, actB] = make();
+  const fused = new Sequential(bnA, actA);
+  for (const [bn, seed] of [[bnA, 1], [bnB, 1]] as const) {
+    copyInto(bn.weight!, Tensor.randn([bn.numFeatures], { seed: seed + 10 }).add(1));
+    copyInto(bn.bias!, Tensor.randn([bn.numFeatures], { seed: seed + 20 }));
+  }
+  for (const training of [true, true, false]) {
+    fused.train(training);
+    bnB.train(training);
+    const x = Tensor.randn(shape, { seed: 3 }).mul(2).add(0.5);
+    x.requiresGrad = true;
+    const xb = x.detach();
+    xb.requiresGrad = true;
+    const g = Tensor.randn(shape, { seed: 4 });
+    const yA = fused.forward(x);
+    const yB = actB.forward(bnB.forward(xb));
+    const what = `${op}, ${training ? "training" : "eval"} ${shape}`;
+    equal(yA.gradFn?.op, op, `${what}: Sequential ran the fused kernel`);
+    assertClose(await yA.toArray(), await yB.toArray(), TOL, `${what}: output`);
+    yA.mul(g).sum().backward();
+    yB.mul(g).sum().backward();
+    assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
+    for (const name of ["weight", "bias"] as const) {
+      const [a, b] = [bnA[name]!.grad!, bnB[name]!.grad!];
+      assertClose(await a.toArray(), await b.toArray(), TOL, `${what}: d${name}`);
+      bnA[name]!.grad = null;
+      bnB[name]!.grad = null;
+    }
+    const [sa, sb] = [bnA.stateDict(), bnB.stateDict()];
+    for (const k of ["running_mean", "running_var", "num_batches_tracked"]) {
+      assertClose(await sa[k].toArray(), await sb[k].toArray(), TOL, `${what}: ${k}`);
+    }
+  }
+}
+
+gpuTest(
+  "Sequential fuses BatchNorm2d + Sigmoid: same output, gradients, running stats",
+  () => compare(() => [new BatchNorm2d(3), new Sigmoid()], [4, 3, 5, 6], "batchNorm+sigmoid"),
+);
+
+gpuTest(
+  "Sequential fuses BatchNorm1d + ReLU: same output, gradients, running stats",
+  () => compare(() => [new BatchNorm1d(7), new ReLU()], [9, 7], "batchNorm+relu"),
+);
+
+gpuTest(
+  "Sequential fuses BatchNorm1d with momentum null (cumulative average) + Sigmoid",
+  () =>
+    compare(
+      () => [new BatchNorm1d(5, { momentum: null }), new Sigmoid()],
+      [6, 5],
+      "batchNorm+sigmoid",
+    ),
+);
+
+gpuTest("no fusion where the intermediate must be seen: hooks, subclasses, ghost BN", async () => {
+  const x = Tensor.randn([4, 3, 2, 2], { seed: 5 });
+  // A hook on the activation sees BatchNorm's output, as it would without fusion.
+  const bn = new BatchNorm2d(3), sig = new Sigmoid();
+  const seen: Tensor[] = [];
+  const handle = sig.registerForwardHook((_m, inputs) => void seen.push(inputs[0]));
+  const net = new Sequential(bn, sig);
+  equal(net.forward(x).gradFn?.op, "sigmoid");
+  equal(seen.length, 1);
+  equal(seen[0].gradFn?.op, "batchNorm");
+  handle.remove();
+  equal(net.forward(x).gradFn?.op, "batchNorm+sigmoid", "fused again once the hook is gone");
+  // A hook on the BatchNorm itself.
+  const h2 = bn.registerForwardHook(() => {});
+  equal(net.forward(x).gradFn?.op, "sigmoid");
+  h2.remove();
+  // A subclass with its own forward, on either side.
+  class Shifted extends BatchNorm2d {
+    override forward(t: Tensor): Tensor {
+      return super.forward(t).add(1);
+    }
+  }
+  class Half extends Sigmoid {
+    override forward(t: Tensor): Tensor {
+      return super.forward(t).mul(0.5);
+    }
+  }
+  const y1 = await new Sequential(new Shifted(3), new Sigmoid()).forward(x).toArray();
+  const want1 = await new BatchNorm2d(3).forward(x).add(1).sigmoid().toArray();
+  assertClose(y1, want1, TOL, "subclass BatchNorm's forward ran");
+  const y2 = await new Sequential(new BatchNorm2d(3), new Half()).forward(x).toArray();
+  const want2 = await new BatchNorm2d(3).forward(x).sigmoid().mul(0.5).toArray();
+  assertClose(y2, want2, TOL, "subclass activation's forward ran");
+  // GhostBatchNorm has its own forward (per ghost batch statistics).
+  equal(new GhostBatchNorm(3, { virtualBatchSize: 2 }).fusedWith(new Sigmoid()), null);
+  // Other pairs, and the activation first.
+  equal(new Sigmoid().fusedWith(new BatchNorm2d(3)), null);
+  deepEqual(
+    new Sequential(new Sigmoid(), new BatchNorm2d(3)).forward(x).gradFn?.op,
+    "batchNorm",
+  );
+});
