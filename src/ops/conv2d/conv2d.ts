@@ -38,11 +38,13 @@ function defaultTile(channels: number, ow: number): ConvTile {
 }
 
 /**
- * Input channels per weight-gradient tile (CT in conv2d.wgsl): the tile's 4 dout vec4s
- * per pixel quad are loaded once for all of them, and those loads are most of the kernel's.
- * Measured on llvmpipe against 1 input channel per tile (same process, interleaved): LeNet's
- * conv2 dweight 0.84x the time with 2, 0.63x with 3; plain LeNet's 0.80x and 0.69x. Not
- * measured on a GPU, where more accumulators per thread may cost occupancy.
+ * (input channel, kernel row) sets per weight-gradient tile (CT in conv2d.wgsl): the
+ * tile's 4 dout vec4s per pixel quad are loaded once for all of them, and those loads are
+ * most of the kernel's. The sets are input channels, or kernel rows when the input has one
+ * channel (a first layer). Measured on llvmpipe against 1 set per tile (same process,
+ * interleaved, medians): LeNet's conv2 dweight 0.84x the time with 2 channels, 0.63x with
+ * 3, plain LeNet's 0.80x and 0.69x; conv1 (C = 1) with 3 kernel rows 0.82x, plain 0.80x.
+ * Not measured on a GPU, where more accumulators per thread may cost occupancy.
  */
 const WEIGHT_GRAD_CT = 3;
 /** Threads per workgroup of every kernel (the forward's are WG x 1 x 1). */
@@ -230,12 +232,15 @@ export function launchConvWeightGrad(
   dweight: GPUBuffer,
   dbias: GPUBuffer | null,
 ): void {
-  // A workgroup per tile (4 output channels, CT input channels, one ky, 8 taps), group of WG images and
+  // A workgroup per tile (4 output channels, CT (c, ky) sets, 8 taps), group of WG images and
   // range of output rows; each lane sums its images' rows into its own partial.
   const kxb = Math.ceil(d.kw / 8);
   const unit = d.sh === 1 && d.sw === 1;
-  const ct = unit && d.c > 1 ? WEIGHT_GRAD_CT : 1;
-  const tiles = Math.ceil(d.o / 4) * Math.ceil(d.c / ct) * d.kh * kxb;
+  // sets of (c, ky) per tile: input channels, or kernel rows when there is one channel
+  const ct = unit ? WEIGHT_GRAD_CT : 1;
+  const alongKy = d.c === 1;
+  const sets = alongKy ? d.c * Math.ceil(d.kh / ct) : Math.ceil(d.c / ct) * d.kh;
+  const tiles = Math.ceil(d.o / 4) * sets * kxb;
   const groups = Math.max(
     1,
     Math.min(Math.ceil(weightThreads() / (tiles * WG)), Math.ceil(d.n / WG)),
@@ -250,7 +255,13 @@ export function launchConvWeightGrad(
   const kk = d.c * d.kh * d.kw;
   const part = allocBuffer(4 * Math.max(splits * d.o * kk, 1), "conv2d dweight partial");
   const partb = allocBuffer(4 * Math.max(splits * d.o, 1), "conv2d dbias partial");
-  const overrides = { WG, HAS_BIAS: +(dbias !== null), UNIT_STRIDE: +unit, CT: ct };
+  const overrides = {
+    WG,
+    HAS_BIAS: +(dbias !== null),
+    UNIT_STRIDE: +unit,
+    CT: ct,
+    ALONG_KY: +alongKy,
+  };
   const padded = paddedRows(d, inp);
   // dout's rows padded to a multiple of 4 (when OW is not): every pixel quad is one load
   const doutRows = paddedRows(

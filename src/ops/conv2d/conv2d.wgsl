@@ -43,7 +43,7 @@
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
 // (tile, lane group, row range) with the tile = 4 output channels o0.. x CT input channels
-// c0.. x taps kx0..kx0+7 of one ky; each lane takes images l, l + LANES, ... and the range's
+// c0.. (or, when C = 1, CT kernel rows) x taps kx0..kx0+7 of one ky; each lane takes images l, l + LANES, ... and the range's
 // rows, and per 4 pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads: dout's rows are
 // first padded to a multiple of 4 by pad_rows when OW is not, which halved the loads of
 // plain LeNet's conv2, OW = 10) once for the CT channels, and for each the input values
@@ -55,7 +55,7 @@
 // iterations: llvmpipe silently ends longer loops.
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread; CT (1
-// to 3) input channels per backward_weight tile;
+// to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows);
 // W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
 // a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
 // multiples of 4).
@@ -81,7 +81,8 @@ override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
 override KH: u32 = 0u;
 override KW: u32 = 0u;
-override CT: u32 = 1u;        // backward_weight: input channels per tile (1 to 3; 1 unless unit stride)
+override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
+override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C = 1), not channels
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -93,7 +94,7 @@ struct Params {
   total: u32,  // threads with work (1-D kernels); forward: N
   splits: u32, // backward_weight: number of partial sums, images x row ranges
   rows: u32,   // backward_weight: output rows y per row range
-  tiles: u32,  // backward_weight: ceil(O / 4) * ceil(C / CT) * KH * KXB
+  tiles: u32,  // backward_weight: ceil(O / 4) * CB * KB * KXB (see backward_weight)
   kxb: u32,    // backward_weight: KXB = ceil(KW / 8)
   wp: u32,     // padded input row length, a multiple of 4 (forward, backward_weight, pad_rows)
   pl: i32,     // pad_rows: zeros before each row
@@ -406,11 +407,22 @@ fn grad_window(lo0: ptr<function, vec4<f32>>, lo1: ptr<function, vec4<f32>>,
   grad_taps(lo3, hi3, d3, v0, v1, v2, hi_taps);
 }
 
-// Workgroup (tile, image group, row range): the tile (4 output channels o0.., CT input
-// channels c0.., kernel row ky, taps kx0 .. kx0+7) and the output rows y are the
+// The input row iy = y*SH + ky - PH of channel c of image n: the index of its padded value
+// x0 + kx0 (`at`, valid when `inside`).
+struct GradRow { at: u32, inside: bool }
+
+fn grad_row(n: u32, c: u32, ky: u32, y: u32, x0: u32, kx0: u32, exists: bool) -> GradRow {
+  let iy = i32(y * p.sh + ky) - p.ph;
+  let row = (n * p.c + c) * p.h + u32(clamp(iy, 0, i32(p.h) - 1));
+  return GradRow(row * p.wp + x0 + kx0, exists && iy >= 0 && iy < i32(p.h));
+}
+
+// Workgroup (tile, image group, row range): the tile (4 output channels o0.., CT sets of
+// (input channel, kernel row), taps kx0 .. kx0+7) and the output rows y are the
 // workgroup's, so every tap index, loop bound and row test is uniform; its WG lanes take
 // different images, each summing its own partial. The 4 dout vec4s of a pixel quad are
-// loaded once for the CT input channels (CT = 2 halves dout's loads, the most numerous).
+// loaded once for the CT sets, the most numerous loads: the sets are CT input channels
+// c0.. of one ky, or with ALONG_KY (C = 1, a first layer) CT kernel rows ky0.. of one c.
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -420,18 +432,27 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let lane = (wid.z - range * groups) * WG + lid.x;
   let split = range * p.lanes + lane;
   if (tile >= p.tiles) { return; }
-  // tile = ((ob * CB + cb) * KH + ky) * KXB + kxb, CB = ceil(C / CT)
-  let cb_count = (p.c + CT - 1u) / CT;
+  // tile = ((ob * CB + cb) * KB + kb) * KXB + kxb: CB = ceil(C / CT), KB = KH (sets along c),
+  // or CB = C, KB = ceil(KH / CT) (ALONG_KY)
+  let cb_count = select((p.c + CT - 1u) / CT, p.c, ALONG_KY);
+  let kb_count = select(p.kh, (p.kh + CT - 1u) / CT, ALONG_KY);
   let kx0 = (tile % p.kxb) * 8u;
-  let ky = (tile / p.kxb) % p.kh;
-  let c0 = ((tile / (p.kxb * p.kh)) % cb_count) * CT;
-  let o0 = (tile / (p.kxb * p.kh * cb_count)) * 4u;
-  let second = CT >= 2u && c0 + 1u < p.c; // the tile's second input channel exists
-  let third = CT == 3u && c0 + 2u < p.c;
-  let sums_bias = c0 == 0u && ky == 0u && kx0 == 0u;
+  let kb = (tile / p.kxb) % kb_count;
+  let cb = (tile / (p.kxb * kb_count)) % cb_count;
+  let o0 = (tile / (p.kxb * kb_count * cb_count)) * 4u;
+  // set j: input channel c_j, kernel row ky_j
+  let c_0 = select(cb * CT, cb, ALONG_KY);
+  let ky_0 = select(kb, kb * CT, ALONG_KY);
+  let c_1 = select(c_0 + 1u, c_0, ALONG_KY);
+  let ky_1 = select(ky_0, ky_0 + 1u, ALONG_KY);
+  let c_2 = select(c_0 + 2u, c_0, ALONG_KY);
+  let ky_2 = select(ky_0, ky_0 + 2u, ALONG_KY);
+  let has_1 = CT >= 2u && c_1 < p.c && ky_1 < p.kh;
+  let has_2 = CT == 3u && c_2 < p.c && ky_2 < p.kh;
+  let sums_bias = c_0 == 0u && ky_0 == 0u && kx0 == 0u;
   let hi_taps = min(p.kw - kx0, 8u) - min(p.kw - kx0, 4u); // taps kx0+4 .. of this tile
-  // lo_r / hi_r: partial dweight[o0 + r, c0, ky, kx0 .. kx0+3 / kx0+4 .. kx0+7]; lo_r_1 /
-  // hi_r_1 the same for input channel c0 + 1 (CT = 2)
+  // lo_r / hi_r: partial dweight[o0 + r, c_0, ky_0, kx0 .. kx0+3 / kx0+4 .. kx0+7];
+  // lo_r_j / hi_r_j the same for set j
   var lo0 = vec4<f32>(0.0);
   var lo1 = lo0; var lo2 = lo0; var lo3 = lo0; var hi0 = lo0; var hi1 = lo0; var hi2 = lo0;
   var hi3 = lo0;
@@ -440,14 +461,13 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   var lo0_2 = lo0; var lo1_2 = lo0; var lo2_2 = lo0; var lo3_2 = lo0;
   var hi0_2 = lo0; var hi1_2 = lo0; var hi2_2 = lo0; var hi3_2 = lo0;
   var db = vec4<f32>(0.0);
-  let plane = p.h * p.wp; // one input channel's padded rows
   let y_end = min((range + 1u) * p.rows, p.oh);
   for (var n = lane; n < p.n; n += p.lanes) {
    for (var y = range * p.rows; y < y_end; y++) {
-    let iy = i32(y * p.sh + ky) - p.ph;
-    let inside = iy >= 0 && iy < i32(p.h);
-    if (!inside && !sums_bias) { continue; }
-    let row = (n * p.c + c0) * plane + u32(clamp(iy, 0, i32(p.h) - 1)) * p.wp;
+    let r0 = grad_row(n, c_0, ky_0, y, 0u, kx0, true);
+    let r1 = grad_row(n, c_1, ky_1, y, 0u, kx0, has_1);
+    let r2 = grad_row(n, c_2, ky_2, y, 0u, kx0, has_2);
+    if (!(r0.inside || r1.inside || r2.inside) && !sums_bias) { continue; }
     for (var x0 = 0u; x0 < p.ow; x0 += 4u) {
       let d0 = dout4(n, o0, y, x0);
       var d1 = vec4<f32>(0.0);
@@ -460,21 +480,23 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         let one = vec4<f32>(1.0);
         db += vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one));
       }
-      if (!inside) { continue; }
       if (UNIT_STRIDE) {
         // for pixel i and tap j the padded input value x0 + kx0 + i + j
-        let at = row + x0 + kx0;
-        grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3, at, hi_taps);
-        if (second) {
+        if (r0.inside) {
+          grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3,
+                      r0.at + x0, hi_taps);
+        }
+        if (r1.inside) {
           grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
-                      d0, d1, d2, d3, at + plane, hi_taps);
+                      d0, d1, d2, d3, r1.at + x0, hi_taps);
         }
-        if (third) {
+        if (r2.inside) {
           grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
-                      d0, d1, d2, d3, at + 2u * plane, hi_taps);
+                      d0, d1, d2, d3, r2.at + x0, hi_taps);
         }
-      } else {
+      } else if (r0.inside) {
         // Other strides (CT = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi over j
+        let row = r0.at - kx0;
         for (var i = 0u; i < 4u; i++) {
           var wl = vec4<f32>(0.0);
           var wh = vec4<f32>(0.0);
@@ -492,21 +514,21 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
    }
   }
   // Lanes past the last image store their zeros: pass 2 sums every partial.
-  store_part(split, o0, c0, ky, kx0, lo0, hi0);
-  store_part(split, o0 + 1u, c0, ky, kx0, lo1, hi1);
-  store_part(split, o0 + 2u, c0, ky, kx0, lo2, hi2);
-  store_part(split, o0 + 3u, c0, ky, kx0, lo3, hi3);
-  if (second) {
-    store_part(split, o0, c0 + 1u, ky, kx0, lo0_1, hi0_1);
-    store_part(split, o0 + 1u, c0 + 1u, ky, kx0, lo1_1, hi1_1);
-    store_part(split, o0 + 2u, c0 + 1u, ky, kx0, lo2_1, hi2_1);
-    store_part(split, o0 + 3u, c0 + 1u, ky, kx0, lo3_1, hi3_1);
+  store_part(split, o0, c_0, ky_0, kx0, lo0, hi0);
+  store_part(split, o0 + 1u, c_0, ky_0, kx0, lo1, hi1);
+  store_part(split, o0 + 2u, c_0, ky_0, kx0, lo2, hi2);
+  store_part(split, o0 + 3u, c_0, ky_0, kx0, lo3, hi3);
+  if (has_1) {
+    store_part(split, o0, c_1, ky_1, kx0, lo0_1, hi0_1);
+    store_part(split, o0 + 1u, c_1, ky_1, kx0, lo1_1, hi1_1);
+    store_part(split, o0 + 2u, c_1, ky_1, kx0, lo2_1, hi2_1);
+    store_part(split, o0 + 3u, c_1, ky_1, kx0, lo3_1, hi3_1);
   }
-  if (third) {
-    store_part(split, o0, c0 + 2u, ky, kx0, lo0_2, hi0_2);
-    store_part(split, o0 + 1u, c0 + 2u, ky, kx0, lo1_2, hi1_2);
-    store_part(split, o0 + 2u, c0 + 2u, ky, kx0, lo2_2, hi2_2);
-    store_part(split, o0 + 3u, c0 + 2u, ky, kx0, lo3_2, hi3_2);
+  if (has_2) {
+    store_part(split, o0, c_2, ky_2, kx0, lo0_2, hi0_2);
+    store_part(split, o0 + 1u, c_2, ky_2, kx0, lo1_2, hi1_2);
+    store_part(split, o0 + 2u, c_2, ky_2, kx0, lo2_2, hi2_2);
+    store_part(split, o0 + 3u, c_2, ky_2, kx0, lo3_2, hi3_2);
   }
   if (HAS_BIAS && sums_bias) {
     for (var r = 0u; r < 4u; r++) {
