@@ -105,19 +105,29 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   console.log(`  loss + backward    ${ms(bwd)} ${share(bwd)}`);
   console.log(`  SGD step           ${ms(opt)} ${share(opt)}`);
 
-  // Each layer alone: forward, then backward from a random upstream gradient.
+  // Each layer alone: forward, then backward from a random upstream gradient. A pair that
+  // Sequential fuses (BatchNorm + activation) is timed as the one pass it runs as.
   console.log("  per layer (forward / backward):");
   let act = s.x;
-  for (const [key, layer] of (s.net as Module).namedChildren()) {
+  const children = (s.net as Module).namedChildren();
+  for (let i = 0; i < children.length; i++) {
+    const [key, layer] = children[i];
+    const next = children[i + 1]?.[1];
+    const fused = next ? layer.fusedWith(next) : null;
+    const forward = fused ?? ((t: Tensor) => layer.forward(t));
+    const name = fused
+      ? `${layer.constructor.name}+${next!.constructor.name}`
+      : layer.constructor.name;
+    if (fused) i++;
     const inp = act.detach();
     inp.requiresGrad = act !== s.x; // as in training: no gradient for the images
-    const f = await timed(() => tidy(() => layer.forward(inp)), reps, waitCost);
-    const out = tidy(() => noGrad(() => layer.forward(inp)));
+    const f = await timed(() => tidy(() => forward(inp)), reps, waitCost);
+    const out = tidy(() => noGrad(() => forward(inp)));
     const g = Tensor.randn(out.shape, { seed: 2 });
     const fb = await timed(
       () =>
         tidy(() => {
-          layer.forward(inp).backward(g);
+          forward(inp).backward(g);
           inp.grad?.dispose();
           inp.grad = null;
         }),
@@ -129,9 +139,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
       p.grad = null;
     }
     console.log(
-      `    ${key.padStart(2)} ${layer.constructor.name.padEnd(12)} ${ms(f)} / ${
-        ms(Math.max(0, fb - f))
-      }` +
+      `    ${key.padStart(2)} ${name.padEnd(20)} ${ms(f)} / ${ms(Math.max(0, fb - f))}` +
         `   out [${out.shape.join(", ")}]`,
     );
     g.dispose();
