@@ -199,6 +199,8 @@ export function launchConvForward(
     overrides: {
       WG,
       CQ: tile.cq,
+      // one block of channels: those that exist (the FMAs of absent ones are skipped)
+      TAIL: o4 === 4 * tile.cq ? d.o : 4 * tile.cq,
       W_UNIFORM: +uniform,
       HAS_BIAS: +(bias !== null),
       KH: d.kh,

@@ -77,6 +77,7 @@ override UNIT_STRIDE: bool = true;
 override OUT_ALIGNED: bool = false;
 override HAS_BIAS: bool = true;
 override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
+override TAIL: u32 = 8u;      // forward: output channels of a single channel block (else 4 CQ)
 override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
 override KH: u32 = 0u;
@@ -205,13 +206,15 @@ fn wrow(k: u32, cq: u32) -> vec4<f32> {
   return ws[i];
 }
 
-// acc[r] += w[r] * s for the 4 channels of w: one tap for 4 channels x 4 pixels.
+// acc[r] += w[r] * s for the first `nv` (uniform) of the 4 channels of w: one tap for 4
+// channels x 4 pixels; channels past O (the last block's padding) are skipped.
 fn quad(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
-        a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>, w: vec4<f32>, s: vec4<f32>) {
-  *a0 += w.x * s;
-  *a1 += w.y * s;
-  *a2 += w.z * s;
-  *a3 += w.w * s;
+        a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>, w: vec4<f32>, s: vec4<f32>,
+        nv: u32) {
+  if (nv > 0u) { *a0 += w.x * s; }
+  if (nv > 1u) { *a1 += w.y * s; }
+  if (nv > 2u) { *a2 += w.z * s; }
+  if (nv > 3u) { *a3 += w.w * s; }
 }
 
 
@@ -220,11 +223,11 @@ fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
        a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
        a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
        a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
-       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>) {
+       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>, nv0: u32, nv1: u32) {
   let w = wrow(k, ob * CQ);
-  quad(a0, a1, a2, a3, w, s0);
-  if (CQ == 2u) { quad(a4, a5, a6, a7, wrow(k, ob * 2u + 1u), s0); }
-  else { quad(a4, a5, a6, a7, w, s1); }
+  quad(a0, a1, a2, a3, w, s0, nv0);
+  if (CQ == 2u) { quad(a4, a5, a6, a7, wrow(k, ob * 2u + 1u), s0, nv1); }
+  else { quad(a4, a5, a6, a7, w, s1, nv0); }
 }
 
 // The 4 consecutive values starting 1, 2 or 3 into the 8 values a, b.
@@ -269,6 +272,11 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   // not an array or struct: llvmpipe keeps only those in registers.
   var a0 = vec4<f32>(0.0);
   var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+  // Channels of this thread's quads that exist: TAIL, the channels of a single channel
+  // block (4 CQ when there are several). An override, so that the tests in quad() fold away:
+  // tested per block at run time they made the kernel up to 1.6x slower.
+  let nv0 = min(TAIL, 4u);
+  let nv1 = TAIL - nv0; // the second quad (CQ = 2)
   let kh = select(p.kh, KH, KH != 0u);
   let kw = select(p.kw, KW, KW != 0u);
   // taps ky whose input row iy = y*SH - PH + ky lies in [0, H)
@@ -292,10 +300,10 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
           var v2 = vec4<f32>(0.0);
           if (CQ == 1u) { v2 = inp[i + 2u]; }
           let left = kw - kx0;
-          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k, ob, v0, v1);
-          if (left > 1u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2)); }
-          if (left > 2u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2)); }
-          if (left > 3u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2)); }
+          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k, ob, v0, v1, nv0, nv1);
+          if (left > 1u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1); }
+          if (left > 2u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1); }
+          if (left > 3u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1); }
         }
       } else {
         for (var kx = 0u; kx < kw; kx++) {
@@ -303,7 +311,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
           for (var e = 0u; e < 8u / CQ; e++) {
             s[e / 4u][e % 4u] = inp_at(row + (x0 + e) * p.sw + kx);
           }
-          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k_row + kx, ob, s[0], s[1]);
+          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k_row + kx, ob, s[0], s[1], nv0, nv1);
         }
       }
     }
