@@ -263,6 +263,8 @@ export function launchConvWeightGrad(
     UNIT_STRIDE: +unit,
     CT: ct,
     ALONG_KY: +alongKy,
+    FULL_SETS: +((alongKy ? d.kh : d.c) % ct === 0),
+    KW: d.kw <= 8 ? d.kw : 0,
   };
   const padded = paddedRows(d, inp);
   // dout's rows padded to a multiple of 4 (when OW is not): every pixel quad is one load

@@ -55,7 +55,8 @@
 // iterations: llvmpipe silently ends longer loops.
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread; CT (1
-// to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows);
+// to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows), FULL_SETS
+// (every tile has CT sets); TAIL (forward: the channels of a single channel block);
 // W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
 // a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
 // multiples of 4).
@@ -67,6 +68,9 @@
 //   backward_inp           0 params, 1 dout,    2 weight,  3 dinp
 //   backward_weight        0 params, 1 rows,    2 dout rows, 3 part,   4 partb
 //   reduce_weight          0 params, 1 part,    2 partb,   3 dweight,  4 dbias
+// Overrides that look redundant with the params (KH, KW, TAIL, FULL_SETS) are there to fold
+// tests inside the pixel and tap loops at compile time: uniform tests left to run time there
+// cost llvmpipe up to 1.6x (backward_weight takes KW when it is at most 8).
 // Dispatch: forward [ceil(N / WG), pixel blocks (OH * QW, QW = ceil(OW / (8 / CQ))), channel
 // blocks O4 / (4 CQ)], pixel blocks past 65535 spilling into z; backward_weight
 // [grid(tiles), ranges * LANES / WG]; the 1-D kernels grid(ceil(total / WG)).
@@ -84,6 +88,7 @@ override KH: u32 = 0u;
 override KW: u32 = 0u;
 override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
 override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C = 1), not channels
+override FULL_SETS: bool = false; // backward_weight: CT divides C (or KH along ky)
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -444,7 +449,9 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   // or CB = C, KB = ceil(KH / CT) (ALONG_KY)
   let cb_count = select((p.c + CT - 1u) / CT, p.c, ALONG_KY);
   let kb_count = select(p.kh, (p.kh + CT - 1u) / CT, ALONG_KY);
-  let kx0 = (tile % p.kxb) * 8u;
+  // KW (an override) up to 8: one tap block, so kx0 and hi_taps are constants
+  let kx0 = select((tile % p.kxb) * 8u, 0u, KW != 0u && KW <= 8u);
+  let kw = select(p.kw, KW, KW != 0u);
   let kb = (tile / p.kxb) % kb_count;
   let cb = (tile / (p.kxb * kb_count)) % cb_count;
   let o0 = (tile / (p.kxb * kb_count * cb_count)) * 4u;
@@ -455,10 +462,11 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let ky_1 = select(ky_0, ky_0 + 1u, ALONG_KY);
   let c_2 = select(c_0 + 2u, c_0, ALONG_KY);
   let ky_2 = select(ky_0, ky_0 + 2u, ALONG_KY);
-  let has_1 = CT >= 2u && c_1 < p.c && ky_1 < p.kh;
-  let has_2 = CT == 3u && c_2 < p.c && ky_2 < p.kh;
+  // FULL_SETS (an override): every tile has its CT sets
+  let has_1 = CT >= 2u && (FULL_SETS || (c_1 < p.c && ky_1 < p.kh));
+  let has_2 = CT == 3u && (FULL_SETS || (c_2 < p.c && ky_2 < p.kh));
   let sums_bias = c_0 == 0u && ky_0 == 0u && kx0 == 0u;
-  let hi_taps = min(p.kw - kx0, 8u) - min(p.kw - kx0, 4u); // taps kx0+4 .. of this tile
+  let hi_taps = min(kw - kx0, 8u) - min(kw - kx0, 4u); // taps kx0+4 .. of this tile
   // lo_r / hi_r: partial dweight[o0 + r, c_0, ky_0, kx0 .. kx0+3 / kx0+4 .. kx0+7];
   // lo_r_j / hi_r_j the same for set j
   var lo0 = vec4<f32>(0.0);
@@ -490,17 +498,31 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
       }
       if (UNIT_STRIDE) {
         // for pixel i and tap j the padded input value x0 + kx0 + i + j
-        if (r0.inside) {
+        // Sets of channels share their row, and so whether it is inside: one test for all
+        if (ALONG_KY) {
+          if (r0.inside) {
+            grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3,
+                        r0.at + x0, hi_taps);
+          }
+          if (r1.inside) {
+            grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
+                        d0, d1, d2, d3, r1.at + x0, hi_taps);
+          }
+          if (r2.inside) {
+            grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
+                        d0, d1, d2, d3, r2.at + x0, hi_taps);
+          }
+        } else if (r0.inside) {
           grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3,
                       r0.at + x0, hi_taps);
-        }
-        if (r1.inside) {
-          grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
-                      d0, d1, d2, d3, r1.at + x0, hi_taps);
-        }
-        if (r2.inside) {
-          grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
-                      d0, d1, d2, d3, r2.at + x0, hi_taps);
+          if (has_1) {
+            grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
+                        d0, d1, d2, d3, r1.at + x0, hi_taps);
+          }
+          if (has_2) {
+            grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
+                        d0, d1, d2, d3, r2.at + x0, hi_taps);
+          }
         }
       } else if (r0.inside) {
         // Other strides (CT = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi over j
