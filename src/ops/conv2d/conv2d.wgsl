@@ -235,6 +235,24 @@ fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
   else { quad(a4, a5, a6, a7, w, s1, nv0); }
 }
 
+// Up to 4 taps k, k+1, .. (`left` of them) of the 8 / CQ pixels whose window starts at the
+// padded row's value `at` (a multiple of 4): 3 aligned vec4 loads (2 when CQ = 2) for all.
+fn tap_block(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
+             a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
+             a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
+             a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
+             at: u32, k: u32, ob: u32, left: u32, nv0: u32, nv1: u32) {
+  let i = at / 4u;
+  let v0 = inp[i];
+  let v1 = inp[i + 1u];
+  var v2 = vec4<f32>(0.0);
+  if (CQ == 1u) { v2 = inp[i + 2u]; }
+  tap(a0, a1, a2, a3, a4, a5, a6, a7, k, ob, v0, v1, nv0, nv1);
+  if (left > 1u) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1); }
+  if (left > 2u) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1); }
+  if (left > 3u) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1); }
+}
+
 // The 4 consecutive values starting 1, 2 or 3 into the 8 values a, b.
 fn sh1(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(a.yzw, b.x); }
 fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(a.zw, b.xy); }
@@ -297,18 +315,17 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         // 4 aligned vec4s (3 when CQ = 2), loaded once for all of them.
         // Written out tap by tap: llvmpipe keeps values in registers only when every
         // index is a constant, and does not unroll loops for us.
-        for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
-          let i = (row + x0 + kx0) / 4u;
-          let k = k_row + kx0;
-          let v0 = inp[i];
-          let v1 = inp[i + 1u];
-          var v2 = vec4<f32>(0.0);
-          if (CQ == 1u) { v2 = inp[i + 2u]; }
-          let left = kw - kx0;
-          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k, ob, v0, v1, nv0, nv1);
-          if (left > 1u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1); }
-          if (left > 2u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1); }
-          if (left > 3u) { tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1); }
+        // KW (an override) up to 8: the two blocks of 4 taps written out, so that the tap
+        // counts are constants and their tests fold away.
+        if (KW != 0u && KW <= 8u) {
+          tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0, k_row, ob, min(KW, 4u), nv0, nv1);
+          if (KW > 4u) {
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + 4u, k_row + 4u, ob, KW - 4u, nv0, nv1);
+          }
+        } else {
+          for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + kx0, k_row + kx0, ob, kw - kx0, nv0, nv1);
+          }
         }
       } else {
         for (var kx = 0u; kx < kw; kx++) {
