@@ -42,17 +42,17 @@
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
-// (tile, lane group, row range) with the tile = 4 output channels o0.. x CT input channels
-// c0.. (or, when C = 1, CT kernel rows) x taps kx0..kx0+7 of one ky; each lane takes images l, l + LANES, ... and the range's
-// rows, and per 4 pixels loads dout[n, o0+r, y, x0..x0+3] (4 vec4 loads: dout's rows are
-// first padded to a multiple of 4 by pad_rows when OW is not, which halved the loads of
-// plain LeNet's conv2, OW = 10) once for the CT channels, and for each the input values
-// x0 + kx0 .. +11 (2-3 vec4 loads), then does up to 128 multiply-adds per channel. The tile
-// with c0 = ky = kx0 = 0
-// also sums dout for dbias. Each lane writes its partial sums to part [SPLITS, O,
-// C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per dweight (then
-// dbias) element sums its SPLITS partials. Each thread's loops stay far below 65535
-// iterations: llvmpipe silently ends longer loops.
+// (tile, lane group, row range), the tile being 4 output channels o0.. x CT sets of (input
+// channel, kernel row) x taps kx0..kx0+7: CT input channels c0.. of one ky, or, when C = 1,
+// CT kernel rows ky0.. (ALONG_KY). Each lane takes images l, l + LANES, ... and the range's
+// rows; per 4 pixels it loads dout[n, o0+r, y, x0..x0+3] once for the CT sets (4 vec4
+// loads, the most numerous: dout's rows are first padded to a multiple of 4 by pad_rows
+// when OW is not, as for plain LeNet's conv2, OW = 10), and for each set the input values
+// x0 + kx0 .. +11 (2-3 vec4 loads), then does up to 128 multiply-adds per set. The tile
+// with c0 = ky0 = kx0 = 0 also sums dout for dbias. Each lane writes its partial sums to
+// part [SPLITS, O, C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per
+// dweight (then dbias) element sums its SPLITS partials. Each thread's loops stay far below
+// 65535 iterations: llvmpipe silently ends longer loops.
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread; CT (1
 // to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows), FULL_SETS
