@@ -70,6 +70,25 @@ async function cpuModel(): Promise<string> {
   return `${Deno.build.arch} CPU, ${cores} cores`;
 }
 
+/**
+ * The commit the figures are of (`git rev-parse --short HEAD`), with "+ uncommitted
+ * changes" when the library's sources differ from it, or why it is unknown.
+ */
+async function bnlabCommit(): Promise<string> {
+  const git = async (...args: string[]) => {
+    const r = await new Deno.Command("git", { args, cwd: here("../.."), stderr: "null" }).output();
+    if (!r.success) throw new Error(`git ${args[0]} failed`);
+    return new TextDecoder().decode(r.stdout).trim();
+  };
+  try {
+    const head = await git("rev-parse", "--short", "HEAD");
+    const dirty = await git("status", "--porcelain", "--", "src", "mod.ts", "bench");
+    return dirty ? `${head} + uncommitted changes` : head;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
+}
+
 /** The first python that imports torch, or why there is none. */
 async function findTorch(): Promise<{ python: string } | { absent: string }> {
   const tried: string[] = [];
@@ -132,6 +151,7 @@ try {
   console.error(`bench:compare: 3/3 results (${minutes()} min so far)`);
   const load = { start: loadAtStart, end: loadavg() };
   const results = mergeResults(raw, torch, await cpuModel(), new Date(), load);
+  results.versions.bnlab = await bnlabCommit();
   await Deno.mkdir(outDir, { recursive: true });
   const json = JSON.stringify(results, null, 2) + "\n";
   const latest = `${outDir}/latest.json`;

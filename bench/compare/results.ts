@@ -99,7 +99,7 @@ export interface Results {
     reference_ms: number | null;
     peers: Partial<Record<Peer, Omit<Measured, "ms">>>;
   }>;
-  /** Versions of the peers. */
+  /** Versions of the peers, and bnlab's commit (`bnlab`). */
   versions: Record<string, string>;
   /** The machine's 1/5/15-minute load averages when the run started and ended. */
   load: { start: number[]; end: number[] };
