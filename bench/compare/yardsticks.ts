@@ -2,7 +2,8 @@
  * What the adapter can do, measured in the same run as the comparison, so that each row is
  * also a fraction of it: the copy kernel's bandwidth (bench/ops/copy.wgsl, vec4 loads and
  * stores, the most a memory-bound kernel can expect), bnlab's best matrix product's
- * arithmetic rate (`linear`, 4x4 register tiles with vec4 loads, see bench/ops/linear_bench.ts),
+ * arithmetic rate (`linear` at 512x512x512: the `rows` kernel, weights read as uniforms, see
+ * src/ops/linear/matmul.wgsl and bench/ops/linear_bench.ts),
  * and the price of one host wait on each side.
  *
  * Kernel rates use bench/timing.ts's `msPerCall`: several calls, one wait, minus the cost of

@@ -45,6 +45,15 @@ const SHAPES: [number, number, number][] = [
   [256, 256, 120],
   [256, 120, 84],
   [256, 84, 10],
+  // the uniform-chunk path: several chunks (K 400: 40 columns each; dinp K 120: 136), rows
+  // past 256 (a second row block), a last partial chunk, P not a multiple of 4 or 8
+  [300, 400, 120],
+  [5, 2048, 20],
+  [9, 1024, 13],
+  [6, 40, 2052],
+  // weight_grad's chunks of dout: 8 outputs over N = 2048 fill one (5 chunks); N = 2100 falls back
+  [2048, 8, 40],
+  [2100, 4, 3],
 ];
 
 for (const [N, I, O] of SHAPES) {

@@ -1,4 +1,7 @@
-// Linear layer as three register-blocked matrix products, forward and backward:
+// Linear layer as register-blocked matrix products, forward and backward. The host runs
+// `rows` (forward, input gradient) and `weight_grad` (weight and bias gradients), at the end
+// of this file, whenever the sizes allow; the three entry points described first are the
+// general path:
 //
 //   forward          out[n, o]     = sum_i inp[n, i] * weight[o, i] + bias[o]    out  = inp @ weight^T + bias
 //   backward_inp     dinp[n, i]    = sum_o dout[n, o] * weight[o, i]             dinp = dout @ weight
@@ -210,6 +213,210 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (HAS_BIAS && p0 == 0u) {
     for (var r = 0u; r < 4u; r++) {
       if (m0 + r < sz.m) { vec[m0 + r] = rs[r]; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// rows: C[m, p] = sum_k A[m, k] * BT[p, k] (+ bias[p]), the forward (BT = weight) and the
+// input gradient (BT = weight^T), with BT read from a uniform buffer. On llvmpipe a storage
+// load costs several times a uniform-buffer load at a workgroup-uniform index, and the
+// 4x4-tile entry points above make 8 storage loads per 64 multiply-adds; here a lane owns R
+// rows of C (m0, m0 + RWG, ...) and the workgroup 8 columns, so per 4 k a lane makes R
+// storage loads (its rows of A) and 8 uniform ones (the columns' BT) for 32 R
+// multiply-adds. BT comes in chunks of at most 16384 floats (64 KiB, the uniform limit):
+// pack_chunk copies rows p_base .. p_base + rows_in_chunk of BT (transposing the weight for
+// the input gradient) into a uniform buffer, and one rows dispatch per chunk covers those
+// columns. Needs K % 4 == 0 (else the host uses the entry points above).
+//
+// Bindings: rows 0 rp, 1 a (A [M, K]), 2 bu (the chunk, uniform), 3 c (C [M, P]), 4 vec
+// (bias, read when HAS_BIAS); pack_chunk 0 rp, 1 a (the weight [O, I]), 2 chunk_out.
+// Dispatch: rows [ceil(M / (R RWG)), ceil(rows_in_chunk / 8)]; pack_chunk
+// [ceil(rows_in_chunk K / 64)].
+
+override R: u32 = 4u;        // rows of C per lane (1, 2 or 4)
+override RWG: u32 = 64u;     // lanes per workgroup of rows
+override TRANSPOSE: bool = false; // pack_chunk: BT = weight^T
+
+struct RowsParams {
+  m: u32, k: u32, p: u32,
+  p_base: u32,        // first column (row of BT) of this chunk
+  rows_in_chunk: u32, // columns in this chunk (a multiple of 8 unless it is the last)
+  src_p: u32,         // pack_chunk: the weight's row length (TRANSPOSE: BT's rows are its columns)
+  _a: u32, _b: u32,
+}
+
+@group(0) @binding(0) var<uniform> rp: RowsParams;
+@group(0) @binding(2) var<uniform> bu: array<vec4<f32>, 4096>;
+@group(0) @binding(2) var<storage, read_write> chunk_out: array<f32>;
+
+@compute @workgroup_size(64)
+fn pack_chunk(@builtin(global_invocation_id) gid: vec3<u32>,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= rp.rows_in_chunk * rp.k) { return; }
+  let q = i / rp.k;
+  let k = i - q * rp.k;
+  let p = rp.p_base + q;
+  // BT[p, k]: weight[p, k] (weight [P, K]) or, transposed, weight[k, p] (weight [K, P])
+  chunk_out[i] = select(a_at(p * rp.k + k), a_at(k * rp.src_p + p), TRANSPOSE);
+}
+
+// Columns p0 .. p0+3 (lo) and p0+4 .. p0+7 (hi) of row m, the first `valid` of them.
+fn store_row(m: u32, p0: u32, lo: vec4<f32>, hi: vec4<f32>, valid: u32) {
+  if (m >= rp.m) { return; }
+  var l = lo;
+  var h = hi;
+  if (HAS_BIAS) {
+    for (var j = 0u; j < 4u; j++) {
+      l[j] += vec[min(p0 + j, rp.p - 1u)];
+      h[j] += vec[min(p0 + 4u + j, rp.p - 1u)];
+    }
+  }
+  let base = m * rp.p + p0;
+  if ((rp.p & 3u) == 0u) { // rows of C are whole vec4s, and so is every valid quad
+    c[base >> 2u] = l;
+    if (valid > 4u) { c[(base >> 2u) + 1u] = h; }
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let i = base + j;
+    if (j < valid) { c[i >> 2u][i & 3u] = l[j]; }
+    let i2 = base + 4u + j;
+    if (4u + j < valid) { c[i2 >> 2u][i2 & 3u] = h[j]; }
+  }
+}
+
+// Columns q .. q+3 of this lane's row a: vec4(dot(a, BT[q]), .., dot(a, BT[q+3])).
+fn dots(a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
+}
+
+@compute @workgroup_size(RWG)
+fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let q0 = wid.y * 8u; // this workgroup's first column within the chunk (uniform)
+  if (q0 >= rp.rows_in_chunk) { return; }
+  let valid = min(8u, rp.rows_in_chunk - q0);
+  let k4 = rp.k / 4u;
+  let m0 = wid.x * R * RWG + lid.x;
+  let last = rp.m - 1u;
+  // rows m0 + r RWG of A (clamped: rows past M are computed and not stored)
+  let ra0 = min(m0, last) * k4;
+  let ra1 = min(m0 + RWG, last) * k4;
+  let ra2 = min(m0 + 2u * RWG, last) * k4;
+  let ra3 = min(m0 + 3u * RWG, last) * k4;
+  // BT rows q0 .. q0+7 of the chunk (clamped to the 64 KiB; columns past it are not stored)
+  let w_row = q0 * k4;
+  var lo0 = vec4<f32>(0.0);
+  var hi0 = lo0; var lo1 = lo0; var hi1 = lo0; var lo2 = lo0; var hi2 = lo0; var lo3 = lo0;
+  var hi3 = lo0;
+  for (var j = 0u; j < k4; j++) {
+    let w0 = bu[min(w_row + j, 4095u)];
+    let w1 = bu[min(w_row + k4 + j, 4095u)];
+    let w2 = bu[min(w_row + 2u * k4 + j, 4095u)];
+    let w3 = bu[min(w_row + 3u * k4 + j, 4095u)];
+    let w4 = bu[min(w_row + 4u * k4 + j, 4095u)];
+    let w5 = bu[min(w_row + 5u * k4 + j, 4095u)];
+    let w6 = bu[min(w_row + 6u * k4 + j, 4095u)];
+    let w7 = bu[min(w_row + 7u * k4 + j, 4095u)];
+    let a0 = a[ra0 + j];
+    lo0 += dots(a0, w0, w1, w2, w3);
+    hi0 += dots(a0, w4, w5, w6, w7);
+    if (R > 1u) {
+      let a1 = a[ra1 + j];
+      lo1 += dots(a1, w0, w1, w2, w3);
+      hi1 += dots(a1, w4, w5, w6, w7);
+    }
+    if (R > 2u) {
+      let a2 = a[ra2 + j];
+      let a3 = a[ra3 + j];
+      lo2 += dots(a2, w0, w1, w2, w3);
+      hi2 += dots(a2, w4, w5, w6, w7);
+      lo3 += dots(a3, w0, w1, w2, w3);
+      hi3 += dots(a3, w4, w5, w6, w7);
+    }
+  }
+  let p0 = rp.p_base + q0;
+  store_row(m0, p0, lo0, hi0, valid);
+  if (R > 1u) { store_row(m0 + RWG, p0, lo1, hi1, valid); }
+  if (R > 2u) {
+    store_row(m0 + 2u * RWG, p0, lo2, hi2, valid);
+    store_row(m0 + 3u * RWG, p0, lo3, hi3, valid);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// weight_grad: dweight[o, i] = sum_n dout[n, o] * inp[n, i] and dbias[o] = sum_n dout[n, o],
+// with dout read from a uniform buffer, as `rows` reads the weight: a lane owns 4 columns
+// i0 .. i0+3 (one vec4 of each inp row), the workgroup 8 outputs o; per n a lane makes 1
+// storage load (inp[n, i0..]) and 2 uniform ones (dout[n, o0 .. o0+7]) for 32
+// multiply-adds. The chunks are blocks of outputs: pack_dout copies dout[:, p_base ..
+// p_base + rows_in_chunk] into a uniform buffer as rows [N, CW]. Needs I % 4 == 0 and
+// 8 N <= 16384.
+//
+// Bindings: 0 rp (m = N, k unused, p = O, p_base, rows_in_chunk = outputs in the chunk,
+// src_p = I), 1 a (inp [N, I]), 2 bu (the chunk: [N, CW] with CW = rows_in_chunk rounded up
+// to 8), 3 c (dweight [O, I]), 4 vec (dbias, written when HAS_BIAS).
+// Dispatch: [ceil(I / (4 RWG)), ceil(rows_in_chunk / 8)].
+
+// pack_dout: chunk[n, q] = dout[n, p_base + q] for q < CW (0 past O); 0 rp, 1 a (dout), 2
+// chunk_out. Dispatch [ceil(N CW / 64)].
+@compute @workgroup_size(64)
+fn pack_dout(@builtin(global_invocation_id) gid: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+  let cw = (rp.rows_in_chunk + 7u) / 8u * 8u;
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= rp.m * cw) { return; }
+  let n = i / cw;
+  let q = i - n * cw;
+  let o = rp.p_base + q;
+  chunk_out[i] = select(0.0, a_at(n * rp.p + min(o, rp.p - 1u)), o < rp.p);
+}
+
+@compute @workgroup_size(RWG)
+fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let q0 = wid.y * 8u; // this workgroup's first output within the chunk (uniform)
+  if (q0 >= rp.rows_in_chunk) { return; }
+  let cw4 = (rp.rows_in_chunk + 7u) / 8u * 2u; // vec4s per chunk row
+  let i4 = wid.x * RWG + lid.x;                 // this lane's vec4 of columns
+  let row4 = rp.src_p / 4u;                     // vec4s per inp row
+  let col = min(i4, row4 - 1u);                 // clamped: lanes past I compute, do not store
+  var g0 = vec4<f32>(0.0);
+  var g1 = g0; var g2 = g0; var g3 = g0; var g4 = g0; var g5 = g0; var g6 = g0; var g7 = g0;
+  var db0 = g0;
+  var db1 = g0;
+  for (var n = 0u; n < rp.m; n++) {
+    let u0 = bu[min(n * cw4 + q0 / 4u, 4095u)];
+    let u1 = bu[min(n * cw4 + q0 / 4u + 1u, 4095u)];
+    let x = a[n * row4 + col];
+    g0 += u0.x * x;
+    g1 += u0.y * x;
+    g2 += u0.z * x;
+    g3 += u0.w * x;
+    g4 += u1.x * x;
+    g5 += u1.y * x;
+    g6 += u1.z * x;
+    g7 += u1.w * x;
+    if (HAS_BIAS) {
+      db0 += u0;
+      db1 += u1;
+    }
+  }
+  let valid = min(8u, rp.rows_in_chunk - q0);
+  let o0 = rp.p_base + q0;
+  if (i4 < row4) {
+    if (valid > 0u) { c[(o0 + 0u) * row4 + i4] = g0; }
+    if (valid > 1u) { c[(o0 + 1u) * row4 + i4] = g1; }
+    if (valid > 2u) { c[(o0 + 2u) * row4 + i4] = g2; }
+    if (valid > 3u) { c[(o0 + 3u) * row4 + i4] = g3; }
+    if (valid > 4u) { c[(o0 + 4u) * row4 + i4] = g4; }
+    if (valid > 5u) { c[(o0 + 5u) * row4 + i4] = g5; }
+    if (valid > 6u) { c[(o0 + 6u) * row4 + i4] = g6; }
+    if (valid > 7u) { c[(o0 + 7u) * row4 + i4] = g7; }
+  }
+  if (HAS_BIAS && i4 == 0u) {
+    for (var q = 0u; q < valid; q++) {
+      vec[o0 + q] = select(db0[q & 3u], db1[q & 3u], q >= 4u);
     }
   }
 }
