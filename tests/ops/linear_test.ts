@@ -2,7 +2,7 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { linear } from "../../src/ops/linear/linear.ts";
+import { linear, ROWS } from "../../src/ops/linear/linear.ts";
 import { refLinearBackward, refLinearForward } from "../../src/ops/linear/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import { centralDiff } from "../central_diff.ts";
@@ -56,47 +56,67 @@ const SHAPES: [number, number, number][] = [
   [2100, 4, 3],
 ];
 
+/** linear forward and backward on [N, I] x [O, I]^T against the float64 reference. */
+async function check(N: number, I: number, O: number, withBias: boolean) {
+  const rng = new Rng(N * 1000 + I * 10 + O);
+  const x = randArray(N * I, rng), w = randArray(O * I, rng), b = randArray(O, rng);
+  const d = randArray(N * O, rng);
+  const inp = Tensor.from(Float32Array.from(x), { shape: [N, I], requiresGrad: true });
+  const weight = Tensor.from(Float32Array.from(w), { shape: [O, I], requiresGrad: true });
+  const bias = withBias
+    ? Tensor.from(Float32Array.from(b), { shape: [O], requiresGrad: true })
+    : null;
+  const out = linear(inp, weight, bias);
+  ok(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);
+  out.backward(Tensor.from(Float32Array.from(d), [N, O]));
+  // float32 dot products of length K: error ~ sqrt(K) * eps * |terms|
+  const tol = (k: number) => ({ atol: 2e-6 * Math.sqrt(k) * 4, rtol: 1e-5 });
+  const want = refLinearForward(
+    Float32Array.from(x),
+    Float32Array.from(w),
+    withBias ? Float32Array.from(b) : null,
+    N,
+    I,
+    O,
+  );
+  assertClose(await out.toArray(), want, tol(I), "out");
+  const g = refLinearBackward(
+    Float32Array.from(x),
+    Float32Array.from(w),
+    Float32Array.from(d),
+    N,
+    I,
+    O,
+  );
+  assertClose(await inp.grad!.toArray(), g.dinp, tol(O), "dinp");
+  assertClose(await weight.grad!.toArray(), g.dweight, tol(N), "dweight");
+  if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(N), "dbias");
+}
+
 for (const [N, I, O] of SHAPES) {
   for (const withBias of [true, false]) {
     gpuTest(
       `linear forward/backward vs float64 reference [${N},${I}]x[${O},${I}]^T${
         withBias ? "+b" : ""
       }`,
-      async () => {
-        const rng = new Rng(N * 1000 + I * 10 + O);
-        const x = randArray(N * I, rng), w = randArray(O * I, rng), b = randArray(O, rng);
-        const d = randArray(N * O, rng);
-        const inp = Tensor.from(Float32Array.from(x), { shape: [N, I], requiresGrad: true });
-        const weight = Tensor.from(Float32Array.from(w), { shape: [O, I], requiresGrad: true });
-        const bias = withBias
-          ? Tensor.from(Float32Array.from(b), { shape: [O], requiresGrad: true })
-          : null;
-        const out = linear(inp, weight, bias);
-        ok(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);
-        out.backward(Tensor.from(Float32Array.from(d), [N, O]));
-        // float32 dot products of length K: error ~ sqrt(K) * eps * |terms|
-        const tol = (k: number) => ({ atol: 2e-6 * Math.sqrt(k) * 4, rtol: 1e-5 });
-        const want = refLinearForward(
-          Float32Array.from(x),
-          Float32Array.from(w),
-          withBias ? Float32Array.from(b) : null,
-          N,
-          I,
-          O,
-        );
-        assertClose(await out.toArray(), want, tol(I), "out");
-        const g = refLinearBackward(
-          Float32Array.from(x),
-          Float32Array.from(w),
-          Float32Array.from(d),
-          N,
-          I,
-          O,
-        );
-        assertClose(await inp.grad!.toArray(), g.dinp, tol(O), "dinp");
-        assertClose(await weight.grad!.toArray(), g.dweight, tol(N), "dweight");
-        if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(N), "dbias");
-      },
+      () => check(N, I, O, withBias),
     );
   }
+}
+
+// Every variant of the uniform-chunk kernel, not only the one this adapter picks.
+for (const perLane of [1, 2, 4] as const) {
+  gpuTest(
+    `linear with ${perLane} output row(s) per lane (rows kernel) vs float64 reference`,
+    async () => {
+      ROWS.perLane = perLane;
+      try {
+        for (const [N, I, O] of [[300, 400, 120], [33, 64, 40], [5, 2048, 20]]) {
+          await check(N, I, O, true);
+        }
+      } finally {
+        ROWS.perLane = undefined;
+      }
+    },
+  );
 }

@@ -64,6 +64,14 @@ function product(
   });
 }
 
+/**
+ * Rows of the output per lane in `rows` (R in matmul.wgsl: 1, 2 or 4). Left undefined, it
+ * is chosen per adapter: 4 on a CPU adapter (llvmpipe: few, large workgroups; measured at
+ * LeNet's shapes), 1 on a GPU (many workgroups; not measured yet). Tests set it to run
+ * every variant.
+ */
+export const ROWS: { perLane?: 1 | 2 | 4 } = {};
+
 /** Floats in one uniform chunk of BT (64 KiB, the uniform-buffer limit). */
 const CHUNK_FLOATS = 16384;
 const chunkBuffers = new WeakMap<GPUDevice, GPUBuffer[]>();
@@ -149,8 +157,7 @@ function rowsProduct(
 ): boolean {
   const perChunk = Math.floor(CHUNK_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
   if (K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
-  const fallback = deviceSync().adapterInfo.isFallbackAdapter;
-  const r = fallback ? 4 : 1; // rows per lane: few big workgroups on llvmpipe, many on a GPU
+  const r = ROWS.perLane ?? (deviceSync().adapterInfo.isFallbackAdapter ? 4 : 1);
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
     const rowsInChunk = Math.min(perChunk, P - pBase);
     const rp = new Params().u32(M).u32(K).u32(P).u32(pBase).u32(rowsInChunk).u32(P).u32(0)
