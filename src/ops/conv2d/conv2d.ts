@@ -241,7 +241,7 @@ export function launchConvWeightGrad(
   // sets of (c, ky) per tile: input channels, or kernel rows when there is one channel
   const ct = unit ? WEIGHT_GRAD_CT : 1;
   const alongKy = d.c === 1;
-  const sets = alongKy ? d.c * Math.ceil(d.kh / ct) : Math.ceil(d.c / ct) * d.kh;
+  const sets = alongKy ? Math.ceil(d.kh / ct) : Math.ceil(d.c / ct) * d.kh;
   const tiles = Math.ceil(d.o / 4) * sets * kxb;
   const groups = Math.max(
     1,
@@ -268,24 +268,8 @@ export function launchConvWeightGrad(
   };
   const padded = paddedRows(d, inp);
   // dout's rows padded to a multiple of 4 (when OW is not): every pixel quad is one load
-  const doutRows = paddedRows(
-    {
-      n: d.n,
-      c: d.o,
-      h: d.oh,
-      w: d.ow,
-      o: 0,
-      kh: 1,
-      kw: 1,
-      sh: 1,
-      sw: 1,
-      ph: 0,
-      pw: 0,
-      oh: 0,
-      ow: 0,
-    },
-    dout,
-  );
+  const doutDims = { ...d, c: d.o, h: d.oh, w: d.ow, sh: 1, sw: 1, ph: 0, pw: 0 };
+  const doutRows = paddedRows(doutDims, dout);
   launch({
     label: "conv2d.backward_weight",
     code: src,

@@ -437,14 +437,14 @@ fn grad_window(lo0: ptr<function, vec4<f32>>, lo1: ptr<function, vec4<f32>>,
   grad_taps(lo3, hi3, d3, v0, v1, v2, hi_taps);
 }
 
-// The input row iy = y*SH + ky - PH of channel c of image n: the index of its padded value
-// x0 + kx0 (`at`, valid when `inside`).
+// The input row iy = y*SH + ky - PH of channel c of image n: where its padded values start
+// (`at`), and whether the set exists and the row lies inside the input (`inside`).
 struct GradRow { at: u32, inside: bool }
 
-fn grad_row(n: u32, c: u32, ky: u32, y: u32, x0: u32, kx0: u32, exists: bool) -> GradRow {
+fn grad_row(n: u32, c: u32, ky: u32, y: u32, exists: bool) -> GradRow {
   let iy = i32(y * p.sh + ky) - p.ph;
   let row = (n * p.c + c) * p.h + u32(clamp(iy, 0, i32(p.h) - 1));
-  return GradRow(row * p.wp + x0 + kx0, exists && iy >= 0 && iy < i32(p.h));
+  return GradRow(row * p.wp, exists && iy >= 0 && iy < i32(p.h));
 }
 
 // Workgroup (tile, image group, row range): the tile (4 output channels o0.., CT sets of
@@ -497,10 +497,13 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let y_end = min((range + 1u) * p.rows, p.oh);
   for (var n = lane; n < p.n; n += p.lanes) {
    for (var y = range * p.rows; y < y_end; y++) {
-    let r0 = grad_row(n, c_0, ky_0, y, 0u, kx0, true);
-    let r1 = grad_row(n, c_1, ky_1, y, 0u, kx0, has_1);
-    let r2 = grad_row(n, c_2, ky_2, y, 0u, kx0, has_2);
-    if (!(r0.inside || r1.inside || r2.inside) && !sums_bias) { continue; }
+    let r0 = grad_row(n, c_0, ky_0, y, true);
+    let r1 = grad_row(n, c_1, ky_1, y, has_1);
+    let r2 = grad_row(n, c_2, ky_2, y, has_2);
+    // Sets of channels share their row: written as r0's test, the three tests fold into one
+    let in1 = select(r1.inside, has_1 && r0.inside, !ALONG_KY);
+    let in2 = select(r2.inside, has_2 && r0.inside, !ALONG_KY);
+    if (!(r0.inside || in1 || in2) && !sums_bias) { continue; }
     for (var x0 = 0u; x0 < p.ow; x0 += 4u) {
       let d0 = dout4(n, o0, y, x0);
       var d1 = vec4<f32>(0.0);
@@ -514,36 +517,23 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         db += vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one));
       }
       if (UNIT_STRIDE) {
-        // for pixel i and tap j the padded input value x0 + kx0 + i + j
-        // Sets of channels share their row, and so whether it is inside: one test for all
-        if (ALONG_KY) {
-          if (r0.inside) {
-            grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3,
-                        r0.at + x0, hi_taps);
-          }
-          if (r1.inside) {
-            grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
-                        d0, d1, d2, d3, r1.at + x0, hi_taps);
-          }
-          if (r2.inside) {
-            grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
-                        d0, d1, d2, d3, r2.at + x0, hi_taps);
-          }
-        } else if (r0.inside) {
+        // for pixel i and tap j the padded input value x0 + kx0 + i + j of each set's row
+        let x = x0 + kx0;
+        if (r0.inside) {
           grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3,
-                      r0.at + x0, hi_taps);
-          if (has_1) {
-            grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
-                        d0, d1, d2, d3, r1.at + x0, hi_taps);
-          }
-          if (has_2) {
-            grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
-                        d0, d1, d2, d3, r2.at + x0, hi_taps);
-          }
+                      r0.at + x, hi_taps);
+        }
+        if (in1) {
+          grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
+                      d0, d1, d2, d3, r1.at + x, hi_taps);
+        }
+        if (in2) {
+          grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
+                      d0, d1, d2, d3, r2.at + x, hi_taps);
         }
       } else if (r0.inside) {
         // Other strides (CT = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi over j
-        let row = r0.at - kx0;
+        let row = r0.at;
         for (var i = 0u; i < 4u; i++) {
           var wl = vec4<f32>(0.0);
           var wh = vec4<f32>(0.0);
