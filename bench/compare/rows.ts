@@ -133,11 +133,12 @@ function countLaunches(fn: () => void): number {
 const tfRun = (fn: () => unknown) => () => tf.tidy(() => void fn());
 
 /**
- * bnlab's side of a normalization row: `op` normalizes `x` with weight `w` and bias `b`. A
- * forward row returns the output and what `forwardExtras` reads after it (BatchNorm's running
- * statistics); a backward row returns the output and the three gradients for `dout`.
+ * bnlab's side of a layer row (a normalization or a convolution): `op` maps `x` with weight
+ * `w` and bias `b`. A forward row returns the output and what `forwardExtras` reads after it
+ * (BatchNorm's running statistics); a backward row returns the output and the three gradients
+ * for `dout`.
  */
-function bnlabNorm(
+function bnlabLayer(
   op: () => Tensor,
   [x, w, b]: [Tensor, Tensor, Tensor],
   dout: Tensor,
@@ -239,7 +240,7 @@ function batchNormRows(shape: number[]): Row[] {
         const w = dev(i.weight, backward), b = dev(i.bias, backward);
         const rm = Tensor.zeros([c]), rv = Tensor.ones([c]);
         const op = () => F.batchNorm(x, rm, rv, w, b, { training: true });
-        return bnlabNorm(op, [x, w, b], dout, backward, async () => ({
+        return bnlabLayer(op, [x, w, b], dout, backward, async () => ({
           running_mean: await rm.toArray(),
           running_var: await rv.toArray(),
         }));
@@ -351,7 +352,7 @@ function layerNormRows(shape: number[]): Row[] {
         const x = dev(i.x, backward), dout = dev(i.dout);
         const w = dev(i.weight, backward), b = dev(i.bias, backward);
         const op = () => F.layerNorm(x, norm, w, b, { eps: EPS });
-        return bnlabNorm(op, [x, w, b], dout, backward);
+        return bnlabLayer(op, [x, w, b], dout, backward);
       },
       tfjs: (i) => {
         const x = tfT(i.x), dout = tfT(i.dout);
@@ -435,28 +436,7 @@ function convRow(label: string, d: ConvDims): Row {
     bnlab: (i) => {
       const x = dev(i.x, true), w = dev(i.weight, true), b = dev(i.bias, true);
       const dout = dev(i.dout);
-      return {
-        validate: async (): Promise<Outputs> => {
-          const y = F.conv2d(x, w, b);
-          y.backward(dout);
-          const out = await y.toArray();
-          y.dispose();
-          return {
-            out,
-            dinp: await takeGrad(x),
-            dweight: await takeGrad(w),
-            dbias: await takeGrad(b),
-          };
-        },
-        run: () => {
-          tidy(() => F.conv2d(x, w, b).backward(dout));
-          clearGrads([x, w, b]);
-        },
-        wait: bnlabWait,
-        launches() {
-          return countLaunches(this.run);
-        },
-      };
+      return bnlabLayer(() => F.conv2d(x, w, b), [x, w, b], dout, true);
     },
     tfjs: (i) => {
       const x = tfT(i.x) as tf.Tensor4D, dout = tfT(i.dout) as tf.Tensor4D;
