@@ -166,7 +166,8 @@ async function prepare(
   let ops = await plan(contender, reps, firstMs!, row.budgetMs);
   measured.waitsPerOp = key === "bnlab" || key === "tfjs_webgpu" ? 1 / reps : 0;
   const samples: number[] = [];
-  if (ops === 0) {
+  const timedOnce = ops === 0;
+  if (timedOnce) {
     // One op of this CPU contender is over its budget (tfjs cpu's steps take ~45 s): time one
     // op here, after the validation run that warmed it up, instead of the two that a
     // `Deno.bench` entry measures at least. It is then missing from deno bench's table only.
@@ -178,7 +179,7 @@ async function prepare(
     log(`  ${label}: one op timed now, ${fmtMs(samples[0])} (over the row's budget)`);
   }
   return {
-    entry: { label, key, contender, backend, reps, ops, measured, samples, timedOnce: ops === 1 },
+    entry: { label, key, contender, backend, reps, ops, measured, samples, timedOnce },
     outputs: outputs!,
   };
 }
