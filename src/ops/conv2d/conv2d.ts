@@ -10,6 +10,7 @@ import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { deviceSync } from "../../gpu/device.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
+import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair, slidingWindow, type Window } from "../window.ts";
@@ -62,8 +63,6 @@ function weightThreads(): number {
  * after 65535 iterations (counted across re-entries within an invocation).
  */
 const MAX_LOOP = 16384;
-/** Floats in the forward's uniform weight buffer (`wu` in conv2d.wgsl: 4096 vec4s). */
-const UNIFORM_FLOATS = 16384;
 
 /** Options of {@link conv2d}: as PyTorch's, a number for both dimensions or [h, w]. */
 export interface Conv2dOptions {
@@ -127,26 +126,9 @@ function paddedRows(d: Dims, inp: GPUBuffer): { rows: GPUBuffer; wp: number } {
   return { rows, wp };
 }
 
-const uniformWeights = new WeakMap<GPUDevice, GPUBuffer>();
-
-/** The 64 KiB buffer the forward reads packed weights from as uniforms (one per device). */
-function uniformWeightBuffer(): GPUBuffer {
-  const device = deviceSync();
-  let b = uniformWeights.get(device);
-  if (!b) {
-    b = device.createBuffer({
-      label: "conv2d uniform weights",
-      size: 4 * UNIFORM_FLOATS,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
-    });
-    uniformWeights.set(device, b);
-  }
-  return b;
-}
-
 /**
  * Repacks `weight` (entry "pack_weight" or "pack_weight_flipped") into rows of `o4`
- * channels: into the shared uniform buffer when it fits (safe to reuse call after call:
+ * channels: into uniform scratch buffer 0 when it fits (safe to reuse call after call:
  * the queue runs every pack before the next one), else into a new storage buffer.
  */
 function packWeight(
@@ -158,8 +140,8 @@ function packWeight(
   ssbo = false,
 ): { wpack: GPUBuffer; uniform: boolean } {
   const total = k * o4;
-  const uniform = !ssbo && total <= UNIFORM_FLOATS;
-  const wpack = uniform ? uniformWeightBuffer() : allocBuffer(4 * total, "conv2d wpack");
+  const uniform = !ssbo && total <= UNIFORM_SCRATCH_FLOATS;
+  const wpack = uniform ? uniformScratch() : allocBuffer(4 * total, "conv2d wpack");
   launch({
     label: `conv2d.${entry}`,
     code: src,
@@ -211,7 +193,7 @@ export function launchConvForward(
     bindings: [
       params(d, { o4, total: d.n, qw, wp }),
       rows,
-      uniform ? wpack : uniformWeightBuffer(),
+      uniform ? wpack : uniformScratch(),
       out,
       bias ?? placeholder(0),
       uniform ? placeholder(1) : wpack,

@@ -10,6 +10,7 @@
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { deviceSync } from "../../gpu/device.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
+import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./matmul.wgsl" with { type: "text" };
@@ -72,28 +73,6 @@ function product(
  */
 export const ROWS: { perLane?: 1 | 2 | 4 } = {};
 
-/** Floats in one uniform chunk of BT (64 KiB, the uniform-buffer limit). */
-const CHUNK_FLOATS = 16384;
-const chunkBuffers = new WeakMap<GPUDevice, GPUBuffer[]>();
-
-/**
- * The j-th 64 KiB buffer that `rows` reads BT chunks from as uniforms (per device, reused
- * call after call: the queue runs each pack before the next one reads or overwrites it).
- */
-function chunkBuffer(j: number): GPUBuffer {
-  const device = deviceSync();
-  let list = chunkBuffers.get(device);
-  if (!list) chunkBuffers.set(device, list = []);
-  while (list.length <= j) {
-    list.push(device.createBuffer({
-      label: `linear uniform chunk ${list.length}`,
-      size: 4 * CHUNK_FLOATS,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
-    }));
-  }
-  return list[j];
-}
-
 /**
  * dweight [O, I] = dout^T @ inp and dbias [O] (when given) by the `weight_grad` entry point,
  * dout read in uniform chunks of whole blocks of 8 outputs. Returns false, launching
@@ -109,7 +88,7 @@ function weightGradProduct(
   I: number,
   O: number,
 ): boolean {
-  const perChunk = Math.floor(CHUNK_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
+  const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
   const lanes = I / 4 <= 32 ? 32 : 64; // a lane per vec4 of a row of inp
   // Under 4 workgroups (the classifier's [10, 84]) the 4x4 tiles spread the work wider:
@@ -117,8 +96,8 @@ function weightGradProduct(
   if (Math.ceil(I / 4 / lanes) * Math.ceil(O / 8) < 4) return false;
   for (let j = 0, oBase = 0; oBase < O; j++, oBase += perChunk) {
     const outs = Math.min(perChunk, O - oBase);
-    const rp = new Params().u32(N).u32(0).u32(O).u32(oBase).u32(outs).u32(I).u32(0).u32(0);
-    const chunk = chunkBuffer(j);
+    const rp = new Params().u32(N).u32(I).u32(O).u32(oBase).u32(outs).u32(0).u32(0).u32(0);
+    const chunk = uniformScratch(j);
     launch({
       label: "linear.pack_dout",
       code: src,
@@ -155,14 +134,14 @@ function rowsProduct(
   K: number,
   P: number,
 ): boolean {
-  const perChunk = Math.floor(CHUNK_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
+  const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
   if (K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
   const r = ROWS.perLane ?? (deviceSync().adapterInfo.isFallbackAdapter ? 4 : 1);
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
     const rowsInChunk = Math.min(perChunk, P - pBase);
-    const rp = new Params().u32(M).u32(K).u32(P).u32(pBase).u32(rowsInChunk).u32(P).u32(0)
+    const rp = new Params().u32(M).u32(K).u32(P).u32(pBase).u32(rowsInChunk).u32(0).u32(0)
       .u32(0);
-    const chunk = chunkBuffer(j);
+    const chunk = uniformScratch(j);
     launch({
       label: "linear.pack_chunk",
       code: src,

@@ -242,8 +242,7 @@ struct RowsParams {
   m: u32, k: u32, p: u32,
   p_base: u32,        // first column (row of BT) of this chunk
   rows_in_chunk: u32, // columns in this chunk (a multiple of 8 unless it is the last)
-  src_p: u32,         // pack_chunk: the weight's row length (TRANSPOSE: BT's rows are its columns)
-  _a: u32, _b: u32,
+  _a: u32, _b: u32, _c: u32,
 }
 
 @group(0) @binding(0) var<uniform> rp: RowsParams;
@@ -259,7 +258,11 @@ fn pack_chunk(@builtin(global_invocation_id) gid: vec3<u32>,
   let k = i - q * rp.k;
   let p = rp.p_base + q;
   // BT[p, k]: weight[p, k] (weight [P, K]) or, transposed, weight[k, p] (weight [K, P])
-  chunk_out[i] = select(a_at(p * rp.k + k), a_at(k * rp.src_p + p), TRANSPOSE);
+  if (TRANSPOSE) {
+    chunk_out[i] = a_at(k * rp.p + p);
+  } else {
+    chunk_out[i] = a_at(p * rp.k + k);
+  }
 }
 
 // Columns p0 .. p0+3 (lo) and p0+4 .. p0+7 (hi) of row m, the first `valid` of them.
@@ -354,8 +357,8 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // p_base + rows_in_chunk] into a uniform buffer as rows [N, CW]. Needs I % 4 == 0 and
 // 8 N <= 16384.
 //
-// Bindings: 0 rp (m = N, k unused, p = O, p_base, rows_in_chunk = outputs in the chunk,
-// src_p = I), 1 a (inp [N, I]), 2 bu (the chunk: [N, CW] with CW = rows_in_chunk rounded up
+// Bindings: 0 rp (m = N, k = I, p = O, p_base, rows_in_chunk = outputs in the chunk),
+// 1 a (inp [N, I]), 2 bu (the chunk: [N, CW] with CW = rows_in_chunk rounded up
 // to 8), 3 c (dweight [O, I]), 4 vec (dbias, written when HAS_BIAS).
 // Dispatch: [ceil(I / (4 RWG)), ceil(rows_in_chunk / 8)].
 
@@ -379,7 +382,7 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   if (q0 >= rp.rows_in_chunk) { return; }
   let cw4 = (rp.rows_in_chunk + 7u) / 8u * 2u; // vec4s per chunk row
   let i4 = wid.x * RWG + lid.x;                 // this lane's vec4 of columns
-  let row4 = rp.src_p / 4u;                     // vec4s per inp row
+  let row4 = rp.k / 4u;                         // vec4s per inp row
   let col = min(i4, row4 - 1u);                 // clamped: lanes past I compute, do not store
   var g0 = vec4<f32>(0.0);
   var g1 = g0; var g2 = g0; var g3 = g0; var g4 = g0; var g5 = g0; var g6 = g0; var g7 = g0;
