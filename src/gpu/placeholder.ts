@@ -9,21 +9,15 @@
  *
  * @module
  */
-import { deviceSync } from "./device.ts";
+import { deviceBuffers } from "./device_buffers.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-const made = new WeakMap<GPUDevice, GPUBuffer[]>();
+const placeholders = deviceBuffers("placeholder", 16, USAGE);
 
 /**
  * The `i`-th placeholder buffer (16 bytes, never read or written by a kernel that
  * honours its overrides). Use a different `i` for each unused binding of one launch.
  */
 export function placeholder(i = 0): GPUBuffer {
-  const device = deviceSync();
-  let list = made.get(device);
-  if (!list) made.set(device, list = []);
-  while (list.length <= i) {
-    list.push(device.createBuffer({ label: `placeholder ${list.length}`, size: 16, usage: USAGE }));
-  }
-  return list[i];
+  return placeholders(i);
 }

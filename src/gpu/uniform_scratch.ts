@@ -10,24 +10,18 @@
  *
  * @module
  */
-import { deviceSync } from "./device.ts";
+import { deviceBuffers } from "./device_buffers.ts";
 
 /** Floats in one scratch buffer: 64 KiB, the uniform-buffer binding limit. */
 export const UNIFORM_SCRATCH_FLOATS = 16384;
 
-const made = new WeakMap<GPUDevice, GPUBuffer[]>();
+const scratch = deviceBuffers(
+  "uniform scratch",
+  4 * UNIFORM_SCRATCH_FLOATS,
+  GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
+);
 
 /** The `i`-th scratch buffer of the current device (created on first use). */
 export function uniformScratch(i = 0): GPUBuffer {
-  const device = deviceSync();
-  let list = made.get(device);
-  if (!list) made.set(device, list = []);
-  while (list.length <= i) {
-    list.push(device.createBuffer({
-      label: `uniform scratch ${list.length}`,
-      size: 4 * UNIFORM_SCRATCH_FLOATS,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
-    }));
-  }
-  return list[i];
+  return scratch(i);
 }
