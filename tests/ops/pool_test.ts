@@ -75,6 +75,12 @@ const CASES: [number[], number[], number[], number[]][] = [
   [[3, 1, 5, 12], [2, 2], [2, 2], [0, 0]],
   [[1, 3, 7, 8], [2, 2], [2, 2], [0, 0]],
   [[1, 1, 2, 4], [2, 2], [2, 2], [0, 0]],
+  // 2x2/2 on even rows that are not whole vec4s (the pool2_flat_* kernels, 4 outputs of the
+  // flattened output per thread): plain LeNet's 10x10 (150 outputs, a partial last thread),
+  // an odd height, one output in all
+  [[3, 2, 10, 10], [2, 2], [2, 2], [0, 0]],
+  [[2, 3, 7, 6], [2, 2], [2, 2], [0, 0]],
+  [[1, 1, 2, 2], [2, 2], [2, 2], [0, 0]],
 ];
 
 for (const [inShape, k, s, pd] of CASES) {
@@ -174,13 +180,21 @@ gpuTest(
     using y = maxPool2d(x, 2);
     const got = await y.toArray();
     ok(Number.isNaN(got[0]) && Number.isNaN(got[1]), `max pool with NaN gave [${got}]`);
-    // Width 6 is not whole vec4s: the general kernel, with the NaN first and last.
+    // Width 6 is not whole vec4s (the pool2_flat kernel), with the NaN first and last.
     using x6 = Tensor.from([NaN, 1, 2, 3, 4, 5, 6, 7, 8, NaN, 9, 10], [1, 1, 2, 6]);
     using y6 = maxPool2d(x6, 2);
     const got6 = await y6.toArray();
     ok(
       Number.isNaN(got6[0]) && Number.isNaN(got6[1]) && got6[2] === 10,
-      `max pool (general kernel) with NaN gave [${got6}]`,
+      `max pool (pool2_flat kernel) with NaN gave [${got6}]`,
+    );
+    // Width 5 is odd: the general kernel, likewise.
+    using x5 = Tensor.from([NaN, 1, 2, 3, 4, 5, 6, 7, NaN, 9], [1, 1, 2, 5]);
+    using y5 = maxPool2d(x5, 2);
+    const got5 = await y5.toArray();
+    ok(
+      Number.isNaN(got5[0]) && Number.isNaN(got5[1]),
+      `max pool (general kernel) with NaN gave [${got5}]`,
     );
   },
 );

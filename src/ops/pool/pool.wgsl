@@ -31,7 +31,8 @@ override WG: u32 = 64u;
 struct Params {
   h: u32, w: u32, oh: u32, ow: u32,
   kh: u32, kw: u32, sh: u32, sw: u32,
-  ph: i32, pw: i32, total: u32, _pad: u32,
+  ph: i32, pw: i32, total: u32,
+  outputs: u32, // pool2_flat_*: N C OH OW
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -224,6 +225,34 @@ fn is_nan4(x: vec4<f32>) -> vec4<bool> {
   return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
 }
 
+// The maxima of 4 windows, e[k][j] being element k (row-major) of window j, and which
+// element won: the first maximum, or the first NaN, which always wins (PyTorch's rule, as
+// max_forward), tested by its bits (llvmpipe folds `x != x` to false).
+struct Max4 { v: vec4<f32>, k: vec4<u32> }
+
+fn max4(e: array<vec4<f32>, 4>) -> Max4 {
+  var v = e[0];
+  var at = vec4<u32>(0u);
+  for (var k = 1u; k < 4u; k++) {
+    let take = !is_nan4(v) & (e[k] > v | is_nan4(e[k]));
+    v = select(v, e[k], take);
+    at = select(at, vec4<u32>(k), take);
+  }
+  return Max4(v, at);
+}
+
+// The gradients of the 4 elements of 4 windows, e[k][j] (as max4), from their outputs'
+// gradients g and, for max, the winners' offsets `won` less the windows' top-left `at`.
+fn window_grads(g: vec4<f32>, d: vec4<u32>) -> array<vec4<f32>, 4> {
+  if (!IS_MAX) {
+    let a = g * 0.25;
+    return array<vec4<f32>, 4>(a, a, a, a);
+  }
+  let zero = vec4<f32>(0.0);
+  return array<vec4<f32>, 4>(select(zero, g, d == vec4<u32>(0u)), select(zero, g, d == vec4<u32>(1u)),
+                             select(zero, g, d == vec4<u32>(p.w)), select(zero, g, d == vec4<u32>(p.w + 1u)));
+}
+
 @compute @workgroup_size(WG)
 fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -241,16 +270,10 @@ fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var v: vec4<f32>;
   var at = vec4<u32>(0u);
   if (IS_MAX) {
-    // the first maximum wins; the first NaN always does (PyTorch's rule, as max_forward),
-    // tested by its bits (llvmpipe folds `x != x` to false)
-    v = e[0];
-    for (var k = 1u; k < 4u; k++) {
-      let take = !is_nan4(v) & (e[k] > v | is_nan4(e[k]));
-      v = select(v, e[k], take);
-      at = select(at, vec4<u32>(k), take);
-    }
-    let x = vec4<u32>(0u, 2u, 4u, 6u) + 2u * q.x0 + (at & vec4<u32>(1u));
-    at = (2u * q.y + (at >> vec4<u32>(1u))) * p.w + x; // iy * W + ix, as max_forward
+    let m = max4(e);
+    v = m.v;
+    let x = vec4<u32>(0u, 2u, 4u, 6u) + 2u * q.x0 + (m.k & vec4<u32>(1u));
+    at = (2u * q.y + (m.k >> vec4<u32>(1u))) * p.w + x; // iy * W + ix, as max_forward
   } else {
     v = (e[0] + e[1] + e[2] + e[3]) * 0.25;
   }
@@ -287,17 +310,9 @@ fn pool2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     }
   }
   let top = (q.plane * p.h + 2u * q.y) * p.w + 2u * q.x0;
-  var e: array<vec4<f32>, 4>; // the gradient of window element k of output j: e[k][j]
-  if (IS_MAX) {
-    // which window element won: k - (top row's iy * W + 2 x) is 0, 1, W or W + 1
-    let d = k - ((2u * q.y) * p.w + 2u * q.x0 + vec4<u32>(0u, 2u, 4u, 6u));
-    let zero = vec4<f32>(0.0);
-    e = array<vec4<f32>, 4>(select(zero, g, d == vec4<u32>(0u)), select(zero, g, d == vec4<u32>(1u)),
-                            select(zero, g, d == vec4<u32>(p.w)), select(zero, g, d == vec4<u32>(p.w + 1u)));
-  } else {
-    let a = g * 0.25;
-    e = array<vec4<f32>, 4>(a, a, a, a);
-  }
+  // the gradient of window element k of output j: e[k][j]; which element won: k - (top
+  // row's iy * W + 2 x) is 0, 1, W or W + 1
+  let e = window_grads(g, k - ((2u * q.y) * p.w + 2u * q.x0 + vec4<u32>(0u, 2u, 4u, 6u)));
   // input columns 2 x0 .. 2 x0 + 3 hold outputs x0, x0 + 1; columns + 4 .. + 7 the next two
   dinp4[top / 4u] = vec4<f32>(e[0].x, e[1].x, e[0].y, e[1].y);
   dinp4[(top + p.w) / 4u] = vec4<f32>(e[2].x, e[3].x, e[2].y, e[3].y);
@@ -305,4 +320,95 @@ fn pool2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     dinp4[top / 4u + 1u] = vec4<f32>(e[0].z, e[1].z, e[0].w, e[1].w);
     dinp4[(top + p.w) / 4u + 1u] = vec4<f32>(e[2].z, e[3].z, e[2].w, e[3].w);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// 2x2 windows, stride 2, no padding, W even, rows not of whole output vec4s (plain LeNet's
+// pools: OW = 14 and 5): one thread per 4 consecutive outputs of the flattened output,
+// which may span rows and planes, so that its outputs and indices are still one vec4
+// store each (the last thread's, past the end, element by element); each output reads its
+// window as 2 vec2s (W even: aligned), and the backward writes it as 2 vec2s. As pool2_*,
+// the backward needs windows that tile the input (H even) or a zeroed dinp, and they bind
+// as pool2_*. Dispatch: grid(ceil(total / WG)), total = ceil(outputs / 4).
+
+@group(0) @binding(1) var<storage, read> inp2: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> dinp2: array<vec2<f32>>;
+
+// Where the window of output o starts: in the input (`at`) and in its plane (iy * W + ix).
+struct Window2 { at: u32, in_plane: u32 }
+
+fn window2(o: u32) -> Window2 {
+  let x = o % p.ow;
+  let r = o / p.ow; // plane * OH + y
+  let y = r % p.oh;
+  let in_plane = 2u * y * p.w + 2u * x;
+  return Window2((r - y) / p.oh * p.h * p.w + in_plane, in_plane);
+}
+
+// The 4 windows of thread i (outputs past the end repeat the last one).
+fn windows2(i: u32) -> array<Window2, 4> {
+  let o = min(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.outputs - 1u));
+  return array<Window2, 4>(window2(o.x), window2(o.y), window2(o.z), window2(o.w));
+}
+
+@compute @workgroup_size(WG)
+fn pool2_flat_forward(@builtin(workgroup_id) wid: vec3<u32>,
+                      @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let w = windows2(i);
+  let row = p.w / 2u; // vec2s per input row
+  let a0 = inp2[w[0].at / 2u]; let b0 = inp2[w[0].at / 2u + row];
+  let a1 = inp2[w[1].at / 2u]; let b1 = inp2[w[1].at / 2u + row];
+  let a2 = inp2[w[2].at / 2u]; let b2 = inp2[w[2].at / 2u + row];
+  let a3 = inp2[w[3].at / 2u]; let b3 = inp2[w[3].at / 2u + row];
+  let e = array<vec4<f32>, 4>(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a0.y, a1.y, a2.y, a3.y),
+                              vec4<f32>(b0.x, b1.x, b2.x, b3.x), vec4<f32>(b0.y, b1.y, b2.y, b3.y));
+  var v: vec4<f32>;
+  var at = vec4<u32>(0u);
+  if (IS_MAX) {
+    let m = max4(e);
+    v = m.v;
+    let corner = vec4<u32>(w[0].in_plane, w[1].in_plane, w[2].in_plane, w[3].in_plane);
+    at = corner + (m.k >> vec4<u32>(1u)) * p.w + (m.k & vec4<u32>(1u)); // iy * W + ix
+  } else {
+    v = (e[0] + e[1] + e[2] + e[3]) * 0.25;
+  }
+  if (4u * i + 4u <= p.outputs) {
+    out4[i] = v;
+    if (IS_MAX) { idx4[i] = at; }
+    return;
+  }
+  for (var j = 0u; 4u * i + j < p.outputs; j++) {
+    out4[i][j] = v[j];
+    if (IS_MAX) { idx4[i][j] = at[j]; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn pool2_flat_backward(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = thread_id(wid, nwg, lid);
+  if (i >= p.total) { return; }
+  let w = windows2(i);
+  // past the end (the last thread): the last output's values, written again unchanged
+  let o = min(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.outputs - 1u));
+  var g = dout4[i];
+  var k = vec4<u32>(0u);
+  if (IS_MAX) { k = idx4_in[i]; }
+  if (4u * i + 4u > p.outputs) {
+    for (var j = 0u; j < 4u; j++) {
+      g[j] = dout4[o[j] / 4u][o[j] % 4u];
+      if (IS_MAX) { k[j] = idx4_in[o[j] / 4u][o[j] % 4u]; }
+    }
+  }
+  let corner = vec4<u32>(w[0].in_plane, w[1].in_plane, w[2].in_plane, w[3].in_plane);
+  let e = window_grads(g, k - corner);
+  let row = p.w / 2u;
+  dinp2[w[0].at / 2u] = vec2<f32>(e[0].x, e[1].x); dinp2[w[0].at / 2u + row] = vec2<f32>(e[2].x, e[3].x);
+  dinp2[w[1].at / 2u] = vec2<f32>(e[0].y, e[1].y); dinp2[w[1].at / 2u + row] = vec2<f32>(e[2].y, e[3].y);
+  dinp2[w[2].at / 2u] = vec2<f32>(e[0].z, e[1].z); dinp2[w[2].at / 2u + row] = vec2<f32>(e[2].z, e[3].z);
+  dinp2[w[3].at / 2u] = vec2<f32>(e[0].w, e[1].w); dinp2[w[3].at / 2u + row] = vec2<f32>(e[2].w, e[3].w);
 }
