@@ -56,7 +56,9 @@
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread; CT (1
 // to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows), FULL_SETS
-// (every tile has CT sets); TAIL (forward: the channels of a single channel block);
+// (every tile has CT sets); TAIL (forward: the channels of a single channel block); ACT
+// (forward: sigmoid or ReLU of the biased sum, the activation that follows, fused); KX_LO,
+// KX_HI (forward: the taps of this dispatch's pixel blocks that read real values);
 // W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
 // a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
 // multiples of 4).
@@ -89,6 +91,9 @@ override KW: u32 = 0u;
 override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
 override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C = 1), not channels
 override FULL_SETS: bool = false; // backward_weight: CT divides C (or KH along ky)
+override ACT: u32 = 0u;       // forward: the activation applied on store (0 none, 1 sigmoid, 2 ReLU)
+override KX_LO: u32 = 0u;     // forward, KW <= 8: the pixel blocks' taps that read real values,
+override KX_HI: u32 = 0xffffffffu; // kx in [KX_LO, KX_HI) (the others read only padding)
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -106,6 +111,7 @@ struct Params {
   pl: i32,     // pad_rows: zeros before each row
   lanes: u32,  // backward_weight: image splits (a lane takes images l, l + lanes, ...)
   dwp: u32,    // backward_weight: dout row length, OW rounded up to 4 (rows zero-padded)
+  xb0: u32,    // forward: the first pixel block of each row this dispatch computes
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -235,22 +241,28 @@ fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
   else { quad(a4, a5, a6, a7, w, s1, nv0); }
 }
 
-// Up to 4 taps k, k+1, .. (`left` of them) of the 8 / CQ pixels whose window starts at the
-// padded row's value `at` (a multiple of 4): 3 aligned vec4 loads (2 when CQ = 2) for all.
+// Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the 8 / CQ pixels whose
+// window starts at the padded row's value `at` (a multiple of 4): 3 aligned vec4 loads (2
+// when CQ = 2) for all. Taps outside [KX_LO, KX_HI) read only padding and are skipped
+// (with kx0 and `left` constants, as when KW <= 8, every test folds).
 fn tap_block(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
              a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
              a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
              a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
-             at: u32, k: u32, ob: u32, left: u32, nv0: u32, nv1: u32) {
+             at: u32, k: u32, kx0: u32, ob: u32, left: u32, nv0: u32, nv1: u32) {
   let i = at / 4u;
   let v0 = inp[i];
   let v1 = inp[i + 1u];
   var v2 = vec4<f32>(0.0);
   if (CQ == 1u) { v2 = inp[i + 2u]; }
-  tap(a0, a1, a2, a3, a4, a5, a6, a7, k, ob, v0, v1, nv0, nv1);
-  if (left > 1u) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1); }
-  if (left > 2u) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1); }
-  if (left > 3u) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1); }
+  if (uses_tap(kx0)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k, ob, v0, v1, nv0, nv1); }
+  if (left > 1u && uses_tap(kx0 + 1u)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1); }
+  if (left > 2u && uses_tap(kx0 + 2u)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1); }
+  if (left > 3u && uses_tap(kx0 + 3u)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1); }
+}
+
+fn uses_tap(kx: u32) -> bool {
+  return kx >= KX_LO && kx < KX_HI;
 }
 
 // The 4 consecutive values starting 1, 2 or 3 into the 8 values a, b.
@@ -266,6 +278,8 @@ fn store(n: u32, o: u32, y: u32, x: u32, acc: vec4<f32>) {
   if (o >= p.o || x >= p.ow) { return; }
   var v = acc;
   if (HAS_BIAS) { v += bias[o]; }
+  if (ACT == 1u) { v = 1.0 / (1.0 + exp(-v)); }
+  if (ACT == 2u) { v = max(v, vec4<f32>(0.0)); }
   let base = ((n * p.o + o) * p.oh + y) * p.ow + x;
   if (OUT_ALIGNED) {
     out[base >> 2u] = v;
@@ -287,7 +301,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let ob = wid.z % blocks;
   let pb = wid.y + (wid.z / blocks) * 65535u; // pixel block: more than 65535 spill into z
   let y = pb / p.qw;
-  let x0 = (pb - y * p.qw) * (8u / CQ);
+  let x0 = (p.xb0 + pb - y * p.qw) * (8u / CQ);
   if (n >= p.n || y >= p.oh) { return; }
   // The thread's tile of out, 8 vec4s (32 floats, what llvmpipe keeps in registers). With
   // CQ = 1: a0..a3 channels 0-3 of pixels x0..x0+3, a4..a7 the same channels of pixels
@@ -317,14 +331,17 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         // index is a constant, and does not unroll loops for us.
         // KW (an override) up to 8: the two blocks of 4 taps written out, so that the tap
         // counts are constants and their tests fold away.
+        // KX_LO / KX_HI: a tap block whose taps all read padding is skipped, loads too.
         if (KW != 0u && KW <= 8u) {
-          tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0, k_row, ob, min(KW, 4u), nv0, nv1);
-          if (KW > 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + 4u, k_row + 4u, ob, KW - 4u, nv0, nv1);
+          if (KX_LO < 4u && KX_HI > 0u) {
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0, k_row, 0u, ob, min(KW, 4u), nv0, nv1);
+          }
+          if (KW > 4u && KX_HI > 4u) {
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u, nv0, nv1);
           }
         } else {
           for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + kx0, k_row + kx0, ob, kw - kx0, nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + kx0, k_row + kx0, kx0, ob, kw - kx0, nv0, nv1);
           }
         }
       } else {
