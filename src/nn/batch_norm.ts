@@ -6,7 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
-import { ReLU, Sigmoid } from "./activation.ts";
+import { fusibleActivation } from "./activation.ts";
 import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
@@ -104,11 +104,7 @@ export abstract class BatchNormBase extends Module {
    */
   override fusedWith(next: Module): ((x: Tensor) => Tensor) | null {
     if (this.forward !== BatchNormBase.prototype.forward) return null;
-    const activation = next.forward === Sigmoid.prototype.forward
-      ? "sigmoid"
-      : next.forward === ReLU.prototype.forward
-      ? "relu"
-      : null;
+    const activation = fusibleActivation(next);
     if (!activation) return null;
     return (x) => {
       const { runningMean, runningVar, options } = this.statistics(x);

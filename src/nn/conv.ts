@@ -8,6 +8,7 @@ import { Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { conv2d, type Conv2dOptions, pair } from "../ops/conv2d/conv2d.ts";
 import { pytorchDefault } from "./init.ts";
+import { fusibleActivation } from "./activation.ts";
 
 /**
  * Options of {@link Conv2d}: the convolution's own (`stride`, `padding`, as a number for
@@ -81,6 +82,21 @@ export class Conv2d extends Module {
 
   /** The convolution of `x` [N, inChannels, H, W]; see the class doc. */
   forward(x: Tensor): Tensor {
+    return this.convolve(x);
+  }
+
+  /**
+   * Conv2d followed by a plain Sigmoid or ReLU as one kernel (`conv2d(..., { activation })`,
+   * see {@link Module.fusedWith}); null for any other pair, or when either module's
+   * `forward` is not its class's own (a forward hook, a subclass).
+   */
+  override fusedWith(next: Module): ((x: Tensor) => Tensor) | null {
+    if (this.forward !== Conv2d.prototype.forward) return null;
+    const activation = fusibleActivation(next);
+    return activation ? (x) => this.convolve(x, activation) : null;
+  }
+
+  private convolve(x: Tensor, activation?: "sigmoid" | "relu"): Tensor {
     const [kh, kw] = this.kernelSize;
     if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
       const k = kh === kw ? `${kh}` : `[${kh}, ${kw}]`;
@@ -90,6 +106,7 @@ export class Conv2d extends Module {
         }`,
       );
     }
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+    const opts = { stride: this.stride, padding: this.padding, activation };
+    return conv2d(x, this.weight, this.bias, opts);
   }
 }

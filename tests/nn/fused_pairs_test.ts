@@ -1,6 +1,6 @@
-// Sequential runs BatchNorm + Sigmoid/ReLU as one fused kernel (Module.fusedWith): the same
-// values, gradients and running statistics as the two modules one by one, and no fusion
-// where the intermediate tensor must be seen (a hook, a subclass's own forward).
+// Sequential runs BatchNorm or Conv2d + Sigmoid/ReLU as one fused kernel (Module.fusedWith):
+// the same values, gradients and running statistics as the two modules one by one, and no
+// fusion where the intermediate tensor must be seen (a hook, a subclass's own forward).
 import { deepEqual, equal } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
@@ -9,6 +9,8 @@ import { BatchNorm1d, BatchNorm2d } from "../../src/nn/batch_norm.ts";
 import { GhostBatchNorm } from "../../src/nn/ghost_batch_norm.ts";
 import { ReLU, Sigmoid } from "../../src/nn/activation.ts";
 import { Sequential } from "../../src/nn/sequential.ts";
+import { Conv2d } from "../../src/nn/conv.ts";
+import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
 import type { Module } from "../../src/nn/module.ts";
 
 const TOL = { atol: 1e-6, rtol: 1e-5 };
@@ -116,4 +118,85 @@ gpuTest("no fusion where the intermediate must be seen: hooks, subclasses, ghost
     new Sequential(new Sigmoid(), new BatchNorm2d(3)).forward(x).gradFn?.op,
     "batchNorm",
   );
+});
+
+/** Conv2d + activation as Sequential (fused) and module by module: output and gradients. */
+async function compareConv(
+  act: () => Module,
+  shape: number[],
+  conv: [number, number, number, { padding?: number; stride?: number }],
+  op: string,
+) {
+  const [cin, cout, k, o] = conv;
+  const a = new Conv2d(cin, cout, k, { ...o, seed: 7 });
+  const b = new Conv2d(cin, cout, k, { ...o, seed: 7 });
+  const net = new Sequential(a, act());
+  const x = Tensor.randn(shape, { seed: 8 });
+  x.requiresGrad = true;
+  const xb = x.detach();
+  xb.requiresGrad = true;
+  const yA = net.forward(x);
+  const yB = act().forward(b.forward(xb));
+  const what = `${op} ${shape}`;
+  equal(yA.gradFn?.op, op, `${what}: Sequential ran the fused kernel`);
+  assertClose(await yA.toArray(), await yB.toArray(), TOL, `${what}: output`);
+  const g = Tensor.randn(yA.shape, { seed: 9 });
+  yA.mul(g).sum().backward();
+  yB.mul(g).sum().backward();
+  assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
+  for (const name of ["weight", "bias"] as const) {
+    const [ga, gb] = [a[name]!.grad!, b[name]!.grad!];
+    assertClose(await ga.toArray(), await gb.toArray(), TOL, `${what}: d${name}`);
+  }
+}
+
+gpuTest(
+  "Sequential fuses Conv2d + Sigmoid: same output and gradients (plain LeNet's conv2)",
+  () => compareConv(() => new Sigmoid(), [5, 6, 14, 14], [6, 16, 5, {}], "conv2d+sigmoid"),
+);
+
+gpuTest(
+  "Sequential fuses Conv2d + ReLU: same output and gradients (padded, strided, odd sizes)",
+  async () => {
+    await compareConv(() => new ReLU(), [3, 2, 9, 11], [2, 5, 3, { padding: 1 }], "conv2d+relu");
+    await compareConv(
+      () => new ReLU(),
+      [2, 3, 10, 7],
+      [3, 4, 3, { padding: 2, stride: 2 }],
+      "conv2d+relu",
+    );
+  },
+);
+
+gpuTest("conv2d refuses an unknown activation, naming it and the choices", () => {
+  const x = Tensor.zeros([1, 1, 3, 3]);
+  const w = Tensor.zeros([1, 1, 2, 2]);
+  let msg = "";
+  try {
+    // @ts-expect-error: not an activation conv2d knows
+    conv2d(x, w, null, { activation: "tanh" });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  equal(msg, 'conv2d: activation must be "sigmoid" or "relu", got "tanh"');
+});
+
+gpuTest("no Conv2d fusion where the intermediate must be seen: hooks, subclasses", () => {
+  const x = Tensor.randn([2, 1, 6, 6], { seed: 5 });
+  const conv = new Conv2d(1, 2, 3), sig = new Sigmoid();
+  const net = new Sequential(conv, sig);
+  equal(net.forward(x).gradFn?.op, "conv2d+sigmoid");
+  const handle = conv.registerForwardHook(() => {});
+  equal(net.forward(x).gradFn?.op, "sigmoid", "a hook on the Conv2d sees its output");
+  handle.remove();
+  const h2 = sig.registerForwardHook(() => {});
+  equal(net.forward(x).gradFn?.op, "sigmoid", "a hook on the Sigmoid sees its input");
+  h2.remove();
+  class Doubled extends Conv2d {
+    override forward(t: Tensor): Tensor {
+      return super.forward(t).mul(2);
+    }
+  }
+  equal(new Doubled(1, 2, 3).fusedWith(new Sigmoid()), null);
+  equal(new Conv2d(1, 2, 3).fusedWith(new BatchNorm2d(2)), null);
 });
