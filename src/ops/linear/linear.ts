@@ -90,7 +90,11 @@ function weightGradProduct(
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
-  const lanes = I / 4 <= 32 ? 32 : 64; // a lane per vec4 of a row of inp
+  // A lane per vec4 of a row of inp, in as few workgroups of at most 64 lanes as it takes,
+  // each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's I = 400 (100 vec4s)
+  // in 2 x 56 lanes, not 2 x 64.
+  const groups = Math.ceil(I / 4 / 64);
+  const lanes = Math.ceil(I / 4 / groups / 8) * 8;
   // Under 4 workgroups (the classifier's [10, 84]) the 4x4 tiles spread the work wider:
   // measured 1.3x faster there on llvmpipe.
   if (Math.ceil(I / 4 / lanes) * Math.ceil(O / 8) < 4) return false;
