@@ -122,6 +122,50 @@ for (const [inShape, k, s, pd] of CASES) {
   });
 }
 
+// maxPool2d with an activation: act(max) forward, dout * act'(y) routed to the maxima
+// backward; fused kernels on 2x2/2 windows (rows of whole vec4s or not, a partial last thread),
+// two ops elsewhere.
+for (
+  const [inShape, k, st, pd] of [
+    [[2, 3, 8, 8], 2, 2, 0],
+    [[3, 2, 10, 10], 2, 2, 0],
+    [[2, 3, 28, 28], 2, 2, 0],
+    [[1, 2, 7, 6], 2, 2, 0],
+    [[2, 2, 7, 7], 3, 2, 1],
+  ] as [number[], number, number, number][]
+) {
+  for (const activation of ["sigmoid", "relu"] as const) {
+    const d: PoolDims = dims(inShape, [k, k], [st, st], [pd, pd]);
+    gpuTest(
+      `maxPool2d + ${activation} vs float64 reference: inp [${inShape}] kernel ${k}`,
+      async () => {
+        const [OH, OW] = refPoolOutSize(d);
+        const rng = new Rng(inShape.reduce((a, b) => a * 29 + b, k));
+        const x = randArray(d.n * d.c * d.h * d.w, rng); // distinct values: no ties
+        const dy = randArray(d.n * d.c * OH * OW, rng);
+        const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
+        const out = maxPool2d(inp, k, { stride: st, padding: pd, activation });
+        out.backward(Tensor.from(dy, out.shape));
+        const want = refMaxPool2dForward(x, d);
+        const act = (v: number) =>
+          activation === "sigmoid" ? 1 / (1 + Math.exp(-v)) : Math.max(v, 0);
+        const y = want.out.map(act);
+        const dz = y.map((v, i) => dy[i] * (activation === "sigmoid" ? v * (1 - v) : +(v > 0)));
+        assertClose(await out.toArray(), y, { atol: 1e-6, rtol: 1e-6 }, "out");
+        assertClose(await inp.grad!.toArray(), refMaxPool2dBackward(want.indices, dz, d), {
+          atol: 1e-6,
+          rtol: 1e-6,
+        }, "dinp");
+        const fused = k === 2 && st === 2 && pd === 0 && d.w % 2 === 0;
+        ok(
+          out.gradFn?.op === (fused ? `maxPool2d+${activation}` : activation),
+          `op ${out.gradFn?.op}`,
+        );
+      },
+    );
+  }
+}
+
 gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture)", async () => {
   for (const f of fx.pool) {
     const d = dims(f.x_shape, f.kernel, f.stride, f.padding);

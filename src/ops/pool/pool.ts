@@ -22,6 +22,18 @@ export interface Pool2dOptions {
   padding?: number | readonly [number, number];
 }
 
+/** Options of {@link maxPool2d}: the window's, and an activation applied after pooling. */
+export interface MaxPool2dOptions extends Pool2dOptions {
+  /**
+   * `"sigmoid"` or `"relu"` of each maximum, in the same kernels for 2x2 windows of stride
+   * 2 (else as a second op): `maxPool2d(x, k, { activation: "sigmoid" })` is
+   * `maxPool2d(x, k).sigmoid()`, which equals `maxPool2d(x.sigmoid(), k)` (both functions
+   * are monotone) with the activation run on a quarter of the values each way.
+   * `nn.Sequential` uses it for a Sigmoid or ReLU followed by a MaxPool2d.
+   */
+  activation?: "sigmoid" | "relu";
+}
+
 type Geometry = Window;
 
 function geometry(
@@ -78,11 +90,12 @@ function runPool2(
   kind: "max" | "avg",
   g: Geometry,
   buffers: GPUBuffer[],
+  act = 0,
 ): void {
   const total = kernels === "pool2"
     ? g.n * g.c * g.oh * Math.ceil(g.ow / 4)
     : Math.ceil((g.n * g.c * g.oh * g.ow) / 4);
-  const overrides: Record<string, number> = { WG, IS_MAX: +(kind === "max") };
+  const overrides: Record<string, number> = { WG, IS_MAX: +(kind === "max"), ACT: act };
   if (kernels === "pool2") overrides.OUT_ALIGNED = +(g.ow % 4 === 0);
   launch({
     label: `pool.${kernels}_${pass}`,
@@ -94,10 +107,21 @@ function runPool2(
   });
 }
 
-function forward(kind: "max" | "avg", g: Geometry, inp: Tensor, out: Tensor, idx?: Tensor): void {
+/** The activations the max pooling kernels can apply (ACT in pool.wgsl). */
+const ACTIVATIONS = { sigmoid: 1, relu: 2 } as const;
+
+function forward(
+  kind: "max" | "avg",
+  g: Geometry,
+  inp: Tensor,
+  out: Tensor,
+  idx?: Tensor,
+  act = 0, // pool2 kernels only
+): void {
   const kernels = pool2(g);
   if (kernels) {
-    runPool2(kernels, "forward", kind, g, [inp.buffer, out.buffer, idx?.buffer ?? placeholder()]);
+    const b = [inp.buffer, out.buffer, idx?.buffer ?? placeholder()];
+    runPool2(kernels, "forward", kind, g, b, act);
   } else {
     run(`${kind}_forward`, g, out.numel, [inp.buffer, out.buffer, ...(idx ? [idx.buffer] : [])]);
   }
@@ -109,12 +133,19 @@ function backward(
   inp: Tensor,
   dout: Tensor,
   idx?: Tensor,
+  act = 0, // pool2 kernels only, with `pooled`, the forward's output
+  pooled?: Tensor,
 ): Tensor {
   const kernels = pool2(g);
   if (kernels) {
     const dinp = g.h === 2 * g.oh ? Tensor.empty(inp.shape) : Tensor.zeros(inp.shape);
-    const b = [dout.buffer, dinp.buffer, idx?.buffer ?? placeholder()];
-    runPool2(kernels, "backward", kind, g, b);
+    const b = [
+      dout.buffer,
+      dinp.buffer,
+      idx?.buffer ?? placeholder(),
+      pooled?.buffer ?? placeholder(1),
+    ];
+    runPool2(kernels, "backward", kind, g, b, act);
     return dinp;
   }
   if (g.sh >= g.kh && g.sw >= g.kw) {
@@ -179,13 +210,25 @@ function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): v
 export function maxPool2d(
   inp: Tensor,
   kernelSize: number | readonly [number, number],
-  opts: Pool2dOptions = {},
+  opts: MaxPool2dOptions = {},
 ): Tensor {
-  const g = geometry("maxPool2d", inp, kernelSize, opts);
+  const { activation, ...window } = opts;
+  if (activation !== undefined && !Object.hasOwn(ACTIVATIONS, activation)) {
+    throw new Error(
+      `maxPool2d: activation must be "sigmoid" or "relu", got ${JSON.stringify(activation)}`,
+    );
+  }
+  const g = geometry("maxPool2d", inp, kernelSize, window);
+  if (activation && !pool2(g)) { // no fused kernel for this window: the two ops
+    const pooled = maxPool2d(inp, kernelSize, window);
+    return activation === "sigmoid" ? pooled.sigmoid() : pooled.relu();
+  }
+  const act = activation ? ACTIVATIONS[activation] : 0;
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
-  forward("max", g, inp, out, idx);
-  const res = record(out, "maxPool2d", [inp], (dout) => [backward("max", g, inp, dout, idx)], [
+  forward("max", g, inp, out, idx, act);
+  const op = activation ? `maxPool2d+${activation}` : "maxPool2d";
+  const res = record(out, op, [inp], (dout) => [backward("max", g, inp, dout, idx, act, out)], [
     idx,
   ]);
   if (!res.requiresGrad) idx.dispose(); // else the backward's cache, held by the graph

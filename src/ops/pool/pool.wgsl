@@ -196,11 +196,17 @@ fn avg_backward_disjoint(@builtin(workgroup_id) wid: vec3<u32>,
 // and write 1 vec4 (and 1 of indices), instead of 4 scalar loads and 2 stores per output;
 // the backward writes the same 2 x 8 values as 4 vec4s. pool2_backward needs windows that
 // tile the input (H and W even) or a zeroed dinp, like the *_disjoint entry points.
-// Bindings as max_forward / max_backward (avg_*: the idx binding is a placeholder).
+// Bindings as max_forward / max_backward (avg_*: the idx binding is a placeholder), and the
+// backward's 4 pooled (the forward's output, read with ACT; else a placeholder).
 // Dispatch: grid(ceil(total / WG)), total = N * C * OH * ceil(OW / 4).
 
 override IS_MAX: bool = true;
 override OUT_ALIGNED: bool = false; // OW % 4 == 0: outputs and indices are whole vec4s
+// Max pooling then an activation, in the same kernels (0 none, 1 sigmoid, 2 ReLU): the
+// activation of each window's maximum, which is the maximum of the activated window (both
+// are monotone), on a quarter of the values; the backward scales dout by the activation's
+// derivative, from the pooled output (`pooled`, binding 4) before routing it.
+override ACT: u32 = 0u;
 
 @group(0) @binding(1) var<storage, read> inp4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
@@ -208,6 +214,20 @@ override OUT_ALIGNED: bool = false; // OW % 4 == 0: outputs and indices are whol
 @group(0) @binding(1) var<storage, read> dout4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> dinp4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> idx4_in: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> pooled: array<vec4<f32>>;
+
+fn activate(v: vec4<f32>) -> vec4<f32> {
+  if (ACT == 1u) { return 1.0 / (1.0 + exp(-v)); }
+  if (ACT == 2u) { return max(v, vec4<f32>(0.0)); }
+  return v;
+}
+
+// dout through the activation, from its output y: dout y (1 - y) or dout (y > 0).
+fn through_activation(g: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
+  if (ACT == 1u) { return g * y * (1.0 - y); }
+  if (ACT == 2u) { return select(vec4<f32>(0.0), g, y > vec4<f32>(0.0)); }
+  return g;
+}
 
 // The thread's outputs: plane (n, c), row y, first column x0, flat index of output x0.
 struct Quad { plane: u32, y: u32, x0: u32, o: u32 }
@@ -271,7 +291,7 @@ fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var at = vec4<u32>(0u);
   if (IS_MAX) {
     let m = max4(e);
-    v = m.v;
+    v = activate(m.v);
     let x = vec4<u32>(0u, 2u, 4u, 6u) + 2u * q.x0 + (m.k & vec4<u32>(1u));
     at = (2u * q.y + (m.k >> vec4<u32>(1u))) * p.w + x; // iy * W + ix, as max_forward
   } else {
@@ -299,16 +319,20 @@ fn pool2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let q = quad(i);
   var g: vec4<f32>;
   var k = vec4<u32>(0u);
+  var y = vec4<f32>(0.0);
   if (OUT_ALIGNED) {
     g = dout4[q.o / 4u];
     if (IS_MAX) { k = idx4_in[q.o / 4u]; }
+    if (ACT != 0u) { y = pooled[q.o / 4u]; }
   } else {
     for (var j = 0u; j < 4u; j++) {
       let o = min(q.o + j, q.o + p.ow - 1u - q.x0); // past the row: any in-bounds value
       g[j] = dout4[o / 4u][o % 4u];
       if (IS_MAX) { k[j] = idx4_in[o / 4u][o % 4u]; }
+      if (ACT != 0u) { y[j] = pooled[o / 4u][o % 4u]; }
     }
   }
+  g = through_activation(g, y);
   let top = (q.plane * p.h + 2u * q.y) * p.w + 2u * q.x0;
   // the gradient of window element k of output j: e[k][j]; which element won: k - (top
   // row's iy * W + 2 x) is 0, 1, W or W + 1
@@ -369,7 +393,7 @@ fn pool2_flat_forward(@builtin(workgroup_id) wid: vec3<u32>,
   var at = vec4<u32>(0u);
   if (IS_MAX) {
     let m = max4(e);
-    v = m.v;
+    v = activate(m.v);
     let corner = vec4<u32>(w[0].in_plane, w[1].in_plane, w[2].in_plane, w[3].in_plane);
     at = corner + (m.k >> vec4<u32>(1u)) * p.w + (m.k & vec4<u32>(1u)); // iy * W + ix
   } else {
@@ -397,13 +421,17 @@ fn pool2_flat_backward(@builtin(workgroup_id) wid: vec3<u32>,
   let o = min(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.outputs - 1u));
   var g = dout4[i];
   var k = vec4<u32>(0u);
+  var y = vec4<f32>(0.0);
   if (IS_MAX) { k = idx4_in[i]; }
+  if (ACT != 0u) { y = pooled[i]; }
   if (4u * i + 4u > p.outputs) {
     for (var j = 0u; j < 4u; j++) {
       g[j] = dout4[o[j] / 4u][o[j] % 4u];
       if (IS_MAX) { k[j] = idx4_in[o[j] / 4u][o[j] % 4u]; }
+      if (ACT != 0u) { y[j] = pooled[o[j] / 4u][o[j] % 4u]; }
     }
   }
+  g = through_activation(g, y);
   let corner = vec4<u32>(w[0].in_plane, w[1].in_plane, w[2].in_plane, w[3].in_plane);
   let e = window_grads(g, k - corner);
   let row = p.w / 2u;
