@@ -5,6 +5,8 @@
  */
 import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import { MaxPool2d } from "./pooling.ts";
+import { maxPool2d } from "../ops/pool/pool.ts";
 
 /**
  * Logistic sigmoid, y = 1 / (1 + exp(-x)) (`torch.nn.Sigmoid`).
@@ -22,6 +24,11 @@ export class Sigmoid extends Module {
   /** y = sigmoid(x). */
   forward(x: Tensor): Tensor {
     return x.sigmoid();
+  }
+
+  /** Sigmoid then a plain MaxPool2d as one pass (see {@link pooledAfter}); else null. */
+  override fusedWith(next: Module): ((x: Tensor) => Tensor) | null {
+    return pooledAfter(this, Sigmoid.prototype.forward, "sigmoid", next);
   }
 }
 
@@ -42,6 +49,29 @@ export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();
   }
+
+  /** ReLU then a plain MaxPool2d as one pass (see {@link pooledAfter}); else null. */
+  override fusedWith(next: Module): ((x: Tensor) => Tensor) | null {
+    return pooledAfter(this, ReLU.prototype.forward, "relu", next);
+  }
+}
+
+/**
+ * An activation module followed by a MaxPool2d, as `maxPool2d(x, ..., { activation })`: the
+ * window maxima first, then the activation of each (the same values, the activation being
+ * monotone, on a quarter of the elements for 2x2 windows, each way). Null when either
+ * module's `forward` is not its class's own (a hook, a subclass) or `next` is no MaxPool2d.
+ */
+function pooledAfter(
+  self: Module,
+  own: Module["forward"],
+  activation: "sigmoid" | "relu",
+  next: Module,
+): ((x: Tensor) => Tensor) | null {
+  if (self.forward !== own || next.forward !== MaxPool2d.prototype.forward) return null;
+  const pool = next as MaxPool2d;
+  return (x) =>
+    maxPool2d(x, pool.kernelSize, { stride: pool.stride, padding: pool.padding, activation });
 }
 
 /**

@@ -181,7 +181,8 @@ export abstract class Module {
   /**
    * One pass computing this module and then `next`, when this module has a fused kernel for
    * the pair (BatchNorm1d/2d or Conv2d followed by Sigmoid or ReLU: `batchNorm(..., {
-   * activation })`, `conv2d(..., { activation })`), else null. {@link Sequential} asks each neighbouring pair and runs the fused pass in
+   * activation })`, `conv2d(..., { activation })`; Sigmoid or ReLU followed by MaxPool2d:
+   * `maxPool2d(..., { activation })`), else null. {@link Sequential} asks each neighbouring pair and runs the fused pass in
    * place of the two forwards: the same values up to float32 rounding, one kernel and one
    * tensor fewer each way. A pair where either module has a forward hook or a `forward` of
    * its own (a subclass) is not fused: the intermediate tensor is then seen, so it is made.

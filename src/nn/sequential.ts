@@ -11,7 +11,8 @@ import type { Tensor } from "../tensor/tensor.ts";
  * registered as "0", "1", ..., so state-dict names match PyTorch's (`"1.running_mean"`);
  * `net[1]` is the second module, `net.length` their number, and `for (const m of net)`
  * iterates them. A pair of neighbours with a fused kernel ({@link Module.fusedWith}:
- * BatchNorm or Conv2d then Sigmoid or ReLU, neither hooked) runs as one pass.
+ * BatchNorm or Conv2d then Sigmoid or ReLU, or one of those then MaxPool2d, neither hooked)
+ * runs as one pass; of two overlapping pairs (Conv2d, Sigmoid, MaxPool2d) the later one.
  *
  * Shape: the first module's input -> the last module's output.
  *
@@ -59,9 +60,12 @@ export class Sequential extends Module implements Iterable<Module> {
   forward(x: Tensor): Tensor {
     const ms = this.#modules;
     for (let i = 0; i < ms.length; i++) {
-      // a pair with a fused kernel (BatchNorm or Conv2d + activation) runs as one pass
+      // a pair with a fused kernel (BatchNorm or Conv2d + activation, activation + max
+      // pool) runs as one pass; when the second module also fuses with the third (Conv2d,
+      // Sigmoid, MaxPool2d), the later pair does: the activation then runs after pooling
       const fused = i + 1 < ms.length ? ms[i].fusedWith(ms[i + 1]) : null;
-      if (fused) {
+      const later = fused && i + 2 < ms.length ? ms[i + 1].fusedWith(ms[i + 2]) : null;
+      if (fused && !later) {
         x = fused(x);
         i++;
       } else {

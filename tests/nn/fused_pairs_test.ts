@@ -11,6 +11,7 @@ import { ReLU, Sigmoid } from "../../src/nn/activation.ts";
 import { Sequential } from "../../src/nn/sequential.ts";
 import { Conv2d } from "../../src/nn/conv.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
+import { MaxPool2d } from "../../src/nn/pooling.ts";
 import type { Module } from "../../src/nn/module.ts";
 
 const TOL = { atol: 1e-6, rtol: 1e-5 };
@@ -200,3 +201,55 @@ gpuTest("no Conv2d fusion where the intermediate must be seen: hooks, subclasses
   equal(new Doubled(1, 2, 3).fusedWith(new Sigmoid()), null);
   equal(new Conv2d(1, 2, 3).fusedWith(new BatchNorm2d(2)), null);
 });
+
+/** `mods` as Sequential and one by one (twins from `make`): output op, output, dinp. */
+async function compareChain(make: () => Module[], shape: number[], op: string) {
+  const fused = new Sequential(...make());
+  const twins = make();
+  const x = Tensor.randn(shape, { seed: 11 }).mul(3);
+  x.requiresGrad = true;
+  const xb = x.detach();
+  xb.requiresGrad = true;
+  const yA = fused.forward(x);
+  const yB = twins.reduce((t, m) => m.forward(t), xb);
+  const what = `${op} ${shape}`;
+  equal(yA.gradFn?.op, op, `${what}: Sequential ran the fused kernel`);
+  assertClose(await yA.toArray(), await yB.toArray(), TOL, `${what}: output`);
+  const g = Tensor.randn(yA.shape, { seed: 12 });
+  yA.mul(g).sum().backward();
+  yB.mul(g).sum().backward();
+  assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
+}
+
+gpuTest(
+  "Sequential fuses Sigmoid/ReLU + MaxPool2d (pooling first): same output and dinp",
+  async () => {
+    await compareChain(
+      () => [new Sigmoid(), new MaxPool2d(2)],
+      [3, 4, 10, 10],
+      "maxPool2d+sigmoid",
+    );
+    await compareChain(() => [new ReLU(), new MaxPool2d(2)], [2, 3, 8, 12], "maxPool2d+relu");
+    // a window with no fused kernel: the two ops, still one module pair
+    await compareChain(
+      () => [new Sigmoid(), new MaxPool2d(3, { stride: 2, padding: 1 })],
+      [2, 2, 7, 7],
+      "sigmoid",
+    );
+  },
+);
+
+gpuTest(
+  "Conv2d, Sigmoid, MaxPool2d: the activation fuses with the pool, not the convolution",
+  async () => {
+    const make = () => [new Conv2d(2, 3, 3, { seed: 4 }), new Sigmoid(), new MaxPool2d(2)];
+    await compareChain(make, [2, 2, 10, 10], "maxPool2d+sigmoid");
+    const [conv, sig, pool] = make();
+    const y = new Sequential(conv, sig, pool).forward(Tensor.randn([1, 2, 6, 6], { seed: 2 }));
+    equal(y.gradFn?.next[0]?.op, "conv2d", "the convolution ran alone");
+    // a hook on the pool: the activation fuses with the convolution instead
+    pool.registerForwardHook(() => {});
+    const z = new Sequential(conv, sig, pool).forward(Tensor.randn([1, 2, 6, 6], { seed: 2 }));
+    equal(z.gradFn?.next[0]?.op, "conv2d+sigmoid");
+  },
+);
