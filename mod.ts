@@ -59,6 +59,7 @@ export type {
   LoadStateDictOptions,
   Module,
   Sequential,
+  SequentialPass,
   StateDict,
 } from "./src/nn/mod.ts";
 export type { SGD, SGDOptions } from "./src/optim/mod.ts";

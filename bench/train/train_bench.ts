@@ -17,7 +17,6 @@
  *
  * @module
  */
-import type { Module } from "../../src/nn/module.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
@@ -106,19 +105,12 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   console.log(`  SGD step           ${ms(opt)} ${share(opt)}`);
 
   // Each layer alone: forward, then backward from a random upstream gradient. A pair that
-  // Sequential fuses (BatchNorm + activation) is timed as the one pass it runs as.
+  // Sequential fuses (BatchNorm + activation, activation + max pool) is timed as the one
+  // pass it runs as.
   console.log("  per layer (forward / backward):");
   let act = s.x;
-  const children = (s.net as Module).namedChildren();
-  for (let i = 0; i < children.length; i++) {
-    const [key, layer] = children[i];
-    const next = children[i + 1]?.[1];
-    const fused = next ? layer.fusedWith(next) : null;
-    const forward = fused ?? ((t: Tensor) => layer.forward(t));
-    const name = fused
-      ? `${layer.constructor.name}+${next!.constructor.name}`
-      : layer.constructor.name;
-    if (fused) i++;
+  for (const { first, modules, name, forward } of s.net.passes()) {
+    const key = String(first);
     const inp = act.detach();
     inp.requiresGrad = act !== s.x; // as in training: no gradient for the images
     const f = await timed(() => tidy(() => forward(inp)), reps, waitCost);
@@ -134,7 +126,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
       reps,
       waitCost,
     );
-    for (const p of layer.parameters()) {
+    for (const p of modules.flatMap((m) => m.parameters())) {
       p.grad?.dispose();
       p.grad = null;
     }

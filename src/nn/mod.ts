@@ -30,7 +30,7 @@ export { ReLU, Sigmoid } from "./activation.ts";
 export { Flatten } from "./flatten.ts";
 export { ChannelNoise, type ChannelNoiseOptions } from "./channel_noise.ts";
 export { Dropout, type DropoutLayerOptions } from "./dropout.ts";
-export { Sequential } from "./sequential.ts";
+export { Sequential, type SequentialPass } from "./sequential.ts";
 export { CrossEntropyLoss } from "./loss.ts";
 export * as functional from "./functional.ts";
 export * as init from "./init.ts";

@@ -56,22 +56,61 @@ export class Sequential extends Module implements Iterable<Module> {
     return this.#modules[Symbol.iterator]();
   }
 
-  /** Applies each module in turn. */
+  /** Applies each module in turn (each of {@link passes}). */
   forward(x: Tensor): Tensor {
+    for (const pass of this.passes()) x = pass.forward(x);
+    return x;
+  }
+
+  /**
+   * The passes {@link forward} runs, in order: each module alone, or a pair with a fused
+   * kernel (BatchNorm or Conv2d + activation, activation + max pool; see
+   * {@link Module.fusedWith}) as one. When the second module of a pair also fuses with the
+   * third (Conv2d, Sigmoid, MaxPool2d), the later pair does: the activation then runs after
+   * pooling, on a quarter of the values. Asked afresh at each call, so hooks added or
+   * removed take effect at once.
+   *
+   * @example
+   * ```ts
+   * import { nn } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const net = new nn.Sequential(new nn.Conv2d(1, 2, 3), new nn.Sigmoid(), new nn.MaxPool2d(2));
+   * const passes = net.passes().map((p) => `${p.first}: ${p.name}`);
+   * assert.deepEqual(passes, ["0: Conv2d", "1: Sigmoid+MaxPool2d"]);
+   * ```
+   */
+  passes(): SequentialPass[] {
     const ms = this.#modules;
+    const out: SequentialPass[] = [];
     for (let i = 0; i < ms.length; i++) {
-      // a pair with a fused kernel (BatchNorm or Conv2d + activation, activation + max
-      // pool) runs as one pass; when the second module also fuses with the third (Conv2d,
-      // Sigmoid, MaxPool2d), the later pair does: the activation then runs after pooling
       const fused = i + 1 < ms.length ? ms[i].fusedWith(ms[i + 1]) : null;
       const later = fused && i + 2 < ms.length ? ms[i + 1].fusedWith(ms[i + 2]) : null;
       if (fused && !later) {
-        x = fused(x);
+        const name = `${ms[i].constructor.name}+${ms[i + 1].constructor.name}`;
+        out.push({ first: i, modules: [ms[i], ms[i + 1]], name, forward: fused });
         i++;
       } else {
-        x = ms[i].forward(x);
+        const m = ms[i];
+        out.push({
+          first: i,
+          modules: [m],
+          name: m.constructor.name,
+          forward: (x) => m.forward(x),
+        });
       }
     }
-    return x;
+    return out;
   }
+}
+
+/** One pass of a {@link Sequential}: a module, or a fused pair of neighbours. */
+export interface SequentialPass {
+  /** The index of its (first) module. */
+  first: number;
+  /** Its modules, one or two. */
+  modules: Module[];
+  /** Their class names, joined by "+" for a pair: "Conv2d", "Sigmoid+MaxPool2d". */
+  name: string;
+  /** Runs it. */
+  forward: (x: Tensor) => Tensor;
 }
