@@ -40,6 +40,10 @@
 // flipped in ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host
 // runs `forward` for it, on the weight repacked by pack_weight_flipped. Other strides use
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
+// That padding is wide (4 columns each side at 5x5), so the host dispatches the forward once
+// per run of pixel-block columns whose taps read real values in the same range [KX_LO,
+// KX_HI): the taps, and whole tap blocks, that would read only padding are skipped at
+// compile time. (Rows need no such split: each thread loops over the ky whose row exists.)
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
 // (tile, lane group, row range), the tile being 4 output channels o0.. x CT sets of (input
