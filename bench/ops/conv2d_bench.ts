@@ -4,8 +4,9 @@
  * matmul kernel (`linear`) on a few shapes in the same run, the yardstick of issue 10 (every
  * convolution pass at >= 60% of the best matmul's GFLOP/s). Every pass is validated against
  * the float64 reference before it is timed; the table interleaves all passes ROUNDS times
- * and keeps each one's best (the machine is shared), printing ms, GFLOP/s (2 N O OH OW C KH
- * KW useful FLOP per pass, the same for all three) and the share of the best matmul. The
+ * and prints each one's best time and its GFLOP/s (2 N O OH OW C KH KW useful FLOP per pass,
+ * the same for all three), and its share of the best matmul of the same round, median and
+ * range over the rounds (the machine is shared, and its speed drifts within minutes). The
  * float64 reference is the `Deno.bench` baseline.
  * Run: `deno run -A bench/ops/conv2d_bench.ts` (the table) or `deno bench -A ...`.
  *
@@ -105,23 +106,37 @@ for (const [N, I, O] of MATMULS) {
   const fn = () => tidy(() => void linear(a, w));
   timed.push({ name: `matmul [${N},${I}]x[${O},${I}]^T`, fn, flop: 2 * N * I * O, conv: false });
 }
-const best = timed.map(() => Infinity);
+// ms[i][r]: entry i in round r. The share of the best matmul is taken per round (the matmuls
+// of the same round, seconds apart), then its median over the rounds: this machine's speed
+// drifts by up to 2x within minutes, which moves the best-of-rounds figures of different
+// entries apart.
+const ms = timed.map(() => [] as number[]);
 for (let r = 0; r < ROUNDS; r++) {
   for (let i = 0; i < timed.length; i++) {
-    best[i] = Math.min(best[i], await msPerCall(timed[i].fn, { reps: REPS, trials: 1 }));
+    ms[i].push(await msPerCall(timed[i].fn, { reps: REPS, trials: 1 }));
   }
 }
-const gflops = timed.map((t, i) => t.flop / best[i] / 1e6);
-const yard = Math.max(...gflops.filter((_, i) => !timed[i].conv));
+const rate = (i: number, r: number) => timed[i].flop / ms[i][r] / 1e6; // GFLOP/s
+const yardOf = (r: number) => Math.max(...timed.flatMap((t, i) => t.conv ? [] : [rate(i, r)]));
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[(a.length - 1) >> 1];
+const best = ms.map((m) => Math.min(...m));
+const yard = Math.max(...timed.flatMap((t, i) => t.conv ? [] : [t.flop / best[i] / 1e6]));
 console.log(
-  `convolutions on ${(await adapterInfo()).description}, best of ${ROUNDS} interleaved ` +
+  `convolutions on ${(await adapterInfo()).description}, ${ROUNDS} interleaved rounds: best ` +
+    `time, its GFLOP/s, and the share of the round's best matmul, median (min-max) over the ` +
     `rounds; best matmul ${yard.toFixed(2)} GFLOP/s`,
 );
 for (let i = 0; i < timed.length; i++) {
+  const shares = ms[i].map((_, r) => (100 * rate(i, r)) / yardOf(r));
+  const pct = (v: number) => v.toFixed(0);
   console.log(
     `${timed[i].name.padEnd(44)} ${best[i].toFixed(2).padStart(8)} ms ` +
-      `${gflops[i].toFixed(2).padStart(6)} GFLOP/s` +
-      (timed[i].conv ? ` ${(100 * gflops[i] / yard).toFixed(0).padStart(4)}% of best matmul` : ""),
+      `${(timed[i].flop / best[i] / 1e6).toFixed(2).padStart(6)} GFLOP/s` +
+      (timed[i].conv
+        ? ` ${pct(median(shares)).padStart(4)}% (${pct(Math.min(...shares))}-${
+          pct(Math.max(...shares))
+        }) of the round's best matmul`
+        : ""),
   );
 }
 
