@@ -193,7 +193,7 @@ function tapColumns(d: Dims, tw: number): TapColumns[] {
     // pixels x0 .. x0 + tw - 1 read padded values x0 + kx ..; real ones are [pw, pw + w)
     const x0 = b * tw;
     const kxLo = Math.max(0, d.pw - x0 - tw + 1);
-    const kxHi = Math.min(d.kw, d.pw + d.w - x0);
+    const kxHi = Math.max(0, Math.min(d.kw, d.pw + d.w - x0)); // 0: all padding
     const last = runs.at(-1);
     if (last && last.kxLo === kxLo && last.kxHi === kxHi) last.blocks++;
     else runs.push({ first: b, blocks: 1, kxLo, kxHi });
