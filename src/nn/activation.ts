@@ -7,6 +7,7 @@ import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { MaxPool2d } from "./pooling.ts";
 import { maxPool2d } from "../ops/pool/pool.ts";
+import type { FusedActivation } from "../ops/activation/activation.ts";
 
 /**
  * Logistic sigmoid, y = 1 / (1 + exp(-x)) (`torch.nn.Sigmoid`).
@@ -65,7 +66,7 @@ export class ReLU extends Module {
 function pooledAfter(
   self: Module,
   own: Module["forward"],
-  activation: "sigmoid" | "relu",
+  activation: FusedActivation,
   next: Module,
 ): ((x: Tensor) => Tensor) | null {
   if (self.forward !== own || next.forward !== MaxPool2d.prototype.forward) return null;
@@ -88,7 +89,7 @@ function pooledAfter(
  * console.log(fusibleActivation(hooked)); // null
  * ```
  */
-export function fusibleActivation(next: Module): "sigmoid" | "relu" | null {
+export function fusibleActivation(next: Module): FusedActivation | null {
   if (next.forward === Sigmoid.prototype.forward) return "sigmoid";
   if (next.forward === ReLU.prototype.forward) return "relu";
   return null;

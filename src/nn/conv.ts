@@ -9,6 +9,7 @@ import { fmt } from "../tensor/shape.ts";
 import { conv2d, type Conv2dOptions, pair } from "../ops/conv2d/conv2d.ts";
 import { pytorchDefault } from "./init.ts";
 import { fusibleActivation } from "./activation.ts";
+import type { FusedActivation } from "../ops/activation/activation.ts";
 
 /**
  * Options of {@link Conv2d}: the convolution's own (`stride`, `padding`, as a number for
@@ -96,7 +97,7 @@ export class Conv2d extends Module {
     return activation ? (x) => this.convolve(x, activation) : null;
   }
 
-  private convolve(x: Tensor, activation?: "sigmoid" | "relu"): Tensor {
+  private convolve(x: Tensor, activation?: FusedActivation): Tensor {
     const [kh, kw] = this.kernelSize;
     if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
       const k = kh === kw ? `${kh}` : `[${kh}, ${kw}]`;

@@ -32,3 +32,26 @@ export function launchActivation(entry: ActivationEntry, buffers: GPUBuffer[], n
     workgroups: grid(Math.ceil(n4 / WG)),
   });
 }
+
+/** An activation a kernel can apply in the same pass as its own work (`{ activation }`). */
+export type FusedActivation = "sigmoid" | "relu";
+
+/**
+ * The `ACT` override of every kernel with a fused activation (batch norm, conv2d, max
+ * pooling): 0 none, 1 ReLU, 2 sigmoid. Refuses any other value, naming `op` and the choices.
+ *
+ * @example
+ * ```ts
+ * import { activationCode } from "./activation.ts";
+ * console.log(activationCode("conv2d", "sigmoid")); // 2
+ * console.log(activationCode("conv2d", undefined)); // 0
+ * ```
+ */
+export function activationCode(op: string, activation: FusedActivation | undefined): 0 | 1 | 2 {
+  if (activation === undefined) return 0;
+  if (activation === "relu") return 1;
+  if (activation === "sigmoid") return 2;
+  throw new Error(
+    `${op}: activation must be "sigmoid" or "relu", got ${JSON.stringify(activation)}`,
+  );
+}

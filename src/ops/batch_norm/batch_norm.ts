@@ -12,6 +12,7 @@ import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { deviceSync } from "../../gpu/device.ts";
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
+import { activationCode, type FusedActivation } from "../activation/activation.ts";
 import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./batch_norm.wgsl" with { type: "text" };
@@ -38,7 +39,7 @@ export interface BatchNormOptions {
    * An activation applied to the normalized output in the same kernel (`"relu"` or
    * `"sigmoid"`): `act(batchNorm(x))` without the intermediate tensor. Default none.
    */
-  activation?: "relu" | "sigmoid";
+  activation?: FusedActivation;
 }
 
 /**
@@ -150,7 +151,7 @@ function params(l: BatchNormLayout, eps = 0, factor = 0): Params {
     .f32(l.m).f32(eps).f32(factor).u32(0);
 }
 
-const ACT = { none: 0, relu: 1, sigmoid: 2 } as const;
+const ACT = { none: 0, relu: 1, sigmoid: 2 } as const; // activationCode()'s codes
 
 function unitOverrides(l: BatchNormLayout, act: keyof typeof ACT = "none") {
   return { WG: l.wg, TPR: l.tpr, VEC: +l.vec, COLUMNS: +l.columns, ACT: ACT[act] };
@@ -419,11 +420,7 @@ export function batchNorm(
       `Expected more than 1 value per channel when training, got input size ${fmt(inp.shape)}`,
     );
   }
-  if (activation !== undefined && activation !== "relu" && activation !== "sigmoid") {
-    throw new Error(
-      `batchNorm: activation must be "relu" or "sigmoid", got ${JSON.stringify(activation)}`,
-    );
-  }
+  activationCode("batchNorm", activation); // refuses an unknown one
   const act = activation ?? "none";
   const l = batchNormLayout(inp.shape);
   // The kernels take weight and bias together: a lone one gets its neutral partner.

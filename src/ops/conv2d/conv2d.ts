@@ -12,7 +12,11 @@ import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
-import { launchActivation } from "../activation/activation.ts";
+import {
+  activationCode,
+  type FusedActivation,
+  launchActivation,
+} from "../activation/activation.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair, slidingWindow, type Window } from "../window.ts";
 import src from "./conv2d.wgsl" with { type: "text" };
@@ -79,10 +83,8 @@ export interface Conv2dOptions {
    * `conv2d(...).sigmoid()` with one pass and one tensor fewer. `nn.Sequential` uses it for
    * a Conv2d followed by a Sigmoid or ReLU module.
    */
-  activation?: "sigmoid" | "relu";
+  activation?: FusedActivation;
 }
-
-const ACTIVATIONS = { sigmoid: 1, relu: 2 } as const;
 
 /** A convolution's sizes: the window over input [n, c, h, w] and o output channels. */
 interface Dims extends Window {
@@ -217,7 +219,7 @@ export function launchConvForward(
     tile?: ConvTile;
     ssbo?: boolean;
     entry?: string;
-    activation?: "sigmoid" | "relu";
+    activation?: FusedActivation;
   } = {},
 ): void {
   const tile = opts.tile ?? defaultTile(d.o, d.ow);
@@ -242,7 +244,7 @@ export function launchConvForward(
         HAS_BIAS: +(bias !== null),
         KH: d.kh,
         KW: d.kw,
-        ACT: opts.activation ? ACTIVATIONS[opts.activation] : 0,
+        ACT: activationCode("conv2d", opts.activation),
         KX_LO: cols.kxLo,
         KX_HI: cols.kxHi,
         UNIT_STRIDE: +(d.sh === 1 && d.sw === 1),
@@ -432,11 +434,7 @@ export function conv2d(
   const stride = pair(opts.stride ?? 1, "conv2d: stride", 1);
   const padding = pair(opts.padding ?? 0, "conv2d: padding", 0);
   const { activation } = opts;
-  if (activation !== undefined && !Object.hasOwn(ACTIVATIONS, activation)) {
-    throw new Error(
-      `conv2d: activation must be "sigmoid" or "relu", got ${JSON.stringify(activation)}`,
-    );
-  }
+  activationCode("conv2d", activation); // refuses an unknown one before any work
   if (weight.rank !== 4) {
     throw new Error(
       `conv2d expects a 4-D weight [out_channels, in_channels, kH, kW], got ${fmt(weight.shape)}`,

@@ -95,7 +95,7 @@ override KW: u32 = 0u;
 override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
 override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C = 1), not channels
 override FULL_SETS: bool = false; // backward_weight: CT divides C (or KH along ky)
-override ACT: u32 = 0u;       // forward: the activation applied on store (0 none, 1 sigmoid, 2 ReLU)
+override ACT: u32 = 0u;       // forward: the activation applied on store (0 none, 1 ReLU, 2 sigmoid)
 override KX_LO: u32 = 0u;     // forward, KW <= 8: the pixel blocks' taps that read real values,
 override KX_HI: u32 = 0xffffffffu; // kx in [KX_LO, KX_HI) (the others read only padding)
 
@@ -282,8 +282,8 @@ fn store(n: u32, o: u32, y: u32, x: u32, acc: vec4<f32>) {
   if (o >= p.o || x >= p.ow) { return; }
   var v = acc;
   if (HAS_BIAS) { v += bias[o]; }
-  if (ACT == 1u) { v = 1.0 / (1.0 + exp(-v)); }
-  if (ACT == 2u) { v = max(v, vec4<f32>(0.0)); }
+  if (ACT == 1u) { v = max(v, vec4<f32>(0.0)); }
+  if (ACT == 2u) { v = 1.0 / (1.0 + exp(-v)); }
   let base = ((n * p.o + o) * p.oh + y) * p.ow + x;
   if (OUT_ALIGNED) {
     out[base >> 2u] = v;

@@ -7,6 +7,7 @@
  */
 import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
+import { activationCode, type FusedActivation } from "../activation/activation.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair, slidingWindow, type Window } from "../window.ts";
@@ -31,7 +32,7 @@ export interface MaxPool2dOptions extends Pool2dOptions {
    * are monotone) with the activation run on a quarter of the values each way.
    * `nn.Sequential` uses it for a Sigmoid or ReLU followed by a MaxPool2d.
    */
-  activation?: "sigmoid" | "relu";
+  activation?: FusedActivation;
 }
 
 type Geometry = Window;
@@ -106,9 +107,6 @@ function runPool2(
     workgroups: grid(Math.ceil(total / WG)),
   });
 }
-
-/** The activations the max pooling kernels can apply (ACT in pool.wgsl). */
-const ACTIVATIONS = { sigmoid: 1, relu: 2 } as const;
 
 function forward(
   kind: "max" | "avg",
@@ -213,17 +211,12 @@ export function maxPool2d(
   opts: MaxPool2dOptions = {},
 ): Tensor {
   const { activation, ...window } = opts;
-  if (activation !== undefined && !Object.hasOwn(ACTIVATIONS, activation)) {
-    throw new Error(
-      `maxPool2d: activation must be "sigmoid" or "relu", got ${JSON.stringify(activation)}`,
-    );
-  }
+  const act = activationCode("maxPool2d", activation);
   const g = geometry("maxPool2d", inp, kernelSize, window);
   if (activation && !pool2(g)) { // no fused kernel for this window: the two ops
     const pooled = maxPool2d(inp, kernelSize, window);
     return activation === "sigmoid" ? pooled.sigmoid() : pooled.relu();
   }
-  const act = activation ? ACTIVATIONS[activation] : 0;
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   const idx = Tensor.empty(out.shape); // u32 positions, the backward's cache
   forward("max", g, inp, out, idx, act);

@@ -202,7 +202,7 @@ fn avg_backward_disjoint(@builtin(workgroup_id) wid: vec3<u32>,
 
 override IS_MAX: bool = true;
 override OUT_ALIGNED: bool = false; // OW % 4 == 0: outputs and indices are whole vec4s
-// Max pooling then an activation, in the same kernels (0 none, 1 sigmoid, 2 ReLU): the
+// Max pooling then an activation, in the same kernels (0 none, 1 ReLU, 2 sigmoid): the
 // activation of each window's maximum, which is the maximum of the activated window (both
 // are monotone), on a quarter of the values; the backward scales dout by the activation's
 // derivative, from the pooled output (`pooled`, binding 4) before routing it.
@@ -217,15 +217,15 @@ override ACT: u32 = 0u;
 @group(0) @binding(4) var<storage, read> pooled: array<vec4<f32>>;
 
 fn activate(v: vec4<f32>) -> vec4<f32> {
-  if (ACT == 1u) { return 1.0 / (1.0 + exp(-v)); }
-  if (ACT == 2u) { return max(v, vec4<f32>(0.0)); }
+  if (ACT == 1u) { return max(v, vec4<f32>(0.0)); }
+  if (ACT == 2u) { return 1.0 / (1.0 + exp(-v)); }
   return v;
 }
 
 // dout through the activation, from its output y: dout y (1 - y) or dout (y > 0).
 fn through_activation(g: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
-  if (ACT == 1u) { return g * y * (1.0 - y); }
-  if (ACT == 2u) { return select(vec4<f32>(0.0), g, y > vec4<f32>(0.0)); }
+  if (ACT == 1u) { return select(vec4<f32>(0.0), g, y > vec4<f32>(0.0)); }
+  if (ACT == 2u) { return g * y * (1.0 - y); }
   return g;
 }
 
