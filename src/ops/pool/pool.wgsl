@@ -369,9 +369,13 @@ fn window2(o: u32) -> Window2 {
   return Window2((r - y) / p.oh * p.h * p.w + in_plane, in_plane);
 }
 
-// The 4 windows of thread i (outputs past the end repeat the last one).
-fn windows2(i: u32) -> array<Window2, 4> {
-  let o = min(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.outputs - 1u));
+// The 4 outputs of thread i (those past the end repeat the last one).
+fn outputs4(i: u32) -> vec4<u32> {
+  return min(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.outputs - 1u));
+}
+
+// The windows of outputs o.
+fn windows2(o: vec4<u32>) -> array<Window2, 4> {
   return array<Window2, 4>(window2(o.x), window2(o.y), window2(o.z), window2(o.w));
 }
 
@@ -381,7 +385,7 @@ fn pool2_flat_forward(@builtin(workgroup_id) wid: vec3<u32>,
                       @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = thread_id(wid, nwg, lid);
   if (i >= p.total) { return; }
-  let w = windows2(i);
+  let w = windows2(outputs4(i));
   let row = p.w / 2u; // vec2s per input row
   let a0 = inp2[w[0].at / 2u]; let b0 = inp2[w[0].at / 2u + row];
   let a1 = inp2[w[1].at / 2u]; let b1 = inp2[w[1].at / 2u + row];
@@ -416,9 +420,9 @@ fn pool2_flat_backward(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = thread_id(wid, nwg, lid);
   if (i >= p.total) { return; }
-  let w = windows2(i);
   // past the end (the last thread): the last output's values, written again unchanged
-  let o = min(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.outputs - 1u));
+  let o = outputs4(i);
+  let w = windows2(o);
   var g = dout4[i];
   var k = vec4<u32>(0u);
   var y = vec4<f32>(0.0);
