@@ -41,7 +41,7 @@ if (a.info.isFallbackAdapter || /llvmpipe/.test(a.info.description)) {
 }' || exit 3
 
 echo "== kernel tests on this adapter"
-timeout 600 deno test -A tests/ops/ 2>&1 | tail -5
+timeout 600 bash tests/unit.sh tests/ops/ 2>&1 | tail -5
 
 echo "== training step throughput (batch 256) and per-layer profile"
 timeout 900 deno run -A bench/train/train_bench.ts --steps 50

@@ -184,7 +184,7 @@ gpuTest(
     // 100 steps and falls back every ~1,800 steps, so a full collection runs every 100 steps
     // (with it: 15-27 MiB over 2,000 steps, measured).
     const gc = (globalThis as { gc?: () => void }).gc;
-    ok(gc, "this test needs V8's gc(): run it with --v8-flags=--expose-gc (deno task test does)");
+    ok(gc, "this test needs V8's gc(): run it with --v8-flags=--expose-gc (tests/unit.sh does)");
     for (let i = 0; i < 20; i++) step();
     await sync();
     gc();
