@@ -6,10 +6,11 @@
 # Why a script: Deno's test runner gives every test module, and every documentation
 # example, an isolate of its own, and each isolate creates and drops its own WebGPU
 # instance. On Linux wgpu then loads and unloads the Vulkan drivers, and Mesa's EGL/GL
-# driver as well, once per module: some 250 times per run. Mesa's LLVM-based drivers do not
-# survive that: about one run in three aborted at exit, after every test had passed (glibc's
-# "corrupted size vs. prev_size" in libEGL's destructor, or a jump into an unloaded
-# driver; 1 and 3 crashes in 15 runs of 60 workers, none with the drivers pinned). So on
+# driver as well, once per module that touches the GPU (of 197 modules). Mesa's LLVM-based
+# drivers do not survive that: 2 of 4 local runs and a CI run aborted at exit, after every
+# test had passed (glibc's "corrupted size vs. prev_size" in libEGL's destructor); a
+# reproducer of 60 workers crashed 1 and 3 runs in 15 (as is; Vulkan only: a jump into an
+# unloaded driver), none with the driver pinned. So on
 # Linux this script
 #   - asks Deno for the Vulkan backend only (DENO_WEBGPU_BACKEND=vulkan, unless set), which
 #     keeps EGL and the GL driver out of the process, and
@@ -40,10 +41,10 @@ if [[ $(uname -s) == Linux ]]; then
       # A manifest for another architecture (lvp_icd.i686.json) names a library this
       # process cannot load.
       name=$(basename "$m" .json)
-      [[ $name == *.* && ${name##*.} != "$(uname -m)" ]] && continue
+      if [[ $name == *.* && ${name##*.} != "$(uname -m)" ]]; then continue; fi
       lib=$(sed -n 's/.*"library_path"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$m" | head -n 1)
       # Only absolute paths that exist: a bare name would make ld.so search, and warn.
-      [[ $lib == /* && -f $lib ]] && pinned+=("$lib")
+      if [[ $lib == /* && -f $lib ]]; then pinned+=("$lib"); fi
     done
     if ((${#pinned[@]})); then
       LD_PRELOAD=$(
