@@ -2,7 +2,13 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
+import {
+  conv2d,
+  type ConvTile,
+  launchConvForward,
+  launchConvInputGrad,
+} from "../../src/ops/conv2d/conv2d.ts";
+import { slidingWindow } from "../../src/ops/window.ts";
 import {
   type ConvDims,
   refConv2dBackward,
@@ -126,6 +132,66 @@ for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
       },
     );
   }
+}
+
+// Every register tile of the forward kernel (which also computes dinp at unit stride), not
+// only the one the default picks per shape: channel counts that are one block with absent
+// channels (TAIL), several blocks with a partial last one, rows that are not whole tiles,
+// padding wider than a tile, and a stride (the gathered path). Each against the float64
+// reference.
+const TILES: ConvTile[] = [{ cq: 1 }, { cq: 2 }, { cq: 2, wide: true }];
+const TILE_CASES: [number[], number[], number[], number[]][] = [
+  [[2, 3, 9, 13], [5, 3, 3], [1, 1], [1, 1]],
+  [[2, 2, 7, 11], [13, 5, 5], [1, 1], [2, 2]],
+  [[3, 1, 10, 10], [6, 5, 5], [1, 1], [0, 0]],
+  [[2, 6, 14, 14], [16, 5, 5], [1, 1], [0, 0]],
+  [[2, 7, 6, 21], [2, 3, 7], [1, 1], [1, 6]],
+  [[2, 2, 9, 9], [6, 3, 3], [2, 1], [1, 2]],
+];
+
+for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
+  gpuTest(
+    `conv2d tiles 4x8, 8x4, 8x8 vs float64 reference: inp [${inShape}] weight [${[
+      o,
+      inShape[1],
+      kh,
+      kw,
+    ]}] stride ${stride} padding ${padding}`,
+    async () => {
+      const win = slidingWindow(
+        "test",
+        inShape,
+        [kh, kw],
+        stride as [number, number],
+        padding as [number, number],
+      );
+      const d = { ...win, o };
+      const ref = dims(inShape, [o, kh, kw], stride, padding);
+      const rng = new Rng(o * 31 + kw);
+      const x = randArray(d.n * d.c * d.h * d.w, rng);
+      const w = randArray(o * d.c * kh * kw, rng);
+      const b = randArray(o, rng);
+      const dy = randArray(d.n * o * d.oh * d.ow, rng);
+      const [inp, weight, bias] = [
+        Tensor.from(x, inShape),
+        Tensor.from(w, [o, d.c, kh, kw]),
+        Tensor.from(b, [o]),
+      ];
+      const dout = Tensor.from(dy, [d.n, o, d.oh, d.ow]);
+      const want = refConv2dForward(x, w, b, ref);
+      const wantDinp = refConv2dBackward(x, w, dy, ref).dinp;
+      const tol = (k: number) => ({ atol: 1e-6 * Math.sqrt(k) * 8, rtol: 1e-5 });
+      for (const tile of TILES) {
+        const what = `tile ${JSON.stringify(tile)}`;
+        const out = Tensor.empty([d.n, o, d.oh, d.ow]);
+        launchConvForward(d, inp.buffer, weight.buffer, bias.buffer, out.buffer, { tile });
+        assertClose(await out.toArray(), want, tol(d.c * kh * kw), `${what}: out`);
+        const dinp = Tensor.empty(inShape);
+        launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, tile);
+        assertClose(await dinp.toArray(), wantDinp, tol(o * kh * kw), `${what}: dinp`);
+      }
+    },
+  );
 }
 
 gpuTest("conv2d errors name the bad shape and the fix", () => {

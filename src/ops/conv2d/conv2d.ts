@@ -25,25 +25,53 @@ export { pair };
 
 /**
  * Register tile of the forward (and dinp) kernel: each thread computes 4 cq output channels
- * x 8 / cq pixels of one output row (32 floats, what llvmpipe keeps in registers; larger
- * tiles spilled and ran slower, 4 x 16 about 3x slower). Measured on llvmpipe at conv2 of
- * LeNet (same process, interleaved): 4 x 8 with uniform weights about 2x faster than the
- * previous 8 x 4 kernel with per-thread weight loads and a pixel-major thread order.
+ * x 4 or 8 pixels of one output row. Measured on llvmpipe at conv2 of LeNet (same process,
+ * interleaved): 4 x 8 with uniform weights about 2x faster than the first 8 x 4 kernel with
+ * per-thread weight loads and a pixel-major thread order; 4 x 16 about 3x slower (spilled).
  */
 export interface ConvTile {
   /** Channel quads per thread: 1 (4 channels x 8 pixels) or 2 (8 channels x 4 pixels). */
   cq: 1 | 2;
+  /** With `cq: 2`, 8 pixels instead of 4: 8 x 8, 64 accumulators. */
+  wide?: boolean;
 }
 
+/** Pixels of an output row per thread of `tile`. */
+const tileWidth = (tile: ConvTile) => tile.cq === 1 || tile.wide ? 8 : 4;
+
+/**
+ * Time per computed output of each tile (4 x 8, 8 x 4, 8 x 8) relative to 4 x 8, on shapes
+ * that are whole tiles of all three. On llvmpipe (AMD EPYC, 2 cores, 256-bit LLVM 15;
+ * interleaved medians of 5-7 rounds): 8 x 4 1.05x, 8 x 8 0.78x at LeNet's conv2 forward
+ * ([256,6,12,12] * [16,6,5,5]) and 1.05x, 0.74x at [64,32,16,16] * [64,32,3,3]: more work
+ * per thread for the same weight loads and loop overhead. On a GPU, 64 accumulators per
+ * thread cost occupancy: not measured, so 8 x 8 is not used there, and 8 x 4 counts as
+ * 4 x 8 (the rule before 8 x 8 existed).
+ */
+function tileCosts(): [number, number, number] {
+  return deviceSync().adapterInfo.isFallbackAdapter ? [1, 1.05, 0.76] : [1, 1, Infinity];
+}
+
+/**
+ * The tile with the most useful outputs per unit of time: a tile computes the absent
+ * channels of its block (O rounded up to 4 or 8, except in a single block of channels,
+ * where TAIL skips them) and the pixels past the row (OW rounded up to 8 or 4). Ties go to
+ * the first of 4 x 8, 8 x 4, 8 x 8. On llvmpipe every LeNet convolution takes 8 x 8:
+ * 0.72-0.92x the time of the tile it took before (plain LeNet's conv2 dinp 0.82x, conv1's
+ * forward 0.81x).
+ */
 function defaultTile(channels: number, ow: number): ConvTile {
-  // The tile that wastes the least: multiply-adds of absent channels (O rounded up to 4 or
-  // 8, except in a single block of channels, where TAIL skips them) and pixels past the row
-  // (OW rounded up to 8 or 4). Ties go to 4 x 8, measured faster. Plain LeNet's conv2 dinp
-  // (6 channels, 14 pixels) takes 8 x 4: 0.93x the time of 4 x 8.
   const used = (c: number, x: number) =>
     (channels <= c ? 1 : channels / (Math.ceil(channels / c) * c)) *
     (ow / (Math.ceil(ow / x) * x));
-  return { cq: used(8, 4) > used(4, 8) ? 2 : 1 };
+  const tiles: ConvTile[] = [{ cq: 1 }, { cq: 2 }, { cq: 2, wide: true }];
+  const costs = tileCosts();
+  let best = 0;
+  for (let i = 1; i < tiles.length; i++) {
+    const score = (j: number) => used(4 * tiles[j].cq, tileWidth(tiles[j])) / costs[j];
+    if (score(i) > score(best)) best = i;
+  }
+  return tiles[best];
 }
 
 /**
@@ -228,7 +256,8 @@ export function launchConvForward(
     ? packWeight("pack_weight_flipped", opts.flipped, weight, d.c * d.kh * d.kw, o4, opts.ssbo)
     : packWeight("pack_weight", d, weight, d.c * d.kh * d.kw, o4, opts.ssbo);
   const { rows, wp } = paddedRows(d, inp);
-  for (const cols of tapColumns(d, 8 / tile.cq)) {
+  if (tile.wide && tile.cq !== 2) throw new Error("conv2d: a wide tile has cq 2");
+  for (const cols of tapColumns(d, tileWidth(tile))) {
     const qw = cols.blocks;
     const blocks = d.oh * qw; // pixel blocks per image
     launch({
@@ -238,6 +267,7 @@ export function launchConvForward(
       overrides: {
         WG,
         CQ: tile.cq,
+        WIDE: +(tile.wide ?? false),
         // one block of channels: those that exist (the FMAs of absent ones are skipped)
         TAIL: o4 === 4 * tile.cq ? d.o : 4 * tile.cq,
         W_UNIFORM: +uniform,

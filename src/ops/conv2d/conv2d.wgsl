@@ -30,11 +30,11 @@
 // (pack_weight) as wpack[k, o] with the channel dimension padded to O4 (a multiple of
 // 4 CQ), so the 4 weights of a k for 4 channels are one vec4, read from a uniform buffer
 // (W_UNIFORM) when it fits in 64 KiB. Workgroup (n block, pixel block, channel block):
-// each lane is one image n and owns 4 CQ channels x 8 / CQ pixels of one output row (CQ =
-// 1: 4 channels x 8 pixels; CQ = 2: 8 x 4). With unit stride, taps kx0 .. kx0+3 of those
-// pixels read the values x0 + kx0 .. x0 + kx0 + 7 + 4 (CQ = 1) of the padded row: 3 vec4
-// loads (2 when CQ = 2) feed 4 taps x 32 multiply-adds. Other strides gather the input
-// values per tap with scalar loads.
+// each lane is one image n and owns 4 CQ channels x TW pixels of one output row (CQ = 1:
+// 4 channels x 8 pixels; CQ = 2: 8 x 4, or with WIDE 8 x 8). With unit stride, taps
+// kx0 .. kx0+3 of those pixels read the values x0 + kx0 .. x0 + kx0 + TW + 3 of the padded
+// row: 3 vec4 loads (2 when TW = 4) feed 4 taps x 4 CQ x TW multiply-adds. Other strides
+// gather the input values per tap with scalar loads.
 //
 // backward_inp with unit stride is itself a convolution: dout correlated with the weight
 // flipped in ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host
@@ -58,7 +58,8 @@
 // dweight (then dbias) element sums its SPLITS partials. Each thread's loops stay far below
 // 65535 iterations: llvmpipe silently ends longer loops.
 //
-// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread; CT (1
+// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread, WIDE
+// (CQ = 2: 8 pixels, not 4), TW (pixels per forward thread, derived from both); CT (1
 // to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows), FULL_SETS
 // (every tile has CT sets); TAIL (forward: the channels of a single channel block); ACT
 // (forward: sigmoid or ReLU of the biased sum, the activation that follows, fused); KX_LO,
@@ -77,7 +78,7 @@
 // Overrides that look redundant with the params (KH, KW, TAIL, FULL_SETS) are there to fold
 // tests inside the pixel and tap loops at compile time: uniform tests left to run time there
 // cost llvmpipe up to 1.6x (backward_weight takes KW when it is at most 8).
-// Dispatch: forward [ceil(N / WG), pixel blocks (OH * QW, QW = ceil(OW / (8 / CQ))), channel
+// Dispatch: forward [ceil(N / WG), pixel blocks (OH * QW, QW = ceil(OW / TW)), channel
 // blocks O4 / (4 CQ)], pixel blocks past 65535 spilling into z; backward_weight
 // [grid(tiles), ranges * LANES / WG]; the 1-D kernels grid(ceil(total / WG)).
 // Gradients overwrite (fresh tensors); the autograd tape sums them.
@@ -87,6 +88,8 @@ override UNIT_STRIDE: bool = true;
 override OUT_ALIGNED: bool = false;
 override HAS_BIAS: bool = true;
 override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
+override WIDE: bool = false;  // forward, CQ = 2: 8 pixels per thread, not 4
+override TW: u32 = select(4u, 8u, CQ == 1u || WIDE); // forward: pixels per thread
 override TAIL: u32 = 8u;      // forward: output channels of a single channel block (else 4 CQ)
 override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
@@ -105,7 +108,7 @@ struct Params {
   kw: u32, sh: u32, sw: u32,
   o4: u32,     // channels per wpack row: O rounded up to 4 CQ (C for pack_weight_flipped)
   ph: i32, pw: i32,
-  qw: u32,     // forward: pixel blocks (8 / CQ pixels) per output row
+  qw: u32,     // forward: pixel blocks (TW pixels) per output row
   total: u32,  // threads with work (1-D kernels); forward: N
   splits: u32, // backward_weight: number of partial sums, images x row ranges
   rows: u32,   // backward_weight: output rows y per row range
@@ -233,36 +236,58 @@ fn quad(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
 }
 
 
-// One tap k: pixels x0..x0+3 see window s0, pixels x0+4..x0+7 (CQ = 1) s1.
+// One tap k of the thread's tile (see forward): pixels x0..x0+3 see window s0, pixels
+// x0+4..x0+7 (CQ = 1, or WIDE) s1.
 fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
        a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
        a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
        a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
+       b0: ptr<function, vec4<f32>>, b1: ptr<function, vec4<f32>>,
+       b2: ptr<function, vec4<f32>>, b3: ptr<function, vec4<f32>>,
+       b4: ptr<function, vec4<f32>>, b5: ptr<function, vec4<f32>>,
+       b6: ptr<function, vec4<f32>>, b7: ptr<function, vec4<f32>>,
        k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>, nv0: u32, nv1: u32) {
   let w = wrow(k, ob * CQ);
   quad(a0, a1, a2, a3, w, s0, nv0);
-  if (CQ == 2u) { quad(a4, a5, a6, a7, wrow(k, ob * 2u + 1u), s0, nv1); }
-  else { quad(a4, a5, a6, a7, w, s1, nv0); }
+  if (CQ == 1u) { quad(a4, a5, a6, a7, w, s1, nv0); return; }
+  let w1 = wrow(k, ob * 2u + 1u);
+  quad(a4, a5, a6, a7, w1, s0, nv1);
+  if (WIDE) {
+    quad(b0, b1, b2, b3, w, s1, nv0);
+    quad(b4, b5, b6, b7, w1, s1, nv1);
+  }
 }
 
-// Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the 8 / CQ pixels whose
+// Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the TW pixels whose
 // window starts at the padded row's value `at` (a multiple of 4): 3 aligned vec4 loads (2
-// when CQ = 2) for all. Taps outside [KX_LO, KX_HI) read only padding and are skipped
+// when TW = 4) for all. Taps outside [KX_LO, KX_HI) read only padding and are skipped
 // (with kx0 and `left` constants, as when KW <= 8, every test folds).
 fn tap_block(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
              a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
              a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
              a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
+             b0: ptr<function, vec4<f32>>, b1: ptr<function, vec4<f32>>,
+             b2: ptr<function, vec4<f32>>, b3: ptr<function, vec4<f32>>,
+             b4: ptr<function, vec4<f32>>, b5: ptr<function, vec4<f32>>,
+             b6: ptr<function, vec4<f32>>, b7: ptr<function, vec4<f32>>,
              at: u32, k: u32, kx0: u32, ob: u32, left: u32, nv0: u32, nv1: u32) {
   let i = at / 4u;
   let v0 = inp[i];
   let v1 = inp[i + 1u];
   var v2 = vec4<f32>(0.0);
-  if (CQ == 1u) { v2 = inp[i + 2u]; }
-  if (uses_tap(kx0)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k, ob, v0, v1, nv0, nv1); }
-  if (left > 1u && uses_tap(kx0 + 1u)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1); }
-  if (left > 2u && uses_tap(kx0 + 2u)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1); }
-  if (left > 3u && uses_tap(kx0 + 3u)) { tap(a0, a1, a2, a3, a4, a5, a6, a7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1); }
+  if (TW == 8u) { v2 = inp[i + 2u]; }
+  if (uses_tap(kx0)) {
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k, ob, v0, v1, nv0, nv1);
+  }
+  if (left > 1u && uses_tap(kx0 + 1u)) {
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1);
+  }
+  if (left > 2u && uses_tap(kx0 + 2u)) {
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1);
+  }
+  if (left > 3u && uses_tap(kx0 + 3u)) {
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1);
+  }
 }
 
 fn uses_tap(kx: u32) -> bool {
@@ -305,14 +330,17 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let ob = wid.z % blocks;
   let pb = wid.y + (wid.z / blocks) * 65535u; // pixel block: more than 65535 spill into z
   let y = pb / p.qw;
-  let x0 = (p.xb0 + pb - y * p.qw) * (8u / CQ);
+  let x0 = (p.xb0 + pb - y * p.qw) * TW;
   if (n >= p.n || y >= p.oh) { return; }
-  // The thread's tile of out, 8 vec4s (32 floats, what llvmpipe keeps in registers). With
-  // CQ = 1: a0..a3 channels 0-3 of pixels x0..x0+3, a4..a7 the same channels of pixels
-  // x0+4..x0+7. With CQ = 2: a0..a7 channels 0-7 of pixels x0..x0+3. Separate variables,
-  // not an array or struct: llvmpipe keeps only those in registers.
+  // The thread's tile of out, 8 vec4s (16 with WIDE). With CQ = 1: a0..a3 channels 0-3 of
+  // pixels x0..x0+3, a4..a7 the same channels of pixels x0+4..x0+7. With CQ = 2: a0..a7
+  // channels 0-7 of pixels x0..x0+3, and with WIDE b0..b7 the same channels of pixels
+  // x0+4..x0+7. Separate variables, not an array or struct: llvmpipe keeps only those in
+  // registers. The b's are dead code unless WIDE.
   var a0 = vec4<f32>(0.0);
   var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
+  var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0; var b4 = a0; var b5 = a0; var b6 = a0;
+  var b7 = a0;
   // Channels of this thread's quads that exist: TAIL, the channels of a single channel
   // block (4 CQ when there are several). An override, so that the tests in quad() fold away:
   // tested per block at run time they made the kernel up to 1.6x slower.
@@ -329,8 +357,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
       let row = ((n * p.c + c) * p.h + u32(top + i32(ky))) * p.wp;
       let k_row = (c * kh + ky) * kw; // k of (c, ky, kx = 0)
       if (UNIT_STRIDE) {
-        // Taps kx0 .. kx0 + 7 of 8 / CQ pixels read the padded row's values x0 + kx0 ..,
-        // 4 aligned vec4s (3 when CQ = 2), loaded once for all of them.
+        // Taps kx0 .. kx0 + 3 of TW pixels read the padded row's values x0 + kx0 ..,
+        // 3 aligned vec4s (2 when TW = 4), loaded once for all of them.
         // Written out tap by tap: llvmpipe keeps values in registers only when every
         // index is a constant, and does not unroll loops for us.
         // KW (an override) up to 8: the two blocks of 4 taps written out, so that the tap
@@ -338,23 +366,27 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         // KX_LO / KX_HI: a tap block whose taps all read padding is skipped, loads too.
         if (KW != 0u && KW <= 8u) {
           if (KX_LO < 4u && KX_HI > 0u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0, k_row, 0u, ob, min(KW, 4u), nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+                      row + x0, k_row, 0u, ob, min(KW, 4u), nv0, nv1);
           }
           if (KW > 4u && KX_HI > 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u, nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+                      row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u, nv0, nv1);
           }
         } else {
           for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, row + x0 + kx0, k_row + kx0, kx0, ob, kw - kx0, nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+                      row + x0 + kx0, k_row + kx0, kx0, ob, kw - kx0, nv0, nv1);
           }
         }
       } else {
         for (var kx = 0u; kx < kw; kx++) {
           var s = array<vec4<f32>, 2>();
-          for (var e = 0u; e < 8u / CQ; e++) {
+          for (var e = 0u; e < TW; e++) {
             s[e / 4u][e % 4u] = inp_at(row + (x0 + e) * p.sw + kx);
           }
-          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, k_row + kx, ob, s[0], s[1], nv0, nv1);
+          tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+              k_row + kx, ob, s[0], s[1], nv0, nv1);
         }
       }
     }
@@ -369,6 +401,16 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     store(n, o0 + 5u, y, x0, a5);
     store(n, o0 + 6u, y, x0, a6);
     store(n, o0 + 7u, y, x0, a7);
+    if (WIDE) {
+      store(n, o0, y, x0 + 4u, b0);
+      store(n, o0 + 1u, y, x0 + 4u, b1);
+      store(n, o0 + 2u, y, x0 + 4u, b2);
+      store(n, o0 + 3u, y, x0 + 4u, b3);
+      store(n, o0 + 4u, y, x0 + 4u, b4);
+      store(n, o0 + 5u, y, x0 + 4u, b5);
+      store(n, o0 + 6u, y, x0 + 4u, b6);
+      store(n, o0 + 7u, y, x0 + 4u, b7);
+    }
   } else {
     store(n, o0, y, x0 + 4u, a4);
     store(n, o0 + 1u, y, x0 + 4u, a5);
