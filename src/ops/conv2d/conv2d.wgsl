@@ -246,16 +246,24 @@ fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
        b2: ptr<function, vec4<f32>>, b3: ptr<function, vec4<f32>>,
        b4: ptr<function, vec4<f32>>, b5: ptr<function, vec4<f32>>,
        b6: ptr<function, vec4<f32>>, b7: ptr<function, vec4<f32>>,
-       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>, nv0: u32, nv1: u32) {
+       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>) {
   let w = wrow(k, ob * CQ);
-  quad(a0, a1, a2, a3, w, s0, nv0);
-  if (CQ == 1u) { quad(a4, a5, a6, a7, w, s1, nv0); return; }
+  quad(a0, a1, a2, a3, w, s0, live(0u));
+  if (CQ == 1u) { quad(a4, a5, a6, a7, w, s1, live(0u)); return; }
   let w1 = wrow(k, ob * 2u + 1u);
-  quad(a4, a5, a6, a7, w1, s0, nv1);
+  quad(a4, a5, a6, a7, w1, s0, live(1u));
   if (WIDE) {
-    quad(b0, b1, b2, b3, w, s1, nv0);
-    quad(b4, b5, b6, b7, w1, s1, nv1);
+    quad(b0, b1, b2, b3, w, s1, live(0u));
+    quad(b4, b5, b6, b7, w1, s1, live(1u));
   }
+}
+
+// The channels of quad q of a thread's block that exist: TAIL, the channels of a single
+// channel block (4 CQ when there are several), counted from quad 0. An override, so that
+// the tests in quad() fold away: tested per block at run time they made the kernel up to
+// 1.6x slower.
+fn live(q: u32) -> u32 {
+  return min(TAIL - min(TAIL, 4u * q), 4u);
 }
 
 // Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the TW pixels whose
@@ -270,23 +278,27 @@ fn tap_block(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
              b2: ptr<function, vec4<f32>>, b3: ptr<function, vec4<f32>>,
              b4: ptr<function, vec4<f32>>, b5: ptr<function, vec4<f32>>,
              b6: ptr<function, vec4<f32>>, b7: ptr<function, vec4<f32>>,
-             at: u32, k: u32, kx0: u32, ob: u32, left: u32, nv0: u32, nv1: u32) {
+             at: u32, k: u32, kx0: u32, ob: u32, left: u32) {
   let i = at / 4u;
   let v0 = inp[i];
   let v1 = inp[i + 1u];
   var v2 = vec4<f32>(0.0);
   if (TW == 8u) { v2 = inp[i + 2u]; }
   if (uses_tap(kx0)) {
-    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k, ob, v0, v1, nv0, nv1);
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        k, ob, v0, v1);
   }
   if (left > 1u && uses_tap(kx0 + 1u)) {
-    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), nv0, nv1);
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        k + 1u, ob, sh1(v0, v1), sh1(v1, v2));
   }
   if (left > 2u && uses_tap(kx0 + 2u)) {
-    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), nv0, nv1);
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        k + 2u, ob, sh2(v0, v1), sh2(v1, v2));
   }
   if (left > 3u && uses_tap(kx0 + 3u)) {
-    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), nv0, nv1);
+    tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        k + 3u, ob, sh3(v0, v1), sh3(v1, v2));
   }
 }
 
@@ -341,11 +353,6 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
   var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0; var b4 = a0; var b5 = a0; var b6 = a0;
   var b7 = a0;
-  // Channels of this thread's quads that exist: TAIL, the channels of a single channel
-  // block (4 CQ when there are several). An override, so that the tests in quad() fold away:
-  // tested per block at run time they made the kernel up to 1.6x slower.
-  let nv0 = min(TAIL, 4u);
-  let nv1 = TAIL - nv0; // the second quad (CQ = 2)
   let kh = select(p.kh, KH, KH != 0u);
   let kw = select(p.kw, KW, KW != 0u);
   // taps ky whose input row iy = y*SH - PH + ky lies in [0, H)
@@ -366,17 +373,20 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         // KX_LO / KX_HI: a tap block whose taps all read padding is skipped, loads too.
         if (KW != 0u && KW <= 8u) {
           if (KX_LO < 4u && KX_HI > 0u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
-                      row + x0, k_row, 0u, ob, min(KW, 4u), nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7,
+                      &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+                      row + x0, k_row, 0u, ob, min(KW, 4u));
           }
           if (KW > 4u && KX_HI > 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
-                      row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u, nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7,
+                      &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+                      row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u);
           }
         } else {
           for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
-                      row + x0 + kx0, k_row + kx0, kx0, ob, kw - kx0, nv0, nv1);
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7,
+                      &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+                      row + x0 + kx0, k_row + kx0, kx0, ob, kw - kx0);
           }
         }
       } else {
@@ -386,7 +396,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
             s[e / 4u][e % 4u] = inp_at(row + (x0 + e) * p.sw + kx);
           }
           tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
-              k_row + kx, ob, s[0], s[1], nv0, nv1);
+              k_row + kx, ob, s[0], s[1]);
         }
       }
     }
