@@ -8,8 +8,8 @@
  *
  * `deno run -A bench/train/train_bench.ts [--steps N] [--baseline COMMIT [--rounds R]]`:
  * examples/s of both models, then where a step's time goes: forward, loss + backward and
- * SGD, and each layer's forward and backward on its own, each phase timed between two
- * host waits with the cost of an empty wait subtracted. With `--baseline`, the same steps
+ * SGD, and each layer's forward and backward on its own, each phase run several times
+ * between two host waits with the cost of an empty wait subtracted. With `--baseline`, the same steps
  * are then timed on COMMIT too: it is checked out in a temporary `git worktree`, and
  * `steps.ts` runs there and here in turn, R rounds (default 3) alternating which goes
  * first, so that both trees share the machine's load; it prints both and the speedup per
@@ -47,18 +47,23 @@ for (const norm of ["batch", "none"] as const) {
   });
 }
 
-/** Median seconds of `fn` between host waits over `reps` runs, less an empty wait's cost. */
+/**
+ * Seconds per run of `fn`: after a run that compiles its pipelines, `reps` runs between two
+ * host waits, less an empty wait's cost, divided by `reps`; the median of 3 such trials.
+ * One wait per run would put its jitter (a few ms on llvmpipe) on passes of 1 ms.
+ */
 async function timed(fn: () => void, reps: number, waitCost: number): Promise<number> {
+  fn();
   const ts: number[] = [];
-  for (let r = 0; r < reps; r++) {
+  for (let t = 0; t < 3; t++) {
     await sync();
     const t0 = performance.now();
-    fn();
+    for (let r = 0; r < reps; r++) fn();
     await sync();
-    ts.push(performance.now() - t0);
+    ts.push(Math.max(0, performance.now() - t0 - waitCost) / reps);
   }
   ts.sort((a, b) => a - b);
-  return Math.max(0, ts[reps >> 1] - waitCost) / 1000;
+  return ts[1] / 1000;
 }
 
 async function emptyWait(reps = 20): Promise<number> {
@@ -89,7 +94,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
 
   // Phases of one step, each between host waits.
   const reps = 7;
-  const fwd = await timed(() => tidy(() => s.net.forward(s.x)), reps, waitCost);
+  const fwd = await timed(() => tidy(() => void s.net.forward(s.x)), reps, waitCost);
   const fwdLossBwd = await timed(
     () => tidy(() => s.lossFn.forward(s.net.forward(s.x), s.y).backward()),
     reps,
@@ -113,7 +118,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
     const key = String(first);
     const inp = act.detach();
     inp.requiresGrad = act !== s.x; // as in training: no gradient for the images
-    const f = await timed(() => tidy(() => forward(inp)), reps, waitCost);
+    const f = await timed(() => tidy(() => void forward(inp)), reps, waitCost);
     const out = tidy(() => noGrad(() => forward(inp)));
     const g = Tensor.randn(out.shape, { seed: 2 });
     const fb = await timed(
