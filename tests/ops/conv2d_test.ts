@@ -4,7 +4,7 @@ import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
   conv2d,
-  type ConvTile,
+  CONV_TILES,
   launchConvForward,
   launchConvInputGrad,
 } from "../../src/ops/conv2d/conv2d.ts";
@@ -139,7 +139,6 @@ for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
 // channels (TAIL), several blocks with a partial last one, rows that are not whole tiles,
 // padding wider than a tile, and a stride (the gathered path). Each against the float64
 // reference.
-const TILES: ConvTile[] = [{ cq: 1 }, { cq: 2 }, { cq: 2, wide: true }];
 const TILE_CASES: [number[], number[], number[], number[]][] = [
   [[2, 3, 9, 13], [5, 3, 3], [1, 1], [1, 1]],
   [[2, 2, 7, 11], [13, 5, 5], [1, 1], [2, 2]],
@@ -147,11 +146,15 @@ const TILE_CASES: [number[], number[], number[], number[]][] = [
   [[2, 6, 14, 14], [16, 5, 5], [1, 1], [0, 0]],
   [[2, 7, 6, 21], [2, 3, 7], [1, 1], [1, 6]],
   [[2, 2, 9, 9], [6, 3, 3], [2, 1], [1, 2]],
+  [[2, 3, 8, 26], [10, 3, 3], [1, 1], [1, 1]],
+  [[2, 4, 12, 12], [9, 3, 3], [1, 1], [1, 1]],
 ];
 
 for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
   gpuTest(
-    `conv2d tiles 4x8, 8x4, 8x8 vs float64 reference: inp [${inShape}] weight [${[
+    `conv2d tiles ${
+      CONV_TILES.map((t) => `${t.channels}x${t.pixels}`)
+    } vs float64 reference: inp [${inShape}] weight [${[
       o,
       inShape[1],
       kh,
@@ -181,8 +184,8 @@ for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
       const want = refConv2dForward(x, w, b, ref);
       const wantDinp = refConv2dBackward(x, w, dy, ref).dinp;
       const tol = (k: number) => ({ atol: 1e-6 * Math.sqrt(k) * 8, rtol: 1e-5 });
-      for (const tile of TILES) {
-        const what = `tile ${JSON.stringify(tile)}`;
+      for (const tile of CONV_TILES) {
+        const what = `tile ${tile.channels} x ${tile.pixels}`;
         const out = Tensor.empty([d.n, o, d.oh, d.ow]);
         launchConvForward(d, inp.buffer, weight.buffer, bias.buffer, out.buffer, { tile });
         assertClose(await out.toArray(), want, tol(d.c * kh * kw), `${what}: out`);
@@ -204,6 +207,13 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
     [() => conv2d(Tensor.zeros([1, 1, 8, 8]), w, Tensor.zeros([5])), "bias [6]"],
     [() => conv2d(Tensor.zeros([1, 1, 8, 8]), w, null, { stride: 0 }), "stride must be"],
     [() => conv2d(Tensor.zeros([1, 1, 8, 8]), w, null, { padding: -1 }), "padding must be"],
+    [() => {
+      const x = Tensor.zeros([1, 1, 8, 8]);
+      const d = { ...slidingWindow("test", x.shape, [5, 5], [1, 1], [0, 0]), o: 6 };
+      const out = Tensor.empty([1, 6, 4, 4]);
+      const tile = { channels: 4, pixels: 12 } as const;
+      launchConvForward(d, x.buffer, w.buffer, null, out.buffer, { tile });
+    }, "no 4 x 12 tile (channels x pixels); the kernel has 4 x 8, 8 x 4, 8 x 8, 8 x 12"],
   ];
   for (const [fn, want] of cases) {
     let msg = "";

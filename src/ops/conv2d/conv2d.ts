@@ -24,54 +24,73 @@ import src from "./conv2d.wgsl" with { type: "text" };
 export { pair };
 
 /**
- * Register tile of the forward (and dinp) kernel: each thread computes 4 cq output channels
- * x 4 or 8 pixels of one output row. Measured on llvmpipe at conv2 of LeNet (same process,
- * interleaved): 4 x 8 with uniform weights about 2x faster than the first 8 x 4 kernel with
- * per-thread weight loads and a pixel-major thread order; 4 x 16 about 3x slower (spilled).
+ * Register tile of the forward (and dinp) kernel: each thread computes `channels` output
+ * channels x `pixels` pixels of one output row. The tiles: 4 x 8, 8 x 4, 8 x 8, 8 x 12.
+ * Measured on llvmpipe at conv2 of LeNet (same process, interleaved): 4 x 8 with uniform
+ * weights about 2x faster than the first 8 x 4 kernel with per-thread weight loads and a
+ * pixel-major thread order; 4 x 16 about 3x slower (spilled).
  */
 export interface ConvTile {
-  /** Channel quads per thread: 1 (4 channels x 8 pixels) or 2 (8 channels x 4 pixels). */
-  cq: 1 | 2;
-  /** With `cq: 2`, 8 pixels instead of 4: 8 x 8, 64 accumulators. */
-  wide?: boolean;
+  /** Output channels per thread: 4 or 8. */
+  channels: 4 | 8;
+  /** Pixels of an output row per thread: 8 with 4 channels; 4, 8 or 12 with 8. */
+  pixels: 4 | 8 | 12;
 }
 
-/** Pixels of an output row per thread of `tile`. */
-const tileWidth = (tile: ConvTile) => tile.cq === 1 || tile.wide ? 8 : 4;
+/** Every tile the kernel has, in the order {@link tileCosts} lists their costs. */
+export const CONV_TILES: readonly ConvTile[] = [
+  { channels: 4, pixels: 8 },
+  { channels: 8, pixels: 4 },
+  { channels: 8, pixels: 8 },
+  { channels: 8, pixels: 12 },
+];
+
+/** The tile's channel quads (CQ in conv2d.wgsl), after checking it is one the kernel has. */
+function channelQuads(tile: ConvTile): 1 | 2 {
+  if (!CONV_TILES.some((t) => t.channels === tile.channels && t.pixels === tile.pixels)) {
+    throw new Error(
+      `conv2d: no ${tile.channels} x ${tile.pixels} tile (channels x pixels); the kernel ` +
+        `has ${CONV_TILES.map((t) => `${t.channels} x ${t.pixels}`).join(", ")}`,
+    );
+  }
+  return tile.channels === 4 ? 1 : 2;
+}
 
 /**
- * Time per computed output of each tile (4 x 8, 8 x 4, 8 x 8) relative to 4 x 8, on shapes
- * that are whole tiles of all three. On llvmpipe (AMD EPYC, 2 cores, 256-bit LLVM 15;
+ * Time per computed output of each tile of {@link CONV_TILES} relative to 4 x 8, on shapes
+ * that are whole tiles of all of them. On llvmpipe (AMD EPYC, 2 cores, 256-bit LLVM 15;
  * interleaved medians of 5-7 rounds): 8 x 4 1.05x, 8 x 8 0.78x at LeNet's conv2 forward
  * ([256,6,12,12] * [16,6,5,5]) and 1.05x, 0.74x at [64,32,16,16] * [64,32,3,3]: more work
- * per thread for the same weight loads and loop overhead. On a GPU, 64 accumulators per
- * thread cost occupancy: not measured, so 8 x 8 is not used there, and 8 x 4 counts as
- * 4 x 8 (the rule before 8 x 8 existed).
+ * per thread for the same weight loads and loop overhead. 8 x 12 against 8 x 8 (tiles
+ * A/B, medians of 7 rounds): 0.78x at LeNet+BN's conv2 dinp (OW 12: one tile per row
+ * against two), 0.72x at plain LeNet's conv2 forward (OW 10), 0.95x at LeNet+BN's conv1
+ * forward (OW 24, whole tiles of both), 1.02x at plain LeNet's conv1 forward (OW 28),
+ * 0.97x at [64,16,28,28] * [16,16,3,3]: 0.65-0.73 per output, 0.71 taken, which leaves
+ * OW 28 to 8 x 8. On a GPU, 64 or 96 accumulators per thread cost
+ * occupancy: not measured, so the wide tiles are not used there, and 8 x 4 counts as
+ * 4 x 8 (the rule before they existed).
  */
-function tileCosts(): [number, number, number] {
-  return deviceSync().adapterInfo.isFallbackAdapter ? [1, 1.05, 0.76] : [1, 1, Infinity];
+function tileCosts(): readonly number[] {
+  return deviceSync().adapterInfo.isFallbackAdapter
+    ? [1, 1.05, 0.76, 0.71]
+    : [1, 1, Infinity, Infinity];
 }
 
 /**
  * The tile with the most useful outputs per unit of time: a tile computes the absent
  * channels of its block (O rounded up to 4 or 8, except in a single block of channels,
- * where TAIL skips them) and the pixels past the row (OW rounded up to 8 or 4). Ties go to
- * the first of 4 x 8, 8 x 4, 8 x 8. On llvmpipe every LeNet convolution takes 8 x 8:
- * 0.72-0.92x the time of the tile it took before (plain LeNet's conv2 dinp 0.82x, conv1's
- * forward 0.81x).
+ * where TAIL skips them) and the pixels past the row (OW rounded up to its width). Ties go
+ * to the first in {@link CONV_TILES}.
  */
 function defaultTile(channels: number, ow: number): ConvTile {
-  const used = (c: number, x: number) =>
+  const used = ({ channels: c, pixels: x }: ConvTile) =>
     (channels <= c ? 1 : channels / (Math.ceil(channels / c) * c)) *
     (ow / (Math.ceil(ow / x) * x));
-  const tiles: ConvTile[] = [{ cq: 1 }, { cq: 2 }, { cq: 2, wide: true }];
   const costs = tileCosts();
+  const score = (i: number) => used(CONV_TILES[i]) / costs[i];
   let best = 0;
-  for (let i = 1; i < tiles.length; i++) {
-    const score = (j: number) => used(4 * tiles[j].cq, tileWidth(tiles[j])) / costs[j];
-    if (score(i) > score(best)) best = i;
-  }
-  return tiles[best];
+  for (let i = 1; i < CONV_TILES.length; i++) if (score(i) > score(best)) best = i;
+  return CONV_TILES[best];
 }
 
 /**
@@ -251,13 +270,13 @@ export function launchConvForward(
   } = {},
 ): void {
   const tile = opts.tile ?? defaultTile(d.o, d.ow);
-  const o4 = Math.ceil(d.o / (4 * tile.cq)) * 4 * tile.cq;
+  const cq = channelQuads(tile);
+  const o4 = Math.ceil(d.o / (4 * cq)) * 4 * cq;
   const { wpack, uniform } = opts.flipped
     ? packWeight("pack_weight_flipped", opts.flipped, weight, d.c * d.kh * d.kw, o4, opts.ssbo)
     : packWeight("pack_weight", d, weight, d.c * d.kh * d.kw, o4, opts.ssbo);
   const { rows, wp } = paddedRows(d, inp);
-  if (tile.wide && tile.cq !== 2) throw new Error("conv2d: a wide tile has cq 2");
-  for (const cols of tapColumns(d, tileWidth(tile))) {
+  for (const cols of tapColumns(d, tile.pixels)) {
     const qw = cols.blocks;
     const blocks = d.oh * qw; // pixel blocks per image
     launch({
@@ -266,10 +285,10 @@ export function launchConvForward(
       entryPoint: opts.entry ?? "forward",
       overrides: {
         WG,
-        CQ: tile.cq,
-        WIDE: +(tile.wide ?? false),
+        CQ: cq,
+        TW: tile.pixels,
         // one block of channels: those that exist (the FMAs of absent ones are skipped)
-        TAIL: o4 === 4 * tile.cq ? d.o : 4 * tile.cq,
+        TAIL: o4 === 4 * cq ? d.o : 4 * cq,
         W_UNIFORM: +uniform,
         HAS_BIAS: +(bias !== null),
         KH: d.kh,
@@ -291,7 +310,7 @@ export function launchConvForward(
       workgroups: [
         Math.ceil(d.n / WG),
         Math.min(blocks, 65535),
-        (o4 / (4 * tile.cq)) * Math.ceil(blocks / 65535),
+        (o4 / (4 * cq)) * Math.ceil(blocks / 65535),
       ],
     });
   }

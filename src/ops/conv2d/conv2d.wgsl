@@ -31,9 +31,9 @@
 // 4 CQ), so the 4 weights of a k for 4 channels are one vec4, read from a uniform buffer
 // (W_UNIFORM) when it fits in 64 KiB. Workgroup (n block, pixel block, channel block):
 // each lane is one image n and owns 4 CQ channels x TW pixels of one output row (CQ = 1:
-// 4 channels x 8 pixels; CQ = 2: 8 x 4, or with WIDE 8 x 8). With unit stride, taps
+// 4 channels x 8 pixels; CQ = 2: 8 channels x 4, 8 or 12 pixels). With unit stride, taps
 // kx0 .. kx0+3 of those pixels read the values x0 + kx0 .. x0 + kx0 + TW + 3 of the padded
-// row: 3 vec4 loads (2 when TW = 4) feed 4 taps x 4 CQ x TW multiply-adds. Other strides
+// row: TW / 4 + 1 vec4 loads feed 4 taps x 4 CQ x TW multiply-adds. Other strides
 // gather the input values per tap with scalar loads.
 //
 // backward_inp with unit stride is itself a convolution: dout correlated with the weight
@@ -58,8 +58,8 @@
 // dweight (then dbias) element sums its SPLITS partials. Each thread's loops stay far below
 // 65535 iterations: llvmpipe silently ends longer loops.
 //
-// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread, WIDE
-// (CQ = 2: 8 pixels, not 4), TW (pixels per forward thread, derived from both); CT (1
+// Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread, TW
+// (pixels per forward thread: 8 with CQ = 1; 4, 8 or 12 with CQ = 2); CT (1
 // to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows), FULL_SETS
 // (every tile has CT sets); TAIL (forward: the channels of a single channel block); ACT
 // (forward: sigmoid or ReLU of the biased sum, the activation that follows, fused); KX_LO,
@@ -88,8 +88,7 @@ override UNIT_STRIDE: bool = true;
 override OUT_ALIGNED: bool = false;
 override HAS_BIAS: bool = true;
 override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
-override WIDE: bool = false;  // forward, CQ = 2: 8 pixels per thread, not 4
-override TW: u32 = select(4u, 8u, CQ == 1u || WIDE); // forward: pixels per thread
+override TW: u32 = 4u;        // forward: pixels per thread (CQ = 1: 8; CQ = 2: 4, 8 or 12)
 override TAIL: u32 = 8u;      // forward: output channels of a single channel block (else 4 CQ)
 override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
 override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
@@ -224,38 +223,42 @@ fn wrow(k: u32, cq: u32) -> vec4<f32> {
   return ws[i];
 }
 
+// A forward accumulator: one vec4 of the thread's tile (see forward).
+alias Acc = ptr<function, vec4<f32>>;
+
 // acc[r] += w[r] * s for the first `nv` (uniform) of the 4 channels of w: one tap for 4
 // channels x 4 pixels; channels past O (the last block's padding) are skipped.
-fn quad(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
-        a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>, w: vec4<f32>, s: vec4<f32>,
-        nv: u32) {
+fn quad(a0: Acc, a1: Acc, a2: Acc, a3: Acc, w: vec4<f32>, s: vec4<f32>, nv: u32) {
   if (nv > 0u) { *a0 += w.x * s; }
   if (nv > 1u) { *a1 += w.y * s; }
   if (nv > 2u) { *a2 += w.z * s; }
   if (nv > 3u) { *a3 += w.w * s; }
 }
 
+// One tap for 8 channels (CQ = 2, weights w of quad 0 and w1 of quad 1) x 4 pixels, whose
+// input values are s.
+fn octet(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
+         w: vec4<f32>, w1: vec4<f32>, s: vec4<f32>) {
+  quad(a0, a1, a2, a3, w, s, live(0u));
+  quad(a4, a5, a6, a7, w1, s, live(1u));
+}
 
-// One tap k of the thread's tile (see forward): pixels x0..x0+3 see window s0, pixels
-// x0+4..x0+7 (CQ = 1, or WIDE) s1.
-fn tap(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
-       a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
-       a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
-       a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
-       b0: ptr<function, vec4<f32>>, b1: ptr<function, vec4<f32>>,
-       b2: ptr<function, vec4<f32>>, b3: ptr<function, vec4<f32>>,
-       b4: ptr<function, vec4<f32>>, b5: ptr<function, vec4<f32>>,
-       b6: ptr<function, vec4<f32>>, b7: ptr<function, vec4<f32>>,
-       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>) {
+// One tap k of the thread's tile (see forward): pixels x0..x0+3 see the input values s0,
+// x0+4..x0+7 s1 (CQ = 1, or TW >= 8), x0+8..x0+11 s2 (TW = 12).
+fn tap(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
+       b0: Acc, b1: Acc, b2: Acc, b3: Acc, b4: Acc, b5: Acc, b6: Acc, b7: Acc,
+       c0: Acc, c1: Acc, c2: Acc, c3: Acc, c4: Acc, c5: Acc, c6: Acc, c7: Acc,
+       k: u32, ob: u32, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>) {
   let w = wrow(k, ob * CQ);
-  quad(a0, a1, a2, a3, w, s0, live(0u));
-  if (CQ == 1u) { quad(a4, a5, a6, a7, w, s1, live(0u)); return; }
-  let w1 = wrow(k, ob * 2u + 1u);
-  quad(a4, a5, a6, a7, w1, s0, live(1u));
-  if (WIDE) {
-    quad(b0, b1, b2, b3, w, s1, live(0u));
-    quad(b4, b5, b6, b7, w1, s1, live(1u));
+  if (CQ == 1u) {
+    quad(a0, a1, a2, a3, w, s0, live(0u));
+    quad(a4, a5, a6, a7, w, s1, live(0u));
+    return;
   }
+  let w1 = wrow(k, ob * 2u + 1u);
+  octet(a0, a1, a2, a3, a4, a5, a6, a7, w, w1, s0);
+  if (TW >= 8u) { octet(b0, b1, b2, b3, b4, b5, b6, b7, w, w1, s1); }
+  if (TW == 12u) { octet(c0, c1, c2, c3, c4, c5, c6, c7, w, w1, s2); }
 }
 
 // The channels of quad q of a thread's block that exist: TAIL, the channels of a single
@@ -267,38 +270,35 @@ fn live(q: u32) -> u32 {
 }
 
 // Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the TW pixels whose
-// window starts at the padded row's value `at` (a multiple of 4): 3 aligned vec4 loads (2
-// when TW = 4) for all. Taps outside [KX_LO, KX_HI) read only padding and are skipped
-// (with kx0 and `left` constants, as when KW <= 8, every test folds).
-fn tap_block(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>,
-             a2: ptr<function, vec4<f32>>, a3: ptr<function, vec4<f32>>,
-             a4: ptr<function, vec4<f32>>, a5: ptr<function, vec4<f32>>,
-             a6: ptr<function, vec4<f32>>, a7: ptr<function, vec4<f32>>,
-             b0: ptr<function, vec4<f32>>, b1: ptr<function, vec4<f32>>,
-             b2: ptr<function, vec4<f32>>, b3: ptr<function, vec4<f32>>,
-             b4: ptr<function, vec4<f32>>, b5: ptr<function, vec4<f32>>,
-             b6: ptr<function, vec4<f32>>, b7: ptr<function, vec4<f32>>,
+// window starts at the padded row's value `at` (a multiple of 4): TW / 4 + 1 aligned vec4
+// loads for all. Taps outside [KX_LO, KX_HI) read only padding and are skipped (with kx0
+// and `left` constants, as when KW <= 8, every test folds).
+fn tap_block(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
+             b0: Acc, b1: Acc, b2: Acc, b3: Acc, b4: Acc, b5: Acc, b6: Acc, b7: Acc,
+             c0: Acc, c1: Acc, c2: Acc, c3: Acc, c4: Acc, c5: Acc, c6: Acc, c7: Acc,
              at: u32, k: u32, kx0: u32, ob: u32, left: u32) {
   let i = at / 4u;
   let v0 = inp[i];
   let v1 = inp[i + 1u];
   var v2 = vec4<f32>(0.0);
-  if (TW == 8u) { v2 = inp[i + 2u]; }
+  var v3 = vec4<f32>(0.0);
+  if (TW >= 8u) { v2 = inp[i + 2u]; }
+  if (TW == 12u) { v3 = inp[i + 3u]; }
   if (uses_tap(kx0)) {
     tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-        k, ob, v0, v1);
+        c0, c1, c2, c3, c4, c5, c6, c7, k, ob, v0, v1, v2);
   }
   if (left > 1u && uses_tap(kx0 + 1u)) {
     tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-        k + 1u, ob, sh1(v0, v1), sh1(v1, v2));
+        c0, c1, c2, c3, c4, c5, c6, c7, k + 1u, ob, sh1(v0, v1), sh1(v1, v2), sh1(v2, v3));
   }
   if (left > 2u && uses_tap(kx0 + 2u)) {
     tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-        k + 2u, ob, sh2(v0, v1), sh2(v1, v2));
+        c0, c1, c2, c3, c4, c5, c6, c7, k + 2u, ob, sh2(v0, v1), sh2(v1, v2), sh2(v2, v3));
   }
   if (left > 3u && uses_tap(kx0 + 3u)) {
     tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-        k + 3u, ob, sh3(v0, v1), sh3(v1, v2));
+        c0, c1, c2, c3, c4, c5, c6, c7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), sh3(v2, v3));
   }
 }
 
@@ -333,6 +333,19 @@ fn store(n: u32, o: u32, y: u32, x: u32, acc: vec4<f32>) {
   }
 }
 
+// Channels o0..o0+7 of pixels x..x+3 (CQ = 2).
+fn store_octet(n: u32, o0: u32, y: u32, x: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>,
+               a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+  store(n, o0, y, x, a0);
+  store(n, o0 + 1u, y, x, a1);
+  store(n, o0 + 2u, y, x, a2);
+  store(n, o0 + 3u, y, x, a3);
+  store(n, o0 + 4u, y, x, a4);
+  store(n, o0 + 5u, y, x, a5);
+  store(n, o0 + 6u, y, x, a6);
+  store(n, o0 + 7u, y, x, a7);
+}
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   // Lanes run over images: the pixel block (y, x0) and channel block ob are the
@@ -344,15 +357,16 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let y = pb / p.qw;
   let x0 = (p.xb0 + pb - y * p.qw) * TW;
   if (n >= p.n || y >= p.oh) { return; }
-  // The thread's tile of out, 8 vec4s (16 with WIDE). With CQ = 1: a0..a3 channels 0-3 of
+  // The thread's tile of out, TW / 4 * CQ * 4 vec4s. With CQ = 1: a0..a3 channels 0-3 of
   // pixels x0..x0+3, a4..a7 the same channels of pixels x0+4..x0+7. With CQ = 2: a0..a7
-  // channels 0-7 of pixels x0..x0+3, and with WIDE b0..b7 the same channels of pixels
-  // x0+4..x0+7. Separate variables, not an array or struct: llvmpipe keeps only those in
-  // registers. The b's are dead code unless WIDE.
+  // channels 0-7 of pixels x0..x0+3, b0..b7 (TW >= 8) of pixels x0+4..x0+7, c0..c7
+  // (TW = 12) of x0+8..x0+11. Separate variables, not an array or struct: llvmpipe keeps
+  // only those in registers. Those the tile lacks are dead code.
   var a0 = vec4<f32>(0.0);
   var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
   var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0; var b4 = a0; var b5 = a0; var b6 = a0;
-  var b7 = a0;
+  var b7 = a0; var c0 = a0; var c1 = a0; var c2 = a0; var c3 = a0; var c4 = a0; var c5 = a0;
+  var c6 = a0; var c7 = a0;
   let kh = select(p.kh, KH, KH != 0u);
   let kw = select(p.kw, KW, KW != 0u);
   // taps ky whose input row iy = y*SH - PH + ky lies in [0, H)
@@ -365,7 +379,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
       let k_row = (c * kh + ky) * kw; // k of (c, ky, kx = 0)
       if (UNIT_STRIDE) {
         // Taps kx0 .. kx0 + 3 of TW pixels read the padded row's values x0 + kx0 ..,
-        // 3 aligned vec4s (2 when TW = 4), loaded once for all of them.
+        // TW / 4 + 1 aligned vec4s, loaded once for all of them.
         // Written out tap by tap: llvmpipe keeps values in registers only when every
         // index is a constant, and does not unroll loops for us.
         // KW (an override) up to 8: the two blocks of 4 taps written out, so that the tap
@@ -373,60 +387,49 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         // KX_LO / KX_HI: a tap block whose taps all read padding is skipped, loads too.
         if (KW != 0u && KW <= 8u) {
           if (KX_LO < 4u && KX_HI > 0u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7,
-                      &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5,
+                      &b6, &b7, &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7,
                       row + x0, k_row, 0u, ob, min(KW, 4u));
           }
           if (KW > 4u && KX_HI > 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7,
-                      &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5,
+                      &b6, &b7, &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7,
                       row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u);
           }
         } else {
           for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7,
-                      &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
+            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5,
+                      &b6, &b7, &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7,
                       row + x0 + kx0, k_row + kx0, kx0, ob, kw - kx0);
           }
         }
       } else {
         for (var kx = 0u; kx < kw; kx++) {
-          var s = array<vec4<f32>, 2>();
+          var s = array<vec4<f32>, 3>();
           for (var e = 0u; e < TW; e++) {
             s[e / 4u][e % 4u] = inp_at(row + (x0 + e) * p.sw + kx);
           }
           tap(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7,
-              k_row + kx, ob, s[0], s[1]);
+              &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7, k_row + kx, ob, s[0], s[1], s[2]);
         }
       }
     }
   }
   let o0 = ob * 4u * CQ;
-  store(n, o0, y, x0, a0);
-  store(n, o0 + 1u, y, x0, a1);
-  store(n, o0 + 2u, y, x0, a2);
-  store(n, o0 + 3u, y, x0, a3);
-  if (CQ == 2u) {
-    store(n, o0 + 4u, y, x0, a4);
-    store(n, o0 + 5u, y, x0, a5);
-    store(n, o0 + 6u, y, x0, a6);
-    store(n, o0 + 7u, y, x0, a7);
-    if (WIDE) {
-      store(n, o0, y, x0 + 4u, b0);
-      store(n, o0 + 1u, y, x0 + 4u, b1);
-      store(n, o0 + 2u, y, x0 + 4u, b2);
-      store(n, o0 + 3u, y, x0 + 4u, b3);
-      store(n, o0 + 4u, y, x0 + 4u, b4);
-      store(n, o0 + 5u, y, x0 + 4u, b5);
-      store(n, o0 + 6u, y, x0 + 4u, b6);
-      store(n, o0 + 7u, y, x0 + 4u, b7);
-    }
-  } else {
+  if (CQ == 1u) {
+    store(n, o0, y, x0, a0);
+    store(n, o0 + 1u, y, x0, a1);
+    store(n, o0 + 2u, y, x0, a2);
+    store(n, o0 + 3u, y, x0, a3);
     store(n, o0, y, x0 + 4u, a4);
     store(n, o0 + 1u, y, x0 + 4u, a5);
     store(n, o0 + 2u, y, x0 + 4u, a6);
     store(n, o0 + 3u, y, x0 + 4u, a7);
+    return;
   }
+  store_octet(n, o0, y, x0, a0, a1, a2, a3, a4, a5, a6, a7);
+  if (TW >= 8u) { store_octet(n, o0, y, x0 + 4u, b0, b1, b2, b3, b4, b5, b6, b7); }
+  if (TW == 12u) { store_octet(n, o0, y, x0 + 8u, c0, c1, c2, c3, c4, c5, c6, c7); }
 }
 
 // ---------------------------------------------------------------------------------------
