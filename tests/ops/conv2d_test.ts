@@ -7,6 +7,7 @@ import {
   CONV_TILES,
   launchConvForward,
   launchConvInputGrad,
+  launchConvWeightGrad,
 } from "../../src/ops/conv2d/conv2d.ts";
 import { slidingWindow } from "../../src/ops/window.ts";
 import {
@@ -192,6 +193,51 @@ for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
         const dinp = Tensor.empty(inShape);
         launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, tile);
         assertClose(await dinp.toArray(), wantDinp, tol(o * kh * kw), `${what}: dinp`);
+      }
+    },
+  );
+}
+
+// The weight gradient's tiles of 4 and of 8 output channels (OQ 1 and 2), whichever the
+// adapter picks: channels that fill a tile, that leave the last one partial (5, 13), one
+// input channel (sets along the kernel rows), a stride (4 channels always), against the
+// float64 reference.
+const WEIGHT_CASES: [number[], number[], number[], number[]][] = [
+  [[3, 2, 9, 11], [5, 5, 5], [1, 1], [0, 0]],
+  [[2, 4, 7, 7], [13, 3, 3], [1, 1], [1, 1]],
+  [[3, 1, 12, 12], [6, 5, 5], [1, 1], [2, 2]],
+  [[2, 6, 10, 10], [16, 5, 5], [1, 1], [0, 0]],
+  [[2, 3, 9, 9], [9, 3, 3], [2, 1], [1, 1]],
+];
+
+for (const [inShape, [o, kh, kw], stride, padding] of WEIGHT_CASES) {
+  gpuTest(
+    `conv2d dweight, tiles of 4 and 8 channels vs float64 reference: inp [${inShape}] ` +
+      `weight [${[o, inShape[1], kh, kw]}] stride ${stride} padding ${padding}`,
+    async () => {
+      const win = slidingWindow(
+        "test",
+        inShape,
+        [kh, kw],
+        stride as [number, number],
+        padding as [number, number],
+      );
+      const d = { ...win, o };
+      const ref = dims(inShape, [o, kh, kw], stride, padding);
+      const rng = new Rng(o * 17 + kh);
+      const x = randArray(d.n * d.c * d.h * d.w, rng);
+      const w = randArray(o * d.c * kh * kw, rng);
+      const dy = randArray(d.n * o * d.oh * d.ow, rng);
+      const want = refConv2dBackward(x, w, dy, ref);
+      const inp = Tensor.from(x, inShape);
+      const dout = Tensor.from(dy, [d.n, o, d.oh, d.ow]);
+      const tol = { atol: 1e-6 * Math.sqrt(d.n * d.oh * d.ow) * 8, rtol: 1e-5 };
+      for (const quads of [1, 2] as const) {
+        const dweight = Tensor.empty([o, d.c, kh, kw]);
+        const dbias = Tensor.empty([o]);
+        launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer, quads);
+        assertClose(await dweight.toArray(), want.dweight, tol, `${quads} quads: dweight`);
+        assertClose(await dbias.toArray(), want.dbias, tol, `${quads} quads: dbias`);
       }
     },
   );

@@ -46,27 +46,28 @@
 // compile time. (Rows need no such split: each thread loops over the ky whose row exists.)
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
-// (tile, lane group, row range), the tile being 4 output channels o0.. x CT sets of (input
-// channel, kernel row) x taps kx0..kx0+7: CT input channels c0.. of one ky, or, when C = 1,
-// CT kernel rows ky0.. (ALONG_KY). Each lane takes images l, l + LANES, ... and the range's
-// rows; per 4 pixels it loads dout[n, o0+r, y, x0..x0+3] once for the CT sets (4 vec4
-// loads, the most numerous: dout's rows are first padded to a multiple of 4 by pad_rows
-// when OW is not, as for plain LeNet's conv2, OW = 10), and for each set the input values
-// x0 + kx0 .. +11 (2-3 vec4 loads), then does up to 128 multiply-adds per set. The tile
+// (tile, lane group, row range), the tile being 4 OQ output channels o0.. x CT sets of
+// (input channel, kernel row) x taps kx0..kx0+7: CT input channels c0.. of one ky, or, when
+// C = 1, CT kernel rows ky0.. (ALONG_KY). Each lane takes images l, l + LANES, ... and the
+// range's rows; per 4 pixels it loads dout[n, o0+r, y, x0..x0+3] once for the CT sets (4 OQ
+// vec4 loads, the most numerous: dout's rows are first padded to a multiple of 4 by
+// pad_rows when OW is not, as for plain LeNet's conv2, OW = 10), and for each set the input
+// values x0 + kx0 .. +11 once for the 4 OQ channels (2-3 vec4 loads), then does up to
+// 128 OQ multiply-adds per set. The tile
 // with c0 = ky0 = kx0 = 0 also sums dout for dbias. Each lane writes its partial sums to
 // part [SPLITS, O, C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per
 // dweight (then dbias) element sums its SPLITS partials. Each thread's loops stay far below
 // 65535 iterations: llvmpipe silently ends longer loops.
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread, TW
-// (pixels per forward thread: 8 with CQ = 1; 4, 8 or 12 with CQ = 2); CT (1
-// to 3) (c, ky) sets per backward_weight tile, ALONG_KY (the sets are kernel rows), FULL_SETS
-// (every tile has CT sets); TAIL (forward: the channels of a single channel block); ACT
-// (forward: sigmoid or ReLU of the biased sum, the activation that follows, fused); KX_LO,
-// KX_HI (forward: the taps of this dispatch's pixel blocks that read real values);
-// W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW
-// a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC (pad_rows: W and PW
-// multiples of 4).
+// (pixels per forward thread: 8 with CQ = 1; 4, 8 or 12 with CQ = 2); CT (1 to 3) (c, ky)
+// sets per backward_weight tile, OQ (1 or 2) its output channel quads, ALONG_KY (the sets
+// are kernel rows), FULL_SETS (every tile has CT sets); TAIL (forward: the channels of a
+// single channel block); ACT (forward: sigmoid or ReLU of the biased sum, the activation
+// that follows, fused); KX_LO, KX_HI (forward: the taps of this dispatch's pixel blocks that
+// read real values); W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW =
+// 1); OUT_ALIGNED (OW a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC
+// (pad_rows: W and PW multiples of 4).
 //
 // Bindings (binding i = the i-th of each entry point's list):
 //   pad_rows               0 params, 1 inp,     2 rows
@@ -95,6 +96,7 @@ override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
 override KH: u32 = 0u;
 override KW: u32 = 0u;
 override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
+override OQ: u32 = 1u;        // backward_weight: output channel quads per tile (1 or 2; 1 unless unit stride)
 override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C = 1), not channels
 override FULL_SETS: bool = false; // backward_weight: CT divides C (or KH along ky)
 override ACT: u32 = 0u;       // forward: the activation applied on store (0 none, 1 ReLU, 2 sigmoid)
@@ -495,13 +497,12 @@ fn store_part(split: u32, o: u32, c: u32, ky: u32, kx0: u32, lo: vec4<f32>, hi: 
 }
 
 // Input values x0 + kx0 .. x0 + kx0 + 11 of the padded row at `at` (a multiple of 4), for the
-// 4 channels' taps: v2 only when a tap past kx0 + 4 needs it.
-fn grad_window(lo0: ptr<function, vec4<f32>>, lo1: ptr<function, vec4<f32>>,
-               lo2: ptr<function, vec4<f32>>, lo3: ptr<function, vec4<f32>>,
-               hi0: ptr<function, vec4<f32>>, hi1: ptr<function, vec4<f32>>,
-               hi2: ptr<function, vec4<f32>>, hi3: ptr<function, vec4<f32>>,
-               d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>,
-               at: u32, hi_taps: u32) {
+// taps of the tile's 4 OQ channels (d4..d7, lo4.., hi4.. when OQ = 2): v2 only when a tap
+// past kx0 + 4 needs it.
+fn grad_window(lo0: Acc, lo1: Acc, lo2: Acc, lo3: Acc, lo4: Acc, lo5: Acc, lo6: Acc, lo7: Acc,
+               hi0: Acc, hi1: Acc, hi2: Acc, hi3: Acc, hi4: Acc, hi5: Acc, hi6: Acc, hi7: Acc,
+               d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, d4: vec4<f32>,
+               d5: vec4<f32>, d6: vec4<f32>, d7: vec4<f32>, at: u32, hi_taps: u32) {
   let i = at >> 2u;
   let v0 = inp[i];
   let v1 = inp[i + 1u];
@@ -511,6 +512,30 @@ fn grad_window(lo0: ptr<function, vec4<f32>>, lo1: ptr<function, vec4<f32>>,
   grad_taps(lo1, hi1, d1, v0, v1, v2, hi_taps);
   grad_taps(lo2, hi2, d2, v0, v1, v2, hi_taps);
   grad_taps(lo3, hi3, d3, v0, v1, v2, hi_taps);
+  if (OQ == 2u) {
+    grad_taps(lo4, hi4, d4, v0, v1, v2, hi_taps);
+    grad_taps(lo5, hi5, d5, v0, v1, v2, hi_taps);
+    grad_taps(lo6, hi6, d6, v0, v1, v2, hi_taps);
+    grad_taps(lo7, hi7, d7, v0, v1, v2, hi_taps);
+  }
+}
+
+// One set's partial sums for the tile's channels o0 .. o0 + 4 OQ - 1.
+fn store_set(split: u32, o0: u32, c: u32, ky: u32, kx0: u32,
+             lo0: vec4<f32>, lo1: vec4<f32>, lo2: vec4<f32>, lo3: vec4<f32>, lo4: vec4<f32>,
+             lo5: vec4<f32>, lo6: vec4<f32>, lo7: vec4<f32>,
+             hi0: vec4<f32>, hi1: vec4<f32>, hi2: vec4<f32>, hi3: vec4<f32>, hi4: vec4<f32>,
+             hi5: vec4<f32>, hi6: vec4<f32>, hi7: vec4<f32>) {
+  store_part(split, o0, c, ky, kx0, lo0, hi0);
+  store_part(split, o0 + 1u, c, ky, kx0, lo1, hi1);
+  store_part(split, o0 + 2u, c, ky, kx0, lo2, hi2);
+  store_part(split, o0 + 3u, c, ky, kx0, lo3, hi3);
+  if (OQ == 2u) {
+    store_part(split, o0 + 4u, c, ky, kx0, lo4, hi4);
+    store_part(split, o0 + 5u, c, ky, kx0, lo5, hi5);
+    store_part(split, o0 + 6u, c, ky, kx0, lo6, hi6);
+    store_part(split, o0 + 7u, c, ky, kx0, lo7, hi7);
+  }
 }
 
 // The input row iy = y*SH + ky - PH of channel c of image n: where its padded values start
@@ -523,12 +548,13 @@ fn grad_row(n: u32, c: u32, ky: u32, y: u32, exists: bool) -> GradRow {
   return GradRow(row * p.wp, exists && iy >= 0 && iy < i32(p.h));
 }
 
-// Workgroup (tile, image group, row range): the tile (4 output channels o0.., CT sets of
+// Workgroup (tile, image group, row range): the tile (4 OQ output channels o0.., CT sets of
 // (input channel, kernel row), taps kx0 .. kx0+7) and the output rows y are the
 // workgroup's, so every tap index, loop bound and row test is uniform; its WG lanes take
-// different images, each summing its own partial. The 4 dout vec4s of a pixel quad are
-// loaded once for the CT sets, the most numerous loads: the sets are CT input channels
-// c0.. of one ky, or with ALONG_KY (C = 1, a first layer) CT kernel rows ky0.. of one c.
+// different images, each summing its own partial. The 4 OQ dout vec4s of a pixel quad are
+// loaded once for the CT sets, and each set's input values once for the 4 OQ channels: the
+// sets are CT input channels c0.. of one ky, or with ALONG_KY (C = 1, a first layer) CT
+// kernel rows ky0.. of one c.
 @compute @workgroup_size(WG)
 fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -547,7 +573,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let kw = select(p.kw, KW, KW != 0u);
   let kb = (tile / p.kxb) % kb_count;
   let cb = (tile / (p.kxb * kb_count)) % cb_count;
-  let o0 = (tile / (p.kxb * kb_count * cb_count)) * 4u;
+  let o0 = (tile / (p.kxb * kb_count * cb_count)) * 4u * OQ;
   // set j: input channel c_j, kernel row ky_j
   let c_0 = select(cb * CT, cb, ALONG_KY);
   let ky_0 = select(kb, kb * CT, ALONG_KY);
@@ -560,16 +586,20 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let has_2 = CT == 3u && (FULL_SETS || (c_2 < p.c && ky_2 < p.kh));
   let sums_bias = c_0 == 0u && ky_0 == 0u && kx0 == 0u;
   let hi_taps = min(kw - kx0, 8u) - min(kw - kx0, 4u); // taps kx0+4 .. of this tile
-  // lo_r / hi_r: partial dweight[o0 + r, c_0, ky_0, kx0 .. kx0+3 / kx0+4 .. kx0+7];
+  // lo_r / hi_r: partial dweight[o0 + r, c_0, ky_0, kx0 .. kx0+3 / kx0+4 .. kx0+7] (r < 4 OQ);
   // lo_r_j / hi_r_j the same for set j
   var lo0 = vec4<f32>(0.0);
-  var lo1 = lo0; var lo2 = lo0; var lo3 = lo0; var hi0 = lo0; var hi1 = lo0; var hi2 = lo0;
-  var hi3 = lo0;
-  var lo0_1 = lo0; var lo1_1 = lo0; var lo2_1 = lo0; var lo3_1 = lo0;
-  var hi0_1 = lo0; var hi1_1 = lo0; var hi2_1 = lo0; var hi3_1 = lo0;
-  var lo0_2 = lo0; var lo1_2 = lo0; var lo2_2 = lo0; var lo3_2 = lo0;
-  var hi0_2 = lo0; var hi1_2 = lo0; var hi2_2 = lo0; var hi3_2 = lo0;
-  var db = vec4<f32>(0.0);
+  var lo1 = lo0; var lo2 = lo0; var lo3 = lo0; var lo4 = lo0; var lo5 = lo0; var lo6 = lo0;
+  var lo7 = lo0; var hi0 = lo0; var hi1 = lo0; var hi2 = lo0; var hi3 = lo0; var hi4 = lo0;
+  var hi5 = lo0; var hi6 = lo0; var hi7 = lo0; var lo0_1 = lo0; var lo1_1 = lo0; var lo2_1 = lo0;
+  var lo3_1 = lo0; var lo4_1 = lo0; var lo5_1 = lo0; var lo6_1 = lo0; var lo7_1 = lo0;
+  var hi0_1 = lo0; var hi1_1 = lo0; var hi2_1 = lo0; var hi3_1 = lo0; var hi4_1 = lo0;
+  var hi5_1 = lo0; var hi6_1 = lo0; var hi7_1 = lo0; var lo0_2 = lo0; var lo1_2 = lo0;
+  var lo2_2 = lo0; var lo3_2 = lo0; var lo4_2 = lo0; var lo5_2 = lo0; var lo6_2 = lo0;
+  var lo7_2 = lo0; var hi0_2 = lo0; var hi1_2 = lo0; var hi2_2 = lo0; var hi3_2 = lo0;
+  var hi4_2 = lo0; var hi5_2 = lo0; var hi6_2 = lo0; var hi7_2 = lo0;
+  var db = vec4<f32>(0.0);  // dbias, channels o0 .. o0+3
+  var db4 = db;             // o0+4 .. o0+7 (OQ = 2)
   let y_end = min((range + 1u) * p.rows, p.oh);
   for (var n = lane; n < p.n; n += p.lanes) {
    for (var y = range * p.rows; y < y_end; y++) {
@@ -583,32 +613,44 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     for (var x0 = 0u; x0 < p.ow; x0 += 4u) {
       let d0 = dout4(n, o0, y, x0);
       var d1 = vec4<f32>(0.0);
-      var d2 = d1;
-      var d3 = d1;
+      var d2 = d1; var d3 = d1; var d4 = d1; var d5 = d1; var d6 = d1; var d7 = d1;
       if (o0 + 1u < p.o) { d1 = dout4(n, o0 + 1u, y, x0); }
       if (o0 + 2u < p.o) { d2 = dout4(n, o0 + 2u, y, x0); }
       if (o0 + 3u < p.o) { d3 = dout4(n, o0 + 3u, y, x0); }
+      if (OQ == 2u) {
+        if (o0 + 4u < p.o) { d4 = dout4(n, o0 + 4u, y, x0); }
+        if (o0 + 5u < p.o) { d5 = dout4(n, o0 + 5u, y, x0); }
+        if (o0 + 6u < p.o) { d6 = dout4(n, o0 + 6u, y, x0); }
+        if (o0 + 7u < p.o) { d7 = dout4(n, o0 + 7u, y, x0); }
+      }
       if (sums_bias) {
         let one = vec4<f32>(1.0);
         db += vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one));
+        if (OQ == 2u) {
+          db4 += vec4<f32>(dot(d4, one), dot(d5, one), dot(d6, one), dot(d7, one));
+        }
       }
       if (UNIT_STRIDE) {
         // for pixel i and tap j the padded input value x0 + kx0 + i + j of each set's row
         let x = x0 + kx0;
         if (r0.inside) {
-          grad_window(&lo0, &lo1, &lo2, &lo3, &hi0, &hi1, &hi2, &hi3, d0, d1, d2, d3,
-                      r0.at + x, hi_taps);
+          grad_window(&lo0, &lo1, &lo2, &lo3, &lo4, &lo5, &lo6, &lo7,
+                      &hi0, &hi1, &hi2, &hi3, &hi4, &hi5, &hi6, &hi7,
+                      d0, d1, d2, d3, d4, d5, d6, d7, r0.at + x, hi_taps);
         }
         if (in1) {
-          grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &hi0_1, &hi1_1, &hi2_1, &hi3_1,
-                      d0, d1, d2, d3, r1.at + x, hi_taps);
+          grad_window(&lo0_1, &lo1_1, &lo2_1, &lo3_1, &lo4_1, &lo5_1, &lo6_1, &lo7_1,
+                      &hi0_1, &hi1_1, &hi2_1, &hi3_1, &hi4_1, &hi5_1, &hi6_1, &hi7_1,
+                      d0, d1, d2, d3, d4, d5, d6, d7, r1.at + x, hi_taps);
         }
         if (in2) {
-          grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &hi0_2, &hi1_2, &hi2_2, &hi3_2,
-                      d0, d1, d2, d3, r2.at + x, hi_taps);
+          grad_window(&lo0_2, &lo1_2, &lo2_2, &lo3_2, &lo4_2, &lo5_2, &lo6_2, &lo7_2,
+                      &hi0_2, &hi1_2, &hi2_2, &hi3_2, &hi4_2, &hi5_2, &hi6_2, &hi7_2,
+                      d0, d1, d2, d3, d4, d5, d6, d7, r2.at + x, hi_taps);
         }
       } else if (r0.inside) {
-        // Other strides (CT = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi over j
+        // Other strides (CT = 1, OQ = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi
+        // over j
         let row = r0.at;
         for (var i = 0u; i < 4u; i++) {
           var wl = vec4<f32>(0.0);
@@ -627,25 +669,20 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
    }
   }
   // Lanes past the last image store their zeros: pass 2 sums every partial.
-  store_part(split, o0, c_0, ky_0, kx0, lo0, hi0);
-  store_part(split, o0 + 1u, c_0, ky_0, kx0, lo1, hi1);
-  store_part(split, o0 + 2u, c_0, ky_0, kx0, lo2, hi2);
-  store_part(split, o0 + 3u, c_0, ky_0, kx0, lo3, hi3);
+  store_set(split, o0, c_0, ky_0, kx0, lo0, lo1, lo2, lo3, lo4, lo5, lo6, lo7,
+            hi0, hi1, hi2, hi3, hi4, hi5, hi6, hi7);
   if (has_1) {
-    store_part(split, o0, c_1, ky_1, kx0, lo0_1, hi0_1);
-    store_part(split, o0 + 1u, c_1, ky_1, kx0, lo1_1, hi1_1);
-    store_part(split, o0 + 2u, c_1, ky_1, kx0, lo2_1, hi2_1);
-    store_part(split, o0 + 3u, c_1, ky_1, kx0, lo3_1, hi3_1);
+    store_set(split, o0, c_1, ky_1, kx0, lo0_1, lo1_1, lo2_1, lo3_1, lo4_1, lo5_1, lo6_1,
+              lo7_1, hi0_1, hi1_1, hi2_1, hi3_1, hi4_1, hi5_1, hi6_1, hi7_1);
   }
   if (has_2) {
-    store_part(split, o0, c_2, ky_2, kx0, lo0_2, hi0_2);
-    store_part(split, o0 + 1u, c_2, ky_2, kx0, lo1_2, hi1_2);
-    store_part(split, o0 + 2u, c_2, ky_2, kx0, lo2_2, hi2_2);
-    store_part(split, o0 + 3u, c_2, ky_2, kx0, lo3_2, hi3_2);
+    store_set(split, o0, c_2, ky_2, kx0, lo0_2, lo1_2, lo2_2, lo3_2, lo4_2, lo5_2, lo6_2,
+              lo7_2, hi0_2, hi1_2, hi2_2, hi3_2, hi4_2, hi5_2, hi6_2, hi7_2);
   }
   if (HAS_BIAS && sums_bias) {
     for (var r = 0u; r < 4u; r++) {
       if (o0 + r < p.o) { partb[split * p.o + o0 + r] = db[r]; }
+      if (OQ == 2u && o0 + 4u + r < p.o) { partb[split * p.o + o0 + 4u + r] = db4[r]; }
     }
   }
 }
