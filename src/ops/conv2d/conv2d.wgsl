@@ -271,21 +271,15 @@ fn live(q: u32) -> u32 {
   return min(TAIL - min(TAIL, 4u * q), 4u);
 }
 
-// Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the TW pixels whose
-// window starts at the padded row's value `at` (a multiple of 4): TW / 4 + 1 aligned vec4
-// loads for all. Taps outside [KX_LO, KX_HI) read only padding and are skipped (with kx0
-// and `left` constants, as when KW <= 8, every test folds).
-fn tap_block(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
-             b0: Acc, b1: Acc, b2: Acc, b3: Acc, b4: Acc, b5: Acc, b6: Acc, b7: Acc,
-             c0: Acc, c1: Acc, c2: Acc, c3: Acc, c4: Acc, c5: Acc, c6: Acc, c7: Acc,
-             at: u32, k: u32, kx0: u32, ob: u32, left: u32) {
-  let i = at / 4u;
-  let v0 = inp[i];
-  let v1 = inp[i + 1u];
-  var v2 = vec4<f32>(0.0);
-  var v3 = vec4<f32>(0.0);
-  if (TW >= 8u) { v2 = inp[i + 2u]; }
-  if (TW == 12u) { v3 = inp[i + 3u]; }
+// Up to 4 taps kx0, kx0+1, .. (`left` of them, k the first's) of the TW pixels, whose values
+// for tap kx0 are the window v0, v1, v2 (TW / 4 of them) and for the later taps the window
+// shifted along v0 .. v3. Taps outside [KX_LO, KX_HI) read only padding and are skipped
+// (with kx0 and `left` constants, as when KW <= 8, every test folds).
+fn taps(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
+        b0: Acc, b1: Acc, b2: Acc, b3: Acc, b4: Acc, b5: Acc, b6: Acc, b7: Acc,
+        c0: Acc, c1: Acc, c2: Acc, c3: Acc, c4: Acc, c5: Acc, c6: Acc, c7: Acc,
+        k: u32, kx0: u32, ob: u32, left: u32,
+        v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>) {
   if (uses_tap(kx0)) {
     tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
         c0, c1, c2, c3, c4, c5, c6, c7, k, ob, v0, v1, v2);
@@ -302,6 +296,53 @@ fn tap_block(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: 
     tap(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
         c0, c1, c2, c3, c4, c5, c6, c7, k + 3u, ob, sh3(v0, v1), sh3(v1, v2), sh3(v2, v3));
   }
+}
+
+// Up to 4 taps kx0, .. (`left` of them, k the first's) of the TW pixels whose window starts
+// at the padded row's value `at` (a multiple of 4): TW / 4 + 1 aligned vec4 loads for all.
+fn tap_block(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
+             b0: Acc, b1: Acc, b2: Acc, b3: Acc, b4: Acc, b5: Acc, b6: Acc, b7: Acc,
+             c0: Acc, c1: Acc, c2: Acc, c3: Acc, c4: Acc, c5: Acc, c6: Acc, c7: Acc,
+             at: u32, k: u32, kx0: u32, ob: u32, left: u32) {
+  let i = at / 4u;
+  let v0 = inp[i];
+  let v1 = inp[i + 1u];
+  var v2 = vec4<f32>(0.0);
+  var v3 = vec4<f32>(0.0);
+  if (TW >= 8u) { v2 = inp[i + 2u]; }
+  if (TW == 12u) { v3 = inp[i + 3u]; }
+  taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        c0, c1, c2, c3, c4, c5, c6, c7, k, kx0, ob, left, v0, v1, v2, v3);
+}
+
+// All KW taps (KW <= 8, an override) of the TW pixels whose window starts at the padded
+// row's value `at` (a multiple of 4). Taps 4.. read the values of taps 0.. one vec4 later,
+// so the row's vec4s are loaded once for both blocks of taps: TW / 4 + 1, and one more
+// when a tap past the fifth needs it (KW = 5: tap 4 reads no value of its own). Either
+// block is skipped, loads too, when its taps read only padding.
+fn tap_row(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Acc,
+           b0: Acc, b1: Acc, b2: Acc, b3: Acc, b4: Acc, b5: Acc, b6: Acc, b7: Acc,
+           c0: Acc, c1: Acc, c2: Acc, c3: Acc, c4: Acc, c5: Acc, c6: Acc, c7: Acc,
+           at: u32, k: u32, ob: u32) {
+  let lo = KX_LO < 4u && KX_HI > 0u; // taps 0 .. 3 read real values
+  let hi = KW > 4u && KX_HI > 4u;    // taps 4 .. KW-1 do
+  let q = TW / 4u;                   // vec4s of pixels
+  let i = at / 4u;
+  var v0 = vec4<f32>(0.0);
+  var v1 = v0; var v2 = v0; var v3 = v0; var v4 = v0;
+  // vec4 j is read by the low block when j <= q, by the high one when 1 <= j <= q, or
+  // j = q + 1 with a tap past 4
+  if (lo) { v0 = inp[i]; }
+  if (lo || hi) { v1 = inp[i + 1u]; }
+  if ((lo || hi) && q >= 2u) { v2 = inp[i + 2u]; }
+  if (((lo || hi) && q == 3u) || (hi && q == 2u && KW > 5u)) { v3 = inp[i + 3u]; }
+  if (hi && KW > 5u && (q == 1u || q == 3u)) {
+    if (q == 1u) { v2 = inp[i + 2u]; } else { v4 = inp[i + 4u]; }
+  }
+  if (lo) { taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        c0, c1, c2, c3, c4, c5, c6, c7, k, 0u, ob, min(KW, 4u), v0, v1, v2, v3); }
+  if (hi) { taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+        c0, c1, c2, c3, c4, c5, c6, c7, k + 4u, 4u, ob, KW - 4u, v1, v2, v3, v4); }
 }
 
 fn uses_tap(kx: u32) -> bool {
@@ -384,20 +425,12 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         // TW / 4 + 1 aligned vec4s, loaded once for all of them.
         // Written out tap by tap: llvmpipe keeps values in registers only when every
         // index is a constant, and does not unroll loops for us.
-        // KW (an override) up to 8: the two blocks of 4 taps written out, so that the tap
-        // counts are constants and their tests fold away.
+        // KW (an override) up to 8: the two blocks of 4 taps written out (tap_row), so that
+        // the tap counts are constants and their tests fold away, on one load of the row.
         // KX_LO / KX_HI: a tap block whose taps all read padding is skipped, loads too.
         if (KW != 0u && KW <= 8u) {
-          if (KX_LO < 4u && KX_HI > 0u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5,
-                      &b6, &b7, &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7,
-                      row + x0, k_row, 0u, ob, min(KW, 4u));
-          }
-          if (KW > 4u && KX_HI > 4u) {
-            tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5,
-                      &b6, &b7, &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7,
-                      row + x0 + 4u, k_row + 4u, 4u, ob, KW - 4u);
-          }
+          tap_row(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6,
+                  &b7, &c0, &c1, &c2, &c3, &c4, &c5, &c6, &c7, row + x0, k_row, ob);
         } else {
           for (var kx0 = 0u; kx0 < kw; kx0 += 4u) {
             tap_block(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5,
