@@ -33,8 +33,9 @@
 // each lane is one image n and owns 4 CQ channels x TW pixels of one output row (CQ = 1:
 // 4 channels x 8 pixels; CQ = 2: 8 channels x 4, 8 or 12 pixels). With unit stride, taps
 // kx0 .. kx0+3 of those pixels read the values x0 + kx0 .. x0 + kx0 + TW + 3 of the padded
-// row: TW / 4 + 1 vec4 loads feed 4 taps x 4 CQ x TW multiply-adds. Other strides
-// gather the input values per tap with scalar loads.
+// row: TW / 4 + 1 vec4 loads feed 4 taps x 4 CQ x TW multiply-adds, and with KW <= 8 the
+// taps 4.. reuse them shifted by one vec4 (one more load when a tap past the fifth needs
+// it). Other strides gather the input values per tap with scalar loads.
 //
 // backward_inp with unit stride is itself a convolution: dout correlated with the weight
 // flipped in ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host
