@@ -135,12 +135,34 @@ for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
   }
 }
 
+/** A kernel case: input shape, [O, KH, KW], stride, padding. */
+type KernelCase = [number[], number[], number[], number[]];
+
+/** A case's window, float64-reference dims and seeded inputs (x, weight, bias, dout). */
+function kernelCase([inShape, [o, kh, kw], stride, padding]: KernelCase, seed: number) {
+  const win = slidingWindow(
+    "test",
+    inShape,
+    [kh, kw],
+    stride as [number, number],
+    padding as [number, number],
+  );
+  const d = { ...win, o };
+  const ref = dims(inShape, [o, kh, kw], stride, padding);
+  const rng = new Rng(seed);
+  const x = randArray(d.n * d.c * d.h * d.w, rng);
+  const w = randArray(o * d.c * kh * kw, rng);
+  const b = randArray(o, rng);
+  const dy = randArray(d.n * o * d.oh * d.ow, rng);
+  return { d, ref, x, w, b, dy };
+}
+
 // Every register tile of the forward kernel (which also computes dinp at unit stride), not
 // only the one the default picks per shape: channel counts that are one block with absent
 // channels (TAIL), several blocks with a partial last one, rows that are not whole tiles,
 // padding wider than a tile, and a stride (the gathered path). Each against the float64
 // reference.
-const TILE_CASES: [number[], number[], number[], number[]][] = [
+const TILE_CASES: KernelCase[] = [
   [[2, 3, 9, 13], [5, 3, 3], [1, 1], [1, 1]],
   [[2, 2, 7, 11], [13, 5, 5], [1, 1], [2, 2]],
   [[3, 1, 10, 10], [6, 5, 5], [1, 1], [0, 0]],
@@ -151,7 +173,8 @@ const TILE_CASES: [number[], number[], number[], number[]][] = [
   [[2, 4, 12, 12], [9, 3, 3], [1, 1], [1, 1]],
 ];
 
-for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
+for (const tileCase of TILE_CASES) {
+  const [inShape, [o, kh, kw], stride, padding] = tileCase;
   gpuTest(
     `conv2d tiles ${
       CONV_TILES.map((t) => `${t.channels}x${t.pixels}`)
@@ -162,20 +185,7 @@ for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
       kw,
     ]}] stride ${stride} padding ${padding}`,
     async () => {
-      const win = slidingWindow(
-        "test",
-        inShape,
-        [kh, kw],
-        stride as [number, number],
-        padding as [number, number],
-      );
-      const d = { ...win, o };
-      const ref = dims(inShape, [o, kh, kw], stride, padding);
-      const rng = new Rng(o * 31 + kw);
-      const x = randArray(d.n * d.c * d.h * d.w, rng);
-      const w = randArray(o * d.c * kh * kw, rng);
-      const b = randArray(o, rng);
-      const dy = randArray(d.n * o * d.oh * d.ow, rng);
+      const { d, ref, x, w, b, dy } = kernelCase(tileCase, o * 31 + kw);
       const [inp, weight, bias] = [
         Tensor.from(x, inShape),
         Tensor.from(w, [o, d.c, kh, kw]),
@@ -202,7 +212,7 @@ for (const [inShape, [o, kh, kw], stride, padding] of TILE_CASES) {
 // adapter picks: channels that fill a tile, that leave the last one partial (5, 13), one
 // input channel (sets along the kernel rows), a stride (4 channels always), against the
 // float64 reference.
-const WEIGHT_CASES: [number[], number[], number[], number[]][] = [
+const WEIGHT_CASES: KernelCase[] = [
   [[3, 2, 9, 11], [5, 5, 5], [1, 1], [0, 0]],
   [[2, 4, 7, 7], [13, 3, 3], [1, 1], [1, 1]],
   [[3, 1, 12, 12], [6, 5, 5], [1, 1], [2, 2]],
@@ -210,24 +220,13 @@ const WEIGHT_CASES: [number[], number[], number[], number[]][] = [
   [[2, 3, 9, 9], [9, 3, 3], [2, 1], [1, 1]],
 ];
 
-for (const [inShape, [o, kh, kw], stride, padding] of WEIGHT_CASES) {
+for (const weightCase of WEIGHT_CASES) {
+  const [inShape, [o, kh, kw], stride, padding] = weightCase;
   gpuTest(
     `conv2d dweight, tiles of 4 and 8 channels vs float64 reference: inp [${inShape}] ` +
       `weight [${[o, inShape[1], kh, kw]}] stride ${stride} padding ${padding}`,
     async () => {
-      const win = slidingWindow(
-        "test",
-        inShape,
-        [kh, kw],
-        stride as [number, number],
-        padding as [number, number],
-      );
-      const d = { ...win, o };
-      const ref = dims(inShape, [o, kh, kw], stride, padding);
-      const rng = new Rng(o * 17 + kh);
-      const x = randArray(d.n * d.c * d.h * d.w, rng);
-      const w = randArray(o * d.c * kh * kw, rng);
-      const dy = randArray(d.n * o * d.oh * d.ow, rng);
+      const { d, ref, x, w, dy } = kernelCase(weightCase, o * 17 + kh);
       const want = refConv2dBackward(x, w, dy, ref);
       const inp = Tensor.from(x, inShape);
       const dout = Tensor.from(dy, [d.n, o, d.oh, d.ow]);
