@@ -24,7 +24,10 @@ export const BATCH = 256;
 /** The lecture's learning rates: 1.0 with batch norm, 0.9 without. */
 export const LR = { batch: 1.0, none: 0.9 } as const;
 
-/** A LeNet (`norm`), its optimizer and loss, and one fixed batch; `step()` encodes one step. */
+/**
+ * A LeNet (`norm`), its optimizer and loss, and one fixed batch; `step()` encodes one step
+ * and submits it, `encode()` only encodes it.
+ */
 export function setup(norm: "batch" | "none") {
   const net = lenet({ norm });
   initXavier(net, 0);
@@ -33,16 +36,19 @@ export function setup(norm: "batch" | "none") {
   const x = Tensor.rand([BATCH, 1, 28, 28], { seed: 1 });
   const labels = new Float32Array(BATCH).map((_, i) => (i * 7) % 10);
   const y = Tensor.from(labels);
-  const step = () => {
+  /** Encodes one step without submitting it. */
+  const encode = () =>
     tidy(() => {
       sgd.zeroGrad();
       const loss = lossFn.forward(net.forward(x), y);
       loss.backward();
       sgd.step();
     });
+  const step = () => {
+    encode();
     flush();
   };
-  return { net, sgd, lossFn, x, y, step };
+  return { net, sgd, lossFn, x, y, encode, step };
 }
 
 /** Milliseconds per step over `steps` steps and one final wait, after one warm-up step. */

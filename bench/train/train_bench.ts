@@ -20,7 +20,7 @@
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
-import { sync } from "../../src/gpu/queue.ts";
+import { flush, queueStats, sync } from "../../src/gpu/queue.ts";
 import { adapterInfo, getDevice } from "../../src/gpu/device.ts";
 import { BATCH, setup } from "./steps.ts";
 
@@ -92,6 +92,24 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
       `${(BATCH / perStep / PEERS[norm]).toFixed(2)}x)`,
   );
 
+  // The JS thread's share: encoding a step (autograd, buffers, bind groups, launches) without
+  // submitting it. It overlaps the previous submission's work (a submit waits only for the
+  // one before), on llvmpipe sharing the CPU cores with it; on a GPU it alone can bound the
+  // step rate.
+  const encodeMs: number[] = [];
+  let encodeLaunches = 0;
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    s.encode();
+    encodeMs.push(performance.now() - t);
+    const launches = queueStats().pendingLaunches;
+    if (i === 0) encodeLaunches = launches;
+    flush();
+    if (i % 5 === 4) await sync();
+  }
+  encodeMs.sort((a, b) => a - b);
+  const encode = encodeMs[10];
+
   // Phases of one step, each between host waits.
   const reps = 7;
   const fwd = await timed(() => tidy(() => void s.net.forward(s.x)), reps, waitCost);
@@ -108,6 +126,13 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   console.log(`  forward            ${ms(fwd)} ${share(fwd)} of a step`);
   console.log(`  loss + backward    ${ms(bwd)} ${share(bwd)}`);
   console.log(`  SGD step           ${ms(opt)} ${share(opt)}`);
+  console.log(
+    `  encoding (JS)      ${ms(encode / 1000)} ${share(encode / 1000)}   ${encodeLaunches} ` +
+      `launches: the JS thread alone allows ${
+        Math.round((BATCH * 1000) / encode).toLocaleString("en-US")
+      } ` +
+      `examples/s`,
+  );
 
   // Each layer alone: forward, then backward from a random upstream gradient. A pair that
   // Sequential fuses (BatchNorm + activation, activation + max pool) is timed as the one

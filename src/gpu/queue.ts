@@ -24,10 +24,22 @@ const chunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer> }[] = [];
 let chunkIndex = 0;
 let chunkOffset = 0;
 let submits = 0;
+let bindGroupsCreated = 0;
 
-/** Counters for tests and benchmarks: how many submits and launches have happened. */
-export function queueStats(): { submits: number; pendingLaunches: number } {
-  return { submits, pendingLaunches: launches };
+/**
+ * Counters for tests and benchmarks: submits so far, launches encoded and not yet
+ * submitted, and bind groups created so far (a launch that binds what an earlier one bound
+ * reuses that one's).
+ *
+ * @example
+ * ```ts
+ * import { queueStats } from "./queue.ts";
+ * const { submits, pendingLaunches, bindGroups } = queueStats();
+ * console.log(submits, pendingLaunches, bindGroups);
+ * ```
+ */
+export function queueStats(): { submits: number; pendingLaunches: number; bindGroups: number } {
+  return { submits, pendingLaunches: launches, bindGroups: bindGroupsCreated };
 }
 
 function getEncoder(): GPUCommandEncoder {
@@ -97,6 +109,48 @@ function uniformSlot(data: Uint8Array): GPUBufferBinding {
   return binding;
 }
 
+/**
+ * Bind groups by pipeline and bound ranges, so that a launch that binds what an earlier one
+ * bound reuses its bind group: a training step binds the same buffers (the pool hands them
+ * back in the same order) at the same uniform-arena offsets every time, and creating a bind
+ * group took ~40 us of the JS thread per launch on llvmpipe (where that thread shares the
+ * cores with the previous submission's work). The oldest entry goes past
+ * {@link BIND_GROUPS}. A destroyed buffer's entries are never hit again: its object can
+ * only come back in a launch that is an error anyway.
+ */
+const bindGroups = new Map<string, GPUBindGroup>();
+/** Most bind groups kept (LeNet's training step and evaluation launch a few hundred). */
+const BIND_GROUPS = 1024;
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+
+function idOf(o: object): number {
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, id = nextId++);
+  return id;
+}
+
+const layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+
+function bindGroup(label: string, pipe: GPUComputePipeline, bound: GPUBufferBinding[]) {
+  let key = `${idOf(pipe)}`;
+  for (const b of bound) key += ` ${idOf(b.buffer)}@${b.offset ?? 0}+${b.size ?? "all"}`;
+  let group = bindGroups.get(key);
+  if (!group) {
+    let layout = layouts.get(pipe);
+    if (!layout) layouts.set(pipe, layout = pipe.getBindGroupLayout(0));
+    group = deviceSync().createBindGroup({
+      label,
+      layout,
+      entries: bound.map((resource, binding) => ({ binding, resource })),
+    });
+    bindGroupsCreated++;
+    if (bindGroups.size >= BIND_GROUPS) bindGroups.delete(bindGroups.keys().next().value!);
+    bindGroups.set(key, group);
+  }
+  return group;
+}
+
 /** One kernel launch. */
 export interface Launch {
   /** Label of the kernel (names its pipeline in errors). */
@@ -118,19 +172,11 @@ export interface Launch {
 
 /** Encodes one kernel launch into the shared encoder. Nothing is submitted. */
 export function launch(l: Launch): void {
-  const device = deviceSync();
   const pipe = getPipeline(l.label, l.code, l.overrides, l.entryPoint);
-  const bindGroup = device.createBindGroup({
-    label: l.label,
-    layout: pipe.getBindGroupLayout(0),
-    entries: l.bindings.map((b, i) => ({
-      binding: i,
-      resource: b instanceof Params ? uniformSlot(b.bytes()) : { buffer: b },
-    })),
-  });
+  const bound = l.bindings.map((b) => b instanceof Params ? uniformSlot(b.bytes()) : { buffer: b });
   const p = getPass();
   p.setPipeline(pipe);
-  p.setBindGroup(0, bindGroup);
+  p.setBindGroup(0, bindGroup(l.label, pipe, bound));
   const [x, y = 1, z = 1] = l.workgroups;
   if (x > 0 && y > 0 && z > 0) p.dispatchWorkgroups(x, y, z);
   if (++launches >= AUTO_FLUSH) flush();

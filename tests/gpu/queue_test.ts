@@ -5,7 +5,7 @@ import { ok } from "node:assert/strict";
  */
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
-import { flush, grid, Params, queueStats, sync } from "../../src/gpu/queue.ts";
+import { flush, grid, launch, Params, queueStats, sync } from "../../src/gpu/queue.ts";
 import { pipeline } from "../../src/gpu/pipeline.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
@@ -63,6 +63,49 @@ gpuTest("the pipeline cache compiles once per source and overrides", () => {
   const d = pipeline("test.cache", KERNEL + "\n// another source\n", { WG: 64 });
   ok(d !== a, "another source must give another pipeline");
 });
+
+const WRITE_KERNEL = `
+struct P { v: f32, i: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1)
+fn main() { out[p.i] = p.v; }
+`;
+
+gpuTest(
+  "a launch binding what an earlier one bound reuses its bind group, with its own params",
+  async () => {
+    const a = Tensor.zeros([2]);
+    const b = Tensor.zeros([2]);
+    await sync(); // their fills submitted: the writes below start the uniform arena afresh
+    const write = (out: Tensor, v: number, i: number) =>
+      launch({
+        label: "test.write",
+        code: WRITE_KERNEL,
+        bindings: [new Params().f32(v).u32(i), out.buffer],
+        workgroups: [1],
+      });
+    // Two launches in one submit: two uniform slots, two bind groups.
+    const start = queueStats().bindGroups;
+    write(a, 1, 0);
+    write(a, 2, 1);
+    assertClose(await a.toArray(), [1, 2], { atol: 0, rtol: 0 }, "first submit");
+    const created = queueStats().bindGroups - start;
+    ok(created === 2, `the first two launches created ${created} bind groups, not 2`);
+    // The same launches after the submit take the same slots: no new bind group, and the
+    // kernel sees this submit's params, not the first one's.
+    write(a, 3, 0);
+    write(a, 4, 1);
+    assertClose(await a.toArray(), [3, 4], { atol: 0, rtol: 0 }, "second submit");
+    ok(queueStats().bindGroups - start === 2, "the same bindings again created a bind group");
+    // Another buffer is another bind group.
+    write(b, 5, 0);
+    assertClose(await b.toArray(), [5, 0], { atol: 0, rtol: 0 }, "another buffer");
+    ok(queueStats().bindGroups - start === 3, "another buffer must get its own bind group");
+    a.dispose();
+    b.dispose();
+  },
+);
 
 Deno.test("grid splits large workgroup counts within 65535 per dimension", () => {
   for (const n of [1, 7, 65535, 65536, 1_000_003, 65535 * 65535]) {
