@@ -41,7 +41,7 @@ export {
   noGrad,
   type Variable,
 } from "./src/tensor/autograd.ts";
-export { type Disposable, keep, tidy } from "./src/tensor/tidy.ts";
+export { type Disposable, type DisposeReason, keep, tidy } from "./src/tensor/tidy.ts";
 export type { Shape } from "./src/tensor/shape.ts";
 export { manualSeed } from "./src/tensor/random.ts";
 export { flushOutput, print } from "./src/notebook/print.ts";

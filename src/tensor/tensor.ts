@@ -27,7 +27,7 @@ import {
   type Shape,
 } from "./shape.ts";
 import { rngFor } from "./random.ts";
-import { track } from "./tidy.ts";
+import { type DisposeReason, track } from "./tidy.ts";
 import {
   backward as runBackward,
   type BackwardFn,
@@ -184,7 +184,7 @@ export class Tensor implements Variable<Tensor> {
   #storage: Storage | undefined;
   #node: Node<Tensor> | null = null;
   #holds = 0;
-  #disposedBy: string | undefined;
+  #disposedBy: DisposeReason | undefined;
 
   static {
     storageOf = (t) => {
@@ -348,7 +348,8 @@ export class Tensor implements Variable<Tensor> {
   }
 
   #disposedMessage(): string {
-    const how = this.#disposedBy ?? "dispose()";
+    const by = this.#disposedBy;
+    const how = typeof by === "function" ? by() : by ?? "dispose()";
     return `This tensor ${this.describe()} has been freed: it was disposed by ${how}. ` +
       (how.startsWith("tidy()")
         ? "Return it from the tidy() function (or keep() it) to use it after the scope ends."
@@ -374,9 +375,10 @@ export class Tensor implements Variable<Tensor> {
   /**
    * Gives up this tensor (and its `.grad`). Its memory returns to the pool now, or, if a
    * recorded op saved it for its gradient, once `backward()` has run through that op.
-   * Idempotent. `reason` names who disposed it, for later error messages.
+   * Idempotent. `reason` names who disposed it, for later error messages (or makes that
+   * name when a message needs it).
    */
-  dispose(reason?: string): void {
+  dispose(reason?: DisposeReason): void {
     if (this.#disposedBy !== undefined) return;
     this.#disposedBy = reason ?? "dispose() (or a `using` block)";
     this.grad?.dispose();
