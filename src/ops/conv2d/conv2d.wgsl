@@ -54,11 +54,11 @@
 // vec4 loads, the most numerous: dout's rows are first padded to a multiple of 4 by
 // pad_rows when OW is not, as for plain LeNet's conv2, OW = 10), and for each set the input
 // values x0 + kx0 .. +11 once for the 4 OQ channels (2-3 vec4 loads), then does up to
-// 128 OQ multiply-adds per set. The tile
-// with c0 = ky0 = kx0 = 0 also sums dout for dbias. Each lane writes its partial sums to
-// part [SPLITS, O, C*KH*KW] and partb [SPLITS, O]. Pass 2 (reduce_weight): one thread per
-// dweight (then dbias) element sums its SPLITS partials. Each thread's loops stay far below
-// 65535 iterations: llvmpipe silently ends longer loops.
+// 128 OQ multiply-adds per set. The tile with c0 = ky0 = kx0 = 0 also sums dout for dbias.
+// Each lane writes its partial sums to part [SPLITS, O, C*KH*KW] and partb [SPLITS, O].
+// Pass 2 (reduce_weight): one thread per dweight (then dbias) element sums its SPLITS
+// partials. Each thread's loops stay far below 65535 iterations: llvmpipe silently ends
+// longer loops.
 //
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread, TW
 // (pixels per forward thread: 8 with CQ = 1; 4, 8 or 12 with CQ = 2); CT (1 to 3) (c, ky)
@@ -327,23 +327,30 @@ fn tap_row(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Ac
            at: u32, k: u32, ob: u32) {
   let lo = KX_LO < 4u && KX_HI > 0u; // taps 0 .. 3 read real values
   let hi = KW > 4u && KX_HI > 4u;    // taps 4 .. KW-1 do
-  let q = TW / 4u;                   // vec4s of pixels
   let i = at / 4u;
   var v0 = vec4<f32>(0.0);
   var v1 = v0; var v2 = v0; var v3 = v0; var v4 = v0;
-  // vec4 j is read by the low block when j <= q, by the high one when 1 <= j <= q, or
-  // j = q + 1 with a tap past 4
-  if (lo) { v0 = inp[i]; }
-  if (lo || hi) { v1 = inp[i + 1u]; }
-  if ((lo || hi) && q >= 2u) { v2 = inp[i + 2u]; }
-  if (((lo || hi) && q == 3u) || (hi && q == 2u && KW > 5u)) { v3 = inp[i + 3u]; }
-  if (hi && KW > 5u && (q == 1u || q == 3u)) {
-    if (q == 1u) { v2 = inp[i + 2u]; } else { v4 = inp[i + 4u]; }
+  if (row_reads(0u, lo, hi)) { v0 = inp[i]; }
+  if (row_reads(1u, lo, hi)) { v1 = inp[i + 1u]; }
+  if (row_reads(2u, lo, hi)) { v2 = inp[i + 2u]; }
+  if (row_reads(3u, lo, hi)) { v3 = inp[i + 3u]; }
+  if (row_reads(4u, lo, hi)) { v4 = inp[i + 4u]; }
+  if (lo) {
+    taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+         c0, c1, c2, c3, c4, c5, c6, c7, k, 0u, ob, min(KW, 4u), v0, v1, v2, v3);
   }
-  if (lo) { taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-        c0, c1, c2, c3, c4, c5, c6, c7, k, 0u, ob, min(KW, 4u), v0, v1, v2, v3); }
-  if (hi) { taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
-        c0, c1, c2, c3, c4, c5, c6, c7, k + 4u, 4u, ob, KW - 4u, v1, v2, v3, v4); }
+  if (hi) {
+    taps(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7,
+         c0, c1, c2, c3, c4, c5, c6, c7, k + 4u, 4u, ob, KW - 4u, v1, v2, v3, v4);
+  }
+}
+
+// Whether tap_row reads vec4 j of the row: the low block (taps 0 .. 3, when `lo`) reads
+// vec4s 0 .. TW / 4, the high one (taps 4 .., when `hi`) vec4s 1 .. TW / 4, and one more
+// when it has a tap past the fifth. Constant arguments: every test folds.
+fn row_reads(j: u32, lo: bool, hi: bool) -> bool {
+  let q = TW / 4u;
+  return (lo && j <= q) || (hi && j >= 1u && j <= q + select(0u, 1u, KW > 5u));
 }
 
 fn uses_tap(kx: u32) -> bool {
@@ -683,8 +690,8 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                       d0, d1, d2, d3, d4, d5, d6, d7, r2.at + x, hi_taps);
         }
       } else if (r0.inside) {
-        // Other strides (CT = 1, OQ = 1): pixel i, taps kx0 + j gathered as win_i[j]; lo/hi
-        // over j
+        // Other strides (CT = 1, OQ = 1): pixel i, taps kx0 + j gathered as win_i[j];
+        // lo / hi over j
         let row = r0.at;
         for (var i = 0u; i < 4u; i++) {
           var wl = vec4<f32>(0.0);
