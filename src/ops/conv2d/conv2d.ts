@@ -66,9 +66,10 @@ function channelQuads(tile: ConvTile): 1 | 2 {
  * against two), 0.72x at plain LeNet's conv2 forward (OW 10), 0.95x at LeNet+BN's conv1
  * forward (OW 24, whole tiles of both), 1.02x at plain LeNet's conv1 forward (OW 28),
  * 0.97x at [64,16,28,28] * [16,16,3,3]: 0.65-0.73 per output, 0.71 taken, which leaves
- * OW 28 to 8 x 8. On a GPU, 64 or 96 accumulators per thread cost
- * occupancy: not measured, so the wide tiles are not used there, and 8 x 4 counts as
- * 4 x 8 (the rule before they existed).
+ * OW 28 to 8 x 8 (after the shared row loads of tap_row, the same run: 0.74x, 0.70x, 0.98x,
+ * 1.04x, 0.93x; the same choices). On a GPU, 64 or 96 accumulators per thread cost
+ * occupancy: not measured, so the wide tiles are not used there, and 8 x 4 counts as 4 x 8
+ * (the rule before they existed).
  */
 function tileCosts(): readonly number[] {
   return deviceSync().adapterInfo.isFallbackAdapter
@@ -331,8 +332,8 @@ export function launchConvForward(
 
 /**
  * dweight [O, C, KH, KW] and dbias [O] (when `dbias` is given) from inp and dout. `quads`
- * (output channel quads per tile, 1 or 2; unit stride only, other strides take 1) defaults
- * to the adapter's choice; tests force each.
+ * (output channel quads per tile, 1 or 2; 2 with unit stride only) defaults to the
+ * adapter's choice; tests force each.
  */
 export function launchConvWeightGrad(
   d: Dims,
@@ -348,6 +349,12 @@ export function launchConvWeightGrad(
   const unit = d.sh === 1 && d.sw === 1;
   // sets of (c, ky) per tile: input channels, or kernel rows when there is one channel
   const ct = unit ? WEIGHT_GRAD_CT : 1;
+  if (quads === 2 && !unit) {
+    throw new Error(
+      `conv2d: weight-gradient tiles of 8 channels (quads 2) need unit stride, got ` +
+        `[${d.sh}, ${d.sw}]; pass 1 or leave it to the default`,
+    );
+  }
   const oq = unit ? quads ?? weightGradQuads(d.o) : 1;
   const alongKy = d.c === 1;
   const sets = alongKy ? Math.ceil(d.kh / ct) : Math.ceil(d.c / ct) * d.kh;
