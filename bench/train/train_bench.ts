@@ -8,9 +8,9 @@
  *
  * `deno run -A bench/train/train_bench.ts [--steps N] [--baseline COMMIT [--rounds R]]`:
  * examples/s of both models, then where a step's time goes: forward, loss + backward and
- * SGD, and each layer's forward and backward on its own, each phase run several times
- * between two host waits with the cost of an empty wait subtracted. With `--baseline`, the same steps
- * are then timed on COMMIT too: it is checked out in a temporary `git worktree`, and
+ * SGD, the JS thread's encoding of a step, and each layer's forward and backward on its
+ * own, each phase timed by `msPerCall` (several runs between two host waits, less an
+ * empty wait). With `--baseline`, the same steps are then timed on COMMIT too: it is checked out in a temporary `git worktree`, and
  * `steps.ts` runs there and here in turn, R rounds (default 3) alternating which goes
  * first, so that both trees share the machine's load; it prints both and the speedup per
  * round (median, min-max), then removes the worktree.
@@ -23,6 +23,7 @@ import { tidy } from "../../src/tensor/tidy.ts";
 import { flush, queueStats, sync } from "../../src/gpu/queue.ts";
 import { adapterInfo, getDevice } from "../../src/gpu/device.ts";
 import { BATCH, setup } from "./steps.ts";
+import { msPerCall } from "../timing.ts";
 
 await getDevice();
 
@@ -48,35 +49,15 @@ for (const norm of ["batch", "none"] as const) {
 }
 
 /**
- * Seconds per run of `fn`: after a run that compiles its pipelines, `reps` runs between two
- * host waits, less an empty wait's cost, divided by `reps`; the median of 3 such trials.
- * One wait per run would put its jitter (a few ms on llvmpipe) on passes of 1 ms.
+ * Seconds per run of `fn`: bench/timing.ts's `msPerCall`, 7 runs between two host waits
+ * less an empty wait, best of 3 trials (the first compiles the pipelines). One wait per run
+ * would put its jitter (a few ms on llvmpipe) on passes of 1 ms.
  */
-async function timed(fn: () => void, reps: number, waitCost: number): Promise<number> {
-  fn();
-  const ts: number[] = [];
-  for (let t = 0; t < 3; t++) {
-    await sync();
-    const t0 = performance.now();
-    for (let r = 0; r < reps; r++) fn();
-    await sync();
-    ts.push(Math.max(0, performance.now() - t0 - waitCost) / reps);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[1] / 1000;
+async function timed(fn: () => void): Promise<number> {
+  return Math.max(0, await msPerCall(fn, { reps: 7, trials: 3 })) / 1000;
 }
 
-async function emptyWait(reps = 20): Promise<number> {
-  await sync();
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) {
-    Tensor.zeros([1]).dispose();
-    await sync();
-  }
-  return (performance.now() - t0) / reps;
-}
-
-async function profile(norm: "batch" | "none", steps: number, waitCost: number): Promise<void> {
+async function profile(norm: "batch" | "none", steps: number): Promise<void> {
   const s = setup(norm);
   s.step();
   await sync();
@@ -97,28 +78,23 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   // one before), on llvmpipe sharing the CPU cores with it; on a GPU it alone can bound the
   // step rate.
   const encodeMs: number[] = [];
-  let encodeLaunches = 0;
+  let launches = 0;
   for (let i = 0; i < 20; i++) {
     const t = performance.now();
     s.encode();
     encodeMs.push(performance.now() - t);
-    const launches = queueStats().pendingLaunches;
-    if (i === 0) encodeLaunches = launches;
+    launches = queueStats().pendingLaunches;
     flush();
     if (i % 5 === 4) await sync();
   }
-  encodeMs.sort((a, b) => a - b);
-  const encode = encodeMs[10];
+  const encode = encodeMs.sort((a, b) => a - b)[10] / 1000; // median, seconds
 
   // Phases of one step, each between host waits.
-  const reps = 7;
-  const fwd = await timed(() => tidy(() => void s.net.forward(s.x)), reps, waitCost);
+  const fwd = await timed(() => tidy(() => void s.net.forward(s.x)));
   const fwdLossBwd = await timed(
     () => tidy(() => s.lossFn.forward(s.net.forward(s.x), s.y).backward()),
-    reps,
-    waitCost,
   );
-  const opt = await timed(() => tidy(() => s.sgd.step()), reps, waitCost);
+  const opt = await timed(() => tidy(() => s.sgd.step()));
   s.sgd.zeroGrad();
   const ms = (v: number) => `${(v * 1000).toFixed(1).padStart(7)} ms`;
   const share = (v: number) => `${Math.round((100 * v) / perStep).toString().padStart(3)}%`;
@@ -126,12 +102,10 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
   console.log(`  forward            ${ms(fwd)} ${share(fwd)} of a step`);
   console.log(`  loss + backward    ${ms(bwd)} ${share(bwd)}`);
   console.log(`  SGD step           ${ms(opt)} ${share(opt)}`);
+  const alone = Math.round(BATCH / encode).toLocaleString("en-US");
   console.log(
-    `  encoding (JS)      ${ms(encode / 1000)} ${share(encode / 1000)}   ${encodeLaunches} ` +
-      `launches: the JS thread alone allows ${
-        Math.round((BATCH * 1000) / encode).toLocaleString("en-US")
-      } ` +
-      `examples/s`,
+    `  encoding (JS)      ${ms(encode)} ${share(encode)}   ${launches} launches: the JS ` +
+      `thread alone allows ${alone} examples/s`,
   );
 
   // Each layer alone: forward, then backward from a random upstream gradient. A pair that
@@ -143,7 +117,7 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
     const key = String(first);
     const inp = act.detach();
     inp.requiresGrad = act !== s.x; // as in training: no gradient for the images
-    const f = await timed(() => tidy(() => void forward(inp)), reps, waitCost);
+    const f = await timed(() => tidy(() => void forward(inp)));
     const out = tidy(() => noGrad(() => forward(inp)));
     const g = Tensor.randn(out.shape, { seed: 2 });
     const fb = await timed(
@@ -153,8 +127,6 @@ async function profile(norm: "batch" | "none", steps: number, waitCost: number):
           inp.grad?.dispose();
           inp.grad = null;
         }),
-      reps,
-      waitCost,
     );
     for (const p of modules.flatMap((m) => m.parameters())) {
       p.grad?.dispose();
@@ -243,12 +215,8 @@ if (import.meta.main) {
   };
   const steps = Number(arg("--steps") ?? 20);
   const info = await adapterInfo();
-  const waitCost = await emptyWait();
-  console.log(
-    `adapter: ${info.description}; one empty host wait: ${waitCost.toFixed(1)} ms ` +
-      `(subtracted from each phase below)`,
-  );
-  for (const norm of ["batch", "none"] as const) await profile(norm, steps, waitCost);
+  console.log(`adapter: ${info.description}`);
+  for (const norm of ["batch", "none"] as const) await profile(norm, steps);
   const baseline = arg("--baseline");
   if (baseline) await compareWith(baseline, steps, Number(arg("--rounds") ?? 3));
 }
