@@ -11,6 +11,7 @@
  */
 import { deviceSync, recordError, throwIfErrors } from "./device.ts";
 import { type Overrides, pipeline as getPipeline } from "./pipeline.ts";
+import { bindGroup, bindGroupsCreated } from "./bind_groups.ts";
 
 const SLOT = 256; // minUniformBufferOffsetAlignment's default
 const CHUNK = 64 * 1024;
@@ -24,7 +25,6 @@ const chunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer> }[] = [];
 let chunkIndex = 0;
 let chunkOffset = 0;
 let submits = 0;
-let bindGroupsCreated = 0;
 
 /**
  * Counters for tests and benchmarks: submits so far, launches encoded and not yet
@@ -39,7 +39,7 @@ let bindGroupsCreated = 0;
  * ```
  */
 export function queueStats(): { submits: number; pendingLaunches: number; bindGroups: number } {
-  return { submits, pendingLaunches: launches, bindGroups: bindGroupsCreated };
+  return { submits, pendingLaunches: launches, bindGroups: bindGroupsCreated() };
 }
 
 function getEncoder(): GPUCommandEncoder {
@@ -107,48 +107,6 @@ function uniformSlot(data: Uint8Array): GPUBufferBinding {
   const binding = { buffer: c.buffer, offset: chunkOffset, size: data.byteLength };
   chunkOffset += Math.ceil(data.byteLength / SLOT) * SLOT;
   return binding;
-}
-
-/**
- * Bind groups by pipeline and bound ranges, so that a launch that binds what an earlier one
- * bound reuses its bind group: a training step binds the same buffers (the pool hands them
- * back in the same order) at the same uniform-arena offsets every time, and creating a bind
- * group took ~40 us of the JS thread per launch on llvmpipe (where that thread shares the
- * cores with the previous submission's work). The oldest entry goes past
- * {@link BIND_GROUPS}. A destroyed buffer's entries are never hit again: its object can
- * only come back in a launch that is an error anyway.
- */
-const bindGroups = new Map<string, GPUBindGroup>();
-/** Most bind groups kept (LeNet's training step and evaluation launch a few hundred). */
-const BIND_GROUPS = 1024;
-const ids = new WeakMap<object, number>();
-let nextId = 0;
-
-function idOf(o: object): number {
-  let id = ids.get(o);
-  if (id === undefined) ids.set(o, id = nextId++);
-  return id;
-}
-
-const layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
-
-function bindGroup(label: string, pipe: GPUComputePipeline, bound: GPUBufferBinding[]) {
-  let key = `${idOf(pipe)}`;
-  for (const b of bound) key += ` ${idOf(b.buffer)}@${b.offset ?? 0}+${b.size ?? "all"}`;
-  let group = bindGroups.get(key);
-  if (!group) {
-    let layout = layouts.get(pipe);
-    if (!layout) layouts.set(pipe, layout = pipe.getBindGroupLayout(0));
-    group = deviceSync().createBindGroup({
-      label,
-      layout,
-      entries: bound.map((resource, binding) => ({ binding, resource })),
-    });
-    bindGroupsCreated++;
-    if (bindGroups.size >= BIND_GROUPS) bindGroups.delete(bindGroups.keys().next().value!);
-    bindGroups.set(key, group);
-  }
-  return group;
 }
 
 /** One kernel launch. */
