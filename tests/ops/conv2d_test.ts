@@ -3,6 +3,7 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
+  columnPlan,
   conv2d,
   CONV_TILES,
   launchConvForward,
@@ -10,6 +11,7 @@ import {
   launchConvWeightGrad,
 } from "../../src/ops/conv2d/conv2d.ts";
 import { slidingWindow } from "../../src/ops/window.ts";
+import { deviceSync } from "../../src/gpu/device.ts";
 import {
   type ConvDims,
   refConv2dBackward,
@@ -207,6 +209,55 @@ for (const tileCase of TILE_CASES) {
     },
   );
 }
+
+// The forward's column plans (how the runs of pixel blocks cover an output row): for every
+// case above and LeNet's passes, with the default and with each forced tile. Each run's
+// skipped taps must read only padding for every pixel it stores (skipping a real one would
+// drop a term), the runs must tile the row from pixel 0 without gaps or overlaps, and a
+// plan's tiles share a channel count (one packed weight). That default plans mix tiles is
+// what the float64 checks above exercise for [8,1,28,28] padded by 2 and [3,2,14,14]'s dinp.
+gpuTest("conv2d column plans cover each row once and skip only padding taps", () => {
+  const lenet: KernelCase[] = [
+    [[256, 1, 28, 28], [6, 5, 5], [1, 1], [0, 0]],
+    [[256, 6, 12, 12], [16, 5, 5], [1, 1], [0, 0]],
+    [[256, 16, 8, 8], [6, 5, 5], [1, 1], [4, 4]], // conv2's dinp as a correlation
+    [[256, 1, 28, 28], [6, 5, 5], [1, 1], [2, 2]],
+    [[256, 6, 14, 14], [16, 5, 5], [1, 1], [0, 0]],
+    [[256, 16, 10, 10], [6, 5, 5], [1, 1], [4, 4]], // plain conv2's dinp
+  ];
+  let mixed = 0;
+  for (const kc of [...TILE_CASES, ...lenet]) {
+    const { d } = kernelCase(kc, 1);
+    for (const tile of [undefined, ...CONV_TILES]) {
+      const runs = columnPlan(d, tile);
+      const what = `[${kc[0]}] o ${d.o} pad ${d.pw} (${
+        tile ? `${tile.channels}x${tile.pixels}` : "default"
+      })`;
+      let x = 0;
+      for (const run of runs) {
+        ok(run.x0 === x, `${what}: a run starts at ${run.x0}, expected ${x}`);
+        ok(run.tile.channels === runs[0].tile.channels, `${what}: channel counts differ`);
+        if (tile) ok(run.tile === tile, `${what}: a run of another tile`);
+        for (let b = 0; b < run.blocks; b++, x += run.tile.pixels) {
+          for (let px = x; px < Math.min(x + run.tile.pixels, d.ow); px++) {
+            for (let kx = 0; kx < d.kw; kx++) {
+              const read = px * d.sw - d.pw + kx; // input column of pixel px at tap kx
+              const real = read >= 0 && read < d.w;
+              const kept = kx >= run.kxLo && kx < run.kxHi;
+              ok(kept || !real, `${what}: pixel ${px} skips tap ${kx}, which reads column ${read}`);
+            }
+          }
+        }
+      }
+      ok(x >= d.ow && x - runs.at(-1)!.tile.pixels < d.ow, `${what}: runs end at ${x}, OW ${d.ow}`);
+      if (!tile && new Set(runs.map((r) => r.tile)).size > 1) mixed++;
+    }
+  }
+  // on llvmpipe, where the wide tiles are used (a GPU has one tile of 8 channels)
+  if (deviceSync().adapterInfo.isFallbackAdapter) {
+    ok(mixed > 0, "no default plan mixes tiles: the cost model no longer chooses by block");
+  }
+});
 
 // The weight gradient's tiles of 4 and of 8 output channels (OQ 1 and 2), whichever the
 // adapter picks: channels that fill a tile, that leave the last one partial (5, 13), one

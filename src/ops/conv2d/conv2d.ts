@@ -65,9 +65,12 @@ function channelQuads(tile: ConvTile): 1 | 2 {
  * A/B, medians of 7 rounds): 0.78x at LeNet+BN's conv2 dinp (OW 12: one tile per row
  * against two), 0.72x at plain LeNet's conv2 forward (OW 10), 0.95x at LeNet+BN's conv1
  * forward (OW 24, whole tiles of both), 1.02x at plain LeNet's conv1 forward (OW 28),
- * 0.97x at [64,16,28,28] * [16,16,3,3]: 0.65-0.73 per output, 0.71 taken, which leaves
- * OW 28 to 8 x 8 (after the shared row loads of tap_row, the same run: 0.74x, 0.70x, 0.98x,
- * 1.04x, 0.93x; the same choices). On a GPU, 64 or 96 accumulators per thread cost
+ * 0.97x at [64,16,28,28] * [16,16,3,3]: 0.65-0.73 per output, 0.71 taken (after the
+ * shared row loads of tap_row, the same run: 0.74x, 0.70x, 0.98x, 1.04x, 0.93x). Since
+ * {@link columnPlan} mixes tiles along a row (Intel Xeon, 2 cores; interleaved medians of 7
+ * rounds against one tile per row): plain LeNet's conv1 forward as 12 + 8 + 8 pixels 0.91x
+ * the time of four blocks of 8, its conv2 dinp as 12 pixels at 5 taps + 4 at 2 0.91x two blocks of 8
+ * at 5 (the model said 0.85x and 0.84x). On a GPU, 64 or 96 accumulators per thread cost
  * occupancy: not measured, so the wide tiles are not used there, and 8 x 4 counts as 4 x 8
  * (the rule before they existed).
  */
@@ -75,23 +78,6 @@ function tileCosts(): readonly number[] {
   return deviceSync().adapterInfo.isFallbackAdapter
     ? [1, 1.05, 0.76, 0.71]
     : [1, 1, Infinity, Infinity];
-}
-
-/**
- * The tile with the most useful outputs per unit of time: a tile computes the absent
- * channels of its block (O rounded up to 4 or 8, except in a single block of channels,
- * where TAIL skips them) and the pixels past the row (OW rounded up to its width). Ties go
- * to the first in {@link CONV_TILES}.
- */
-function defaultTile(channels: number, ow: number): ConvTile {
-  const used = ({ channels: c, pixels: x }: ConvTile) =>
-    (channels <= c ? 1 : channels / (Math.ceil(channels / c) * c)) *
-    (ow / (Math.ceil(ow / x) * x));
-  const costs = tileCosts();
-  const score = (i: number) => used(CONV_TILES[i]) / costs[i];
-  let best = 0;
-  for (let i = 1; i < CONV_TILES.length; i++) if (score(i) > score(best)) best = i;
-  return CONV_TILES[best];
 }
 
 /**
@@ -227,39 +213,88 @@ function packWeight(
   return { wpack, uniform };
 }
 
-/** A run of pixel-block columns that read real input values at the same taps [kxLo, kxHi). */
-interface TapColumns {
-  first: number;
+/**
+ * A run of pixel blocks along every output row, one dispatch of the forward: `blocks`
+ * blocks of `tile.pixels` pixels from pixel `x0`, whose taps in [kxLo, kxHi) read real input
+ * values (the others only the row's zero padding, and are skipped).
+ */
+export interface ColumnRun {
+  tile: ConvTile;
+  x0: number;
   blocks: number;
   kxLo: number;
   kxHi: number;
 }
 
+/** Every tap: with a stride, or KW > 8, blocks do not skip the padding's taps. */
+const ALL_TAPS = { kxLo: 0, kxHi: 0xffffffff };
+
 /**
- * The forward's pixel-block columns (blocks of `tw` pixels of an output row), grouped into
- * runs whose blocks read real input values at the same taps, so that each run is one
- * dispatch with its tap range as overrides (KX_LO, KX_HI): the taps of the others read only
- * the row's zero padding. With unit stride and KW <= 8 (the written-out tap blocks); else one
- * run of every column and tap. That padding is wide when dinp runs as a forward (padded by
- * KW - 1 - PW: 4 at LeNet's 5x5 kernels): plain LeNet's conv2 dinp, 14 pixels per row in
- * blocks of 4, skips 4 of its 20 block taps.
+ * The taps of a block of `tw` pixels from pixel x0 that read real input values, [kxLo,
+ * kxHi) (kxHi 0: all padding). Pixels x0 .. read padded values x0 + kx ..; the real ones are
+ * [pw, pw + w). With unit stride and KW <= 8 (the written-out tap blocks), else every tap.
  */
-function tapColumns(d: Dims, tw: number): TapColumns[] {
-  const qw = Math.ceil(d.ow / tw);
-  if (d.sh !== 1 || d.sw !== 1 || d.kw > 8) {
-    return [{ first: 0, blocks: qw, kxLo: 0, kxHi: 0xffffffff }];
+function blockTaps(d: Dims, x0: number, tw: number): { kxLo: number; kxHi: number } {
+  if (d.sh !== 1 || d.sw !== 1 || d.kw > 8) return ALL_TAPS;
+  return {
+    kxLo: Math.max(0, d.pw - x0 - tw + 1),
+    kxHi: Math.max(0, Math.min(d.kw, d.pw + d.w - x0)),
+  };
+}
+
+/**
+ * How the forward covers an output row: runs of pixel blocks, each of one tile, that
+ * together cost least by {@link tileCosts}. A block costs its tile's cost per output, times
+ * its pixels (those past the row included), times the taps it computes (those that read
+ * only padding are skipped), over the share of its channel blocks that exist (O rounded
+ * up to 4 or 8, except in a single block of channels, where TAIL skips the absent ones).
+ * So the row may mix widths: plain LeNet's conv2 dinp (14 pixels, padding 4 around its 10x10
+ * dout maps) as 12 pixels at 5 taps and 4 at 2, where two blocks of 8 computed 16 at 5
+ * taps; its conv1 (28 pixels) as 12 + 8 + 8. Tiles of one run share a channel count (one
+ * packed weight); ties go to the earlier tile of {@link CONV_TILES}. With `tile`, every
+ * block is that tile (tests force each).
+ */
+export function columnPlan(d: Dims, tile?: ConvTile): ColumnRun[] {
+  const costs = tileCosts();
+  const choices = tile
+    ? [{ tile, cost: 1 }]
+    : CONV_TILES.map((t, i) => ({ tile: t, cost: costs[i] }))
+      .filter((c) => Number.isFinite(c.cost));
+  let best: { cost: number; runs: ColumnRun[] } | null = null;
+  for (const channels of [4, 8]) {
+    const group = choices.filter((c) => c.tile.channels === channels);
+    if (group.length === 0) continue;
+    const used = d.o <= channels ? 1 : d.o / (Math.ceil(d.o / channels) * channels);
+    // least[x]: the least cost of pixels x .. OW - 1 (x a multiple of 4), pick[x] its block
+    const end = Math.ceil(d.ow / 4) * 4;
+    const least = new Array<number>(end + 1).fill(0);
+    const pick = new Array<ConvTile>(end);
+    for (let x = end - 4; x >= 0; x -= 4) {
+      least[x] = Infinity;
+      for (const { tile: t, cost } of group) {
+        const { kxLo, kxHi } = blockTaps(d, x, t.pixels);
+        // a block whose taps all read padding still stores its zeros: a tenth of a tap
+        const taps = Math.max(Math.min(kxHi, d.kw) - kxLo, 0.1);
+        const c = (cost * t.pixels * taps) / used + least[Math.min(x + t.pixels, end)];
+        if (c < least[x]) {
+          least[x] = c;
+          pick[x] = t;
+        }
+      }
+    }
+    if (best && least[0] >= best.cost) continue;
+    const runs: ColumnRun[] = [];
+    for (let x = 0; x < d.ow; x += pick[x].pixels) {
+      const t = pick[x];
+      const taps = blockTaps(d, x, t.pixels);
+      const last = runs.at(-1);
+      if (last && last.tile === t && last.kxLo === taps.kxLo && last.kxHi === taps.kxHi) {
+        last.blocks++;
+      } else runs.push({ tile: t, x0: x, blocks: 1, ...taps });
+    }
+    best = { cost: least[0], runs };
   }
-  const runs: TapColumns[] = [];
-  for (let b = 0; b < qw; b++) {
-    // pixels x0 .. x0 + tw - 1 read padded values x0 + kx ..; real ones are [pw, pw + w)
-    const x0 = b * tw;
-    const kxLo = Math.max(0, d.pw - x0 - tw + 1);
-    const kxHi = Math.max(0, Math.min(d.kw, d.pw + d.w - x0)); // 0: all padding
-    const last = runs.at(-1);
-    if (last && last.kxLo === kxLo && last.kxHi === kxHi) last.blocks++;
-    else runs.push({ first: b, blocks: 1, kxLo, kxHi });
-  }
-  return runs;
+  return best!.runs;
 }
 
 /**
@@ -281,15 +316,16 @@ export function launchConvForward(
     activation?: FusedActivation;
   } = {},
 ): void {
-  const tile = opts.tile ?? defaultTile(d.o, d.ow);
-  const cq = channelQuads(tile);
+  if (opts.tile) channelQuads(opts.tile); // refuses a tile the kernel lacks
+  const runs = columnPlan(d, opts.tile);
+  const cq = channelQuads(runs[0].tile); // every run's: one packed weight
   const o4 = Math.ceil(d.o / (4 * cq)) * 4 * cq;
   const { wpack, uniform } = opts.flipped
     ? packWeight("pack_weight_flipped", opts.flipped, weight, d.c * d.kh * d.kw, o4, opts.ssbo)
     : packWeight("pack_weight", d, weight, d.c * d.kh * d.kw, o4, opts.ssbo);
   const { rows, wp } = paddedRows(d, inp);
-  for (const cols of tapColumns(d, tile.pixels)) {
-    const qw = cols.blocks;
+  for (const run of runs) {
+    const qw = run.blocks;
     const blocks = d.oh * qw; // pixel blocks per image
     launch({
       label: "conv2d.forward",
@@ -298,7 +334,7 @@ export function launchConvForward(
       overrides: {
         WG,
         CQ: cq,
-        TW: tile.pixels,
+        TW: run.tile.pixels,
         // one block of channels: those that exist (the FMAs of absent ones are skipped)
         TAIL: o4 === 4 * cq ? d.o : 4 * cq,
         W_UNIFORM: +uniform,
@@ -306,13 +342,13 @@ export function launchConvForward(
         KH: d.kh,
         KW: d.kw,
         ACT: activationCode("conv2d", opts.activation),
-        KX_LO: cols.kxLo,
-        KX_HI: cols.kxHi,
+        KX_LO: run.kxLo,
+        KX_HI: run.kxHi,
         UNIT_STRIDE: +(d.sh === 1 && d.sw === 1),
         OUT_ALIGNED: +(d.ow % 4 === 0),
       },
       bindings: [
-        params(d, { o4, total: d.n, qw, wp, xb0: cols.first }),
+        params(d, { o4, total: d.n, qw, wp, xb0: run.x0 }),
         rows,
         uniform ? wpack : uniformScratch(),
         out,

@@ -42,9 +42,11 @@
 // runs `forward` for it, on the weight repacked by pack_weight_flipped. Other strides use
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
 // That padding is wide (4 columns each side at 5x5), so the host dispatches the forward once
-// per run of pixel-block columns whose taps read real values in the same range [KX_LO,
-// KX_HI): the taps, and whole tap blocks, that would read only padding are skipped at
-// compile time. (Rows need no such split: each thread loops over the ky whose row exists.)
+// per run of pixel blocks (of one tile, from pixel xb0 of every row) whose taps read real
+// values in the same range [KX_LO, KX_HI): the taps, and whole tap blocks, that would read
+// only padding are skipped at compile time, and the runs' tiles are chosen so that few
+// pixels past the row and few padding taps are computed. (Rows need no such split: each
+// thread loops over the ky whose row exists.)
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
 // (tile, lane group, row range), the tile being 4 OQ output channels o0.. x CT sets of
@@ -120,7 +122,7 @@ struct Params {
   pl: i32,     // pad_rows: zeros before each row
   lanes: u32,  // backward_weight: image splits (a lane takes images l, l + lanes, ...)
   dwp: u32,    // backward_weight: dout row length, OW rounded up to 4 (rows zero-padded)
-  xb0: u32,    // forward: the first pixel block of each row this dispatch computes
+  xb0: u32,    // forward: the first pixel of each row this dispatch computes (its first block's)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -406,7 +408,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let ob = wid.z % blocks;
   let pb = wid.y + (wid.z / blocks) * 65535u; // pixel block: more than 65535 spill into z
   let y = pb / p.qw;
-  let x0 = (p.xb0 + pb - y * p.qw) * TW;
+  let x0 = p.xb0 + (pb - y * p.qw) * TW;
   if (n >= p.n || y >= p.oh) { return; }
   // The thread's tile of out, TW / 4 * CQ * 4 vec4s. With CQ = 1: a0..a3 channels 0-3 of
   // pixels x0..x0+3, a4..a7 the same channels of pixels x0+4..x0+7. With CQ = 2: a0..a7
