@@ -173,13 +173,13 @@ function paddedRows(d: Dims, inp: GPUBuffer): { rows: GPUBuffer; wp: number } {
   const unit = d.sh === 1 && d.sw === 1;
   if (d.pw === 0 && (!unit || d.w % 4 === 0)) return { rows: inp, wp: d.w };
   const wp = round4(d.w + 2 * d.pw);
-  const total = (d.n * d.c * d.h * wp) / 4;
-  const rows = allocBuffer(4 * d.n * d.c * d.h * wp, "conv2d padded rows");
+  const total = d.n * d.c * d.h; // a thread per row
+  const rows = allocBuffer(4 * total * wp, "conv2d padded rows");
   launch({
     label: "conv2d.pad_rows",
     code: src,
-    entryPoint: "pad_rows",
-    overrides: { WG, PAD_VEC: +(d.w % 4 === 0 && d.pw % 4 === 0) },
+    entryPoint: d.w % 4 === 0 && d.pw % 4 === 0 ? "pad_rows" : "pad_rows_scalar",
+    overrides: { WG },
     bindings: [params(d, { o4: 0, total, wp, pl: d.pw }), inp, rows],
     workgroups: grid(Math.ceil(total / WG)),
   });

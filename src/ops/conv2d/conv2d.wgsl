@@ -69,11 +69,10 @@
 // single channel block); ACT (forward: sigmoid or ReLU of the biased sum, the activation
 // that follows, fused); KX_LO, KX_HI (forward: the taps of this dispatch's pixel blocks that
 // read real values); W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW =
-// 1); OUT_ALIGNED (OW a multiple of 4: the forward's out rows are vec4s); HAS_BIAS; PAD_VEC
-// (pad_rows: W and PW multiples of 4).
+// 1); OUT_ALIGNED (OW a multiple of 4: the forward's out rows are vec4s); HAS_BIAS.
 //
 // Bindings (binding i = the i-th of each entry point's list):
-//   pad_rows               0 params, 1 inp,     2 rows
+//   pad_rows(_scalar)      0 params, 1 inp,     2 rows
 //   pack_weight(_flipped)  0 params, 1 weight,  2 wpack
 //   forward                0 params, 1 rows,    2 wpack (uniform), 3 out,  4 bias, 5 wpack (storage)
 //   backward_inp           0 params, 1 dout,    2 weight,  3 dinp
@@ -95,7 +94,6 @@ override CQ: u32 = 2u;        // channel quads per forward thread (1 or 2)
 override TW: u32 = 4u;        // forward: pixels per thread (CQ = 1: 8; CQ = 2: 4, 8 or 12)
 override TAIL: u32 = 8u;      // forward: output channels of a single channel block (else 4 CQ)
 override W_UNIFORM: bool = true; // forward reads the packed weight as a uniform buffer
-override PAD_VEC: bool = false;  // pad_rows: W and PL multiples of 4
 override KH: u32 = 0u;
 override KW: u32 = 0u;
 override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
@@ -138,8 +136,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
 @group(0) @binding(2) var<storage, read_write> wpack_out: array<f32>;
 
-// pad_rows
+// pad_rows, pad_rows_scalar
 @group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> src1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> prows: array<vec4<f32>>;
 
 // backward_inp (strided)
@@ -195,27 +194,39 @@ fn pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>,
 
 // ---------------------------------------------------------------------------------------
 // Padding: prows[r, j] = inp[r, j - PL] for PL <= j < PL + W, else 0, over the N*C*H rows.
+// One thread per row, looping over its vec4s: which values of a vec4 lie inside the row is
+// then the same for every thread (uniform tests, no per-thread division). pad_rows when W
+// and PL are multiples of 4 (whole vec4s in or out), else pad_rows_scalar (value by value).
 
 @compute @workgroup_size(WG)
 fn pad_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = linear_id(wid, nwg, lid); // one vec4 of prows
-  if (i >= p.total) { return; }
+  let r = linear_id(wid, nwg, lid);
+  if (r >= p.total) { return; }
   let wp4 = p.wp / 4u;
-  let r = i / wp4;
-  let j0 = i32((i - r * wp4) * 4u) - p.pl;
-  if (PAD_VEC) { // W and PL multiples of 4: whole vec4s in or out
+  for (var j = 0u; j < wp4; j++) {
+    let j0 = i32(j * 4u) - p.pl;
     var v = vec4<f32>(0.0);
     if (j0 >= 0 && j0 < i32(p.w)) { v = src4[(r * p.w + u32(j0)) / 4u]; }
-    prows[i] = v;
-    return;
+    prows[r * wp4 + j] = v;
   }
-  var v = vec4<f32>(0.0);
-  for (var e = 0; e < 4; e++) {
-    let j = j0 + e;
-    if (j >= 0 && j < i32(p.w)) { v[e] = src4[(r * p.w + u32(j)) / 4u][(r * p.w + u32(j)) % 4u]; }
+}
+
+@compute @workgroup_size(WG)
+fn pad_rows_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r = linear_id(wid, nwg, lid);
+  if (r >= p.total) { return; }
+  let wp4 = p.wp / 4u;
+  for (var j = 0u; j < wp4; j++) {
+    let j0 = i32(j * 4u) - p.pl;
+    var v = vec4<f32>(0.0);
+    if (j0 >= 0 && j0 < i32(p.w)) { v.x = src1[r * p.w + u32(j0)]; }
+    if (j0 + 1 >= 0 && j0 + 1 < i32(p.w)) { v.y = src1[r * p.w + u32(j0 + 1)]; }
+    if (j0 + 2 >= 0 && j0 + 2 < i32(p.w)) { v.z = src1[r * p.w + u32(j0 + 2)]; }
+    if (j0 + 3 >= 0 && j0 + 3 < i32(p.w)) { v.w = src1[r * p.w + u32(j0 + 3)]; }
+    prows[r * wp4 + j] = v;
   }
-  prows[i] = v;
 }
 
 // ---------------------------------------------------------------------------------------
