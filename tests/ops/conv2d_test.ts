@@ -2,6 +2,9 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
+import { tidy } from "../../src/tensor/tidy.ts";
+import { noGrad } from "../../src/tensor/autograd.ts";
+import { memoryStats, sizeClass } from "../../src/gpu/buffer_pool.ts";
 import {
   columnPlan,
   conv2d,
@@ -203,7 +206,7 @@ for (const tileCase of TILE_CASES) {
         launchConvForward(d, inp.buffer, weight.buffer, bias.buffer, out.buffer, { tile });
         assertClose(await out.toArray(), want, tol(d.c * kh * kw), `${what}: out`);
         const dinp = Tensor.empty(inShape);
-        launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, tile);
+        launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, { tile });
         assertClose(await dinp.toArray(), wantDinp, tol(o * kh * kw), `${what}: dinp`);
       }
     },
@@ -286,13 +289,49 @@ for (const weightCase of WEIGHT_CASES) {
       for (const quads of unit ? [1, 2] as const : [1] as const) {
         const dweight = Tensor.empty([o, d.c, kh, kw]);
         const dbias = Tensor.empty([o]);
-        launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer, quads);
+        launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer, { quads });
         assertClose(await dweight.toArray(), want.dweight, tol, `${quads} quads: dweight`);
         assertClose(await dbias.toArray(), want.dbias, tol, `${quads} quads: dbias`);
       }
     },
   );
 }
+
+// conv2d keeps the input's padded rows (W = 14: rows of 16) from the forward for the weight
+// gradient: held by the graph, freed once backward has run through it or the graph is
+// dropped (with or without a tidy() scope), and nothing held when no graph is recorded.
+gpuTest("conv2d frees the padded input rows it keeps for the weight gradient", () => {
+  const x = Tensor.rand([2, 3, 14, 14], { seed: 5 });
+  const w = Tensor.rand([4, 3, 5, 5], { seed: 6, requiresGrad: true });
+  const outBytes = sizeClass(4 * 2 * 4 * 10 * 10);
+  const rowBytes = sizeClass(4 * 2 * 3 * 14 * 16);
+  const dropGrad = () => {
+    w.grad?.dispose();
+    w.grad = null;
+  };
+  tidy(() => conv2d(x, w).sum().backward()); // warm-up: kernels' permanent helpers
+  dropGrad();
+  const start = memoryStats().liveBytes;
+  tidy(() => {
+    conv2d(x, w);
+    const held = memoryStats().liveBytes - start;
+    ok(held === outBytes + rowBytes, `graph recorded: ${held} bytes live, expected out + rows`);
+  });
+  ok(memoryStats().liveBytes === start, "dropped graph: its padded rows were not freed");
+  // the same without a tidy() scope to dispose them: freeing the output releases its node
+  conv2d(x, w).dispose();
+  ok(memoryStats().liveBytes === start, "output disposed: its graph's padded rows leaked");
+  tidy(() => conv2d(x, w).sum().backward());
+  const grad = sizeClass(4 * 4 * 3 * 5 * 5);
+  ok(memoryStats().liveBytes === start + grad, "after backward: more than w.grad stays live");
+  dropGrad();
+  noGrad(() => {
+    const y = conv2d(x, w);
+    const held = memoryStats().liveBytes - start;
+    ok(held === outBytes, `no grad: ${held} bytes live, expected only the output's`);
+    y.dispose();
+  });
+});
 
 gpuTest("conv2d errors name the bad shape and the fix", () => {
   const w = Tensor.zeros([6, 1, 5, 5]);
@@ -308,7 +347,7 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
       const x = Tensor.zeros([1, 1, 8, 8]);
       const d = { ...slidingWindow("test", x.shape, [5, 5], [2, 1], [0, 0]), o: 6 };
       const dy = Tensor.zeros([1, 6, d.oh, d.ow]);
-      launchConvWeightGrad(d, x.buffer, dy.buffer, w.buffer, null, 2);
+      launchConvWeightGrad(d, x.buffer, dy.buffer, w.buffer, null, { quads: 2 });
     }, "tiles of 8 channels (quads 2) need unit stride, got [2, 1]"],
     [() => {
       const x = Tensor.zeros([1, 1, 8, 8]);

@@ -12,6 +12,7 @@ import { grid, launch, Params } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
+import { isGradEnabled } from "../../tensor/autograd.ts";
 import {
   activationCode,
   type FusedActivation,
@@ -149,6 +150,7 @@ interface Extra {
   lanes?: number;
   dwp?: number;
   xb0?: number;
+  dxo?: number;
 }
 
 function params(d: Dims, e: Extra): Params {
@@ -158,23 +160,35 @@ function params(d: Dims, e: Extra): Params {
     .u32(d.kw).u32(d.sh).u32(d.sw).u32(e.o4)
     .i32(d.ph).i32(d.pw).u32(e.qw ?? Math.ceil(d.ow / 4)).u32(e.total)
     .u32(e.splits ?? 0).u32(e.rows ?? 0).u32(e.tiles ?? 0).u32(e.kxb ?? 0)
-    .u32(e.wp ?? d.w).i32(e.pl ?? 0).u32(e.lanes ?? 0).u32(e.dwp ?? 0).u32(e.xb0 ?? 0);
+    .u32(e.wp ?? d.w).i32(e.pl ?? 0).u32(e.lanes ?? 0).u32(e.dwp ?? 0).u32(e.xb0 ?? 0)
+    .u32(e.dxo ?? 0);
 }
 
 const round4 = (x: number) => Math.ceil(x / 4) * 4;
 
 /**
- * The input rows as the kernels read them: [N, C, H, WP] with each row zero-padded by PW
- * on the left and right and WP a multiple of 4 (so that, with unit stride, the window of
- * pixels x0.. at tap kx0 starts on a vec4 boundary). Returns the input itself when it
- * needs no padding, else a new buffer (released by the caller).
+ * A tensor's rows as the kernels read them: [N, C, H, WP], WP a multiple of 4, each row's
+ * values from column `at` and zeros around them; `buffer` is the tensor's own when it
+ * needs no padding.
  */
-function paddedRows(d: Dims, inp: GPUBuffer): { rows: GPUBuffer; wp: number } {
-  const unit = d.sh === 1 && d.sw === 1;
-  if (d.pw === 0 && (!unit || d.w % 4 === 0)) return { rows: inp, wp: d.w };
-  const wp = round4(d.w + 2 * d.pw);
+export interface ConvRows {
+  buffer: GPUBuffer;
+  wp: number;
+  at: number;
+}
+
+/**
+ * The input rows as the kernels read them: each row zero-padded by PW on the left and right
+ * and WP a multiple of 4 (so that, with unit stride, the window of pixels x0.. at tap kx0
+ * starts on a vec4 boundary). The input itself when it needs no padding, else written into
+ * `into` (a buffer of N C H WP floats, which {@link rowLength} gives) or a new buffer (released
+ * by the caller).
+ */
+function paddedRows(d: Dims, inp: GPUBuffer, into?: GPUBuffer): ConvRows {
+  const wp = rowLength(d);
+  if (wp === null) return { buffer: inp, wp: d.w, at: 0 };
   const total = d.n * d.c * d.h; // a thread per row
-  const rows = allocBuffer(4 * total * wp, "conv2d padded rows");
+  const rows = into ?? allocBuffer(4 * total * wp, "conv2d padded rows");
   launch({
     label: "conv2d.pad_rows",
     code: src,
@@ -183,7 +197,14 @@ function paddedRows(d: Dims, inp: GPUBuffer): { rows: GPUBuffer; wp: number } {
     bindings: [params(d, { o4: 0, total, wp, pl: d.pw }), inp, rows],
     workgroups: grid(Math.ceil(total / WG)),
   });
-  return { rows, wp };
+  return { buffer: rows, wp, at: d.pw };
+}
+
+/** The padded row length the kernels read the input of `d` with, or null: read as it is. */
+function rowLength(d: Dims): number | null {
+  const unit = d.sh === 1 && d.sw === 1;
+  if (d.pw === 0 && (!unit || d.w % 4 === 0)) return null;
+  return round4(d.w + 2 * d.pw);
 }
 
 /**
@@ -314,6 +335,7 @@ export function launchConvForward(
     ssbo?: boolean;
     entry?: string;
     activation?: FusedActivation;
+    rows?: ConvRows;
   } = {},
 ): void {
   if (opts.tile) channelQuads(opts.tile); // refuses a tile the kernel lacks
@@ -323,7 +345,7 @@ export function launchConvForward(
   const { wpack, uniform } = opts.flipped
     ? packWeight("pack_weight_flipped", opts.flipped, weight, d.c * d.kh * d.kw, o4, opts.ssbo)
     : packWeight("pack_weight", d, weight, d.c * d.kh * d.kw, o4, opts.ssbo);
-  const { rows, wp } = paddedRows(d, inp);
+  const rows = opts.rows ?? paddedRows(d, inp);
   for (const run of runs) {
     const qw = run.blocks;
     const blocks = d.oh * qw; // pixel blocks per image
@@ -348,8 +370,8 @@ export function launchConvForward(
         OUT_ALIGNED: +(d.ow % 4 === 0),
       },
       bindings: [
-        params(d, { o4, total: d.n, qw, wp, xb0: run.x0 }),
-        rows,
+        params(d, { o4, total: d.n, qw, wp: rows.wp, xb0: run.x0 }),
+        rows.buffer,
         uniform ? wpack : uniformScratch(),
         out,
         bias ?? placeholder(0),
@@ -363,13 +385,15 @@ export function launchConvForward(
     });
   }
   if (!uniform) releaseBuffer(wpack);
-  if (rows !== inp) releaseBuffer(rows);
+  if (!opts.rows && rows.buffer !== inp) releaseBuffer(rows.buffer);
 }
 
 /**
  * dweight [O, C, KH, KW] and dbias [O] (when `dbias` is given) from inp and dout. `quads`
  * (output channel quads per tile, 1 or 2; 2 with unit stride only) defaults to the
- * adapter's choice; tests force each.
+ * adapter's choice; tests force each. `rows`: the input's rows as the forward padded them
+ * (kept by conv2d, so that they are padded once); `doutRows`: dout's rows padded by
+ * another pass (dinp's), used when its values start on a vec4 (else dout is padded here).
  */
 export function launchConvWeightGrad(
   d: Dims,
@@ -377,8 +401,9 @@ export function launchConvWeightGrad(
   dout: GPUBuffer,
   dweight: GPUBuffer,
   dbias: GPUBuffer | null,
-  quads?: 1 | 2,
+  opts: { quads?: 1 | 2; rows?: ConvRows; doutRows?: ConvRows } = {},
 ): void {
+  const { quads } = opts;
   // A workgroup per tile (4 OQ output channels, CT (c, ky) sets, 8 taps), group of WG images
   // and range of output rows; each lane sums its images' rows into its own partial.
   const kxb = Math.ceil(d.kw / 8);
@@ -419,10 +444,12 @@ export function launchConvWeightGrad(
     FULL_SETS: +((alongKy ? d.kh : d.c) % ct === 0),
     KW: d.kw <= 8 ? d.kw : 0,
   };
-  const padded = paddedRows(d, inp);
+  const padded = opts.rows ?? paddedRows(d, inp);
   // dout's rows padded to a multiple of 4 (when OW is not): every pixel quad is one load
   const doutDims = { ...d, c: d.o, h: d.oh, w: d.ow, sh: 1, sw: 1, ph: 0, pw: 0 };
-  const doutRows = paddedRows(doutDims, dout);
+  const doutRows = opts.doutRows && opts.doutRows.at % 4 === 0
+    ? opts.doutRows
+    : paddedRows(doutDims, dout);
   launch({
     label: "conv2d.backward_weight",
     code: src,
@@ -439,16 +466,17 @@ export function launchConvWeightGrad(
         wp: padded.wp,
         lanes,
         dwp: doutRows.wp,
+        dxo: doutRows.at,
       }),
-      padded.rows,
-      doutRows.rows,
+      padded.buffer,
+      doutRows.buffer,
       part,
       partb,
     ],
     workgroups: [...grid(tiles), ranges * groups],
   });
-  if (padded.rows !== inp) releaseBuffer(padded.rows);
-  if (doutRows.rows !== dout) releaseBuffer(doutRows.rows);
+  if (padded !== opts.rows && padded.buffer !== inp) releaseBuffer(padded.buffer);
+  if (doutRows !== opts.doutRows && doutRows.buffer !== dout) releaseBuffer(doutRows.buffer);
   const total2 = d.o * kk + d.o;
   launch({
     label: "conv2d.reduce_weight",
@@ -468,33 +496,47 @@ export function launchConvWeightGrad(
   releaseBuffer(partb);
 }
 
-/** dinp [N, C, H, W] from dout and the weight. */
+/**
+ * The dims of dinp as a forward convolution (unit stride): dout correlated with the flipped,
+ * transposed weight, padded by K-1-P, which gives back exactly H x W (OH + 2(KH-1-PH) -
+ * KH + 1 = H).
+ */
+function inputGradDims(d: Dims): Dims {
+  return {
+    n: d.n,
+    c: d.o,
+    h: d.oh,
+    w: d.ow,
+    o: d.c,
+    kh: d.kh,
+    kw: d.kw,
+    sh: 1,
+    sw: 1,
+    ph: d.kh - 1 - d.ph,
+    pw: d.kw - 1 - d.pw,
+    oh: d.h,
+    ow: d.w,
+  };
+}
+
+/**
+ * dinp [N, C, H, W] from dout and the weight. `doutRows`: dout's rows as
+ * `paddedRows(inputGradDims(d), dout)` gives them (conv2d pads them once for both
+ * gradients).
+ */
 export function launchConvInputGrad(
   d: Dims,
   dout: GPUBuffer,
   weight: GPUBuffer,
   dinp: GPUBuffer,
-  tile?: ConvTile,
+  opts: { tile?: ConvTile; doutRows?: ConvRows } = {},
 ): void {
   if (d.sh === 1 && d.sw === 1) {
-    // Unit stride: dinp = dout correlated with the flipped, transposed weight, padded by
-    // K-1-P, which gives back exactly H x W (OH + 2(KH-1-PH) - KH + 1 = H).
-    const t: Dims = {
-      n: d.n,
-      c: d.o,
-      h: d.oh,
-      w: d.ow,
-      o: d.c,
-      kh: d.kh,
-      kw: d.kw,
-      sh: 1,
-      sw: 1,
-      ph: d.kh - 1 - d.ph,
-      pw: d.kw - 1 - d.pw,
-      oh: d.h,
-      ow: d.w,
-    };
-    launchConvForward(t, dout, weight, null, dinp, { flipped: d, tile });
+    launchConvForward(inputGradDims(d), dout, weight, null, dinp, {
+      flipped: d,
+      tile: opts.tile,
+      rows: opts.doutRows,
+    });
     return;
   }
   const total = d.n * d.c * d.h * d.w;
@@ -563,12 +605,20 @@ export function conv2d(
   }
   const d: Dims = { ...slidingWindow("conv2d", inp.shape, [kh, kw], stride, padding), o };
   const out = Tensor.empty([d.n, o, d.oh, d.ow]);
+  // The input's padded rows, when it needs them and the weight gradient will read them
+  // again: kept (a saved tensor) so that they are padded once, not in both passes.
+  const wp = rowLength(d);
+  const kept = wp !== null && weight.requiresGrad && isGradEnabled()
+    ? Tensor.empty([d.n, d.c, d.h, wp])
+    : null;
+  const rows = kept ? paddedRows(d, inp.buffer, kept.buffer) : undefined;
   launchConvForward(d, inp.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, {
     activation,
+    rows,
   });
   const parents = bias ? [inp, weight, bias] : [inp, weight];
   const op = activation ? `conv2d+${activation}` : "conv2d";
-  return record(out, op, parents, (g) => {
+  record(out, op, parents, (g) => {
     // through the activation first, from its saved output (y > 0 iff x > 0 for ReLU)
     let dout = g;
     if (activation) {
@@ -576,19 +626,31 @@ export function conv2d(
       const entry = activation === "sigmoid" ? "sigmoid_backward" : "relu_backward";
       launchActivation(entry, [out.buffer, g.buffer, dout.buffer], out.numel);
     }
+    const grads = weight.requiresGrad || bias?.requiresGrad;
     let dinp: Tensor | null = null;
+    // dout's rows padded once for dinp (unit stride), and read by the weight gradient too
+    let doutRows: ConvRows | undefined;
     if (inp.requiresGrad) {
       dinp = Tensor.empty(inp.shape);
-      launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer);
+      const unit = d.sh === 1 && d.sw === 1;
+      if (unit && grads) doutRows = paddedRows(inputGradDims(d), dout.buffer);
+      launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, { doutRows });
     }
     let dweight: Tensor | null = null;
     let dbias: Tensor | null = null;
-    if (weight.requiresGrad || bias?.requiresGrad) {
+    if (grads) {
       dweight = Tensor.empty(weight.shape);
       dbias = bias ? Tensor.empty([o]) : null;
-      launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias?.buffer ?? null);
+      launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias?.buffer ?? null, {
+        rows,
+        doutRows,
+      });
     }
+    if (doutRows && doutRows.buffer !== dout.buffer) releaseBuffer(doutRows.buffer);
     if (dout !== g) dout.dispose();
     return [dinp, dweight, dbias];
-  });
+  }, kept ? [kept] : []);
+  // Held by the graph until backward has run through it; freed at once if none was recorded.
+  kept?.dispose();
+  return out;
 }

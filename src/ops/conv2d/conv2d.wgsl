@@ -121,6 +121,7 @@ struct Params {
   lanes: u32,  // backward_weight: image splits (a lane takes images l, l + lanes, ...)
   dwp: u32,    // backward_weight: dout row length, OW rounded up to 4 (rows zero-padded)
   xb0: u32,    // forward: the first pixel of each row this dispatch computes (its first block's)
+  dxo: u32,    // backward_weight: where dout's values start in its rows (a multiple of 4)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -527,7 +528,7 @@ fn backward_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // dout[n, o, y, x0 .. x0+3], zero for pixels past OW: one aligned vec4 of the rows padded
 // to DWP (pad_rows on dout when OW % 4 != 0).
 fn dout4(n: u32, o: u32, y: u32, x0: u32) -> vec4<f32> {
-  return dout[(((n * p.o + o) * p.oh + y) * p.dwp + x0) >> 2u];
+  return dout[(((n * p.o + o) * p.oh + y) * p.dwp + p.dxo + x0) >> 2u];
 }
 
 // One output channel's share of a pixel quad: lo[j] += sum_i d[i] * inp[.., x0 + i + j] for
