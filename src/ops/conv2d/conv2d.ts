@@ -442,6 +442,8 @@ export function launchConvWeightGrad(
     OQ: oq,
     ALONG_KY: +alongKy,
     FULL_SETS: +((alongKy ? d.kh : d.c) % ct === 0),
+    // one tile of channels: those that exist (the multiply-adds of absent ones are skipped)
+    W_TAIL: Math.min(d.o, 4 * oq),
     KW: d.kw <= 8 ? d.kw : 0,
   };
   const padded = opts.rows ?? paddedRows(d, inp);

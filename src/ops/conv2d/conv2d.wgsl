@@ -65,11 +65,12 @@
 // Overrides: WG threads per workgroup; CQ (1 or 2) channel quads per forward thread, TW
 // (pixels per forward thread: 8 with CQ = 1; 4, 8 or 12 with CQ = 2); CT (1 to 3) (c, ky)
 // sets per backward_weight tile, OQ (1 or 2) its output channel quads, ALONG_KY (the sets
-// are kernel rows), FULL_SETS (every tile has CT sets); TAIL (forward: the channels of a
-// single channel block); ACT (forward: sigmoid or ReLU of the biased sum, the activation
-// that follows, fused); KX_LO, KX_HI (forward: the taps of this dispatch's pixel blocks that
-// read real values); W_UNIFORM; KH, KW (0 = read from the uniform); UNIT_STRIDE (SH = SW =
-// 1); OUT_ALIGNED (OW a multiple of 4: the forward's out rows are vec4s); HAS_BIAS.
+// are kernel rows), FULL_SETS (every tile has CT sets), W_TAIL (the channels of a single
+// tile); TAIL (forward: the channels of a single channel block); ACT (forward: sigmoid or
+// ReLU of the biased sum, the activation that follows, fused); KX_LO, KX_HI (forward: the
+// taps of this dispatch's pixel blocks that read real values); W_UNIFORM; KH, KW (0 = read
+// from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW a multiple of 4: the
+// forward's out rows are vec4s); HAS_BIAS.
 //
 // Bindings (binding i = the i-th of each entry point's list):
 //   pad_rows(_scalar)      0 params, 1 inp,     2 rows
@@ -99,6 +100,7 @@ override KW: u32 = 0u;
 override CT: u32 = 1u;        // backward_weight: (c, ky) sets per tile (1 to 3; 1 unless unit stride)
 override OQ: u32 = 1u;        // backward_weight: output channel quads per tile (1 or 2; 1 unless unit stride)
 override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C = 1), not channels
+override W_TAIL: u32 = 8u;    // backward_weight: output channels of a single tile (else 4 OQ)
 override FULL_SETS: bool = false; // backward_weight: CT divides C (or KH along ky)
 override ACT: u32 = 0u;       // forward: the activation applied on store (0 none, 1 ReLU, 2 sigmoid)
 override KX_LO: u32 = 0u;     // forward, KW <= 8: the pixel blocks' taps that read real values,
@@ -563,15 +565,16 @@ fn grad_window(lo0: Acc, lo1: Acc, lo2: Acc, lo3: Acc, lo4: Acc, lo5: Acc, lo6: 
   let v1 = inp[i + 1u];
   var v2 = vec4<f32>(0.0);
   if (hi_taps > 1u) { v2 = inp[i + 2u]; }
-  grad_taps(lo0, hi0, d0, v0, v1, v2, hi_taps);
-  grad_taps(lo1, hi1, d1, v0, v1, v2, hi_taps);
-  grad_taps(lo2, hi2, d2, v0, v1, v2, hi_taps);
-  grad_taps(lo3, hi3, d3, v0, v1, v2, hi_taps);
+  // W_TAIL (an override): the multiply-adds of a single tile's absent channels fold away
+  if (W_TAIL > 0u) { grad_taps(lo0, hi0, d0, v0, v1, v2, hi_taps); }
+  if (W_TAIL > 1u) { grad_taps(lo1, hi1, d1, v0, v1, v2, hi_taps); }
+  if (W_TAIL > 2u) { grad_taps(lo2, hi2, d2, v0, v1, v2, hi_taps); }
+  if (W_TAIL > 3u) { grad_taps(lo3, hi3, d3, v0, v1, v2, hi_taps); }
   if (OQ == 2u) {
-    grad_taps(lo4, hi4, d4, v0, v1, v2, hi_taps);
-    grad_taps(lo5, hi5, d5, v0, v1, v2, hi_taps);
-    grad_taps(lo6, hi6, d6, v0, v1, v2, hi_taps);
-    grad_taps(lo7, hi7, d7, v0, v1, v2, hi_taps);
+    if (W_TAIL > 4u) { grad_taps(lo4, hi4, d4, v0, v1, v2, hi_taps); }
+    if (W_TAIL > 5u) { grad_taps(lo5, hi5, d5, v0, v1, v2, hi_taps); }
+    if (W_TAIL > 6u) { grad_taps(lo6, hi6, d6, v0, v1, v2, hi_taps); }
+    if (W_TAIL > 7u) { grad_taps(lo7, hi7, d7, v0, v1, v2, hi_taps); }
   }
 }
 
