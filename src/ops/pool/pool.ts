@@ -96,7 +96,14 @@ function runPool2(
   const total = kernels === "pool2"
     ? g.n * g.c * g.oh * Math.ceil(g.ow / 4)
     : Math.ceil((g.n * g.c * g.oh * g.ow) / 4);
-  const overrides: Record<string, number> = { WG, IS_MAX: +(kind === "max"), ACT: act };
+  // the output's sizes as constants: the kernels divide by them (see OW_C in pool.wgsl)
+  const overrides: Record<string, number> = {
+    WG,
+    IS_MAX: +(kind === "max"),
+    ACT: act,
+    OW_C: g.ow,
+    OH_C: g.oh,
+  };
   if (kernels === "pool2") overrides.OUT_ALIGNED = +(g.ow % 4 === 0);
   launch({
     label: `pool.${kernels}_${pass}`,

@@ -207,6 +207,14 @@ override OUT_ALIGNED: bool = false; // OW % 4 == 0: outputs and indices are whol
 // are monotone), on a quarter of the values; the backward scales dout by the activation's
 // derivative, from the pooled output (`pooled`, binding 4) before routing it.
 override ACT: u32 = 0u;
+// The output's width and height as constants (0: read from the params): llvmpipe has no
+// vector integer division, so dividing by a uniform value runs lane by lane, where a
+// constant divisor becomes a multiply and a shift. quad() and window2() divide by them.
+override OW_C: u32 = 0u;
+override OH_C: u32 = 0u;
+
+fn out_w() -> u32 { return select(p.ow, OW_C, OW_C != 0u); }
+fn out_h() -> u32 { return select(p.oh, OH_C, OH_C != 0u); }
 
 @group(0) @binding(1) var<storage, read> inp4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
@@ -233,11 +241,11 @@ fn through_activation(g: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
 struct Quad { plane: u32, y: u32, x0: u32, o: u32 }
 
 fn quad(i: u32) -> Quad {
-  let qw = (p.ow + 3u) / 4u;
+  let qw = (out_w() + 3u) / 4u;
   let xq = i % qw;
-  let y = (i / qw) % p.oh;
-  let plane = i / (qw * p.oh);
-  return Quad(plane, y, 4u * xq, (plane * p.oh + y) * p.ow + 4u * xq);
+  let y = (i / qw) % out_h();
+  let plane = i / (qw * out_h());
+  return Quad(plane, y, 4u * xq, (plane * out_h() + y) * out_w() + 4u * xq);
 }
 
 /** Which components of x are NaN, from their bits. */
@@ -362,11 +370,11 @@ fn pool2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 struct Window2 { at: u32, in_plane: u32 }
 
 fn window2(o: u32) -> Window2 {
-  let x = o % p.ow;
-  let r = o / p.ow; // plane * OH + y
-  let y = r % p.oh;
+  let x = o % out_w();
+  let r = o / out_w(); // plane * OH + y
+  let y = r % out_h();
   let in_plane = 2u * y * p.w + 2u * x;
-  return Window2((r - y) / p.oh * p.h * p.w + in_plane, in_plane);
+  return Window2((r - y) / out_h() * p.h * p.w + in_plane, in_plane);
 }
 
 // The 4 outputs of thread i (those past the end repeat the last one).
