@@ -321,7 +321,9 @@ export function columnPlan(d: Dims, tile?: ConvTile): ColumnRun[] {
 /**
  * out [N, O, OH, OW] = the convolution of `inp` with `weight` (+ bias), or, with
  * `flipped`, of dout with the weight flipped and transposed (dinp of a unit-stride
- * convolution, whose dims `d` are then those of that correlation).
+ * convolution, whose dims `d` are then those of that correlation). `rows`: the input's rows
+ * already padded as `paddedRows(d, inp)` gives them (the caller keeps them); `tile` forces
+ * every run's tile.
  */
 export function launchConvForward(
   d: Dims,
@@ -449,8 +451,11 @@ export function launchConvWeightGrad(
   const padded = opts.rows ?? paddedRows(d, inp);
   // dout's rows padded to a multiple of 4 (when OW is not): every pixel quad is one load
   const doutDims = { ...d, c: d.o, h: d.oh, w: d.ow, sh: 1, sw: 1, ph: 0, pw: 0 };
-  const doutRows = opts.doutRows && opts.doutRows.at % 4 === 0
-    ? opts.doutRows
+  // another pass's padded rows serve when each row's values start on a vec4 and zeros
+  // follow them up to the next multiple of 4
+  const given = opts.doutRows;
+  const doutRows = given && given.at % 4 === 0 && given.wp >= given.at + round4(d.ow)
+    ? given
     : paddedRows(doutDims, dout);
   launch({
     label: "conv2d.backward_weight",
