@@ -185,10 +185,12 @@ export function chartPng(r: Results): Promise<Uint8Array> {
 export async function writeReport(r: Results, json: string): Promise<string[]> {
   const base = json.replace(/\.json$/, "");
   await Deno.writeTextFile(`${base}.md`, markdown(r));
-  // in the repository's Markdown style, so `deno fmt --check` passes on the committed file
+  // in the repository's Markdown style (its deno.json, also for a file written outside the
+  // repository with --out), so `deno fmt --check` passes on the committed file
+  const root = new URL("../..", import.meta.url).pathname;
   await new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--quiet", `${base}.md`],
-    cwd: new URL("../..", import.meta.url).pathname,
+    args: ["fmt", "--quiet", "--config", `${root}deno.json`, `${base}.md`],
+    cwd: root,
   }).output();
   await Deno.writeFile(`${base}.png`, await chartPng(r));
   return [`${base}.md`, `${base}.png`];
