@@ -53,10 +53,11 @@
 // (input channel, kernel row) x taps kx0..kx0+7: CT input channels c0.. of one ky, or, when
 // C = 1, CT kernel rows ky0.. (ALONG_KY). Each lane takes images l, l + LANES, ... and the
 // range's rows; per 4 pixels it loads dout[n, o0+r, y, x0..x0+3] once for the CT sets (4 OQ
-// vec4 loads, the most numerous: dout's rows are first padded to a multiple of 4 by
-// pad_rows when OW is not, as for plain LeNet's conv2, OW = 10), and for each set the input
-// values x0 + kx0 .. +11 once for the 4 OQ channels (2-3 vec4 loads), then does up to
-// 128 OQ multiply-adds per set. The tile with c0 = ky0 = kx0 = 0 also sums dout for dbias.
+// vec4 loads, the most numerous: when OW is not a multiple of 4, as for plain LeNet's conv2,
+// OW = 10, dout's rows are read padded, dinp's copy from dxo on when it made one, else
+// one padded to a multiple of 4 by pad_rows), and for each set the input values x0 + kx0 ..
+// +11 once for the 4 OQ channels (2-3 vec4 loads; the input rows as the forward padded
+// them), then does up to 128 OQ multiply-adds per set. The tile with c0 = ky0 = kx0 = 0 also sums dout for dbias.
 // Each lane writes its partial sums to part [SPLITS, O, C*KH*KW] and partb [SPLITS, O].
 // Pass 2 (reduce_weight): one thread per dweight (then dbias) element sums its SPLITS
 // partials. Each thread's loops stay far below 65535 iterations: llvmpipe silently ends
