@@ -172,8 +172,11 @@ const round4 = (x: number) => Math.ceil(x / 4) * 4;
  * needs no padding.
  */
 export interface ConvRows {
+  /** The rows, or the tensor's own buffer when it needs no padding. */
   buffer: GPUBuffer;
+  /** Floats per row, a multiple of 4. */
   wp: number;
+  /** The column where each row's values start (the left padding). */
   at: number;
 }
 
@@ -240,9 +243,13 @@ function packWeight(
  * values (the others only the row's zero padding, and are skipped).
  */
 export interface ColumnRun {
+  /** The register tile of every block of the run. */
   tile: ConvTile;
+  /** The first pixel of the run's first block, in every output row. */
   x0: number;
+  /** Blocks of `tile.pixels` pixels, one after the other. */
   blocks: number;
+  /** The taps [kxLo, kxHi) the blocks compute (0xffffffff: every tap). */
   kxLo: number;
   kxHi: number;
 }
