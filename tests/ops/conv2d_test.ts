@@ -331,6 +331,20 @@ gpuTest("conv2d frees the padded input rows it keeps for the weight gradient", (
     ok(held === outBytes, `no grad: ${held} bytes live, expected only the output's`);
     y.dispose();
   });
+  // a bias that needs a gradient runs the weight gradient too (dbias is its by-product):
+  // the rows are kept for it as well, and freed with the graph
+  const w0 = w.detach();
+  const b = Tensor.rand([4], { seed: 7, requiresGrad: true });
+  tidy(() => conv2d(x, w0, b).sum().backward()); // warm-up: the kernels with a bias
+  b.grad?.dispose();
+  b.grad = null;
+  const before = memoryStats().liveBytes;
+  tidy(() => {
+    conv2d(x, w0, b);
+    const held = memoryStats().liveBytes - before;
+    ok(held === outBytes + rowBytes, `bias only: ${held} bytes live, expected out + rows`);
+  });
+  ok(memoryStats().liveBytes === before, "bias only: the padded rows were not freed");
 });
 
 gpuTest("conv2d errors name the bad shape and the fix", () => {

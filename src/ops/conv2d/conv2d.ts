@@ -70,8 +70,8 @@ function channelQuads(tile: ConvTile): 1 | 2 {
  * shared row loads of tap_row, the same run: 0.74x, 0.70x, 0.98x, 1.04x, 0.93x). Since
  * {@link columnPlan} mixes tiles along a row (Intel Xeon, 2 cores; interleaved medians of 7
  * rounds against one tile per row): plain LeNet's conv1 forward as 12 + 8 + 8 pixels 0.91x
- * the time of four blocks of 8, its conv2 dinp as 12 pixels at 5 taps + 4 at 2 0.91x two blocks of 8
- * at 5 (the model said 0.85x and 0.84x). On a GPU, 64 or 96 accumulators per thread cost
+ * the time of four blocks of 8, its conv2 dinp as 12 pixels at 5 taps + 4 at 2 0.91x two
+ * blocks of 8 at 5 (the model said 0.85x and 0.84x). On a GPU, 64 or 96 accumulators per thread cost
  * occupancy: not measured, so the wide tiles are not used there, and 8 x 4 counts as 4 x 8
  * (the rule before they existed).
  */
@@ -619,12 +619,12 @@ export function conv2d(
   }
   const d: Dims = { ...slidingWindow("conv2d", inp.shape, [kh, kw], stride, padding), o };
   const out = Tensor.empty([d.n, o, d.oh, d.ow]);
+  // The weight gradient (with dbias) runs in backward when either needs a gradient.
+  const grads = weight.requiresGrad || (bias?.requiresGrad ?? false);
   // The input's padded rows, when it needs them and the weight gradient will read them
   // again: kept (a saved tensor) so that they are padded once, not in both passes.
   const wp = rowLength(d);
-  const kept = wp !== null && weight.requiresGrad && isGradEnabled()
-    ? Tensor.empty([d.n, d.c, d.h, wp])
-    : null;
+  const kept = wp !== null && grads && isGradEnabled() ? Tensor.empty([d.n, d.c, d.h, wp]) : null;
   const rows = kept ? paddedRows(d, inp.buffer, kept.buffer) : undefined;
   launchConvForward(d, inp.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, {
     activation,
@@ -640,7 +640,6 @@ export function conv2d(
       const entry = activation === "sigmoid" ? "sigmoid_backward" : "relu_backward";
       launchActivation(entry, [out.buffer, g.buffer, dout.buffer], out.numel);
     }
-    const grads = weight.requiresGrad || bias?.requiresGrad;
     let dinp: Tensor | null = null;
     // dout's rows padded once for dinp (unit stride), and read by the weight gradient too
     let doutRows: ConvRows | undefined;
