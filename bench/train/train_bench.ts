@@ -10,10 +10,11 @@
  * examples/s of both models, then where a step's time goes: forward, loss + backward and
  * SGD, the JS thread's encoding of a step, and each layer's forward and backward on its
  * own, each phase timed by `msPerCall` (several runs between two host waits, less an
- * empty wait). With `--baseline`, the same steps are then timed on COMMIT too: it is checked out in a temporary `git worktree`, and
- * `steps.ts` runs there and here in turn, R rounds (default 3) alternating which goes
- * first, so that both trees share the machine's load; it prints both and the speedup per
- * round (median, min-max), then removes the worktree.
+ * empty wait). With `--baseline`, the same steps are then timed on COMMIT too: it is
+ * checked out in a temporary `git worktree`, and `steps.ts` runs there and here in turn, R
+ * rounds (default 3) alternating which goes first, so that both trees share the machine's
+ * load; it prints both and the speedup per round (median, min-max), then removes the
+ * worktree.
  *
  * @module
  */
