@@ -30,6 +30,10 @@ struct Params {
   _pad: u32,
 }
 
+// NaN's bits, read at run time: a constant expression that yields NaN (or an infinity) is a
+// shader-creation error in WGSL (Tint refuses `bitcast<f32>(0x7fc00000u)`; naga allows it).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<f32>; // (`target` is reserved)
@@ -73,7 +77,7 @@ fn forward(@builtin(local_invocation_index) t: u32) {
     if (k < p.c) {
       acc += l - inp[row + k];
     } else {
-      acc += bitcast<f32>(0x7fc00000u); // NaN: invalid target
+      acc += bitcast<f32>(NAN_BITS); // NaN: invalid target
     }
   }
   let total = workgroup_sum(t, acc);

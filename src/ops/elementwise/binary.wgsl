@@ -35,6 +35,10 @@ struct Params {
   sb: array<vec4<u32>, 2>,    // b's broadcast strides
 }
 
+// NaN's bits, read at run time: a constant expression that yields NaN (or an infinity) is a
+// shader-creation error in WGSL (Tint refuses `bitcast<f32>(0x7fc00000u)`; naga allows it).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -52,7 +56,7 @@ fn apply(x: f32, y: f32) -> f32 {
       if (y == 0.0) { return 1.0; }
       if (x >= 0.0) { return pow(x, y); }
       let r = pow(-x, y);
-      if (fract(y) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+      if (fract(y) != 0.0) { return bitcast<f32>(NAN_BITS); }
       if (fract(y * 0.5) != 0.0) { return -r; }
       return r;
     }

@@ -21,6 +21,10 @@ struct Params {
   sx: array<vec4<u32>, 2>,    // input's broadcast strides
 }
 
+// NaN's bits, read at run time: a constant expression that yields NaN (or an infinity) is a
+// shader-creation error in WGSL (Tint refuses `bitcast<f32>(0x7fc00000u)`; naga allows it).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -34,7 +38,7 @@ fn apply(v: f32, c: f32) -> f32 {
       if (c == 0.0) { return 1.0; }
       if (c == 2.0) { return v * v; }
       if (v >= 0.0) { return pow(v, c); }
-      if (fract(c) != 0.0) { return bitcast<f32>(0x7fc00000u); }
+      if (fract(c) != 0.0) { return bitcast<f32>(NAN_BITS); }
       let r = pow(-v, c);
       if (fract(c * 0.5) != 0.0) { return -r; }
       return r;

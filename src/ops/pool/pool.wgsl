@@ -35,6 +35,10 @@ struct Params {
   outputs: u32, // pool2_flat_*: N C OH OW
 }
 
+// NaN's bits, read at run time: a constant expression that yields NaN (or an infinity) is a
+// shader-creation error in WGSL (Tint refuses `bitcast<f32>(0x7fc00000u)`; naga allows it).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -88,7 +92,7 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       }
     }
   }
-  out[i] = select(best, bitcast<f32>(0x7fc00000u), nan_seen);
+  out[i] = select(best, bitcast<f32>(NAN_BITS), nan_seen);
   idx[i] = arg;
 }
 
@@ -262,7 +266,7 @@ fn max4(e: array<vec4<f32>, 4>) -> Max4 {
   var v = e[0];
   var at = vec4<u32>(0u);
   for (var k = 1u; k < 4u; k++) {
-    let take = !is_nan4(v) & (e[k] > v | is_nan4(e[k]));
+    let take = !is_nan4(v) & ((e[k] > v) | is_nan4(e[k]));
     v = select(v, e[k], take);
     at = select(at, vec4<u32>(k), take);
   }

@@ -43,14 +43,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-const NAN_BITS: u32 = 0x7fc00000u;
+// NaN's and the infinities' bits, read at run time: a constant expression that yields NaN or
+// an infinity is a shader-creation error in WGSL (Tint refuses `bitcast<f32>(0x7fc00000u)`;
+// naga allows it).
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+var<private> POS_INF_BITS: u32 = 0x7f800000u;
 
 /** The identity of OP: 0 for a sum, -inf for max, +inf for min. */
 fn identity() -> f32 {
   switch OP {
     case 0u: { return 0.0; }
-    case 1u: { return bitcast<f32>(0xff800000u); }
-    default: { return bitcast<f32>(0x7f800000u); }
+    case 1u: { return bitcast<f32>(NEG_INF_BITS); }
+    default: { return bitcast<f32>(POS_INF_BITS); }
   }
 }
 
