@@ -19,7 +19,7 @@
  * @module
  */
 import { adapterInfo, getDevice } from "../../src/gpu/device.ts";
-import { grid, launch, Params, sync } from "../../src/gpu/queue.ts";
+import { grid, launch, sync, uniforms } from "../../src/gpu/queue.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
@@ -49,7 +49,7 @@ function copy(src: Tensor, dst: Tensor, n: number): void {
     label: "bench.copy",
     code: copySrc,
     overrides: { WG },
-    bindings: [new Params().u32(n4), src.buffer, dst.buffer],
+    bindings: [uniforms({ n4 }), src.buffer, dst.buffer],
     workgroups: grid(Math.ceil(n4 / WG)),
   });
 }

@@ -12,9 +12,6 @@ override WG: u32 = 256u;
 
 struct Params {
   n4: u32, // vec4s to copy
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

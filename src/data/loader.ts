@@ -15,7 +15,7 @@
  */
 import { releaseBuffer, uploadBuffer } from "../gpu/buffer_pool.ts";
 import { deviceSync } from "../gpu/device.ts";
-import { grid, launch, Params } from "../gpu/queue.ts";
+import { grid, launch, uniforms } from "../gpu/queue.ts";
 import { Rng } from "../tensor/random.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import gatherSrc from "./gather.wgsl" with { type: "text" };
@@ -291,7 +291,7 @@ export class DataLoader {
           code: gatherSrc,
           overrides: { WG },
           bindings: [
-            new Params().u32(batch).u32(pixels).u32(start).u32(quads),
+            uniforms({ batch, pixels, start, quads }),
             images,
             labels,
             order,

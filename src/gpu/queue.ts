@@ -12,6 +12,9 @@
 import { deviceSync, recordError, throwIfErrors } from "./device.ts";
 import { type Overrides, pipeline as getPipeline } from "./pipeline.ts";
 import { bindGroup, bindGroupsCreated } from "./bind_groups.ts";
+import { checkUniformBinding, packUniforms, structLayout, Uniforms } from "./uniforms.ts";
+
+export { Uniforms, uniforms, type UniformValues } from "./uniforms.ts";
 
 const SLOT = 256; // minUniformBufferOffsetAlignment's default
 const CHUNK = 64 * 1024;
@@ -57,36 +60,6 @@ function endPass(): void {
   pass = undefined;
 }
 
-/** Builds a kernel's uniform block: u32, i32 and f32 fields, 4 bytes each, in WGSL order. */
-export class Params {
-  #view = new DataView(new ArrayBuffer(SLOT));
-  #n = 0;
-  /** Appends an unsigned integer field. */
-  u32(v: number): this {
-    this.#view.setUint32(4 * this.#n++, v, true);
-    return this;
-  }
-  /** Appends a signed integer field. */
-  i32(v: number): this {
-    this.#view.setInt32(4 * this.#n++, v, true);
-    return this;
-  }
-  /** Appends a float field. */
-  f32(v: number): this {
-    this.#view.setFloat32(4 * this.#n++, v, true);
-    return this;
-  }
-  /** Appends `n` unsigned fields from `vs`, padding with `pad`. */
-  u32s(vs: readonly number[], n: number, pad = 0): this {
-    for (let i = 0; i < n; i++) this.u32(i < vs.length ? vs[i] : pad);
-    return this;
-  }
-  /** The packed bytes (at least 16, a multiple of 16). */
-  bytes(): Uint8Array {
-    return new Uint8Array(this.#view.buffer, 0, Math.max(16, Math.ceil(this.#n / 4) * 16));
-  }
-}
-
 function uniformSlot(data: Uint8Array): GPUBufferBinding {
   if (chunkOffset + data.byteLength > CHUNK) {
     chunkIndex++;
@@ -120,18 +93,36 @@ export interface Launch {
   /** Values for the kernel's `override` constants. */
   overrides?: Overrides;
   /**
-   * Bindings of group 0 in order: binding i is `bindings[i]`. A {@link Params} becomes a
-   * uniform buffer; a GPUBuffer is bound whole.
+   * Bindings of group 0 in order: binding i is `bindings[i]`. {@link Uniforms} fill the
+   * kernel's uniform struct at that binding, by field name (a slot of the uniform arena); a
+   * GPUBuffer is bound whole.
    */
-  bindings: (GPUBuffer | Params)[];
+  bindings: (GPUBuffer | Uniforms)[];
   /** Workgroup counts; see {@link grid} for splitting large 1-D counts. */
   workgroups: [number, number?, number?];
+}
+
+/**
+ * The bytes of `u` for binding `i` of `l`: the kernel must declare a uniform of `u`'s struct
+ * there, and `u` must name each of its fields (see uniforms.ts); else an error naming the
+ * kernel and entry point, thrown before anything is encoded.
+ */
+function uniformBytes(l: Launch, u: Uniforms, i: number): Uint8Array {
+  const kernel = `${l.label} (entry point ${l.entryPoint ?? "main"})`;
+  try {
+    checkUniformBinding(l.code, i, u.struct);
+  } catch (e) {
+    throw new Error(`${kernel}: ${(e as Error).message}`);
+  }
+  return packUniforms(structLayout(l.code, u.struct), u.values, kernel);
 }
 
 /** Encodes one kernel launch into the shared encoder. Nothing is submitted. */
 export function launch(l: Launch): void {
   const pipe = getPipeline(l.label, l.code, l.overrides, l.entryPoint);
-  const bound = l.bindings.map((b) => b instanceof Params ? uniformSlot(b.bytes()) : { buffer: b });
+  const bound = l.bindings.map((b, i) =>
+    b instanceof Uniforms ? uniformSlot(uniformBytes(l, b, i)) : { buffer: b }
+  );
   const p = getPass();
   p.setPipeline(pipe);
   p.setBindGroup(0, bindGroup(l.label, pipe, bound));

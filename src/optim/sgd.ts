@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../gpu/queue.ts";
+import { grid, launch, uniforms } from "../gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { placeholder } from "../gpu/placeholder.ts";
 import { markWritten, type Tensor } from "../tensor/tensor.ts";
@@ -84,7 +84,7 @@ export class SGD {
         code: src,
         overrides: { WG, MOMENTUM: useBuf ? 1 : 0, FIRST: first ? 1 : 0 },
         bindings: [
-          new Params().u32(n4).f32(this.lr).f32(this.momentum).f32(this.weightDecay),
+          uniforms({ n4, lr: this.lr, momentum: this.momentum, weight_decay: this.weightDecay }),
           p.buffer,
           g.buffer,
           buf ?? placeholder(),

@@ -28,6 +28,15 @@ export function stridesOf(shape: Shape): number[] {
   return s;
 }
 
+/**
+ * `values` followed by `pad` up to `n` entries: sizes or strides of up to n dimensions as a
+ * kernel's fixed-size uniform array takes them (unused sizes 1, unused strides 0).
+ */
+export function padTo(values: readonly number[], n: number, pad: number): number[] {
+  if (values.length > n) throw new Error(`${values.length} values do not fit ${n} entries`);
+  return [...values, ...new Array<number>(n - values.length).fill(pad)];
+}
+
 /** Formats a shape as `[2, 3]` for error messages. */
 export function fmt(shape: Shape): string {
   return `[${shape.join(", ")}]`;

@@ -6,7 +6,7 @@ import { ok, rejects } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 
 import { adapterInfo, getDevice, GPUValidationError } from "../../src/gpu/device.ts";
-import { launch, Params, sync } from "../../src/gpu/queue.ts";
+import { launch, sync, uniforms } from "../../src/gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../../src/gpu/buffer_pool.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 
@@ -67,7 +67,7 @@ gpuTest("one buffer bound as read and read_write is reported by toArray()", asyn
   launch({
     label: "test.aliased",
     code: COPY,
-    bindings: [new Params().u32(3), x.buffer, x.buffer],
+    bindings: [uniforms({ n: 3 }, "P"), x.buffer, x.buffer],
     workgroups: [1],
   });
   await rejects(() => x.toArray(), GPUValidationError);
@@ -76,7 +76,7 @@ gpuTest("one buffer bound as read and read_write is reported by toArray()", asyn
   launch({
     label: "test.copy",
     code: COPY,
-    bindings: [new Params().u32(3), x.buffer, y.buffer],
+    bindings: [uniforms({ n: 3 }, "P"), x.buffer, y.buffer],
     workgroups: [1],
   });
   const got = Array.from(await y.toArray());

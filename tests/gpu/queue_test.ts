@@ -5,7 +5,7 @@ import { ok } from "node:assert/strict";
  */
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
-import { flush, grid, launch, Params, queueStats, sync } from "../../src/gpu/queue.ts";
+import { flush, grid, launch, queueStats, sync, uniforms } from "../../src/gpu/queue.ts";
 import { pipeline } from "../../src/gpu/pipeline.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
@@ -65,7 +65,7 @@ gpuTest("the pipeline cache compiles once per source and overrides", () => {
 });
 
 const WRITE_KERNEL = `
-struct P { v: f32, i: u32, pad0: u32, pad1: u32 }
+struct P { v: f32, i: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(1)
@@ -82,7 +82,7 @@ gpuTest(
       launch({
         label: "test.write",
         code: WRITE_KERNEL,
-        bindings: [new Params().f32(v).u32(i), out.buffer],
+        bindings: [uniforms({ v, i }, "P"), out.buffer],
         workgroups: [1],
       });
     // Two launches in one submit: two uniform slots, two bind groups.
@@ -114,16 +114,4 @@ Deno.test("grid splits large workgroup counts within 65535 per dimension", () =>
     ok(x * (y - 1) < n, `grid(${n}) = [${x}, ${y}] has a wasted row`);
   }
   ok(grid(0).join() === "1,1", "grid(0) dispatches one (idle) workgroup");
-});
-
-Deno.test("Params packs 4-byte fields in order and pads to 16 bytes", () => {
-  const bytes = new Params().u32(7).i32(-2).f32(0.5).bytes();
-  ok(bytes.byteLength === 16, `length ${bytes.byteLength}`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  ok(v.getUint32(0, true) === 7 && v.getInt32(4, true) === -2, "u32, i32");
-  ok(v.getFloat32(8, true) === 0.5, "f32");
-  const arr = new Params().u32s([1, 2, 3], 8, 9).bytes();
-  const w = new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
-  const vals = Array.from({ length: 8 }, (_, i) => w.getUint32(4 * i, true));
-  ok(arr.byteLength === 32 && vals.join() === "1,2,3,9,9,9,9,9", `u32s: ${vals}`);
 });

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import src from "./activation.wgsl" with { type: "text" };
 
 const WG = 256;
@@ -28,7 +28,7 @@ export function launchActivation(entry: ActivationEntry, buffers: GPUBuffer[], n
     code: src,
     entryPoint: entry,
     overrides: { WG },
-    bindings: [new Params().u32(n4).u32(0).u32(0).u32(0), ...buffers],
+    bindings: [uniforms({ n4 }), ...buffers],
     workgroups: grid(Math.ceil(n4 / WG)),
   });
 }

@@ -17,9 +17,6 @@ override WG: u32 = 256u;
 
 struct Params {
   n4: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

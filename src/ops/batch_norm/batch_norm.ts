@@ -10,7 +10,7 @@
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { deviceSync } from "../../gpu/device.ts";
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
 import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
@@ -144,11 +144,21 @@ export function batchNormLayout(
   };
 }
 
-function params(l: BatchNormLayout, eps = 0, factor = 0): Params {
-  return new Params()
-    .u32(l.c).u32(l.groups).u32(l.units).u32(l.n)
-    .u32(l.nb).u32(l.seg).u32(l.rowStride).u32(l.blocks)
-    .f32(l.m).f32(eps).f32(factor).u32(0);
+function params(l: BatchNormLayout, eps = 0, factor = 0): Uniforms {
+  const { c, groups, units, n, nb, seg, blocks, m } = l;
+  return uniforms({
+    c,
+    groups,
+    units,
+    n,
+    nb,
+    seg,
+    row_stride: l.rowStride,
+    blocks,
+    m,
+    eps,
+    factor,
+  });
 }
 
 const ACT = { none: 0, relu: 1, sigmoid: 2 } as const; // activationCode()'s codes

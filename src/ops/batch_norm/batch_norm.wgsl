@@ -101,7 +101,6 @@ struct Params {
   m: f32,          // M = N * S
   eps: f32,
   factor: f32,     // running = (1 - factor) * running + factor * batch
-  _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -15,7 +15,7 @@
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { deviceSync } from "../../gpu/device.ts";
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
@@ -94,8 +94,7 @@ function blockNorm(
   const w = weight ?? ownW, b = bias ?? ownB;
   const base = { WG, RUN, ALIGN: s % 4 === 0 ? 1 : 0, AFFINE: w ? 1 : 0 };
   const params = () =>
-    new Params().u32(n).u32(c).u32(s).u32(rows).u32(bn).u32(bc).u32(ab).u32(cb)
-      .f32(eps).f32(running?.momentum ?? 0).u32(0).u32(0);
+    uniforms({ n, c, s, rows, bn, bc, ab, cb, eps, factor: running?.momentum ?? 0 });
   const rowGroups = grid(Math.ceil(Math.ceil(rows / RUN) / WG));
   const setGroups = (extra: number) => grid(Math.ceil((sets + extra) / WG));
 

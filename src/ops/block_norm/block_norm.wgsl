@@ -106,8 +106,6 @@ struct Params {
   cb: u32,      // CB = C / BC, channel blocks
   eps: f32,
   factor: f32,  // momentum of the running update
-  _pad0: u32,
-  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

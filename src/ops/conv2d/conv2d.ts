@@ -8,7 +8,7 @@
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
 import { deviceSync } from "../../gpu/device.ts";
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
@@ -153,15 +153,36 @@ interface Extra {
   dxo?: number;
 }
 
-function params(d: Dims, e: Extra): Params {
-  return new Params()
-    .u32(d.n).u32(d.c).u32(d.h).u32(d.w)
-    .u32(d.o).u32(d.oh).u32(d.ow).u32(d.kh)
-    .u32(d.kw).u32(d.sh).u32(d.sw).u32(e.o4)
-    .i32(d.ph).i32(d.pw).u32(e.qw ?? Math.ceil(d.ow / 4)).u32(e.total)
-    .u32(e.splits ?? 0).u32(e.rows ?? 0).u32(e.tiles ?? 0).u32(e.kxb ?? 0)
-    .u32(e.wp ?? d.w).i32(e.pl ?? 0).u32(e.lanes ?? 0).u32(e.dwp ?? 0).u32(e.xb0 ?? 0)
-    .u32(e.dxo ?? 0);
+function params(d: Dims, e: Extra): Uniforms {
+  const { n, c, h, w, o, oh, ow, kh, kw, sh, sw, ph, pw } = d;
+  return uniforms({
+    n,
+    c,
+    h,
+    w,
+    o,
+    oh,
+    ow,
+    kh,
+    kw,
+    sh,
+    sw,
+    ph,
+    pw,
+    o4: e.o4,
+    qw: e.qw ?? Math.ceil(ow / 4),
+    total: e.total,
+    splits: e.splits ?? 0,
+    rows: e.rows ?? 0,
+    tiles: e.tiles ?? 0,
+    kxb: e.kxb ?? 0,
+    wp: e.wp ?? w,
+    pl: e.pl ?? 0,
+    lanes: e.lanes ?? 0,
+    dwp: e.dwp ?? 0,
+    xb0: e.xb0 ?? 0,
+    dxo: e.dxo ?? 0,
+  });
 }
 
 const round4 = (x: number) => Math.ceil(x / 4) * 4;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./cross_entropy.wgsl" with { type: "text" };
@@ -29,8 +29,8 @@ function check(what: string, logits: Tensor, target: Tensor): [number, number] {
   return [N, C];
 }
 
-function params(N: number, C: number): Params {
-  return new Params().u32(N).u32(C).f32(N ? 1 / N : NaN).u32(0);
+function params(N: number, C: number): Uniforms {
+  return uniforms({ n: N, c: C, inv_n: N ? 1 / N : NaN });
 }
 
 /**

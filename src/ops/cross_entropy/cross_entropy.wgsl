@@ -27,7 +27,6 @@ struct Params {
   n: u32,     // rows
   c: u32,     // classes
   inv_n: f32, // 1 / N
-  _pad: u32,
 }
 
 // NaN's bits, read at run time: a constant expression that yields NaN (or an infinity) is a

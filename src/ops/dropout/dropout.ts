@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { rngFor } from "../../tensor/random.ts";
 import src from "./dropout.wgsl" with { type: "text" };
@@ -46,8 +46,7 @@ export function dropout(inp: Tensor, p: number, opts: DropoutOptions = {}): Tens
   const n = inp.numel;
   const out = Tensor.empty(inp.shape);
   const mask = Tensor.empty(inp.shape);
-  const params = () =>
-    new Params().u32(n).u32(seed).u32(counter).u32(threshold).f32(scale).u32(0).u32(0).u32(0);
+  const params = () => uniforms({ n, seed, counter, threshold, scale });
   launch({
     label: "dropout.forward",
     code: src,

@@ -24,9 +24,6 @@ struct Params {
   counter: u32,
   threshold: u32, // keep when the random bits are >= threshold
   scale: f32,     // 1 / (1 - p), or 0 when p = 1
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -28,8 +28,6 @@ override WG: u32 = 256u;
 struct Params {
   n: u32,                    // output elements
   rank: u32,
-  _pad0: u32,
-  _pad1: u32,
   shape: array<vec4<u32>, 2>, // output shape, dims 0..7 (unused dims = 1)
   sa: array<vec4<u32>, 2>,    // a's broadcast strides
   sb: array<vec4<u32>, 2>,    // b's broadcast strides

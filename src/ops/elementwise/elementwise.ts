@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
-import { broadcastStrides, MAX_RANK, numel, type Shape } from "../../tensor/shape.ts";
+import { broadcastStrides, MAX_RANK, numel, padTo, type Shape } from "../../tensor/shape.ts";
 import binarySrc from "./binary.wgsl" with { type: "text" };
 import unarySrc from "./unary.wgsl" with { type: "text" };
 
@@ -42,23 +42,19 @@ function same(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-function shapeParams(p: Params, shape: Shape, ...strides: number[][]): Params {
-  p.u32s(shape, MAX_RANK, 1);
-  for (const s of strides) p.u32s(s, MAX_RANK, 0);
-  return p;
-}
-
 /**
  * Encodes `out = OP(x, c)` with `x` read through broadcast strides to `out.shape` (a
  * broadcasting copy with `"copy"`); `x` is null for `"fill"`.
  */
 export function launchUnary(op: UnaryOp, c: number, x: Operand | null, out: Operand): void {
   const n = numel(out.shape);
-  const params = shapeParams(
-    new Params().u32(n).u32(out.shape.length).f32(c).u32(0),
-    out.shape,
-    x ? broadcastStrides(x.shape, out.shape) : [],
-  );
+  const params = uniforms({
+    n,
+    rank: out.shape.length,
+    c,
+    shape: padTo(out.shape, MAX_RANK, 1),
+    sx: padTo(x ? broadcastStrides(x.shape, out.shape) : [], MAX_RANK, 0),
+  });
   launch({
     label: `unary.${op}`,
     code: unarySrc,
@@ -107,12 +103,13 @@ export function launchBinary(op: BinaryOp, a: Operand, b: Operand, out: Operand)
   // Runs of up to 16 elements of a row per thread: the index divisions once per run.
   const row = merged.shape.at(-1) ?? 1;
   const step = same ? 1 : [16, 8, 4, 2, 1].find((k) => row % k === 0)!;
-  const params = shapeParams(
-    new Params().u32(n).u32(merged.shape.length).u32(0).u32(0),
-    merged.shape,
-    sa,
-    sb,
-  );
+  const params = uniforms({
+    n,
+    rank: merged.shape.length,
+    shape: padTo(merged.shape, MAX_RANK, 1),
+    sa: padTo(sa, MAX_RANK, 0),
+    sb: padTo(sb, MAX_RANK, 0),
+  });
   launch({
     label: `binary.${op}`,
     code: binarySrc,

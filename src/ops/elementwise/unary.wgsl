@@ -16,7 +16,6 @@ struct Params {
   n: u32,
   rank: u32,
   c: f32,                     // scalar operand
-  _pad: u32,
   shape: array<vec4<u32>, 2>, // output shape
   sx: array<vec4<u32>, 2>,    // input's broadcast strides
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { deviceSync } from "../../gpu/device.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
@@ -66,8 +66,8 @@ export interface Rows {
   layout: LayerNormLayout;
 }
 
-function params(r: Rows): Params {
-  return new Params().u32(r.M).u32(r.D).f32(r.eps).u32(0);
+function params(r: Rows): Uniforms {
+  return uniforms({ m: r.M, d: r.D, eps: r.eps });
 }
 
 function rowGroups(r: Rows): [number, number] {

@@ -54,7 +54,6 @@ struct Params {
   m: u32,   // rows
   d: u32,   // elements per row (the normalized size)
   eps: f32,
-  _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { deviceSync } from "../../gpu/device.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
@@ -42,8 +42,8 @@ function product(
   // the workgroup's threads to rows instead, keeping WG_M * WG_P threads.
   const wgP = Math.min(TILE.WG_P, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(P / 4)))));
   const wgM = (TILE.WG_M * TILE.WG_P) / wgP;
-  const bindings: (GPUBuffer | Params)[] = [
-    new Params().u32(M).u32(K).u32(P).u32(0),
+  const bindings: (GPUBuffer | Uniforms)[] = [
+    uniforms({ m: M, k: K, p: P }),
     a.buffer,
     b.buffer,
     c.buffer,
@@ -100,7 +100,7 @@ function weightGradProduct(
   if (Math.ceil(I / 4 / lanes) * Math.ceil(O / 8) < 4) return false;
   for (let j = 0, oBase = 0; oBase < O; j++, oBase += perChunk) {
     const outs = Math.min(perChunk, O - oBase);
-    const rp = new Params().u32(N).u32(I).u32(O).u32(oBase).u32(outs).u32(0).u32(0).u32(0);
+    const rp = uniforms({ m: N, k: I, p: O, p_base: oBase, rows_in_chunk: outs }, "RowsParams");
     const chunk = uniformScratch(j);
     launch({
       label: "linear.pack_dout",
@@ -143,8 +143,10 @@ function rowsProduct(
   const r = ROWS.perLane ?? (deviceSync().adapterInfo.isFallbackAdapter ? 4 : 1);
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
     const rowsInChunk = Math.min(perChunk, P - pBase);
-    const rp = new Params().u32(M).u32(K).u32(P).u32(pBase).u32(rowsInChunk).u32(0).u32(0)
-      .u32(0);
+    const rp = uniforms(
+      { m: M, k: K, p: P, p_base: pBase, rows_in_chunk: rowsInChunk },
+      "RowsParams",
+    );
     const chunk = uniformScratch(j);
     launch({
       label: "linear.pack_chunk",

@@ -45,7 +45,6 @@ struct Params {
   m: u32,
   k: u32,
   p: u32,
-  _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> sz: Params;
@@ -242,7 +241,6 @@ struct RowsParams {
   m: u32, k: u32, p: u32,
   p_base: u32,        // first column (row of BT) of this chunk
   rows_in_chunk: u32, // columns in this chunk (a multiple of 8 unless it is the last)
-  _a: u32, _b: u32, _c: u32,
 }
 
 @group(0) @binding(0) var<uniform> rp: RowsParams;

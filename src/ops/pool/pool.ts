@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
@@ -59,11 +59,9 @@ function geometry(
   return slidingWindow(name, inp.shape, kernel, stride, [ph, pw]);
 }
 
-function params(g: Geometry, total: number): Params {
-  return new Params()
-    .u32(g.h).u32(g.w).u32(g.oh).u32(g.ow)
-    .u32(g.kh).u32(g.kw).u32(g.sh).u32(g.sw)
-    .i32(g.ph).i32(g.pw).u32(total).u32(g.n * g.c * g.oh * g.ow);
+function params(g: Geometry, total: number): Uniforms {
+  const { h, w, oh, ow, kh, kw, sh, sw, ph, pw } = g;
+  return uniforms({ h, w, oh, ow, kh, kw, sh, sw, ph, pw, total, outputs: g.n * g.c * oh * ow });
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import src from "./random.wgsl" with { type: "text" };
 
 const WG = 256;
@@ -24,7 +24,7 @@ export function launchRandom(dist: Distribution, seed: number, out: GPUBuffer, n
     label: `random.${dist.kind}`,
     code: src,
     overrides: { WG, NORMAL: normal ? 1 : 0 },
-    bindings: [new Params().u32(n).u32(seed >>> 0).f32(low).f32(span), out],
+    bindings: [uniforms({ n, seed: seed >>> 0, low, span }), out],
     workgroups: grid(Math.ceil(threads / WG)),
   });
 }

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { grid, launch, Params } from "../../gpu/queue.ts";
+import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
-import { MAX_RANK, numel, type Shape, stridesOf } from "../../tensor/shape.ts";
+import { MAX_RANK, numel, padTo, type Shape, stridesOf } from "../../tensor/shape.ts";
 import src from "./reduce.wgsl" with { type: "text" };
 
 const WG = 64;
@@ -55,13 +55,19 @@ export function launchReduce(
   const chunk = Math.ceil(r / splits);
   // A split reduction writes [nOut, splits] partials, then reduces those (contiguous).
   const partial = splits > 1 ? allocBuffer(nOut * splits * 4, "reduce partial") : out;
-  const params = new Params()
-    .u32(nOut).u32(r).u32(kept.shape.length).u32(red.shape.length)
-    .f32(splits > 1 ? 1 : scale).u32(splits).u32(chunk).u32(0)
-    .u32s(kept.shape, MAX_RANK, 1)
-    .u32s(kept.strides, MAX_RANK)
-    .u32s(red.shape, MAX_RANK, 1)
-    .u32s(red.strides, MAX_RANK);
+  const params = uniforms({
+    n_out: nOut,
+    r,
+    kept_rank: kept.shape.length,
+    red_rank: red.shape.length,
+    scale: splits > 1 ? 1 : scale,
+    splits,
+    chunk,
+    kept_shape: padTo(kept.shape, MAX_RANK, 1),
+    kept_stride: padTo(kept.strides, MAX_RANK, 0),
+    red_shape: padTo(red.shape, MAX_RANK, 1),
+    red_stride: padTo(red.strides, MAX_RANK, 0),
+  });
   launch({
     label: `reduce.${op}`,
     code: src,

@@ -32,7 +32,6 @@ struct Params {
   scale: f32,
   splits: u32,                    // slices per output (1 unless r is very long)
   chunk: u32,                     // elements per slice
-  _p2: u32,
   kept_shape: array<vec4<u32>, 2>,
   kept_stride: array<vec4<u32>, 2>, // input strides of the kept dims
   red_shape: array<vec4<u32>, 2>,
