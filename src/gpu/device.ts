@@ -9,17 +9,10 @@
  * @module
  */
 
-/** What bnlab knows about the adapter it runs on. */
-export interface AdapterInfo {
-  /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
-  description: string;
-  vendor: string;
-  architecture: string;
-  /** True for software adapters such as Mesa's lavapipe. */
-  isFallbackAdapter: boolean;
-  /** Features the device was created with. */
-  features: string[];
-}
+import { type AdapterProfile, profileOf } from "./profile.ts";
+
+/** What bnlab knows about the adapter it runs on: its {@link AdapterProfile}. */
+export type AdapterInfo = AdapterProfile;
 
 /** A WebGPU validation or out-of-memory error turned into an exception. */
 export class GPUValidationError extends Error {
@@ -31,7 +24,7 @@ export class GPUValidationError extends Error {
 
 interface DeviceState {
   device: GPUDevice;
-  info: AdapterInfo;
+  info: AdapterProfile;
   errors: string[];
   lost?: string;
 }
@@ -65,15 +58,10 @@ async function acquire(): Promise<DeviceState> {
       "maxComputeWorkgroupSizeX",
       "maxComputeWorkgroupsPerDimension",
       "maxStorageBuffersPerShaderStage",
+      "maxUniformBufferBindingSize",
     ] as const
   ) limits[k] = adapter.limits[k];
-  const info: AdapterInfo = {
-    description: ai.description || ai.device || "unknown adapter",
-    vendor: ai.vendor,
-    architecture: ai.architecture,
-    isFallbackAdapter: ai.isFallbackAdapter ?? false,
-    features,
-  };
+  const info = profileOf(ai, features, limits);
   const device = await adapter.requestDevice({
     label: "bnlab",
     requiredFeatures: features,
@@ -100,8 +88,27 @@ export function getDevice(): Promise<GPUDevice> {
 }
 
 /** Adapter information for the process-wide device (acquires it if needed). */
-export async function adapterInfo(): Promise<AdapterInfo> {
+export async function adapterInfo(): Promise<AdapterProfile> {
   await getDevice();
+  return current!.info;
+}
+
+/**
+ * The profile of the process-wide device's adapter, synchronously (after
+ * {@link getDevice}): what every op chooses its schedule from.
+ *
+ * @example
+ * ```ts
+ * import { adapterProfile, getDevice } from "./device.ts";
+ * import assert from "node:assert/strict";
+ * await getDevice();
+ * const p = adapterProfile();
+ * assert.ok(p.kind === "cpu" || p.kind === "gpu");
+ * assert.equal(p.measured === "llvmpipe", p.description.startsWith("llvmpipe"));
+ * ```
+ */
+export function adapterProfile(): AdapterProfile {
+  deviceSync(); // throws a clear error before the device exists or after it was lost
   return current!.info;
 }
 

@@ -1,8 +1,16 @@
 /**
- * The GPU runtime: device, pipelines, buffer pool and batched command encoding.
+ * The GPU runtime: device and adapter profile, pipelines, buffer pool and batched command
+ * encoding.
  *
  * @module
  */
-export { type AdapterInfo, adapterInfo, getDevice, GPUValidationError } from "./device.ts";
+export {
+  type AdapterInfo,
+  adapterInfo,
+  adapterProfile,
+  getDevice,
+  GPUValidationError,
+} from "./device.ts";
+export { type AdapterFamily, type AdapterProfile, type Schedule } from "./profile.ts";
 export { GPUAllocationError, type MemoryStats, memoryStats, trimPool } from "./buffer_pool.ts";
 export { flush, queueStats, sync } from "./queue.ts";
