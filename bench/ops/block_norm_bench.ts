@@ -8,8 +8,9 @@
  *
  * GroupNorm uses 2 channels per group after the convolutions (G = 3 and 8) and 8 groups
  * after the Linear layer (15 features each); ghost batch norm uses ghost batches of 32.
- * At [256, 120] (S = 1) the block-norm rows are timed twice: with the adapter's default
- * rows per thread (16 on llvmpipe), and with one row per thread (`rows 1`).
+ * Where the adapter's schedule differs from the plain one (one row per thread) for the
+ * shape's rows, as llvmpipe's does at [256, 120] (S = 1: 16 rows per thread), the block-norm
+ * rows are timed with both (`plain`).
  *
  * GB/s counts compulsory traffic only: forward reads inp and writes out (8 bytes per
  * element); forward + backward adds reading inp and dout and writing dinp (20 in all).
@@ -24,7 +25,13 @@ import { tidy } from "../../src/tensor/tidy.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { batchNorm } from "../../src/ops/batch_norm/batch_norm.ts";
 import { layerNorm } from "../../src/ops/layer_norm/layer_norm.ts";
-import { blockNormTuning, ghostBatchNorm, groupNorm } from "../../src/ops/block_norm/block_norm.ts";
+import {
+  BLOCK_NORM_PLAIN,
+  type BlockNormSchedule,
+  blockNormSchedule,
+  ghostBatchNorm,
+  groupNorm,
+} from "../../src/ops/block_norm/block_norm.ts";
 import { refBlockNormBackward, refBlockNormForward } from "../../src/ops/block_norm/reference.ts";
 import { refArray } from "../../src/ops/elementwise/reference.ts";
 import { assertClose } from "../../tests/assert_close.ts";
@@ -54,16 +61,18 @@ function setup(shape: number[], groups: number) {
   const norm = shape.slice(1);
   const lw = Tensor.randn(norm, { seed: 5, requiresGrad: true });
   const lb = Tensor.randn(norm, { seed: 6, requiresGrad: true });
-  const run: Record<Layer, () => Tensor> = {
+  const run: Record<Layer, (schedule?: BlockNormSchedule) => Tensor> = {
     batch: () => batchNorm(x, rm, rv, w, b, { training: true }),
     layer: () => layerNorm(x, norm, lw, lb),
-    group: () => groupNorm(x, groups, w, b),
-    ghost: () => ghostBatchNorm(x, rm, rv, w, b, { training: true, virtualBatchSize: GHOST }),
+    group: (schedule) => groupNorm(x, groups, w, b, { schedule }),
+    ghost: (schedule) =>
+      ghostBatchNorm(x, rm, rv, w, b, { training: true, virtualBatchSize: GHOST, schedule }),
   };
-  const forward = (layer: Layer) => () => noGrad(() => run[layer]().dispose());
-  const step = (layer: Layer) => () =>
+  const forward = (layer: Layer, schedule?: BlockNormSchedule) => () =>
+    noGrad(() => run[layer](schedule).dispose());
+  const step = (layer: Layer, schedule?: BlockNormSchedule) => () =>
     tidy(() => {
-      run[layer]().backward(dy);
+      run[layer](schedule).backward(dy);
       for (const t of [x, w, b, lw, lb]) {
         t.grad?.dispose();
         t.grad = null;
@@ -95,22 +104,25 @@ for (const [shape, groups] of SHAPES) {
   const n = s.x.numel;
   await validate(s, "group", groups);
   await validate(s, "ghost", groups);
-  // One row per thread differs from the default only where rows are short (S = 1).
-  const rows1 = shape.length === 2;
-  const cases: [string, Layer, number | undefined][] = [
+  // The plain schedule differs from the adapter's only where their rows per thread differ.
+  const rowLength = shape.slice(2).reduce((a, b) => a * b, 1);
+  const adapters = blockNormSchedule();
+  const differs = adapters.tuning(rowLength).rowsPerThread !==
+    BLOCK_NORM_PLAIN.tuning(rowLength).rowsPerThread;
+  const plain = (name: string, layer: Layer): [string, Layer, BlockNormSchedule][] =>
+    differs ? [[`${name}, plain`, layer, BLOCK_NORM_PLAIN]] : [];
+  const cases: [string, Layer, BlockNormSchedule | undefined][] = [
     ["BatchNorm", "batch", undefined],
     ["LayerNorm", "layer", undefined],
     [`GroupNorm G=${groups}`, "group", undefined],
-    ...(rows1 ? [[`GroupNorm G=${groups}, rows 1`, "group", 1] as [string, Layer, number]] : []),
+    ...plain(`GroupNorm G=${groups}`, "group"),
     [`ghost BN ${GHOST}`, "ghost", undefined],
-    ...(rows1 ? [[`ghost BN ${GHOST}, rows 1`, "ghost", 1] as [string, Layer, number]] : []),
+    ...plain(`ghost BN ${GHOST}`, "ghost"),
   ];
   let bnF = NaN, bnFB = NaN;
-  for (const [name, layer, rowsPerThread] of cases) {
-    if (rowsPerThread) blockNormTuning.rowsPerThread = rowsPerThread;
-    const f = await msPerCall(s.forward(layer), { reps: REPS, trials: 5 });
-    const fb = await msPerCall(s.step(layer), { reps: REPS, trials: 5 });
-    delete blockNormTuning.rowsPerThread;
+  for (const [name, layer, schedule] of cases) {
+    const f = await msPerCall(s.forward(layer, schedule), { reps: REPS, trials: 5 });
+    const fb = await msPerCall(s.step(layer, schedule), { reps: REPS, trials: 5 });
     if (layer === "batch") [bnF, bnFB] = [f, fb];
     rows.push(
       `${JSON.stringify(shape).padEnd(16)} ${name.padEnd(26)} fwd ${f.toFixed(2).padStart(6)} ms ` +

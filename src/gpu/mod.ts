@@ -11,6 +11,6 @@ export {
   getDevice,
   GPUValidationError,
 } from "./device.ts";
-export { type AdapterFamily, type AdapterProfile, type Schedule } from "./profile.ts";
+export type { AdapterFamily, AdapterProfile, Schedule } from "./profile.ts";
 export { GPUAllocationError, type MemoryStats, memoryStats, trimPool } from "./buffer_pool.ts";
 export { flush, queueStats, sync } from "./queue.ts";

@@ -122,7 +122,7 @@ export abstract class BatchNormBase extends Module {
   protected statistics(x: Tensor): {
     runningMean: Tensor | null;
     runningVar: Tensor | null;
-    options: BatchNormOptions;
+    options: Omit<BatchNormOptions, "schedule">;
   } {
     this.checkRank(x);
     if (x.shape[1] !== this.numFeatures) {

@@ -3,9 +3,14 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { queueStats } from "../../src/gpu/queue.ts";
+import { adapterProfile } from "../../src/gpu/device.ts";
 import {
+  BATCH_NORM_PLAIN,
+  BATCH_NORM_SCHEDULES,
   batchNorm,
   batchNormLayout,
+  type BatchNormSchedule,
+  batchNormSchedule,
   type BatchNormTuning,
   launchBatchNormBackward,
   launchBatchStats,
@@ -116,6 +121,8 @@ interface Case {
   act?: RefActivation;
   /** Run the launchers with this layout instead of the adapter's default (via batchNorm). */
   tuning?: BatchNormTuning;
+  /** The schedule (default the adapter's). */
+  schedule?: BatchNormSchedule;
 }
 
 /**
@@ -146,11 +153,16 @@ function runGpu(
 ): { y: Tensor; dinp: Tensor; dweight: Tensor | null; dbias: Tensor | null } {
   const training = !k.eval;
   if (!k.tuning) {
-    const y = batchNorm(x, rm, rv, w, b, { training, eps: EPS, activation: k.act });
+    const y = batchNorm(x, rm, rv, w, b, {
+      training,
+      eps: EPS,
+      activation: k.act,
+      schedule: k.schedule,
+    });
     y.backward(dout);
     return { y, dinp: x.grad!, dweight: w?.grad ?? null, dbias: b?.grad ?? null };
   }
-  const l = batchNormLayout(k.shape, k.tuning);
+  const l = batchNormLayout(k.shape, k.tuning, k.schedule);
   const C = k.shape[1];
   const stats = Tensor.empty([C, 4]), y = Tensor.empty(k.shape), dinp = Tensor.empty(k.shape);
   const dweight = w ? Tensor.empty([C]) : null, dbias = w ? Tensor.empty([C]) : null;
@@ -186,7 +198,8 @@ async function checkAgainstReference(k: Case): Promise<void> {
   const { shape, eval: eval_ = false, affine = true, shift = 0, atol = 2e-5, act } = k;
   const [N, C, S] = ncs(shape);
   const what = `${JSON.stringify(shape)}${eval_ ? " eval" : ""}${affine ? "" : " no affine"}` +
-    `${act ? ` +${act}` : ""}${k.tuning ? ` ${JSON.stringify(k.tuning)}` : ""}`;
+    `${act ? ` +${act}` : ""}${k.tuning ? ` ${JSON.stringify(k.tuning)}` : ""}` +
+    `${k.schedule ? ` (${k.schedule.name} schedule)` : ""}`;
   const x = Tensor.randn(shape, { seed: 11 }).add(shift);
   x.requiresGrad = true;
   const w = affine ? Tensor.randn([C], { seed: 12, requiresGrad: true }) : null;
@@ -273,11 +286,16 @@ const shapes: Case[] = [
   { shape: [256, 6, 24, 24] },
 ];
 
-for (const k of shapes) {
-  gpuTest(
-    `batchNorm ${JSON.stringify(k.shape)}${k.eval ? " eval" : ""} matches the reference`,
-    () => checkAgainstReference(k),
-  );
+// Every shape under every schedule, whichever the adapter would pick.
+for (const schedule of BATCH_NORM_SCHEDULES) {
+  for (const k of shapes) {
+    gpuTest(
+      `batchNorm ${JSON.stringify(k.shape)}${
+        k.eval ? " eval" : ""
+      } matches the reference (${schedule.name} schedule)`,
+      () => checkAgainstReference({ ...k, schedule }),
+    );
+  }
 }
 
 // The fused activation, through batchNorm: every layout (rows of vec4s, rows of floats,
@@ -291,15 +309,19 @@ const fused: Case[] = [
   { shape: [2, 513], act: "relu" },
   { shape: [5, 7, 13], act: "sigmoid", affine: false },
 ];
-for (const k of fused) {
-  gpuTest(
-    `batchNorm+${k.act} ${JSON.stringify(k.shape)}${k.eval ? " eval" : ""} matches the reference`,
-    () => checkAgainstReference(k),
-  );
+for (const schedule of BATCH_NORM_SCHEDULES) {
+  for (const k of fused) {
+    gpuTest(
+      `batchNorm+${k.act} ${JSON.stringify(k.shape)}${
+        k.eval ? " eval" : ""
+      } matches the reference (${schedule.name} schedule)`,
+      () => checkAgainstReference({ ...k, schedule }),
+    );
+  }
 }
 
-// Layouts a GPU would pick (several threads per unit, a barrier tree), and blocks of
-// several examples, on odd and prime shapes: every branch of the walk is exercised here.
+// Layouts of several threads per unit (a barrier tree), and blocks of several examples, on
+// odd and prime shapes: every branch of the walk is exercised here.
 const tuned: Case[] = [
   { shape: [7, 3, 4, 4], tuning: { threadsPerUnit: 4, examplesPerBlock: 3, workgroupSize: 16 } },
   { shape: [5, 3, 7, 7], tuning: { threadsPerUnit: 8, examplesPerBlock: 2 } },
@@ -337,6 +359,23 @@ gpuTest("batchNorm layouts: rows of vec4s, rows of floats, columns", () => {
     ok(l.blocks * l.nb >= shape[0] && (l.blocks - 1) * l.nb < shape[0], "blocks cover N");
   }
   throws(() => batchNormLayout([4, 4], { threadsPerUnit: 3 }), /power of two/);
+});
+
+gpuTest("batchNorm's schedules: the adapter's by default, plain where nobody measured", () => {
+  const measured = adapterProfile().measured;
+  ok(batchNormSchedule().name === (measured === "llvmpipe" ? "llvmpipe" : "plain"));
+  ok(batchNormSchedule({ ...adapterProfile(), measured: null }) === BATCH_NORM_PLAIN);
+  // plain: one workgroup per channel, its threads striding over all N examples
+  const plain = batchNormLayout([256, 6, 24, 24], {}, BATCH_NORM_PLAIN);
+  ok(plain.units === 6 && plain.nb === 256 && plain.tpr === 64 && plain.wg === 64);
+  const small = batchNormLayout([2, 3], {}, BATCH_NORM_PLAIN); // 2 values per channel
+  ok(small.units === 3 && small.tpr === 2, JSON.stringify(small));
+  // a unit's loop stays below MAX_LOOP: more threads where one would need more
+  const long = batchNormLayout([1, 1, 4 * 16384 * 3], { threadsPerUnit: 1 }, BATCH_NORM_PLAIN);
+  ok(long.tpr === 4, `3 x 16384 vec4s take 4 threads, got ${long.tpr}`);
+  for (const s of BATCH_NORM_SCHEDULES) {
+    ok(batchNormLayout([4, 3], {}, s).schedule === s.name, "the layout names its schedule");
+  }
 });
 
 // A channel whose mean is 1e4 and std 1: E[x^2] - E[x]^2 in float32 subtracts two numbers

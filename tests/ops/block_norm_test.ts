@@ -5,7 +5,15 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { queueStats } from "../../src/gpu/queue.ts";
 import { memoryStats } from "../../src/gpu/buffer_pool.ts";
-import { blockNormTuning, ghostBatchNorm, groupNorm } from "../../src/ops/block_norm/block_norm.ts";
+import {
+  BLOCK_NORM_PLAIN,
+  BLOCK_NORM_SCHEDULES,
+  type BlockNormSchedule,
+  blockNormSchedule,
+  ghostBatchNorm,
+  groupNorm,
+} from "../../src/ops/block_norm/block_norm.ts";
+import { adapterProfile } from "../../src/gpu/device.ts";
 import {
   refBlockNormBackward,
   refBlockNormForward,
@@ -140,6 +148,8 @@ interface Compare {
   gradTol?: Tolerance;
   /** dweight and dbias; default atol 1e-6 per summed term. */
   sumTol?: Tolerance;
+  /** The kernels' schedule (default the adapter's). */
+  schedule?: BlockNormSchedule;
 }
 
 /** f(set, channel) for each element of an input of `shape` split into sets of bn x bc. */
@@ -181,11 +191,12 @@ async function compare(shape: number[], kind: Kind, opts: Compare = {}): Promise
   const rm = Tensor.from(start.mean, [C]), rv = Tensor.from(start.var, [C]);
   const counter = Tensor.zeros([]);
   const y = "group" in kind
-    ? groupNorm(x, kind.group, w, b, { eps: EPS })
+    ? groupNorm(x, kind.group, w, b, { eps: EPS, schedule: opts.schedule })
     : ghostBatchNorm(x, rm, rv, w, b, {
       training: true,
       virtualBatchSize: kind.ghost,
       numBatchesTracked: counter,
+      schedule: opts.schedule,
     });
   y.backward(Tensor.from(dout, shape));
 
@@ -249,40 +260,46 @@ const CASES: [number[], Kind][] = [
   [[256, 120], { ghost: 32 }],
 ];
 
-for (const [shape, kind] of CASES) {
-  gpuTest(
-    `${"group" in kind ? "groupNorm" : "ghostBatchNorm"} ${JSON.stringify(shape)} ${
-      label(kind)
-    } forward/backward vs float64 reference`,
-    () => compare(shape, kind, { seed: shape.length }),
-  );
+for (const schedule of BLOCK_NORM_SCHEDULES) {
+  for (const [shape, kind] of CASES) {
+    gpuTest(
+      `${"group" in kind ? "groupNorm" : "ghostBatchNorm"} ${JSON.stringify(shape)} ${
+        label(kind)
+      } forward/backward vs float64 reference (${schedule.name} schedule)`,
+      () => compare(shape, kind, { seed: shape.length, schedule }),
+    );
+  }
 }
 
-gpuTest("block norm gives the same answer with every thread layout", async () => {
-  // The adapter picks rows per thread; every choice must agree, including runs that cross
-  // channel blocks, examples and ghost batches, and a last thread with a partial run.
-  const layouts: [number, number][] = [[1, 64], [3, 32], [16, 64], [7, 256], [2, 1]];
-  try {
-    for (const [rowsPerThread, workgroupSize] of layouts) {
-      Object.assign(blockNormTuning, { rowsPerThread, workgroupSize });
-      await compare([5, 6, 1, 1], { group: 3 }, { seed: rowsPerThread });
-      await compare([3, 6, 7], { group: 2 }, { seed: rowsPerThread });
-      await compare([37, 5], { ghost: 8 }, { seed: rowsPerThread });
-      await compare([11, 3, 2, 2], { ghost: 4 }, { seed: rowsPerThread });
-    }
-  } finally {
-    delete blockNormTuning.rowsPerThread;
-    delete blockNormTuning.workgroupSize;
+/** A schedule with fixed rows per thread and workgroup size (for the layout tests). */
+function fixed(rowsPerThread: number, workgroupSize: number): BlockNormSchedule {
+  return {
+    name: `rows ${rowsPerThread}, wg ${workgroupSize}`,
+    adapters: [],
+    measured: "",
+    tuning: () => ({ rowsPerThread, workgroupSize }),
+  };
+}
+
+gpuTest("block norm gives the same answer with every schedule and thread layout", async () => {
+  // Every choice must agree, including runs that cross channel blocks, examples and ghost
+  // batches, and a last thread with a partial run.
+  const layouts = [[1, 64], [3, 32], [16, 64], [7, 256], [2, 1]].map(([r, w]) => fixed(r, w));
+  for (const schedule of [...BLOCK_NORM_SCHEDULES, ...layouts]) {
+    const seed = schedule.tuning(1).rowsPerThread;
+    await compare([5, 6, 1, 1], { group: 3 }, { seed, schedule });
+    await compare([3, 6, 7], { group: 2 }, { seed, schedule });
+    await compare([37, 5], { ghost: 8 }, { seed, schedule });
+    await compare([11, 3, 2, 2], { ghost: 4 }, { seed, schedule });
+    await compare([256, 120], { group: 8 }, { seed, schedule });
   }
-  Object.assign(blockNormTuning, { rowsPerThread: 0 });
-  try {
-    throws(() => groupNorm(Tensor.zeros([2, 4]), 2), {
-      message:
-        "blockNormTuning needs rowsPerThread >= 1 and workgroupSize in 1..256 (integers), got 0 and 64",
-    });
-  } finally {
-    delete blockNormTuning.rowsPerThread;
-  }
+  throws(() => groupNorm(Tensor.zeros([2, 4]), 2, null, null, { schedule: fixed(0, 64) }), {
+    message: "block norm schedule rows 0, wg 64 needs rowsPerThread >= 1 and workgroupSize in " +
+      "1..256 (integers), got 0 and 64",
+  });
+  const measured = adapterProfile().measured;
+  ok(blockNormSchedule().name === (measured === "llvmpipe" ? "llvmpipe" : "plain"));
+  ok(blockNormSchedule({ ...adapterProfile(), measured: null }) === BLOCK_NORM_PLAIN);
 });
 
 gpuTest(

@@ -134,6 +134,12 @@ gpuTest("layerNorm with several rows per workgroup, or a workgroup per row", asy
   });
 });
 
+gpuTest("layerNorm's dweight and dbias over more rows than one thread's loop may run", async () => {
+  // 70,000 rows of 4: the column sums add up 5 dispatches of at most MAX_LOOP rows (one
+  // loop of 70,000 iterations was cut at 65,535 on llvmpipe, without a word)
+  await compare([70_000, 4], [4], "both", { seed: 5 });
+});
+
 gpuTest(
   "layerNorm without affine, or with a lone weight or bias, vs float64 reference",
   async () => {

@@ -2,7 +2,15 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { linear, ROWS } from "../../src/ops/linear/linear.ts";
+import {
+  linear,
+  LINEAR_LLVMPIPE,
+  LINEAR_PLAIN,
+  LINEAR_SCHEDULES,
+  type LinearSchedule,
+  linearSchedule,
+} from "../../src/ops/linear/linear.ts";
+import { adapterProfile } from "../../src/gpu/device.ts";
 import { refLinearBackward, refLinearForward } from "../../src/ops/linear/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import { centralDiff } from "../central_diff.ts";
@@ -57,7 +65,13 @@ const SHAPES: [number, number, number][] = [
 ];
 
 /** linear forward and backward on [N, I] x [O, I]^T against the float64 reference. */
-async function check(N: number, I: number, O: number, withBias: boolean) {
+async function check(
+  N: number,
+  I: number,
+  O: number,
+  withBias: boolean,
+  schedule?: LinearSchedule,
+) {
   const rng = new Rng(N * 1000 + I * 10 + O);
   const x = randArray(N * I, rng), w = randArray(O * I, rng), b = randArray(O, rng);
   const d = randArray(N * O, rng);
@@ -66,7 +80,7 @@ async function check(N: number, I: number, O: number, withBias: boolean) {
   const bias = withBias
     ? Tensor.from(Float32Array.from(b), { shape: [O], requiresGrad: true })
     : null;
-  const out = linear(inp, weight, bias);
+  const out = linear(inp, weight, bias, { schedule });
   ok(out.shape.join() === `${N},${O}`, `output shape ${out.shape}`);
   out.backward(Tensor.from(Float32Array.from(d), [N, O]));
   // float32 dot products of length K: error ~ sqrt(K) * eps * |terms|
@@ -93,30 +107,35 @@ async function check(N: number, I: number, O: number, withBias: boolean) {
   if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(N), "dbias");
 }
 
-for (const [N, I, O] of SHAPES) {
-  for (const withBias of [true, false]) {
-    gpuTest(
-      `linear forward/backward vs float64 reference [${N},${I}]x[${O},${I}]^T${
-        withBias ? "+b" : ""
-      }`,
-      () => check(N, I, O, withBias),
-    );
+// Every shape under every schedule, whichever the adapter would pick.
+for (const schedule of LINEAR_SCHEDULES) {
+  for (const [N, I, O] of SHAPES) {
+    for (const withBias of [true, false]) {
+      gpuTest(
+        `linear forward/backward vs float64 reference [${N},${I}]x[${O},${I}]^T${
+          withBias ? "+b" : ""
+        } (${schedule.name} schedule)`,
+        () => check(N, I, O, withBias, schedule),
+      );
+    }
   }
 }
 
-// Every variant of the uniform-chunk kernel, not only the one this adapter picks.
-for (const perLane of [1, 2, 4] as const) {
+// Every variant of the uniform-chunk kernel, not only llvmpipe's 4 rows per lane.
+for (const rowsPerLane of [1, 2, 4] as const) {
   gpuTest(
-    `linear with ${perLane} output row(s) per lane (rows kernel) vs float64 reference`,
+    `linear with ${rowsPerLane} output row(s) per lane (rows kernel) vs float64 reference`,
     async () => {
-      ROWS.perLane = perLane;
-      try {
-        for (const [N, I, O] of [[300, 400, 120], [33, 64, 40], [5, 2048, 20]]) {
-          await check(N, I, O, true);
-        }
-      } finally {
-        ROWS.perLane = undefined;
+      const schedule = { ...LINEAR_LLVMPIPE, rowsPerLane };
+      for (const [N, I, O] of [[300, 400, 120], [33, 64, 40], [5, 2048, 20]]) {
+        await check(N, I, O, true, schedule);
       }
     },
   );
 }
+
+gpuTest("linear's schedule: the adapter's by default, plain where nobody measured", () => {
+  const measured = adapterProfile().measured;
+  ok(linearSchedule().name === (measured === "llvmpipe" ? "llvmpipe" : "plain"));
+  ok(linearSchedule({ ...adapterProfile(), measured: null }) === LINEAR_PLAIN);
+});

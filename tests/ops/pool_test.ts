@@ -2,7 +2,14 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { avgPool2d, maxPool2d } from "../../src/ops/pool/pool.ts";
+import {
+  avgPool2d,
+  maxPool2d,
+  POOL_PLAIN,
+  POOL_SCHEDULES,
+  poolSchedule,
+} from "../../src/ops/pool/pool.ts";
+import { adapterProfile } from "../../src/gpu/device.ts";
 import {
   type PoolDims,
   refAvgPool2dBackward,
@@ -83,11 +90,15 @@ const CASES: [number[], number[], number[], number[]][] = [
   [[1, 1, 2, 2], [2, 2], [2, 2], [0, 0]],
 ];
 
-for (const [inShape, k, s, pd] of CASES) {
+for (
+  const [schedule, [inShape, k, s, pd]] of POOL_SCHEDULES.flatMap((sc) =>
+    CASES.map((c) => [sc, c] as const)
+  )
+) {
   const d: PoolDims = dims(inShape, k, s, pd);
   const [OH, OW] = refPoolOutSize(d);
-  const opts = { stride: s as [number, number], padding: pd as [number, number] };
-  const name = `inp [${inShape}] kernel ${k} stride ${s} padding ${pd}`;
+  const opts = { stride: s as [number, number], padding: pd as [number, number], schedule };
+  const name = `inp [${inShape}] kernel ${k} stride ${s} padding ${pd} (${schedule.name} schedule)`;
   gpuTest(`maxPool2d forward/backward vs float64 reference: ${name}`, async () => {
     const rng = new Rng(inShape.reduce((a, b) => a * 31 + b, k[0]));
     // rounded to a few values so that ties occur: the first maximum must win
@@ -134,17 +145,21 @@ for (
     [[2, 2, 7, 7], 3, 2, 1],
   ] as [number[], number, number, number][]
 ) {
-  for (const activation of ["sigmoid", "relu"] as const) {
+  for (
+    const [schedule, activation] of POOL_SCHEDULES.flatMap((sc) =>
+      (["sigmoid", "relu"] as const).map((a) => [sc, a] as const)
+    )
+  ) {
     const d: PoolDims = dims(inShape, [k, k], [st, st], [pd, pd]);
     gpuTest(
-      `maxPool2d + ${activation} vs float64 reference: inp [${inShape}] kernel ${k}`,
+      `maxPool2d + ${activation} vs float64 reference: inp [${inShape}] kernel ${k} (${schedule.name} schedule)`,
       async () => {
         const [OH, OW] = refPoolOutSize(d);
         const rng = new Rng(inShape.reduce((a, b) => a * 29 + b, k));
         const x = randArray(d.n * d.c * d.h * d.w, rng); // distinct values: no ties
         const dy = randArray(d.n * d.c * OH * OW, rng);
         const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
-        const out = maxPool2d(inp, k, { stride: st, padding: pd, activation });
+        const out = maxPool2d(inp, k, { stride: st, padding: pd, activation, schedule });
         out.backward(Tensor.from(dy, out.shape));
         const want = refMaxPool2dForward(x, d);
         const act = (v: number) =>
@@ -156,7 +171,7 @@ for (
           atol: 1e-6,
           rtol: 1e-6,
         }, "dinp");
-        const fused = k === 2 && st === 2 && pd === 0 && d.w % 2 === 0;
+        const fused = schedule.pool2 && k === 2 && st === 2 && pd === 0 && d.w % 2 === 0;
         ok(
           out.gradFn?.op === (fused ? `maxPool2d+${activation}` : activation),
           `op ${out.gradFn?.op}`,
@@ -165,6 +180,12 @@ for (
     );
   }
 }
+
+gpuTest("pooling's schedule: the adapter's by default, plain where nobody measured", () => {
+  const measured = adapterProfile().measured;
+  ok(poolSchedule().name === (measured === "llvmpipe" ? "llvmpipe" : "plain"));
+  ok(poolSchedule({ ...adapterProfile(), measured: null }) === POOL_PLAIN);
+});
 
 gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture)", async () => {
   for (const f of fx.pool) {

@@ -9,7 +9,8 @@
  * @module
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
-import { deviceSync } from "../../gpu/device.ts";
+import { adapterProfile } from "../../gpu/device.ts";
+import { choose, MAX_LOOP, type Schedule } from "../../gpu/profile.ts";
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
@@ -40,14 +41,16 @@ export interface BatchNormOptions {
    * `"sigmoid"`): `act(batchNorm(x))` without the intermediate tensor. Default none.
    */
   activation?: FusedActivation;
+  /**
+   * How the kernels cut the work (for tests and benchmarks); default the adapter profile's
+   * choice, {@link batchNormSchedule}.
+   */
+  schedule?: BatchNormSchedule;
 }
 
 /**
- * How the kernels cut the work (see the header of `batch_norm.wgsl`). Left undefined, each
- * is chosen per adapter: on a CPU adapter (llvmpipe) one thread per unit and units of at
- * least 64 items (measured at the LeNet shapes: no barriers, and the per-unit loads of the
- * channel's coefficients amortised); on a GPU, 256-thread workgroups with up to 64
- * threads per unit, about 4 items per thread.
+ * How the kernels cut the work (see the header of `batch_norm.wgsl`): explicit values, each
+ * left undefined taken from the schedule.
  */
 export interface BatchNormTuning {
   /** Threads per workgroup. */
@@ -58,8 +61,80 @@ export interface BatchNormTuning {
   examplesPerBlock?: number;
 }
 
+/**
+ * A schedule of the batch-norm kernels: the {@link BatchNormTuning} it picks for N examples
+ * of `groups` channel groups (C, or C / 4 for columns), `seg` items each.
+ */
+export interface BatchNormSchedule extends Schedule {
+  /** The unit and workgroup sizes for this input. */
+  tuning(n: number, groups: number, seg: number): Required<BatchNormTuning>;
+}
+
+const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+
+/**
+ * The plain schedule, as the float64 reference loops: a unit is a whole channel (or channel
+ * quad, for columns), all N examples, owned by one workgroup whose threads stride over its
+ * values (up to 64 threads, one per item for small channels) and merge their statistics in a
+ * tree. Correct on any adapter; the default where nobody has measured.
+ */
+export const BATCH_NORM_PLAIN: BatchNormSchedule = {
+  name: "plain",
+  adapters: [],
+  measured: "",
+  tuning: (n, _groups, seg) => {
+    const tpr = Math.min(64, pow2(n * seg));
+    return { examplesPerBlock: n, threadsPerUnit: tpr, workgroupSize: tpr };
+  },
+};
+
+/**
+ * llvmpipe's schedule: one thread per unit (no barriers: a workgroup barrier costs more than
+ * the strided loads it saves on a CPU) and units of at least 64 items, so that the per-unit
+ * loads of the channel's coefficients are amortised, but at least 128 units, to keep every
+ * core busy; 64 threads per workgroup.
+ */
+export const BATCH_NORM_LLVMPIPE: BatchNormSchedule = {
+  name: "llvmpipe",
+  adapters: ["llvmpipe"],
+  measured: "llvmpipe: BatchNorm + sigmoid forward + backward 0.30x the plain schedule's " +
+    "time at [256, 6, 24, 24], 0.58x at [256, 16, 8, 8], 0.77x at [256, 120], 0.75x at " +
+    "[256, 84] (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); [256, 6, 24, 24] forward at 0.82 of a " +
+    "copy's bandwidth (bench/ops/batch_norm_bench.ts, 2-core Intel Xeon)",
+  tuning: (n, groups, seg) => ({
+    examplesPerBlock: Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128))),
+    threadsPerUnit: 1,
+    workgroupSize: 64,
+  }),
+};
+
+/** Every batch-norm schedule: the tests run each against the reference. */
+export const BATCH_NORM_SCHEDULES: readonly BatchNormSchedule[] = [
+  BATCH_NORM_PLAIN,
+  BATCH_NORM_LLVMPIPE,
+];
+
+/**
+ * The schedule for the current adapter: llvmpipe's there, else the plain one.
+ *
+ * @example
+ * ```ts
+ * import "../../../mod.ts";
+ * import { adapterProfile } from "../../gpu/device.ts";
+ * import { batchNormSchedule } from "./batch_norm.ts";
+ * import assert from "node:assert/strict";
+ * const s = batchNormSchedule();
+ * assert.equal(s.name, adapterProfile().measured === "llvmpipe" ? "llvmpipe" : "plain");
+ * ```
+ */
+export function batchNormSchedule(profile = adapterProfile()): BatchNormSchedule {
+  return choose(profile, BATCH_NORM_PLAIN, BATCH_NORM_LLVMPIPE);
+}
+
 /** How the kernels see an input of shape [N, C, ...]. */
 export interface BatchNormLayout {
+  /** The schedule's name (launch labels carry it). */
+  schedule: string;
   n: number;
   c: number;
   /** Values per (example, channel): the product of the dims after C. */
@@ -84,20 +159,18 @@ export interface BatchNormLayout {
   tpr: number;
 }
 
-/**
- * Most iterations one loop of one thread may run: Mesa's llvmpipe silently ends a loop
- * after 65535 iterations.
- */
-const MAX_LOOP = 16384;
 /** Threads per workgroup of the per-channel passes. */
 const CHANNEL_WG = 64;
 
-const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
-
-/** The kernels' view of `shape`, for this adapter or as `tuning` asks. */
+/**
+ * The kernels' view of `shape` under `schedule` (default the adapter's), with any value of
+ * `tuning` in place of the schedule's. Each thread's loop over its items stays below
+ * {@link MAX_LOOP}: more threads per unit where a unit would need more.
+ */
 export function batchNormLayout(
   shape: readonly number[],
   tuning: BatchNormTuning = {},
+  schedule: BatchNormSchedule = batchNormSchedule(),
 ): BatchNormLayout {
   const [n, c] = shape;
   const s = shape.slice(2).reduce((a, b) => a * b, 1);
@@ -105,20 +178,13 @@ export function batchNormLayout(
   const vec = columns || s % 4 === 0;
   const seg = columns ? 1 : vec ? s / 4 : s;
   const groups = columns ? c / 4 : c;
-  const cpu = deviceSync().adapterInfo.isFallbackAdapter;
-  // CPU: a unit of >= 64 items, but >= 128 units to keep every core busy. GPU: a block of
-  // one example (rows) or 64 (columns), threads for about 4 items each.
-  let nb = tuning.examplesPerBlock ??
-    (cpu
-      ? Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128)))
-      : columns
-      ? 64
-      : 1);
+  const chosen = schedule.tuning(n, groups, seg);
+  let nb = Math.max(1, tuning.examplesPerBlock ?? chosen.examplesPerBlock);
   nb = Math.max(nb, Math.ceil(n / MAX_LOOP)); // the finalize passes loop over blocks
   const items = Math.min(nb, n) * seg;
-  let tpr = tuning.threadsPerUnit ?? (cpu ? 1 : Math.min(64, pow2(Math.ceil(items / 4))));
+  let tpr = tuning.threadsPerUnit ?? chosen.threadsPerUnit;
   tpr = Math.max(tpr, pow2(Math.ceil(items / MAX_LOOP)));
-  const wg = Math.max(tuning.workgroupSize ?? (cpu ? 64 : 256), tpr);
+  const wg = Math.max(tuning.workgroupSize ?? chosen.workgroupSize, tpr);
   if (tpr & (tpr - 1) || wg % tpr) {
     throw new Error(
       `batchNorm tuning: threadsPerUnit must be a power of two dividing workgroupSize, ` +
@@ -127,6 +193,7 @@ export function batchNormLayout(
   }
   const blocks = Math.ceil(n / nb);
   return {
+    schedule: schedule.name,
     n,
     c,
     s,
@@ -201,7 +268,7 @@ export function launchBatchStats(
 ): void {
   const partial = allocBuffer(16 * l.blocks * l.c, "batch_norm partial");
   launch({
-    label: "batch_norm.unit_stats",
+    label: `batch_norm.unit_stats@${l.schedule}`,
     code: src,
     entryPoint: "unit_stats",
     overrides: unitOverrides(l),
@@ -209,7 +276,7 @@ export function launchBatchStats(
     workgroups: unitGrid(l),
   });
   launch({
-    label: "batch_norm.stats_finalize",
+    label: `batch_norm.stats_finalize@${l.schedule}`,
     code: src,
     entryPoint: "stats_finalize",
     overrides: {
@@ -233,7 +300,7 @@ export function launchBatchStats(
   releaseBuffer(partial);
   if (ch.runningMean && ch.numBatchesTracked) {
     launch({
-      label: "batch_norm.count_batch",
+      label: `batch_norm.count_batch@${l.schedule}`,
       code: src,
       entryPoint: "count_batch",
       bindings: [params(l), ch.numBatchesTracked],
@@ -250,7 +317,7 @@ export function launchEvalStats(
   eps: number,
 ): void {
   launch({
-    label: "batch_norm.eval_stats",
+    label: `batch_norm.eval_stats@${l.schedule}`,
     code: src,
     entryPoint: "eval_stats",
     overrides: { WG: CHANNEL_WG, AFFINE: +(ch.weight !== null) },
@@ -275,7 +342,7 @@ export function launchNormalize(
   act: keyof typeof ACT = "none",
 ): void {
   launch({
-    label: "batch_norm.normalize",
+    label: `batch_norm.normalize@${l.schedule}`,
     code: src,
     entryPoint: "normalize",
     overrides: unitOverrides(l, act),
@@ -307,7 +374,7 @@ export function launchBatchNormBackward(
   const coef = allocBuffer(16 * l.c, "batch_norm coef");
   const saved = act === "none" ? placeholder(0) : b.out;
   launch({
-    label: "batch_norm.grad_partial",
+    label: `batch_norm.grad_partial@${l.schedule}`,
     code: src,
     entryPoint: "grad_partial",
     overrides: unitOverrides(l, act),
@@ -315,7 +382,7 @@ export function launchBatchNormBackward(
     workgroups: unitGrid(l),
   });
   launch({
-    label: "batch_norm.grad_finalize",
+    label: `batch_norm.grad_finalize@${l.schedule}`,
     code: src,
     entryPoint: "grad_finalize",
     overrides: { WG: CHANNEL_WG, AFFINE: +(b.weight !== null), EVAL: +!training },
@@ -333,7 +400,7 @@ export function launchBatchNormBackward(
   releaseBuffer(partial);
   if (b.dinp) {
     launch({
-      label: "batch_norm.grad_inp",
+      label: `batch_norm.grad_inp@${l.schedule}`,
       code: src,
       entryPoint: "grad_inp",
       overrides: unitOverrides(l, act),
@@ -393,7 +460,7 @@ export function batchNorm(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
-  const { training = false, momentum = 0.1, eps = 1e-5, activation } = opts;
+  const { training = false, momentum = 0.1, eps = 1e-5, activation, schedule } = opts;
   const { numBatchesTracked = null } = opts;
   if (inp.rank < 2) {
     throw new Error(
@@ -432,7 +499,7 @@ export function batchNorm(
   }
   activationCode("batchNorm", activation); // refuses an unknown one
   const act = activation ?? "none";
-  const l = batchNormLayout(inp.shape);
+  const l = batchNormLayout(inp.shape, {}, schedule ?? batchNormSchedule());
   // The kernels take weight and bias together: a lone one gets its neutral partner.
   const ownW = !weight && bias ? Tensor.ones([c]) : null;
   const ownB = weight && !bias ? Tensor.zeros([c]) : null;

@@ -14,7 +14,8 @@
  * @module
  */
 import { allocBuffer, releaseBuffer } from "../../gpu/buffer_pool.ts";
-import { deviceSync } from "../../gpu/device.ts";
+import { adapterProfile } from "../../gpu/device.ts";
+import { choose, type Schedule } from "../../gpu/profile.ts";
 import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
@@ -24,28 +25,68 @@ import src from "./block_norm.wgsl" with { type: "text" };
 
 /**
  * How the row passes spread rows over threads: each thread takes `rowsPerThread`
- * consecutive rows of S values, in workgroups of `workgroupSize` threads. Left undefined,
- * they are chosen per adapter: one row per thread on a GPU; on a software adapter
- * (llvmpipe) enough rows for at least 16 values per thread (16 rows when S = 1, as after a
- * Linear layer), so that short rows do not cost a thread each. Workgroups of 64.
+ * consecutive rows of S values, in workgroups of `workgroupSize` threads (1 to 256).
+ */
+export interface BlockNormTuning {
+  rowsPerThread: number;
+  workgroupSize: number;
+}
+
+/** A schedule of the block-norm kernels: its {@link BlockNormTuning} for rows of S values. */
+export interface BlockNormSchedule extends Schedule {
+  /** Rows per thread and workgroup size for rows of `s` values. */
+  tuning(s: number): BlockNormTuning;
+}
+
+/** The plain schedule: one row per thread, as the reference loops, workgroups of 64. */
+export const BLOCK_NORM_PLAIN: BlockNormSchedule = {
+  name: "plain",
+  adapters: [],
+  measured: "",
+  tuning: () => ({ rowsPerThread: 1, workgroupSize: 64 }),
+};
+
+/**
+ * llvmpipe's schedule: enough consecutive rows per thread for at least 16 values (16 rows
+ * when S = 1, as after a Linear layer), so that short rows do not cost a thread each.
+ */
+export const BLOCK_NORM_LLVMPIPE: BlockNormSchedule = {
+  name: "llvmpipe",
+  adapters: ["llvmpipe"],
+  measured: "llvmpipe: GroupNorm (8 groups) forward + backward at [256, 120] 0.70x the " +
+    "plain schedule's time (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); the same schedule where rows " +
+    "hold 16 values or more",
+  tuning: (s) => ({ rowsPerThread: Math.min(16, Math.ceil(16 / s)), workgroupSize: 64 }),
+};
+
+/** Every block-norm schedule: the tests run each against the reference. */
+export const BLOCK_NORM_SCHEDULES: readonly BlockNormSchedule[] = [
+  BLOCK_NORM_PLAIN,
+  BLOCK_NORM_LLVMPIPE,
+];
+
+/**
+ * The schedule for the current adapter: llvmpipe's there, else the plain one.
  *
  * @example
  * ```ts
- * import { blockNormTuning } from "./block_norm.ts";
- * blockNormTuning.rowsPerThread = 4; // e.g. to compare layouts in a benchmark
- * delete blockNormTuning.rowsPerThread; // back to the adapter's default
+ * import "../../../mod.ts";
+ * import { adapterProfile } from "../../gpu/device.ts";
+ * import { BLOCK_NORM_PLAIN, blockNormSchedule } from "./block_norm.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(blockNormSchedule({ ...adapterProfile(), measured: null }), BLOCK_NORM_PLAIN);
  * ```
  */
-export const blockNormTuning: { rowsPerThread?: number; workgroupSize?: number } = {};
+export function blockNormSchedule(profile = adapterProfile()): BlockNormSchedule {
+  return choose(profile, BLOCK_NORM_PLAIN, BLOCK_NORM_LLVMPIPE);
+}
 
-function threadLayout(s: number): { WG: number; RUN: number } {
-  const soft = deviceSync().adapterInfo.isFallbackAdapter;
-  const RUN = blockNormTuning.rowsPerThread ?? (soft ? Math.min(16, Math.ceil(16 / s)) : 1);
-  const WG = blockNormTuning.workgroupSize ?? 64;
+function threadLayout(s: number, schedule: BlockNormSchedule): { WG: number; RUN: number } {
+  const { rowsPerThread: RUN, workgroupSize: WG } = schedule.tuning(s);
   if (!Number.isInteger(RUN) || RUN < 1 || !Number.isInteger(WG) || WG < 1 || WG > 256) {
     throw new Error(
-      `blockNormTuning needs rowsPerThread >= 1 and workgroupSize in 1..256 (integers), ` +
-        `got ${RUN} and ${WG}`,
+      `block norm schedule ${schedule.name} needs rowsPerThread >= 1 and workgroupSize in ` +
+        `1..256 (integers), got ${RUN} and ${WG}`,
     );
   }
   return { WG, RUN };
@@ -83,11 +124,12 @@ function blockNorm(
   bias: Tensor | null,
   eps: number,
   running: Running | null,
+  schedule: BlockNormSchedule,
 ): Tensor {
   const [n, c] = inp.shape;
   const s = inp.shape.slice(2).reduce((a, b) => a * b, 1);
   const rows = n * c, ab = Math.ceil(n / bn), cb = c / bc, sets = ab * cb;
-  const { WG, RUN } = threadLayout(s);
+  const { WG, RUN } = threadLayout(s, schedule);
   // The kernels take weight and bias together: a lone one gets its neutral partner.
   const ownW = !weight && bias ? Tensor.ones([c]) : null;
   const ownB = weight && !bias ? Tensor.zeros([c]) : null;
@@ -103,7 +145,7 @@ function blockNorm(
   const rstd = Tensor.empty([sets]);
   const partial = allocBuffer(rows * 8, "block_norm partial");
   launch({
-    label: "block_norm.row_stats",
+    label: `block_norm.row_stats@${schedule.name}`,
     code: src,
     entryPoint: "row_stats",
     overrides: base,
@@ -111,7 +153,7 @@ function blockNorm(
     workgroups: rowGroups,
   });
   launch({
-    label: "block_norm.set_stats",
+    label: `block_norm.set_stats@${schedule.name}`,
     code: src,
     entryPoint: "set_stats",
     overrides: {
@@ -136,7 +178,7 @@ function blockNorm(
     markWritten(running.var);
     if (running.numBatchesTracked) {
       launch({
-        label: "block_norm.count_batch",
+        label: `block_norm.count_batch@${schedule.name}`,
         code: src,
         entryPoint: "count_batch",
         bindings: [params(), running.numBatchesTracked.buffer],
@@ -146,7 +188,7 @@ function blockNorm(
     }
   }
   launch({
-    label: "block_norm.normalize",
+    label: `block_norm.normalize@${schedule.name}`,
     code: src,
     entryPoint: "normalize",
     overrides: base,
@@ -172,7 +214,7 @@ function blockNorm(
     const sums = allocBuffer(rows * 8, "block_norm partial");
     const coef = allocBuffer(sets * 8, "block_norm coef");
     launch({
-      label: "block_norm.row_grads",
+      label: `block_norm.row_grads@${schedule.name}`,
       code: src,
       entryPoint: "row_grads",
       overrides: base,
@@ -180,7 +222,7 @@ function blockNorm(
       workgroups: rowGroups,
     });
     launch({
-      label: "block_norm.reduce_grads",
+      label: `block_norm.reduce_grads@${schedule.name}`,
       code: src,
       entryPoint: "reduce_grads",
       overrides: { WG, AFFINE: base.AFFINE, PARAM_GRADS: paramGrads ? 1 : 0 },
@@ -199,7 +241,7 @@ function blockNorm(
     if (inp.requiresGrad) {
       dinp = Tensor.empty(inp.shape);
       launch({
-        label: "block_norm.backward_dinp",
+        label: `block_norm.backward_dinp@${schedule.name}`,
         code: src,
         entryPoint: "backward_dinp",
         overrides: base,
@@ -235,6 +277,8 @@ function blockNorm(
 export interface GroupNormOptions {
   /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
+  /** How the kernels cut the work (tests, benchmarks); default {@link blockNormSchedule}'s. */
+  schedule?: BlockNormSchedule;
 }
 
 /**
@@ -274,7 +318,7 @@ export function groupNorm(
   bias: Tensor | null = null,
   opts: GroupNormOptions = {},
 ): Tensor {
-  const { eps = 1e-5 } = opts;
+  const { eps = 1e-5, schedule = blockNormSchedule() } = opts;
   if (inp.rank < 2) {
     throw new Error(
       `groupNorm expects input with at least 2 dimensions [N, C, ...], got ${fmt(inp.shape)}`,
@@ -293,17 +337,22 @@ export function groupNorm(
   checkChannelTensor("groupNorm", weight, "weight", inp);
   checkChannelTensor("groupNorm", bias, "bias", inp);
   if (!(eps >= 0)) throw new Error(`groupNorm expects eps >= 0, got ${eps}`);
-  return blockNorm("groupNorm", inp, 1, c / numGroups, weight, bias, eps, null);
+  return blockNorm("groupNorm", inp, 1, c / numGroups, weight, bias, eps, null, schedule);
 }
 
 /** Options of {@link ghostBatchNorm}: batch norm's, and the ghost batch size. */
-export interface GhostBatchNormOptions extends BatchNormOptions {
+export interface GhostBatchNormOptions extends Omit<BatchNormOptions, "schedule"> {
   /**
    * Examples per ghost batch in training mode: the batch is split into consecutive ghost
    * batches of this many examples, the last holding the remainder when it does not divide
    * N. Default 32.
    */
   virtualBatchSize?: number;
+  /**
+   * How the training-mode kernels cut the work (tests, benchmarks); default
+   * {@link blockNormSchedule}'s. Inference runs batch norm's kernels.
+   */
+  schedule?: BlockNormSchedule;
 }
 
 /**
@@ -367,6 +416,7 @@ export function ghostBatchNorm(
     eps = 1e-5,
     numBatchesTracked = null,
     virtualBatchSize = 32,
+    schedule = blockNormSchedule(),
   } = opts;
   if (inp.rank < 2) {
     throw new Error(
@@ -430,5 +480,5 @@ export function ghostBatchNorm(
   const running = runningMean && runningVar
     ? { mean: runningMean, var: runningVar, momentum, numBatchesTracked }
     : null;
-  return blockNorm("ghostBatchNorm", inp, bn, 1, weight, bias, eps, running);
+  return blockNorm("ghostBatchNorm", inp, bn, 1, weight, bias, eps, running, schedule);
 }

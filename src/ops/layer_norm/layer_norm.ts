@@ -8,7 +8,7 @@
  */
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
-import { deviceSync } from "../../gpu/device.ts";
+import { MAX_LOOP } from "../../gpu/profile.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { checkShape, fmt, numel } from "../../tensor/shape.ts";
 import src from "./layer_norm.wgsl" with { type: "text" };
@@ -17,23 +17,34 @@ import src from "./layer_norm.wgsl" with { type: "text" };
  * How the forward and backward kernels spread rows over threads: `threadsPerRow` threads
  * share a row (each takes chunks of 4 elements, then a tree in workgroup memory adds their
  * partial sums), and a workgroup of `workgroupSize` threads holds
- * `workgroupSize / threadsPerRow` rows. Both are powers of two. Left undefined, they are
- * chosen per adapter by {@link layerNormLayout}: on a software adapter (llvmpipe), one
- * thread per row and 64 rows per workgroup, since barriers cost more there than strided
- * loads (measured at the LeNet shapes: 2-5x faster than a workgroup per row); on a GPU,
- * about 4 chunks per thread.
+ * `workgroupSize / threadsPerRow` rows. Both are powers of two. Left undefined,
+ * {@link layerNormLayout} gives the one schedule every adapter runs.
  */
 export interface LayerNormTuning {
   threadsPerRow?: number;
   workgroupSize?: number;
 }
 
-/** The kernels' layout for rows of `d` elements: the adapter's choice, or `tuning`'s. */
+/**
+ * The kernels' layout for rows of `d` elements, or `tuning`'s. The schedule is plain: one
+ * thread per row, as the float64 reference loops, 64 rows per workgroup; more threads per
+ * row only where one thread's loop over the row's vec4s would pass {@link MAX_LOOP}. It is
+ * the same on every adapter: on llvmpipe it was measured 2-5x faster than a workgroup per
+ * row at the LeNet shapes (barriers cost more there than strided loads); on a GPU, where
+ * threads sharing a row may win, nobody has measured.
+ *
+ * @example
+ * ```ts
+ * import { layerNormLayout } from "./layer_norm.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(layerNormLayout(400), { WG: 64, TPR: 1 });
+ * assert.deepEqual(layerNormLayout(400, { threadsPerRow: 8 }), { WG: 64, TPR: 8 });
+ * assert.deepEqual(layerNormLayout(2 ** 20), { WG: 64, TPR: 16 }); // 2^18 vec4s: 16 threads
+ * ```
+ */
 export function layerNormLayout(d: number, tuning: LayerNormTuning = {}): LayerNormLayout {
   let TPR = 1;
-  if (!deviceSync().adapterInfo.isFallbackAdapter) {
-    while (TPR < 256 && 4 * TPR < Math.ceil(d / 4)) TPR *= 2;
-  }
+  while (TPR * MAX_LOOP < Math.ceil(d / 4)) TPR *= 2;
   TPR = tuning.threadsPerRow ?? TPR;
   const WG = tuning.workgroupSize ?? Math.max(TPR, 64);
   const pow2 = (v: number) => Number.isInteger(v) && v >= 1 && (v & (v - 1)) === 0;
@@ -66,8 +77,8 @@ export interface Rows {
   layout: LayerNormLayout;
 }
 
-function params(r: Rows): Uniforms {
-  return uniforms({ m: r.M, d: r.D, eps: r.eps });
+function params(r: Rows, m0 = 0, m1 = r.M): Uniforms {
+  return uniforms({ m: r.M, d: r.D, eps: r.eps, m0, m1 });
 }
 
 function rowGroups(r: Rows): [number, number] {
@@ -119,22 +130,37 @@ export function launchLayerNormBackward(
   });
 }
 
-/** dweight and dbias (column sums over the rows). */
+/**
+ * dweight and dbias (column sums over the rows), in dispatches of at most `rowsPerPass` rows
+ * (default {@link MAX_LOOP}: one thread's loop) that add up.
+ */
 export function launchLayerNormParamsGrad(
   r: Rows,
   inp: GPUBuffer,
   dout: GPUBuffer,
   saved: { mean: GPUBuffer; rstd: GPUBuffer },
   g: { dweight: GPUBuffer; dbias: GPUBuffer },
+  rowsPerPass = MAX_LOOP,
 ): void {
-  launch({
-    label: "layer_norm.backward_params",
-    code: src,
-    entryPoint: "backward_params",
-    overrides: { WG: PARAMS_WG, TPR: 1, ALIGN: +(r.D % 4 === 0) },
-    bindings: [params(r), inp, g.dweight, dout, saved.mean, saved.rstd, g.dbias],
-    workgroups: [Math.ceil(Math.ceil(r.D / 4) / PARAMS_WG)],
-  });
+  // at least one pass: zero sums for an empty batch
+  for (let m0 = 0; m0 === 0 || m0 < r.M; m0 += rowsPerPass) {
+    launch({
+      label: "layer_norm.backward_params",
+      code: src,
+      entryPoint: "backward_params",
+      overrides: { WG: PARAMS_WG, TPR: 1, ALIGN: +(r.D % 4 === 0), ACCUMULATE: +(m0 > 0) },
+      bindings: [
+        params(r, m0, Math.min(r.M, m0 + rowsPerPass)),
+        inp,
+        g.dweight,
+        dout,
+        saved.mean,
+        saved.rstd,
+        g.dbias,
+      ],
+      workgroups: [Math.ceil(Math.ceil(r.D / 4) / PARAMS_WG)],
+    });
+  }
 }
 
 /** Options of {@link layerNorm}. */

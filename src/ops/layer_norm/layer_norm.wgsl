@@ -23,9 +23,11 @@
 // second term is tiny, so there is no cancellation even for a row of mean 1e4 and std 1,
 // where E[x^2] - E[x]^2 in float32 would lose every digit.
 //
-// backward_params: one thread per 4 columns (a vec4 of dweight and dbias), looping over all
-// M rows and recomputing xhat from the saved mean and rstd. Column sums without float
-// atomics; neighbouring threads read neighbouring vec4s of each row.
+// backward_params: one thread per 4 columns (a vec4 of dweight and dbias), looping over the
+// rows [m0, m1) and recomputing xhat from the saved mean and rstd. Column sums without float
+// atomics; neighbouring threads read neighbouring vec4s of each row. The host splits M rows
+// into dispatches of at most MAX_LOOP (llvmpipe silently ends a loop after 65535
+// iterations): the first writes the sums (ACCUMULATE = false), the next add to them.
 //
 // Gradients overwrite: out, dinp, dweight and dbias are fresh buffers written whole;
 // the autograd tape sums gradients that meet.
@@ -49,11 +51,14 @@ override WG: u32 = 64u;
 override TPR: u32 = 64u; // threads per row (forward, backward); a power of two dividing WG
 override ALIGN: bool = true;
 override AFFINE: bool = true;
+override ACCUMULATE: bool = false; // backward_params: add to dweight and dbias
 
 struct Params {
   m: u32,   // rows
   d: u32,   // elements per row (the normalized size)
   eps: f32,
+  m0: u32,  // backward_params: the rows [m0, m1) of this dispatch
+  m1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -231,13 +236,17 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (4u * k >= p.d) { return; }
   var dw = vec4<f32>(0.0);
   var db = vec4<f32>(0.0);
-  for (var m = 0u; m < p.m; m++) {
+  for (var m = p.m0; m < p.m1; m++) {
     let dv = load_dout(m, k);
     dw += dv * (load_inp(m, k) - mean_in[m]) * rstd_in[m];
     db += dv;
   }
   // dweight and dbias start at element 0: chunk k is one vec4 (its tail lies in the
   // buffer's padding, which nothing reads).
+  if (ACCUMULATE) {
+    dw += dweight[k];
+    db += dbias[k];
+  }
   dweight[k] = dw;
   dbias[k] = db;
 }

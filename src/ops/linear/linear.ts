@@ -8,7 +8,8 @@
  * @module
  */
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
-import { deviceSync } from "../../gpu/device.ts";
+import { adapterProfile } from "../../gpu/device.ts";
+import { choose, type Schedule } from "../../gpu/profile.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
@@ -16,17 +17,76 @@ import { fmt } from "../../tensor/shape.ts";
 import src from "./matmul.wgsl" with { type: "text" };
 
 /**
- * Workgroup shape in threads (each thread computes a 4x4 tile of the output), rows x columns.
- * Measured on llvmpipe at the LeNet shapes: 4x16 beat 8x8, 16x4, 4x8, 16x16 and 2x32 by
- * 10-40%. Outputs narrower than 4 * WG_P columns get a narrower, taller workgroup with the
- * same thread count. On real GPUs 8x8 or 16x16 are the usual starting points.
+ * A schedule of the linear layer's products: the workgroup of the general 4x4-tile
+ * products, and whether the forward, input gradient and weight gradient use the
+ * uniform-chunk kernels (`rows`, `weight_grad`) where the sizes allow.
  */
-export const TILE = { WG_M: 4, WG_P: 16 };
+export interface LinearSchedule extends Schedule {
+  /**
+   * Workgroup shape of the general products in threads, rows x columns (each thread computes
+   * a 4x4 tile of the output). Outputs narrower than 4 * WG_P columns get a narrower,
+   * taller workgroup with the same thread count.
+   */
+  readonly tile: { readonly WG_M: number; readonly WG_P: number };
+  /**
+   * Rows of the output per lane of `rows` (R in matmul.wgsl: 1, 2 or 4), or 0: the general
+   * products only (no uniform chunks).
+   */
+  readonly rowsPerLane: 0 | 1 | 2 | 4;
+}
+
+/**
+ * The plain schedule: the three general products, 4x4 tiles per thread in 8x8 workgroups
+ * (the usual starting point on a GPU), each product reading its operands from storage.
+ */
+export const LINEAR_PLAIN: LinearSchedule = {
+  name: "plain",
+  adapters: [],
+  measured: "",
+  tile: { WG_M: 8, WG_P: 8 },
+  rowsPerLane: 0,
+};
+
+/**
+ * llvmpipe's schedule: the forward and the input gradient by `rows` (the weight read as
+ * uniforms in 64 KiB chunks, 4 output rows per lane) and the weight gradient by
+ * `weight_grad` (dout in uniform chunks), where the sizes allow; 4x16 workgroups elsewhere.
+ */
+export const LINEAR_LLVMPIPE: LinearSchedule = {
+  name: "llvmpipe",
+  adapters: ["llvmpipe"],
+  measured: "llvmpipe: forward + backward 0.71x the plain schedule's time at [256, 256] x " +
+    "[120, 256]^T, 0.77x at [256, 400] x [120, 400]^T, 0.90x at [256, 120] x [84, 120]^T, " +
+    "0.98x at [256, 84] x [10, 84]^T (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); 4x16 workgroups beat " +
+    "8x8, 16x4, 4x8, 16x16 and 2x32 by 10-40% at LeNet's shapes",
+  tile: { WG_M: 4, WG_P: 16 },
+  rowsPerLane: 4,
+};
+
+/** Every linear schedule: the tests run each against the reference. */
+export const LINEAR_SCHEDULES: readonly LinearSchedule[] = [LINEAR_PLAIN, LINEAR_LLVMPIPE];
+
+/**
+ * The schedule for the current adapter: llvmpipe's there, else the plain one.
+ *
+ * @example
+ * ```ts
+ * import "../../../mod.ts";
+ * import { adapterProfile } from "../../gpu/device.ts";
+ * import { LINEAR_PLAIN, linearSchedule } from "./linear.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(linearSchedule({ ...adapterProfile(), measured: null }), LINEAR_PLAIN);
+ * ```
+ */
+export function linearSchedule(profile = adapterProfile()): LinearSchedule {
+  return choose(profile, LINEAR_PLAIN, LINEAR_LLVMPIPE);
+}
 
 type Entry = "forward" | "backward_inp" | "backward_weight";
 
 /** Launches one entry point of matmul.wgsl computing C [M, P] from A and B (see its header). */
 function product(
+  s: LinearSchedule,
   entry: Entry,
   a: Tensor,
   b: Tensor,
@@ -40,8 +100,9 @@ function product(
 ): void {
   // Narrow outputs (P = 10 classes) would leave most of a 16-wide row of threads idle: give
   // the workgroup's threads to rows instead, keeping WG_M * WG_P threads.
-  const wgP = Math.min(TILE.WG_P, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(P / 4)))));
-  const wgM = (TILE.WG_M * TILE.WG_P) / wgP;
+  const { WG_M, WG_P } = s.tile;
+  const wgP = Math.min(WG_P, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(P / 4)))));
+  const wgM = (WG_M * WG_P) / wgP;
   const bindings: (GPUBuffer | Uniforms)[] = [
     uniforms({ m: M, k: K, p: P }),
     a.buffer,
@@ -50,7 +111,7 @@ function product(
   ];
   if (entry !== "backward_inp") bindings.push(vec ?? placeholder());
   launch({
-    label: `linear.${entry}`,
+    label: `linear.${entry}@${s.name}`,
     code: src,
     entryPoint: entry,
     overrides: {
@@ -66,20 +127,13 @@ function product(
 }
 
 /**
- * Rows of the output per lane in `rows` (R in matmul.wgsl: 1, 2 or 4). Left undefined, it
- * is chosen per adapter: 4 on a CPU adapter (llvmpipe: few, large workgroups; measured at
- * LeNet's shapes), 1 on a GPU (many workgroups; not measured yet). Tests set it to run
- * every variant.
- */
-export const ROWS: { perLane?: 1 | 2 | 4 } = {};
-
-/**
  * dweight [O, I] = dout^T @ inp and dbias [O] (when given) by the `weight_grad` entry point,
  * dout read in uniform chunks of whole blocks of 8 outputs. Returns false, launching
  * nothing, when I is not a multiple of 4 or a block of 8 outputs over N does not fit a
  * chunk: the caller then uses `product`.
  */
 function weightGradProduct(
+  s: LinearSchedule,
   dout: Tensor,
   inp: Tensor,
   dweight: Tensor,
@@ -89,6 +143,7 @@ function weightGradProduct(
   O: number,
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
+  if (s.rowsPerLane === 0) return false;
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
   // A lane per vec4 of a row of inp, in as few workgroups of at most 64 lanes as it takes,
   // each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's I = 400 (100 vec4s)
@@ -103,14 +158,14 @@ function weightGradProduct(
     const rp = uniforms({ m: N, k: I, p: O, p_base: oBase, rows_in_chunk: outs }, "RowsParams");
     const chunk = uniformScratch(j);
     launch({
-      label: "linear.pack_dout",
+      label: `linear.pack_dout@${s.name}`,
       code: src,
       entryPoint: "pack_dout",
       bindings: [rp, dout.buffer, chunk],
       workgroups: grid(Math.ceil((N * Math.ceil(outs / 8) * 8) / 64)),
     });
     launch({
-      label: "linear.weight_grad",
+      label: `linear.weight_grad@${s.name}`,
       code: src,
       entryPoint: "weight_grad",
       overrides: { RWG: lanes, HAS_BIAS: +(dbias !== null) },
@@ -129,6 +184,7 @@ function weightGradProduct(
  * `product`.
  */
 function rowsProduct(
+  s: LinearSchedule,
   a: Tensor,
   weight: Tensor,
   transpose: boolean,
@@ -139,8 +195,8 @@ function rowsProduct(
   P: number,
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
-  if (K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
-  const r = ROWS.perLane ?? (deviceSync().adapterInfo.isFallbackAdapter ? 4 : 1);
+  const r = s.rowsPerLane;
+  if (r === 0 || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
     const rowsInChunk = Math.min(perChunk, P - pBase);
     const rp = uniforms(
@@ -149,7 +205,7 @@ function rowsProduct(
     );
     const chunk = uniformScratch(j);
     launch({
-      label: "linear.pack_chunk",
+      label: `linear.pack_chunk@${s.name}`,
       code: src,
       entryPoint: "pack_chunk",
       overrides: { TRANSPOSE: +transpose },
@@ -157,7 +213,7 @@ function rowsProduct(
       workgroups: grid(Math.ceil((rowsInChunk * K) / 64)),
     });
     launch({
-      label: "linear.rows",
+      label: `linear.rows@${s.name}`,
       code: src,
       entryPoint: "rows",
       overrides: { R: r, RWG: 64, HAS_BIAS: +(bias !== null) },
@@ -166,6 +222,12 @@ function rowsProduct(
     });
   }
   return true;
+}
+
+/** Options of {@link linear}. */
+export interface LinearOptions {
+  /** How the products cut the work (tests, benchmarks); default {@link linearSchedule}'s. */
+  schedule?: LinearSchedule;
 }
 
 /**
@@ -185,7 +247,13 @@ function rowsProduct(
  * console.log(await y.toArray()); // Float32Array [11.5, 16.5]
  * ```
  */
-export function linear(inp: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+export function linear(
+  inp: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: LinearOptions = {},
+): Tensor {
+  const s = opts.schedule ?? linearSchedule();
   if (weight.rank !== 2) {
     throw new Error(`linear expects a 2-D weight [out, in], got ${fmt(weight.shape)}`);
   }
@@ -204,8 +272,9 @@ export function linear(inp: Tensor, weight: Tensor, bias: Tensor | null = null):
   const outShape = [...inp.shape.slice(0, -1), O];
   const out = Tensor.empty(outShape);
   // Empty sizes need no special case: K = 0 gives all-zero products, M or P = 0 no dispatch.
-  if (!rowsProduct(inp, weight, false, out, bias?.buffer ?? null, N, I, O)) {
-    product("forward", inp, weight, out, bias?.buffer ?? null, N, I, O, I % 4 === 0, I % 4 === 0);
+  if (!rowsProduct(s, inp, weight, false, out, bias?.buffer ?? null, N, I, O)) {
+    const aligned = I % 4 === 0;
+    product(s, "forward", inp, weight, out, bias?.buffer ?? null, N, I, O, aligned, aligned);
   }
   const parents = bias ? [inp, weight, bias] : [inp, weight];
   return record(out, "linear", parents, (dout) => {
@@ -213,8 +282,8 @@ export function linear(inp: Tensor, weight: Tensor, bias: Tensor | null = null):
     if (inp.requiresGrad) {
       // dinp [N, I] = dout [N, O] @ weight [O, I]
       dinp = Tensor.empty(inp.shape);
-      if (!rowsProduct(dout, weight, true, dinp, null, N, O, I)) {
-        product("backward_inp", dout, weight, dinp, null, N, O, I, O % 4 === 0, I % 4 === 0);
+      if (!rowsProduct(s, dout, weight, true, dinp, null, N, O, I)) {
+        product(s, "backward_inp", dout, weight, dinp, null, N, O, I, O % 4 === 0, I % 4 === 0);
       }
     }
     let dweight: Tensor | null = null;
@@ -224,8 +293,8 @@ export function linear(inp: Tensor, weight: Tensor, bias: Tensor | null = null):
       dweight = Tensor.empty(weight.shape);
       dbias = bias ? Tensor.empty([O]) : null;
       const buf = dbias?.buffer ?? null;
-      if (!weightGradProduct(dout, inp, dweight, buf, N, I, O)) {
-        product("backward_weight", dout, inp, dweight, buf, O, N, I, O % 4 === 0, I % 4 === 0);
+      if (!weightGradProduct(s, dout, inp, dweight, buf, N, I, O)) {
+        product(s, "backward_weight", dout, inp, dweight, buf, O, N, I, O % 4 === 0, I % 4 === 0);
       }
       if (dbias && I === 0) { // no threads ran (P = 0): sum dout directly
         dbias.dispose();

@@ -6,6 +6,8 @@
  * @module
  */
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
+import { adapterProfile } from "../../gpu/device.ts";
+import { choose, type Schedule } from "../../gpu/profile.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
@@ -21,6 +23,48 @@ export interface Pool2dOptions {
   stride?: number | readonly [number, number];
   /** Implicit padding on both sides of H and W (-inf for max, 0 for avg). Default 0. */
   padding?: number | readonly [number, number];
+  /** Which kernels run (tests, benchmarks); default {@link poolSchedule}'s. */
+  schedule?: PoolSchedule;
+}
+
+/**
+ * A schedule of the pooling kernels: whether 2x2 windows of stride 2 take the `pool2_*`
+ * kernels (four windows per thread, the activation fused) instead of the general ones (one
+ * output per thread).
+ */
+export interface PoolSchedule extends Schedule {
+  readonly pool2: boolean;
+}
+
+/** The plain schedule: one thread per output (forward) or per input element (backward). */
+export const POOL_PLAIN: PoolSchedule = { name: "plain", adapters: [], measured: "", pool2: false };
+
+/** llvmpipe's schedule: the `pool2_*` kernels for 2x2 windows of stride 2. */
+export const POOL_LLVMPIPE: PoolSchedule = {
+  name: "llvmpipe",
+  adapters: ["llvmpipe"],
+  measured: "llvmpipe: sigmoid + max pool forward + backward 0.31x the plain schedule's " +
+    "time at [256, 6, 24, 24], 0.39x at [256, 16, 10, 10] (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds)",
+  pool2: true,
+};
+
+/** Every pooling schedule: the tests run each against the reference. */
+export const POOL_SCHEDULES: readonly PoolSchedule[] = [POOL_PLAIN, POOL_LLVMPIPE];
+
+/**
+ * The schedule for the current adapter: llvmpipe's there, else the plain one.
+ *
+ * @example
+ * ```ts
+ * import "../../../mod.ts";
+ * import { adapterProfile } from "../../gpu/device.ts";
+ * import { POOL_PLAIN, poolSchedule } from "./pool.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(poolSchedule({ ...adapterProfile(), measured: null }), POOL_PLAIN);
+ * ```
+ */
+export function poolSchedule(profile = adapterProfile()): PoolSchedule {
+  return choose(profile, POOL_PLAIN, POOL_LLVMPIPE);
 }
 
 /** Options of {@link maxPool2d}: the window's, and an activation applied after pooling. */
@@ -35,7 +79,10 @@ export interface MaxPool2dOptions extends Pool2dOptions {
   activation?: FusedActivation;
 }
 
-type Geometry = Window;
+/** A pooling's window over its input, and the schedule that runs it. */
+interface Geometry extends Window {
+  schedule: PoolSchedule;
+}
 
 function geometry(
   name: string,
@@ -56,7 +103,8 @@ function geometry(
       }]`,
     );
   }
-  return slidingWindow(name, inp.shape, kernel, stride, [ph, pw]);
+  const schedule = opts.schedule ?? poolSchedule();
+  return { ...slidingWindow(name, inp.shape, kernel, stride, [ph, pw]), schedule };
 }
 
 function params(g: Geometry, total: number): Uniforms {
@@ -69,13 +117,15 @@ function params(g: Geometry, total: number): Uniforms {
  * window by window from the outputs (into zeros unless the windows tile the input).
  */
 /**
- * 2x2 windows, stride 2, no padding, W even: the pool2_* kernels ("pool2" when input rows
- * are whole vec4s, else "pool2_flat"), or null for the general ones. Measured on llvmpipe
- * against the general kernels on plain LeNet's second pool, [256, 16, 10, 10]: pool2_flat
- * 0.33x the time forward, 0.39x forward + backward; on [256, 6, 28, 28] (OW = 14) it was
- * no faster than pool2 (1.1-1.2x, within the bias of that run's order).
+ * Under a schedule that has them, 2x2 windows, stride 2, no padding, W even: the pool2_*
+ * kernels ("pool2" when input rows are whole vec4s, else "pool2_flat"), or null for the
+ * general ones. Measured on llvmpipe against the general kernels on plain LeNet's second
+ * pool, [256, 16, 10, 10]: pool2_flat 0.33x the time forward, 0.39x forward + backward; on
+ * [256, 6, 28, 28] (OW = 14) it was no faster than pool2 (1.1-1.2x, within the bias of that
+ * run's order).
  */
 function pool2(g: Geometry): string | null {
+  if (!g.schedule.pool2) return null;
   if (g.kh !== 2 || g.kw !== 2 || g.sh !== 2 || g.sw !== 2 || g.ph !== 0 || g.pw !== 0) {
     return null;
   }
@@ -104,7 +154,7 @@ function runPool2(
   };
   if (kernels === "pool2") overrides.OUT_ALIGNED = +(g.ow % 4 === 0);
   launch({
-    label: `pool.${kernels}_${pass}`,
+    label: `pool.${kernels}_${pass}@${g.schedule.name}`,
     code: src,
     entryPoint: `${kernels}_${pass}`,
     overrides,
@@ -171,7 +221,7 @@ function backward(
 
 function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): void {
   launch({
-    label: `pool.${entry}`,
+    label: `pool.${entry}@${g.schedule.name}`,
     code: src,
     entryPoint: entry,
     overrides: { WG },
@@ -216,6 +266,7 @@ export function maxPool2d(
   opts: MaxPool2dOptions = {},
 ): Tensor {
   const { activation, ...window } = opts;
+  window.schedule ??= poolSchedule(); // the same one for the two ops below
   const act = activationCode("maxPool2d", activation);
   const g = geometry("maxPool2d", inp, kernelSize, window);
   if (activation && !pool2(g)) { // no fused kernel for this window: the two ops
