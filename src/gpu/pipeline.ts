@@ -13,6 +13,8 @@ import { deviceSync, recordError } from "./device.ts";
 // key that concatenated the source (30 KB for conv2d.wgsl) cost ~8 us per launch.
 const cache = new WeakMap<GPUDevice, Map<string, Map<string, GPUComputePipeline>>>();
 const modules = new Map<string, GPUShaderModule>(); // one device per process
+const created: PipelineRecord[] = []; // see pipelinesCreated
+const variants: string[] = []; // see markVariant
 
 /** Constants passed to a kernel's `override` declarations. */
 export type Overrides = Record<string, number>;
@@ -38,18 +40,68 @@ export function pipeline(
   }`;
   let p = perCode.get(key);
   if (!p) {
+    // The label names the entry point and the constants, so that an error names the kernel.
+    const name = `${label}: ${entryPoint}(${keys.map((k) => `${k}=${constants[k]}`).join(", ")})`;
     device.pushErrorScope("validation");
     const module = modules.get(code) ?? device.createShaderModule({ label, code });
     modules.set(code, module);
     p = device.createComputePipeline({
-      label: keys.length ? `${label}(${keys.map((k) => `${k}=${constants[k]}`)})` : label,
+      label: name,
       layout: "auto",
       compute: { module, entryPoint, constants },
     });
     device.popErrorScope().then((e) => {
-      if (e) recordError(`pipeline ${label}: ${e.message}`);
+      if (e) recordError(`pipeline ${name}: ${e.message}`);
     });
     perCode.set(key, p);
+    created.push({ label: name, entryPoint, constants: { ...constants }, code });
   }
   return p;
+}
+
+/** A compute pipeline that {@link pipeline} created. */
+export interface PipelineRecord {
+  /** The pipeline's label: the launch's label, then `entryPoint(constants)`. */
+  label: string;
+  /** The entry point in `code`. */
+  entryPoint: string;
+  /** The values given to its `override` constants. */
+  constants: Overrides;
+  /** The WGSL source (the text of its .wgsl file). */
+  code: string;
+}
+
+/**
+ * Every compute pipeline created in this process so far, in order: the browser suite
+ * (tests/browser/run.ts) checks that each `@compute` entry point of every .wgsl file in src/
+ * was created, and so compiled and run, in Chromium.
+ *
+ * @example
+ * ```ts
+ * import { pipelinesCreated } from "./pipeline.ts";
+ * console.log(pipelinesCreated().map((p) => p.label));
+ * ```
+ */
+export function pipelinesCreated(): readonly PipelineRecord[] {
+  return created;
+}
+
+/**
+ * Records that the named variant of a kernel (a schedule) ran. The browser suite requires
+ * every name that tests/browser/coverage.ts's `requiredVariants()` lists to be marked.
+ *
+ * @example
+ * ```ts
+ * import { markVariant, variantsMarked } from "./pipeline.ts";
+ * markVariant("conv2d.forward/plain");
+ * console.log(variantsMarked().includes("conv2d.forward/plain")); // true
+ * ```
+ */
+export function markVariant(name: string): void {
+  if (!variants.includes(name)) variants.push(name);
+}
+
+/** The variant names {@link markVariant} recorded, first use first. */
+export function variantsMarked(): readonly string[] {
+  return variants;
 }
