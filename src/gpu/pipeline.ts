@@ -13,6 +13,7 @@ import { deviceSync, recordError } from "./device.ts";
 // key that concatenated the source (30 KB for conv2d.wgsl) cost ~8 us per launch.
 const cache = new WeakMap<GPUDevice, Map<string, Map<string, GPUComputePipeline>>>();
 const modules = new Map<string, GPUShaderModule>(); // one device per process
+const created: PipelineRecord[] = []; // see pipelinesCreated
 
 /** Constants passed to a kernel's `override` declarations. */
 export type Overrides = Record<string, number>;
@@ -38,18 +39,55 @@ export function pipeline(
   }`;
   let p = perCode.get(key);
   if (!p) {
+    // The label names the entry point and the constants, so that an error names the kernel.
+    const name = `${label}: ${entryPoint}(${keys.map((k) => `${k}=${constants[k]}`).join(", ")})`;
     device.pushErrorScope("validation");
     const module = modules.get(code) ?? device.createShaderModule({ label, code });
     modules.set(code, module);
     p = device.createComputePipeline({
-      label: keys.length ? `${label}(${keys.map((k) => `${k}=${constants[k]}`)})` : label,
+      label: name,
       layout: "auto",
       compute: { module, entryPoint, constants },
     });
     device.popErrorScope().then((e) => {
-      if (e) recordError(`pipeline ${label}: ${e.message}`);
+      if (e) recordError(`pipeline ${name}: ${e.message}`);
     });
     perCode.set(key, p);
+    created.push({ label: name, entryPoint, constants: { ...constants }, code });
   }
   return p;
+}
+
+/** A compute pipeline that {@link pipeline} created. */
+export interface PipelineRecord {
+  /** The pipeline's label: the launch's label, then `entryPoint(constants)`. */
+  label: string;
+  /** The entry point in `code`. */
+  entryPoint: string;
+  /** The values given to its `override` constants. */
+  constants: Overrides;
+  /** The WGSL source (the text of its .wgsl file). */
+  code: string;
+}
+
+/**
+ * Every compute pipeline created in this process so far, in order: the browser suite
+ * (tests/browser/run.ts) checks that each `@compute` entry point of every .wgsl file in src/
+ * was created, and so compiled and run, in Chromium, and (from the labels, which name the
+ * schedule after an `@`) that every schedule of every op ran.
+ *
+ * @example
+ * ```ts
+ * import { pipeline, pipelinesCreated } from "./pipeline.ts";
+ * import { getDevice } from "./device.ts";
+ * import assert from "node:assert/strict";
+ * await getDevice();
+ * const code = "@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n" +
+ *   "@compute @workgroup_size(1) fn main() { o[0] = 1.0; }";
+ * pipeline("example.one@plain", code);
+ * assert.equal(pipelinesCreated().at(-1)!.label, "example.one@plain: main()");
+ * ```
+ */
+export function pipelinesCreated(): readonly PipelineRecord[] {
+  return created;
 }

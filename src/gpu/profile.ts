@@ -79,7 +79,9 @@ export function profileOf(
   features: Iterable<string>,
   limits: Readonly<Record<string, number>>,
 ): AdapterProfile {
-  const description = facts.description || facts.device || "unknown adapter";
+  // Chromium leaves description and device empty (vendor "google", architecture "swiftshader").
+  const description = facts.description || facts.device ||
+    [facts.vendor, facts.architecture].filter(Boolean).join(" ") || "unknown adapter";
   const names = `${description} ${facts.device ?? ""} ${facts.architecture ?? ""}`;
   const isFallbackAdapter = facts.isFallbackAdapter ?? false;
   const min = facts.subgroupMinSize, max = facts.subgroupMaxSize;

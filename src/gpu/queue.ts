@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { deviceSync, recordError, throwIfErrors } from "./device.ts";
+import { deviceSync, errorsReported, recordError, throwIfErrors } from "./device.ts";
 import { type Overrides, pipeline as getPipeline } from "./pipeline.ts";
 import { bindGroup, bindGroupsCreated } from "./bind_groups.ts";
 import { checkUniformBinding, packUniforms, structLayout, Uniforms } from "./uniforms.ts";
@@ -178,6 +178,7 @@ export function flush(): void {
 export async function sync(): Promise<void> {
   flush();
   await deviceSync().queue.onSubmittedWorkDone();
+  await errorsReported();
   throwIfErrors();
 }
 

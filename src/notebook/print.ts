@@ -22,10 +22,14 @@ export interface JupyterApi {
   ): unknown;
 }
 
-/** Deno's Jupyter API, or undefined outside a Jupyter kernel. */
+/** What bnlab uses of the `Deno` global, which a page does not have. */
+const deno = (globalThis as { Deno?: { jupyter?: JupyterApi; inspect?(v: unknown): string } })
+  .Deno;
+
+/** Deno's Jupyter API, or undefined outside a Jupyter kernel (and in a browser). */
 export function jupyter(): JupyterApi | undefined {
   try {
-    return (Deno as unknown as { jupyter?: JupyterApi }).jupyter; // throws outside Jupyter
+    return deno?.jupyter; // throws in Deno outside Jupyter
   } catch {
     return undefined;
   }
@@ -118,7 +122,8 @@ export function print(...values: unknown[]): void {
     else console.log(bundle["text/plain"] ?? String(only));
     return;
   }
-  const text = values.map((v) => (typeof v === "string" ? v : Deno.inspect(v))).join(" ");
+  const inspect = deno?.inspect ?? String; // String in a browser
+  const text = values.map((v) => (typeof v === "string" ? v : inspect(v))).join(" ");
   if (j) sendDisplay({ "text/plain": text });
   else console.log(text);
 }

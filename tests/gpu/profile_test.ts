@@ -35,7 +35,7 @@ Deno.test("profileOf: what each adapter family looks like", () => {
   const swift = profileOf({ vendor: "google", architecture: "swiftshader" }, [], {});
   equal(swift.measured, null);
   equal(swift.kind, "cpu");
-  equal(swift.description, "unknown adapter");
+  equal(swift.description, "google swiftshader");
   equal(choose(swift, PLAIN, TUNED), PLAIN);
   // a real GPU nobody has measured
   const gpu = profileOf({ description: "NVIDIA H100 80GB HBM3", vendor: "nvidia" }, [], {});
@@ -49,7 +49,11 @@ gpuTest("the device's profile is its adapter's", async () => {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   const p = adapterProfile();
   const info = adapter!.info;
-  equal(p.description, info.description || info.device || "unknown adapter");
+  equal(
+    p.description,
+    info.description || info.device || [info.vendor, info.architecture].filter(Boolean).join(" ") ||
+      "unknown adapter",
+  );
   equal(p.measured === "llvmpipe", /llvmpipe/.test(p.description));
   equal(p.isFallbackAdapter, info.isFallbackAdapter ?? false);
   for (const [k, v] of Object.entries(p.limits)) {

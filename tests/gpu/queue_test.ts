@@ -1,4 +1,4 @@
-import { ok } from "node:assert/strict";
+import { deepEqual, ok } from "node:assert/strict";
 /**
  * Batched encoding: a chain of ops submits nothing until a readback, which submits once;
  * the pipeline cache compiles each (source, entry point, overrides) once.
@@ -6,7 +6,7 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { flush, grid, launch, queueStats, sync, uniforms } from "../../src/gpu/queue.ts";
-import { pipeline } from "../../src/gpu/pipeline.ts";
+import { pipeline, pipelinesCreated } from "../../src/gpu/pipeline.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 
@@ -63,6 +63,20 @@ gpuTest("the pipeline cache compiles once per source and overrides", () => {
   const d = pipeline("test.cache", KERNEL + "\n// another source\n", { WG: 64 });
   ok(d !== a, "another source must give another pipeline");
 });
+
+gpuTest(
+  "pipelinesCreated lists each new pipeline once, labelled with entry point and constants",
+  () => {
+    const before = pipelinesCreated().length;
+    pipeline("test.record", KERNEL, { WG: 16 });
+    pipeline("test.record", KERNEL, { WG: 16 }); // cached: not created again
+    const added = pipelinesCreated().slice(before);
+    deepEqual(added.map((p) => [p.label, p.entryPoint, p.constants]), [
+      ["test.record: main(WG=16)", "main", { WG: 16 }],
+    ]);
+    ok(added[0].code === KERNEL, "the record holds the WGSL source");
+  },
+);
 
 const WRITE_KERNEL = `
 struct P { v: f32, i: u32 }

@@ -4,17 +4,17 @@ import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { Conv2d } from "../../src/nn/conv.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
-
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
-);
+import fx from "../fixtures/conv_pool.json" with { type: "json" };
 
 gpuTest(
   "Conv2d with PyTorch's state dict matches PyTorch: forward and gradients (fixture)",
   async () => {
     for (const f of fx.conv) {
       const [o, c, kh, kw] = f.w_shape;
-      const conv = new Conv2d(c, o, [kh, kw], { stride: f.stride, padding: f.padding });
+      const conv = new Conv2d(c, o, [kh, kw], {
+        stride: f.stride as [number, number], // a JSON import types pairs as number[]
+        padding: f.padding as [number, number],
+      });
       conv.loadStateDict({
         weight: { shape: f.w_shape, data: f.w },
         bias: { shape: [o], data: f.b },

@@ -3,10 +3,9 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { fans, ones, xavierUniform, zeros } from "../../src/nn/init.ts";
+import fixture from "../fixtures/linear_loss.json" with { type: "json" };
 
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/linear_loss.json", import.meta.url)),
-).xavier;
+const fx = fixture.xavier;
 
 for (const f of fx) {
   gpuTest(`xavierUniform: PyTorch's fans and bound for ${JSON.stringify(f.shape)}`, async () => {

@@ -5,10 +5,7 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { Linear } from "../../src/nn/linear.ts";
 import { CrossEntropyLoss } from "../../src/nn/loss.ts";
 import { countCorrect } from "../../src/ops/cross_entropy/cross_entropy.ts";
-
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/linear_loss.json", import.meta.url)),
-);
+import fx from "../fixtures/linear_loss.json" with { type: "json" };
 
 gpuTest("Linear matches PyTorch: forward and gradients (fixture)", async () => {
   const f = fx.linear;

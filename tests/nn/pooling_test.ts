@@ -3,15 +3,15 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { AvgPool2d, MaxPool2d } from "../../src/nn/pooling.ts";
-
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
-);
+import fx from "../fixtures/conv_pool.json" with { type: "json" };
 
 gpuTest("MaxPool2d/AvgPool2d match PyTorch: values and gradients (fixture)", async () => {
   for (const f of fx.pool) {
     const Pool = f.kind === "max" ? MaxPool2d : AvgPool2d;
-    const pool = new Pool(f.kernel, { stride: f.stride, padding: f.padding });
+    const pool = new Pool(f.kernel as [number, number], { // a JSON import types pairs as number[]
+      stride: f.stride as [number, number],
+      padding: f.padding as [number, number],
+    });
     const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
     const y = pool.forward(x);
     y.backward(Tensor.from(f.dy, f.y_shape));

@@ -23,6 +23,7 @@ import {
 } from "../../src/ops/conv2d/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import { centralDiff } from "../central_diff.ts";
+import fx from "../fixtures/conv_pool.json" with { type: "json" };
 
 function randArray(n: number, rng: Rng): Float32Array {
   const a = new Float32Array(n);
@@ -382,17 +383,16 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
   }
 });
 
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
-);
-
 gpuTest("conv2d matches PyTorch: forward and gradients (fixture)", async () => {
   for (const f of fx.conv) {
     const what = `conv2d [${f.x_shape}] * [${f.w_shape}] stride ${f.stride} padding ${f.padding}`;
     const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
     const w = Tensor.from(f.w, { shape: f.w_shape, requiresGrad: true });
     const b = Tensor.from(f.b, { shape: [f.w_shape[0]], requiresGrad: true });
-    const y = conv2d(x, w, b, { stride: f.stride, padding: f.padding });
+    const y = conv2d(x, w, b, { // a JSON import types pairs as number[]
+      stride: f.stride as [number, number],
+      padding: f.padding as [number, number],
+    });
     ok(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
     y.backward(Tensor.from(f.dy, f.y_shape));
     const tol = { atol: 1e-5, rtol: 1e-5 };

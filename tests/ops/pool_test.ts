@@ -20,10 +20,7 @@ import {
 } from "../../src/ops/pool/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
 import { centralDiff } from "../central_diff.ts";
-
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/conv_pool.json", import.meta.url)),
-);
+import fx from "../fixtures/conv_pool.json" with { type: "json" };
 
 function randArray(n: number, rng: Rng): Float32Array {
   const a = new Float32Array(n);
@@ -193,7 +190,10 @@ gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture
     const what = `${f.kind} pool kernel ${f.kernel} stride ${f.stride} padding ${f.padding}`;
     const inp = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
     const pool = f.kind === "max" ? maxPool2d : avgPool2d;
-    const out = pool(inp, f.kernel, { stride: f.stride, padding: f.padding });
+    const out = pool(inp, f.kernel as [number, number], { // a JSON import types pairs as number[]
+      stride: f.stride as [number, number],
+      padding: f.padding as [number, number],
+    });
     ok(out.shape.join() === f.y_shape.join(), `${what}: shape ${out.shape}`);
     out.backward(Tensor.from(f.dy, f.y_shape));
     assertClose(await out.toArray(), f.y, { atol: 1e-6, rtol: 1e-6 }, `${what}: y`);
@@ -202,7 +202,7 @@ gpuTest("pooling matches PyTorch: values, max indices (ties), gradients (fixture
     if (f.kind === "max") {
       assertClose(
         refMaxPool2dForward(f.x, d).indices,
-        f.indices,
+        f.indices!,
         { atol: 0, rtol: 0 },
         `${what}: indices`,
       );

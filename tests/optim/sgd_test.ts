@@ -3,10 +3,9 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { SGD } from "../../src/optim/sgd.ts";
+import fixture from "../fixtures/linear_loss.json" with { type: "json" };
 
-const fx = JSON.parse(
-  await Deno.readTextFile(new URL("../fixtures/linear_loss.json", import.meta.url)),
-).sgd;
+const fx = fixture.sgd;
 
 /** PyTorch's SGD in float64, as plain loops. */
 function reference(p0: number[], grads: number[][], lr: number[], mom: number, wd: number) {
