@@ -5,16 +5,15 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { tidy } from "../../src/tensor/tidy.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { memoryStats, sizeClass } from "../../src/gpu/buffer_pool.ts";
+import { conv2d, CONV_LLVMPIPE } from "../../src/ops/conv2d/conv2d.ts";
 import {
   columnPlan,
-  conv2d,
   CONV_TILES,
-  launchConvForward,
-  launchConvInputGrad,
-  launchConvWeightGrad,
-} from "../../src/ops/conv2d/conv2d.ts";
+  launchTiledForward,
+  launchTiledInputGrad,
+  launchTiledWeightGrad,
+} from "../../src/ops/conv2d/tiled.ts";
 import { slidingWindow } from "../../src/ops/window.ts";
-import { deviceSync } from "../../src/gpu/device.ts";
 import {
   type ConvDims,
   refConv2dBackward,
@@ -203,10 +202,12 @@ for (const tileCase of TILE_CASES) {
       for (const tile of CONV_TILES) {
         const what = `tile ${tile.channels} x ${tile.pixels}`;
         const out = Tensor.empty([d.n, o, d.oh, d.ow]);
-        launchConvForward(d, inp.buffer, weight.buffer, bias.buffer, out.buffer, { tile });
+        launchTiledForward(CONV_LLVMPIPE, d, inp.buffer, weight.buffer, bias.buffer, out.buffer, {
+          tile,
+        });
         assertClose(await out.toArray(), want, tol(d.c * kh * kw), `${what}: out`);
         const dinp = Tensor.empty(inShape);
-        launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, { tile });
+        launchTiledInputGrad(CONV_LLVMPIPE, d, dout.buffer, weight.buffer, dinp.buffer, { tile });
         assertClose(await dinp.toArray(), wantDinp, tol(o * kh * kw), `${what}: dinp`);
       }
     },
@@ -232,7 +233,7 @@ gpuTest("conv2d column plans cover each row once and skip only padding taps", ()
   for (const kc of [...TILE_CASES, ...lenet]) {
     const { d } = kernelCase(kc, 1);
     for (const tile of [undefined, ...CONV_TILES]) {
-      const runs = columnPlan(d, tile);
+      const runs = columnPlan(CONV_LLVMPIPE, d, tile);
       const what = `[${kc[0]}] o ${d.o} pad ${d.pw} (${
         tile ? `${tile.channels}x${tile.pixels}` : "default"
       })`;
@@ -256,14 +257,10 @@ gpuTest("conv2d column plans cover each row once and skip only padding taps", ()
       if (!tile && new Set(runs.map((r) => r.tile)).size > 1) mixed++;
     }
   }
-  // on llvmpipe, where the wide tiles are used (a GPU has one tile of 8 channels)
-  if (deviceSync().adapterInfo.isFallbackAdapter) {
-    ok(mixed > 0, "no default plan mixes tiles: the cost model no longer chooses by block");
-  }
+  ok(mixed > 0, "no default plan mixes tiles: the cost model no longer chooses by block");
 });
 
-// The weight gradient's tiles of 4 and of 8 output channels (OQ 1 and 2), whichever the
-// adapter picks: channels that fill a tile, that leave the last one partial (5, 13), one
+// The weight gradient's tiles of 4 and of 8 output channels (OQ 1 and 2): channels that fill a tile, that leave the last one partial (5, 13), one
 // input channel (sets along the kernel rows), a stride (4 channels only: 8 are refused),
 // against the float64 reference.
 const WEIGHT_CASES: KernelCase[] = [
@@ -289,7 +286,15 @@ for (const weightCase of WEIGHT_CASES) {
       for (const quads of unit ? [1, 2] as const : [1] as const) {
         const dweight = Tensor.empty([o, d.c, kh, kw]);
         const dbias = Tensor.empty([o]);
-        launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer, { quads });
+        launchTiledWeightGrad(
+          CONV_LLVMPIPE,
+          d,
+          inp.buffer,
+          dout.buffer,
+          dweight.buffer,
+          dbias.buffer,
+          { quads },
+        );
         assertClose(await dweight.toArray(), want.dweight, tol, `${quads} quads: dweight`);
         assertClose(await dbias.toArray(), want.dbias, tol, `${quads} quads: dbias`);
       }
@@ -361,14 +366,14 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
       const x = Tensor.zeros([1, 1, 8, 8]);
       const d = { ...slidingWindow("test", x.shape, [5, 5], [2, 1], [0, 0]), o: 6 };
       const dy = Tensor.zeros([1, 6, d.oh, d.ow]);
-      launchConvWeightGrad(d, x.buffer, dy.buffer, w.buffer, null, { quads: 2 });
+      launchTiledWeightGrad(CONV_LLVMPIPE, d, x.buffer, dy.buffer, w.buffer, null, { quads: 2 });
     }, "tiles of 8 channels (quads 2) need unit stride, got [2, 1]"],
     [() => {
       const x = Tensor.zeros([1, 1, 8, 8]);
       const d = { ...slidingWindow("test", x.shape, [5, 5], [1, 1], [0, 0]), o: 6 };
       const out = Tensor.empty([1, 6, 4, 4]);
       const tile = { channels: 4, pixels: 12 } as const;
-      launchConvForward(d, x.buffer, w.buffer, null, out.buffer, { tile });
+      launchTiledForward(CONV_LLVMPIPE, d, x.buffer, w.buffer, null, out.buffer, { tile });
     }, "no 4 x 12 tile (channels x pixels); the kernel has 4 x 8, 8 x 4, 8 x 8, 8 x 12"],
   ];
   for (const [fn, want] of cases) {

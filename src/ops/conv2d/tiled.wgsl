@@ -1,9 +1,13 @@
-// 2-D convolution (cross-correlation, as PyTorch's F.conv2d), forward and backward:
+// 2-D convolution, the llvmpipe schedule (tiled.ts): register-tiled kernels measured on
+// Mesa's llvmpipe (lavapipe, Vulkan on the CPU). They compute the float64 reference's sums
+// (reference.ts):
 //
 //   forward          out[n, o, y, x]  = bias[o] + sum_{c, ky, kx} inp[n, c, y*SH - PH + ky, x*SW - PW + kx]
 //                                                               * weight[o, c, ky, kx]
+//   dinp (SH = SW = 1) dinp[n, c, i, j] = sum_{o, ky, kx} dout[n, o, i + PH - ky, j + PW - kx]
+//                                                       * weight[o, c, ky, kx]
 //   backward_inp     dinp[n, c, i, j] = sum_{o, ky, kx} dout[n, o, y, x] * weight[o, c, ky, kx]
-//                                       over y*SH - PH + ky = i, x*SW - PW + kx = j
+//                                       over y*SH - PH + ky = i, x*SW - PW + kx = j (any stride)
 //   backward_weight  dweight[o, c, ky, kx] = sum_{n, y, x} dout[n, o, y, x] * inp[n, c, y*SH - PH + ky, ...]
 //                    dbias[o]              = sum_{n, y, x} dout[n, o, y, x]
 //
@@ -37,9 +41,9 @@
 // taps 4.. reuse them shifted by one vec4 (one more load when a tap past the fifth needs
 // it). Other strides gather the input values per tap with scalar loads.
 //
-// backward_inp with unit stride is itself a convolution: dout correlated with the weight
-// flipped in ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host
-// runs `forward` for it, on the weight repacked by pack_weight_flipped. Other strides use
+// dinp with unit stride is itself a convolution: dout correlated with the weight flipped in
+// ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host runs
+// `forward` for it, on the weight repacked by pack_weight_flipped. Other strides use
 // `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
 // That padding is wide (4 columns each side at 5x5), so the host dispatches the forward once
 // per run of pixel blocks (of one tile, from pixel xb0 of every row) whose taps read real
