@@ -1,11 +1,22 @@
 /**
  * 2-D convolution on the GPU: `conv2d(inp, weight, bias, { stride, padding, activation })`,
- * PyTorch's `F.conv2d`, with its backward. The kernels (`tiled.wgsl`, launched by `tiled.ts`)
- * are register-blocked implicit GEMMs measured on llvmpipe ({@link CONV_LLVMPIPE}); every
- * launch is labelled `conv2d.<entry>@<schedule name>`.
+ * PyTorch's `F.conv2d`, with its backward, on one of two schedules that compute the same sums:
+ *
+ * - plain (`conv2d.wgsl` and the launchers here): one thread per element of the result,
+ *   summing its terms as the float64 reference (`reference.ts`) does. Correct on any
+ *   adapter, and the default wherever nobody has measured another.
+ * - llvmpipe (`tiled.wgsl`, `tiled.ts`): register-tiled implicit GEMMs, measured on Mesa's
+ *   llvmpipe and chosen only there.
+ *
+ * {@link convSchedule} picks one from the adapter profile; `opts.schedule` passes another
+ * (tests, benchmarks). Every launch is labelled `conv2d.<entry>@<schedule name>`.
  *
  * @module
  */
+import { adapterProfile } from "../../gpu/device.ts";
+import { type AdapterProfile, choose, MAX_LOOP, type Schedule } from "../../gpu/profile.ts";
+import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
 import { record, Tensor } from "../../tensor/tensor.ts";
 import { isGradEnabled } from "../../tensor/autograd.ts";
 import {
@@ -22,14 +33,48 @@ import {
   LLVMPIPE_TILING,
   padInputRows,
   type TiledSchedule,
+  type Tiling,
 } from "./tiled.ts";
+import src from "./conv2d.wgsl" with { type: "text" };
 
 export { pair };
 
 /**
+ * How conv2d cuts its work: the plain kernels (`tiling` null), or the tiled kernels with the
+ * settings that `tiling` holds (tiled.ts). As every {@link Schedule}, it names the adapter
+ * families it is chosen on and how it was measured there.
+ */
+export interface ConvSchedule extends Schedule {
+  /** The tiled kernels' settings, or null: the plain kernels. */
+  readonly tiling: Tiling | null;
+}
+
+/**
+ * The plain schedule: one thread per element of the result (out, dinp, dweight, dbias),
+ * looping over its terms as the float64 reference does. Chosen on every adapter without a
+ * measured schedule; on llvmpipe it takes 16-68x the llvmpipe schedule's time on LeNet's
+ * passes (see {@link CONV_LLVMPIPE}).
+ *
+ * @example
+ * ```ts
+ * import { CONV_PLAIN } from "./conv2d.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(CONV_PLAIN.name, "plain");
+ * assert.deepEqual(CONV_PLAIN.adapters, []); // chosen where nobody has measured
+ * assert.equal(CONV_PLAIN.tiling, null);
+ * ```
+ */
+export const CONV_PLAIN: ConvSchedule = {
+  name: "plain",
+  adapters: [],
+  measured: "",
+  tiling: null,
+};
+
+/**
  * The llvmpipe schedule: register tiles of 4-8 channels x 4-12 pixels chosen per row by a
  * cost model, the input's rows padded once, the weight gradient as a split reduction
- * (tiled.ts, {@link LLVMPIPE_TILING} with each setting's figures).
+ * (tiled.ts, {@link LLVMPIPE_TILING} with each setting's figures). Chosen on llvmpipe only.
  *
  * @example
  * ```ts
@@ -46,9 +91,194 @@ export const CONV_LLVMPIPE: TiledSchedule = {
   measured: "llvmpipe (LLVM 15, 256 bits) on 2-core AMD EPYC and Intel Xeon machines, each " +
     "step A/B against the one before (interleaved medians; commits 3b011ac to 85c7239): " +
     "LeNet's passes at 72-167% of the best matmul's GFLOP/s in the same round (medians of 3 " +
-    "runs at 8849cde, AMD EPYC; 84-154% at c0ff1d1, Intel Xeon: bench/README.md)",
+    "runs at 8849cde, AMD EPYC; 84-154% at c0ff1d1, Intel Xeon: bench/README.md); the plain " +
+    "schedule takes 16-68x its time on LeNet+BN's six passes (conv2d_bench, AMD EPYC)",
   tiling: LLVMPIPE_TILING,
 };
+
+/**
+ * Every schedule of conv2d, plain first: the tests run each against the float64 reference.
+ *
+ * @example
+ * ```ts
+ * import { CONV2D_SCHEDULES } from "./conv2d.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(CONV2D_SCHEDULES.map((s) => s.name), ["plain", "llvmpipe"]);
+ * // a tuned schedule says where it was measured
+ * assert.ok(CONV2D_SCHEDULES.slice(1).every((s) => s.adapters.length && s.measured));
+ * ```
+ */
+export const CONV2D_SCHEDULES: readonly ConvSchedule[] = [CONV_PLAIN, CONV_LLVMPIPE];
+
+/**
+ * The schedule conv2d runs on an adapter: the one measured on its family, else the plain one.
+ *
+ * @example
+ * ```ts
+ * import { CONV_LLVMPIPE, CONV_PLAIN, convSchedule } from "./conv2d.ts";
+ * import { profileOf } from "../../gpu/profile.ts";
+ * import assert from "node:assert/strict";
+ * const lavapipe = profileOf({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }, [], {});
+ * assert.equal(convSchedule(lavapipe), CONV_LLVMPIPE);
+ * const chromium = profileOf({ architecture: "swiftshader" }, [], {});
+ * assert.equal(convSchedule(chromium), CONV_PLAIN);
+ * ```
+ */
+export function convSchedule(profile: AdapterProfile): ConvSchedule {
+  return choose(profile, CONV_PLAIN, CONV_LLVMPIPE);
+}
+
+const isTiled = (s: ConvSchedule): s is TiledSchedule => s.tiling !== null;
+
+/** Threads per workgroup of the plain kernels. */
+const WG = 64;
+
+function params(d: ConvWindow, lo: number, hi: number): Uniforms {
+  const { n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw } = d;
+  return uniforms({ n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw, lo, hi });
+}
+
+/**
+ * A sum over `count` outer indices, each `inner` iterations of the innermost loop, cut into
+ * slices [lo, hi) of at most MAX_LOOP innermost iterations: one dispatch each (llvmpipe
+ * silently ends longer loops). At least one slice, since the first writes the result.
+ */
+function slices(count: number, inner: number): [number, number][] {
+  const per = Math.floor(MAX_LOOP / inner);
+  const out: [number, number][] = [];
+  for (let lo = 0; lo === 0 || lo < count; lo += per) out.push([lo, Math.min(lo + per, count)]);
+  return out;
+}
+
+/**
+ * The taps of the kernel, which the plain forward and dinp loop over per channel: refused
+ * past MAX_LOOP (a kernel larger than 128x128, which no network we know of uses).
+ */
+function plainTaps(d: ConvWindow): number {
+  const taps = d.kh * d.kw;
+  if (taps > MAX_LOOP) {
+    throw new Error(
+      `conv2d: a ${d.kh}x${d.kw} kernel has ${taps} taps, more than the plain schedule's ` +
+        `threads loop over (MAX_LOOP ${MAX_LOOP}); use a kernel of at most ${MAX_LOOP} taps`,
+    );
+  }
+  return taps;
+}
+
+/**
+ * out [N, O, OH, OW] = act(bias + the convolution of `inp` with `weight`), one thread per
+ * output, on the plain schedule.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { launchConvForward } from "./conv2d.ts";
+ * import { slidingWindow } from "../window.ts";
+ * import assert from "node:assert/strict";
+ * const x = Tensor.from([1, -2, 3, -4], [1, 1, 2, 2]);
+ * const d = { ...slidingWindow("conv2d", x.shape, [2, 2], [1, 1], [0, 0]), o: 1 };
+ * const out = Tensor.empty([1, 1, 1, 1]);
+ * launchConvForward(d, x.buffer, Tensor.ones([1, 1, 2, 2]).buffer, null, out.buffer, "relu");
+ * assert.deepEqual(Array.from(await out.toArray()), [0]); // relu(1 - 2 + 3 - 4)
+ * ```
+ */
+export function launchConvForward(
+  d: ConvWindow,
+  inp: GPUBuffer,
+  weight: GPUBuffer,
+  bias: GPUBuffer | null,
+  out: GPUBuffer,
+  activation?: FusedActivation,
+): void {
+  const taps = plainTaps(d);
+  const overrides = { WG, HAS_BIAS: +(bias !== null), ACT: activationCode("conv2d", activation) };
+  for (const [lo, hi] of slices(d.c, taps)) {
+    launch({
+      label: `conv2d.forward@${CONV_PLAIN.name}`,
+      code: src,
+      entryPoint: "forward",
+      overrides,
+      bindings: [params(d, lo, hi), inp, weight, bias ?? placeholder(0), out],
+      workgroups: grid(Math.ceil((d.n * d.o * d.oh * d.ow) / WG)),
+    });
+  }
+}
+
+/**
+ * dinp [N, C, H, W] from dout and the weight, one thread per input element gathering the
+ * outputs whose windows cover it (any stride), on the plain schedule.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { launchConvInputGrad } from "./conv2d.ts";
+ * import { slidingWindow } from "../window.ts";
+ * import assert from "node:assert/strict";
+ * // 2x2 windows at stride 2 over a 3x3 input: the last row and column get no gradient
+ * const d = { ...slidingWindow("conv2d", [1, 1, 3, 3], [2, 2], [2, 2], [0, 0]), o: 1 };
+ * const dinp = Tensor.empty([1, 1, 3, 3]);
+ * const w = Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]);
+ * launchConvInputGrad(d, Tensor.from([10], [1, 1, 1, 1]).buffer, w.buffer, dinp.buffer);
+ * assert.deepEqual(Array.from(await dinp.toArray()), [10, 20, 0, 30, 40, 0, 0, 0, 0]);
+ * ```
+ */
+export function launchConvInputGrad(
+  d: ConvWindow,
+  dout: GPUBuffer,
+  weight: GPUBuffer,
+  dinp: GPUBuffer,
+): void {
+  const taps = plainTaps(d);
+  for (const [lo, hi] of slices(d.o, taps)) {
+    launch({
+      label: `conv2d.backward_inp@${CONV_PLAIN.name}`,
+      code: src,
+      entryPoint: "backward_inp",
+      overrides: { WG },
+      bindings: [params(d, lo, hi), dinp, weight, dout],
+      workgroups: grid(Math.ceil((d.n * d.c * d.h * d.w) / WG)),
+    });
+  }
+}
+
+/**
+ * dweight [O, C, KH, KW] and dbias [O] (when `dbias` is given) from inp and dout, one thread
+ * per element looping over the output positions (n, y, x), on the plain schedule.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "../../../mod.ts";
+ * import { launchConvWeightGrad } from "./conv2d.ts";
+ * import { slidingWindow } from "../window.ts";
+ * import assert from "node:assert/strict";
+ * // a 1x1 kernel: dweight = sum of inp * dout, dbias = sum of dout
+ * const d = { ...slidingWindow("conv2d", [1, 1, 1, 2], [1, 1], [1, 1], [0, 0]), o: 1 };
+ * const [dweight, dbias] = [Tensor.empty([1, 1, 1, 1]), Tensor.empty([1])];
+ * const inp = Tensor.from([2, 3], [1, 1, 1, 2]), dout = Tensor.from([5, 7], [1, 1, 1, 2]);
+ * launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer);
+ * assert.deepEqual(Array.from(await dweight.toArray()), [31]);
+ * assert.deepEqual(Array.from(await dbias.toArray()), [12]);
+ * ```
+ */
+export function launchConvWeightGrad(
+  d: ConvWindow,
+  inp: GPUBuffer,
+  dout: GPUBuffer,
+  dweight: GPUBuffer,
+  dbias: GPUBuffer | null,
+): void {
+  const threads = d.o * d.c * d.kh * d.kw + (dbias ? d.o : 0);
+  for (const [lo, hi] of slices(d.n * d.oh * d.ow, 1)) {
+    launch({
+      label: `conv2d.backward_weight@${CONV_PLAIN.name}`,
+      code: src,
+      entryPoint: "backward_weight",
+      overrides: { WG, HAS_BIAS: +(dbias !== null) },
+      bindings: [params(d, lo, hi), inp, dweight, dout, dbias ?? placeholder(1)],
+      workgroups: grid(Math.ceil(threads / WG)),
+    });
+  }
+}
 
 /** Options of {@link conv2d}: as PyTorch's, a number for both dimensions or [h, w]. */
 export interface Conv2dOptions {
@@ -62,6 +292,12 @@ export interface Conv2dOptions {
    * a Conv2d followed by a Sigmoid or ReLU module.
    */
   activation?: FusedActivation;
+  /**
+   * How the kernels cut the work, for tests and benchmarks: one of {@link CONV2D_SCHEDULES}.
+   * Default: the adapter profile's choice, `convSchedule(adapterProfile())` (the llvmpipe
+   * schedule on llvmpipe, the plain one elsewhere). Every schedule computes the same sums.
+   */
+  schedule?: ConvSchedule;
 }
 
 /**
@@ -80,7 +316,7 @@ export interface Conv2dOptions {
  * @example
  * ```ts
  * import { Tensor } from "../../../mod.ts";
- * import { conv2d } from "./conv2d.ts";
+ * import { conv2d, CONV_PLAIN } from "./conv2d.ts";
  * import assert from "node:assert/strict";
  * const x = Tensor.from([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3]);
  * const w = Tensor.ones([1, 1, 2, 2]); // sums each 2x2 window
@@ -89,6 +325,9 @@ export interface Conv2dOptions {
  * assert.deepEqual(Array.from(await y.toArray()), [12.5, 16.5, 24.5, 28.5]);
  * // stride 2, padding 1: windows at -1 and 1 of the padded 5x5 input
  * assert.deepEqual(conv2d(x, w, null, { stride: 2, padding: 1 }).shape, [1, 1, 2, 2]);
+ * // the plain schedule, on any adapter: the same sums
+ * const plain = conv2d(x, w, Tensor.from([0.5]), { schedule: CONV_PLAIN });
+ * assert.deepEqual(Array.from(await plain.toArray()), [12.5, 16.5, 24.5, 28.5]);
  * ```
  */
 export function conv2d(
@@ -118,17 +357,21 @@ export function conv2d(
     throw new Error(`conv2d expects bias [${o}] (one per output channel), got ${fmt(bias.shape)}`);
   }
   const d: ConvWindow = { ...slidingWindow("conv2d", inp.shape, [kh, kw], stride, padding), o };
-  const tiled = CONV_LLVMPIPE;
+  const s = opts.schedule ?? convSchedule(adapterProfile());
+  const tiled = isTiled(s) ? s : null;
   const out = Tensor.empty([d.n, o, d.oh, d.ow]);
   // The weight gradient (with dbias) runs in backward when either needs a gradient.
   const grads = weight.requiresGrad || (bias?.requiresGrad ?? false);
   // Tiled: the input's padded rows, kept (a saved tensor) when the weight gradient will read
   // them again, so that they are padded once, not in both passes.
-  const kept = grads && isGradEnabled() ? padInputRows(tiled, d, inp.buffer) : null;
-  launchTiledForward(tiled, d, inp.buffer, weight.buffer, bias?.buffer ?? null, out.buffer, {
-    activation,
-    rows: kept,
-  });
+  const kept = tiled && grads && isGradEnabled() ? padInputRows(tiled, d, inp.buffer) : null;
+  const b = bias?.buffer ?? null;
+  if (tiled) {
+    launchTiledForward(tiled, d, inp.buffer, weight.buffer, b, out.buffer, {
+      activation,
+      rows: kept,
+    });
+  } else launchConvForward(d, inp.buffer, weight.buffer, b, out.buffer, activation);
   const parents = bias ? [inp, weight, bias] : [inp, weight];
   const op = activation ? `conv2d+${activation}` : "conv2d";
   record(out, op, parents, (g) => {
@@ -142,16 +385,24 @@ export function conv2d(
     const dinp = inp.requiresGrad ? Tensor.empty(inp.shape) : null;
     const dweight = grads ? Tensor.empty(weight.shape) : null;
     const dbias = grads && bias ? Tensor.empty([o]) : null;
-    launchTiledBackward(
-      tiled,
-      d,
-      { inp: inp.buffer, weight: weight.buffer, dout: dout.buffer, rows: kept },
-      {
-        dinp: dinp?.buffer ?? null,
-        dweight: dweight?.buffer ?? null,
-        dbias: dbias?.buffer ?? null,
-      },
-    );
+    // the tiled dinp is the forward on the flipped weight: unit stride only
+    const tiledDinp = tiled !== null && d.sh === 1 && d.sw === 1;
+    if (tiled) {
+      launchTiledBackward(
+        tiled,
+        d,
+        { inp: inp.buffer, weight: weight.buffer, dout: dout.buffer, rows: kept },
+        {
+          dinp: tiledDinp ? dinp?.buffer ?? null : null,
+          dweight: dweight?.buffer ?? null,
+          dbias: dbias?.buffer ?? null,
+        },
+      );
+    }
+    if (dinp && !tiledDinp) launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer);
+    if (dweight && !tiled) {
+      launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias?.buffer ?? null);
+    }
     if (dout !== g) dout.dispose();
     return [dinp, dweight, dbias];
   }, kept ? [kept] : []);

@@ -1,10 +1,11 @@
 /**
  * conv2d's llvmpipe schedule: register-tiled implicit GEMMs (`tiled.wgsl`) and their host
  * logic, measured on Mesa's llvmpipe (lavapipe, Vulkan on the CPU; 2-core AMD EPYC and Intel
- * Xeon machines): the forward, the input gradient as the forward on the flipped weight (unit
- * stride; other strides a thread per input element), and the weight gradient as a split
- * reduction over N*OH*OW plus a small final sum. On any other adapter nobody has measured
- * them.
+ * Xeon machines) and chosen only there, by `convSchedule` in conv2d.ts. They compute what
+ * the plain kernels compute: the forward, the input gradient as the forward on the flipped
+ * weight (unit stride; conv2d.ts runs the plain kernel for other strides), and the weight
+ * gradient as a split reduction over N*OH*OW plus a small final sum. On any other adapter
+ * nobody has measured them: the plain schedule runs there.
  *
  * What the schedule decides is a value, {@link Tiling} ({@link LLVMPIPE_TILING}: tile costs,
  * weight-gradient sets and channel quads, thread count), passed down with its name
@@ -575,9 +576,9 @@ function inputGradDims(d: ConvWindow): ConvWindow {
 }
 
 /**
- * dinp [N, C, H, W] from dout and the weight: with unit stride the forward on the flipped
- * weight, else a thread per input element (backward_inp). `doutRows`: dout's rows as the
- * backward padded them for both gradients.
+ * dinp [N, C, H, W] of a unit-stride convolution, from dout and the weight: the forward on
+ * the flipped weight. `doutRows`: dout's rows as the backward padded them for both
+ * gradients. Other strides are the plain kernel's (conv2d.ts).
  */
 export function launchTiledInputGrad(
   s: TiledSchedule,
@@ -588,16 +589,10 @@ export function launchTiledInputGrad(
   opts: { tile?: ConvTile; doutRows?: ConvRows } = {},
 ): void {
   if (d.sh !== 1 || d.sw !== 1) {
-    const total = d.n * d.c * d.h * d.w;
-    launch({
-      label: label(s, "backward_inp"),
-      code: src,
-      entryPoint: "backward_inp",
-      overrides: { WG },
-      bindings: [params(d, { o4: round4(d.o), total }), dout, weight, dinp],
-      workgroups: grid(Math.ceil(total / WG)),
-    });
-    return;
+    throw new Error(
+      `conv2d: the tiled input gradient needs unit stride, got [${d.sh}, ${d.sw}]; ` +
+        `run the plain kernel (launchConvInputGrad)`,
+    );
   }
   launchTiledForward(s, inputGradDims(d), dout, weight, null, dinp, {
     flipped: d,
@@ -607,9 +602,9 @@ export function launchTiledInputGrad(
 }
 
 /**
- * The backward on the tiled schedule: dinp (null for none) and dweight with dbias (null for
- * none) from dout, sharing dout's padded rows between the two (unit stride), and reading the
- * input's rows that the forward kept (`rows`, from {@link padInputRows}).
+ * The backward on the tiled schedule: dinp (unit stride only; null for none) and dweight
+ * with dbias (null for none) from dout, sharing dout's padded rows between the two, and
+ * reading the input's rows that the forward kept (`rows`, from {@link padInputRows}).
  */
 export function launchTiledBackward(
   s: TiledSchedule,
@@ -620,8 +615,7 @@ export function launchTiledBackward(
   // dout's rows padded once for dinp, and read by the weight gradient too
   let doutRows: ConvRows | undefined;
   if (g.dinp) {
-    const unit = d.sh === 1 && d.sw === 1;
-    if (unit && g.dweight) doutRows = paddedRows(s, inputGradDims(d), b.dout);
+    if (g.dweight) doutRows = paddedRows(s, inputGradDims(d), b.dout);
     launchTiledInputGrad(s, d, b.dout, b.weight, g.dinp, { doutRows });
   }
   if (g.dweight) {

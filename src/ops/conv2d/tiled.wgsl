@@ -1,18 +1,17 @@
 // 2-D convolution, the llvmpipe schedule (tiled.ts): register-tiled kernels measured on
-// Mesa's llvmpipe (lavapipe, Vulkan on the CPU). They compute the float64 reference's sums
-// (reference.ts):
+// Mesa's llvmpipe (lavapipe, Vulkan on the CPU) and chosen only there. They compute what the
+// plain kernels of conv2d.wgsl compute, the float64 reference's sums (reference.ts):
 //
 //   forward          out[n, o, y, x]  = bias[o] + sum_{c, ky, kx} inp[n, c, y*SH - PH + ky, x*SW - PW + kx]
 //                                                               * weight[o, c, ky, kx]
 //   dinp (SH = SW = 1) dinp[n, c, i, j] = sum_{o, ky, kx} dout[n, o, i + PH - ky, j + PW - kx]
 //                                                       * weight[o, c, ky, kx]
-//   backward_inp     dinp[n, c, i, j] = sum_{o, ky, kx} dout[n, o, y, x] * weight[o, c, ky, kx]
-//                                       over y*SH - PH + ky = i, x*SW - PW + kx = j (any stride)
 //   backward_weight  dweight[o, c, ky, kx] = sum_{n, y, x} dout[n, o, y, x] * inp[n, c, y*SH - PH + ky, ...]
 //                    dbias[o]              = sum_{n, y, x} dout[n, o, y, x]
 //
 // inp is read as 0 outside [0, H) x [0, W). All tensors are contiguous, row-major:
-// inp [N, C, H, W], weight [O, C, KH, KW], out [N, O, OH, OW].
+// inp [N, C, H, W], weight [O, C, KH, KW], out [N, O, OH, OW]. The dinp of a strided
+// convolution is conv2d.wgsl's plain backward_inp on every schedule.
 //
 // What the layout is built around (measured on llvmpipe, the CPU adapter): every
 // per-thread load from a storage buffer is a loop over the 8 SIMD lanes, so loads, not
@@ -43,14 +42,12 @@
 //
 // dinp with unit stride is itself a convolution: dout correlated with the weight flipped in
 // ky and kx and transposed in (o, c), with padding KH-1-PH and KW-1-PW. The host runs
-// `forward` for it, on the weight repacked by pack_weight_flipped. Other strides use
-// `backward_inp` (one thread per dinp element, gathering the outputs whose window covers it).
-// That padding is wide (4 columns each side at 5x5), so the host dispatches the forward once
-// per run of pixel blocks (of one tile, from pixel xb0 of every row) whose taps read real
-// values in the same range [KX_LO, KX_HI): the taps, and whole tap blocks, that would read
-// only padding are skipped at compile time, and the runs' tiles are chosen so that few
-// pixels past the row and few padding taps are computed. (Rows need no such split: each
-// thread loops over the ky whose row exists.)
+// `forward` for it, on the weight repacked by pack_weight_flipped. That padding is wide (4
+// columns each side at 5x5), so the host dispatches the forward once per run of pixel blocks
+// (of one tile, from pixel xb0 of every row) whose taps read real values in the same range
+// [KX_LO, KX_HI): the taps, and whole tap blocks, that would read only padding are skipped at
+// compile time, and the runs' tiles are chosen so that few pixels past the row and few padding
+// taps are computed. (Rows need no such split: each thread loops over the ky whose row exists.)
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
 // (tile, lane group, row range), the tile being 4 OQ output channels o0.. x CT sets of
@@ -81,7 +78,6 @@
 //   pad_rows(_scalar)      0 params, 1 inp,     2 rows
 //   pack_weight(_flipped)  0 params, 1 weight,  2 wpack
 //   forward                0 params, 1 rows,    2 wpack (uniform), 3 out,  4 bias, 5 wpack (storage)
-//   backward_inp           0 params, 1 dout,    2 weight,  3 dinp
 //   backward_weight        0 params, 1 rows,    2 dout rows, 3 part,   4 partb
 //   reduce_weight          0 params, 1 part,    2 partb,   3 dweight,  4 dbias
 // Overrides that look redundant with the params (KH, KW, TAIL, FULL_SETS) are there to fold
@@ -148,11 +144,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> src1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> prows: array<vec4<f32>>;
-
-// backward_inp (strided)
-@group(0) @binding(1) var<storage, read> dout_flat: array<f32>;
-@group(0) @binding(2) var<storage, read> weight_flat: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dinp: array<f32>;
 
 // backward_weight
 @group(0) @binding(2) var<storage, read> dout: array<vec4<f32>>;
@@ -497,39 +488,6 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   store_octet(n, o0, y, x0, a0, a1, a2, a3, a4, a5, a6, a7);
   if (TW >= 8u) { store_octet(n, o0, y, x0 + 4u, b0, b1, b2, b3, b4, b5, b6, b7); }
   if (TW == 12u) { store_octet(n, o0, y, x0 + 8u, c0, c1, c2, c3, c4, c5, c6, c7); }
-}
-
-// ---------------------------------------------------------------------------------------
-// dinp for any stride: one thread per dinp element, gathering over the (o, ky, kx) whose
-// output position (y, x) = ((i + PH - ky) / SH, (j + PW - kx) / SW) is whole and in range.
-
-@compute @workgroup_size(WG)
-fn backward_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_id) lid: vec3<u32>) {
-  let idx = linear_id(wid, nwg, lid);
-  if (idx >= p.total) { return; }
-  let ix = i32(idx % p.w);
-  let iy = i32((idx / p.w) % p.h);
-  let c = (idx / (p.w * p.h)) % p.c;
-  let n = idx / (p.w * p.h * p.c);
-  var s = 0.0;
-  for (var o = 0u; o < p.o; o++) {
-    for (var ky = 0u; ky < p.kh; ky++) {
-      let ty = iy + p.ph - i32(ky);
-      if (ty < 0 || ty % i32(p.sh) != 0) { continue; }
-      let y = u32(ty) / p.sh;
-      if (y >= p.oh) { continue; }
-      for (var kx = 0u; kx < p.kw; kx++) {
-        let tx = ix + p.pw - i32(kx);
-        if (tx < 0 || tx % i32(p.sw) != 0) { continue; }
-        let x = u32(tx) / p.sw;
-        if (x >= p.ow) { continue; }
-        s += dout_flat[((n * p.o + o) * p.oh + y) * p.ow + x] *
-          weight_flat[((o * p.c + c) * p.kh + ky) * p.kw + kx];
-      }
-    }
-  }
-  dinp[idx] = s;
 }
 
 // ---------------------------------------------------------------------------------------
