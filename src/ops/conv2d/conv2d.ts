@@ -52,7 +52,7 @@ export interface ConvSchedule extends Schedule {
 /**
  * The plain schedule: one thread per element of the result (out, dinp, dweight, dbias),
  * looping over its terms as the float64 reference does. Chosen on every adapter without a
- * measured schedule; on llvmpipe it takes 16-68x the llvmpipe schedule's time on LeNet's
+ * measured schedule; on llvmpipe it takes 17-61x the llvmpipe schedule's time on LeNet's
  * passes (see {@link CONV_LLVMPIPE}).
  *
  * @example
@@ -92,7 +92,8 @@ export const CONV_LLVMPIPE: TiledSchedule = {
     "step A/B against the one before (interleaved medians; commits 3b011ac to 85c7239): " +
     "LeNet's passes at 72-167% of the best matmul's GFLOP/s in the same round (medians of 3 " +
     "runs at 8849cde, AMD EPYC; 84-154% at c0ff1d1, Intel Xeon: bench/README.md); the plain " +
-    "schedule takes 16-68x its time on LeNet+BN's six passes (conv2d_bench, AMD EPYC)",
+    "schedule takes 17-61x its time on LeNet+BN's six passes (medians of 6 conv2d_bench runs, " +
+    "AMD EPYC: bench/README.md)",
   tiling: LLVMPIPE_TILING,
 };
 
