@@ -115,3 +115,21 @@ Deno.test({
     ok(plot.includes("@observablehq/plot") && plot.includes("@napi-rs/canvas"), plot);
   },
 });
+
+Deno.test("every op's list of schedules is in src/ops/schedules.ts, and no adapter test elsewhere", () => {
+  const lists = tsFiles("src/ops").flatMap((f) =>
+    [...Deno.readTextFileSync(root + f).matchAll(/^export const ([A-Z0-9_]+_SCHEDULES)\b/gm)].map(
+      (m) => m[1],
+    )
+  );
+  ok(lists.length >= 4, `found ${lists}`);
+  const table = Deno.readTextFileSync(root + "src/ops/schedules.ts");
+  deepEqual(lists.filter((l) => !new RegExp(`:\\s*${l}\\b`).test(table)), []);
+  // Per-adapter choices go through the profile (src/gpu/profile.ts), nowhere else.
+  const branches = tsFiles("src").filter((f) => !f.startsWith("src/gpu/")).filter((f) =>
+    /adapterInfo\.isFallbackAdapter|\.measured\s*===/.test(
+      Deno.readTextFileSync(root + f).replace(/\/\*[\s\S]*?\*\//g, ""), // not in JSDoc examples
+    )
+  );
+  deepEqual(branches, []);
+});

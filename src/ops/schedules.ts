@@ -9,6 +9,7 @@
 import type { Schedule } from "../gpu/profile.ts";
 import { BATCH_NORM_SCHEDULES } from "./batch_norm/batch_norm.ts";
 import { BLOCK_NORM_SCHEDULES } from "./block_norm/block_norm.ts";
+import { CONV2D_SCHEDULES } from "./conv2d/conv2d.ts";
 import { LINEAR_SCHEDULES } from "./linear/linear.ts";
 import { POOL_SCHEDULES } from "./pool/pool.ts";
 
@@ -28,6 +29,7 @@ import { POOL_SCHEDULES } from "./pool/pool.ts";
 export const SCHEDULES: Readonly<Record<string, readonly Schedule[]>> = {
   batch_norm: BATCH_NORM_SCHEDULES,
   block_norm: BLOCK_NORM_SCHEDULES,
+  conv2d: CONV2D_SCHEDULES,
   linear: LINEAR_SCHEDULES,
   pool: POOL_SCHEDULES,
 };

@@ -398,7 +398,7 @@ async function main(args: string[]): Promise<number> {
       const n = Object.keys(sources).length;
       if (gaps.entryPoints.length || gaps.variants.length) {
         failures.push({
-          name: "coverage: every kernel entry point ran in the browser",
+          name: "coverage: every kernel entry point and every schedule ran in the browser",
           file: "tests/browser/coverage.ts",
           error: [
             ...gaps.entryPoints.map((k) => `  entry point never created: ${k}`),
@@ -406,12 +406,16 @@ async function main(args: string[]): Promise<number> {
             opts.filters.length ? "  (a filtered run: --no-coverage skips this check)" : "",
           ].join("\n"),
         });
-        console.log("coverage: every kernel entry point ran in the browser ... FAILED");
+        console.log(
+          "coverage: every kernel entry point and every schedule ran in the browser ... FAILED",
+        );
       } else {
         passed++;
         console.log(
-          `coverage: every kernel entry point ran in the browser ... ok ` +
-            `(${created.size} entry points of ${n} .wgsl files)`,
+          `coverage: every kernel entry point and every schedule ran in the browser ... ok ` +
+            `(${created.size} entry points of ${n} .wgsl files; schedules ${
+              [...marked].sort().join(", ")
+            })`,
         );
       }
     }

@@ -1,4 +1,4 @@
-import { ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -6,15 +6,22 @@ import { tidy } from "../../src/tensor/tidy.ts";
 import { noGrad } from "../../src/tensor/autograd.ts";
 import { memoryStats, sizeClass } from "../../src/gpu/buffer_pool.ts";
 import {
-  columnPlan,
   conv2d,
-  CONV_TILES,
-  launchConvForward,
-  launchConvInputGrad,
-  launchConvWeightGrad,
+  CONV2D_SCHEDULES,
+  CONV_LLVMPIPE,
+  CONV_PLAIN,
+  type ConvSchedule,
+  convSchedule,
 } from "../../src/ops/conv2d/conv2d.ts";
+import {
+  columnPlan,
+  CONV_TILES,
+  launchTiledForward,
+  launchTiledInputGrad,
+  launchTiledWeightGrad,
+} from "../../src/ops/conv2d/tiled.ts";
 import { slidingWindow } from "../../src/ops/window.ts";
-import { deviceSync } from "../../src/gpu/device.ts";
+import { adapterProfile } from "../../src/gpu/device.ts";
 import {
   type ConvDims,
   refConv2dBackward,
@@ -72,10 +79,68 @@ Deno.test("conv2d reference backward matches central differences", () => {
   }
 });
 
-// [N, C, H, W], [O, KH, KW], stride, padding: batch 1 and 3, one channel, primes, kernels
-// 1/3/5, 7x7 inputs, stride 2, padding 1, widths that are and are not multiples of 4 (the
-// vec4 paths), the two LeNet convolutions (and the book's padded first one and its second).
-const CASES: [number[], number[], number[]?, number[]?][] = [
+/** The fused activations conv2d takes, as float64 functions of the biased sum, and their slopes. */
+const ACTIVATIONS = {
+  relu: { f: (v: number) => Math.max(v, 0), slope: (v: number) => (v > 0 ? 1 : 0) },
+  sigmoid: {
+    f: (v: number) => 1 / (1 + Math.exp(-v)),
+    slope: (v: number) => Math.exp(-v) / (1 + Math.exp(-v)) ** 2,
+  },
+};
+
+/**
+ * conv2d on `schedule` through autograd (forward, then backward from a seeded dout) against
+ * the float64 reference: out, dinp, dweight and dbias.
+ */
+async function checkConv(
+  schedule: ConvSchedule,
+  [inShape, wShape, stride = [1, 1], padding = [0, 0]]: ConvCase,
+  withBias: boolean,
+  activation?: keyof typeof ACTIVATIONS,
+): Promise<void> {
+  const d = dims(inShape, wShape, stride, padding);
+  const [OH, OW] = refConvOutSize(d);
+  const rng = new Rng(d.n * 7 + d.c * 11 + d.h * 13 + d.o * 17 + d.kh);
+  const x = randArray(d.n * d.c * d.h * d.w, rng);
+  const w = randArray(d.o * d.c * d.kh * d.kw, rng);
+  const b = randArray(d.o, rng);
+  const dy = randArray(d.n * d.o * OH * OW, rng);
+  const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
+  const weight = Tensor.from(w, { shape: [d.o, d.c, d.kh, d.kw], requiresGrad: true });
+  const bias = withBias ? Tensor.from(b, { shape: [d.o], requiresGrad: true }) : null;
+  const out = conv2d(inp, weight, bias, {
+    stride: stride as [number, number],
+    padding: padding as [number, number],
+    activation,
+    schedule,
+  });
+  ok(out.shape.join() === [d.n, d.o, OH, OW].join(), `output shape ${out.shape}`);
+  out.backward(Tensor.from(dy, out.shape));
+  // the activation's output, and dout through it, from the float64 biased sums
+  const pre = refConv2dForward(x, w, withBias ? b : null, d);
+  const act = activation ? ACTIVATIONS[activation] : null;
+  const want = act ? pre.map(act.f) : pre;
+  const dpre = act ? pre.map((v, i) => dy[i] * act.slope(v)) : Float64Array.from(dy);
+  // float32 sums of K products of unit normals: error ~ sqrt(K) * eps * |terms|
+  const tol = (k: number) => ({ atol: 1e-6 * Math.sqrt(k) * 8, rtol: 1e-5 });
+  assertClose(await out.toArray(), want, tol(d.c * d.kh * d.kw), "out");
+  const g = refConv2dBackward(x, w, dpre, d);
+  assertClose(await inp.grad!.toArray(), g.dinp, tol(d.o * d.kh * d.kw), "dinp");
+  assertClose(await weight.grad!.toArray(), g.dweight, tol(d.n * OH * OW), "dweight");
+  if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(d.n * OH * OW), "dbias");
+}
+
+/** [N, C, H, W], [O, KH, KW], stride, padding. */
+type ConvCase = [number[], number[], number[]?, number[]?];
+
+const caseName = (s: ConvSchedule, [inShape, [o, kh, kw], stride, padding]: ConvCase) =>
+  `conv2d@${s.name} vs float64 reference: inp [${inShape}] weight [${[o, inShape[1], kh, kw]}]` +
+  ` stride ${stride ?? [1, 1]} padding ${padding ?? [0, 0]}`;
+
+// Batch 1, 2 and 3, one channel, primes, kernels 1/3/5, 7x7 inputs, stride 2, padding 1,
+// widths that are and are not multiples of 4 (the vec4 paths), the two LeNet convolutions
+// (and the book's padded first one and its second), on every schedule.
+const CASES: ConvCase[] = [
   [[1, 1, 1, 1], [1, 1, 1]],
   [[1, 1, 7, 7], [1, 3, 3]],
   [[3, 1, 7, 7], [5, 3, 3], [2, 2], [1, 1]],
@@ -98,45 +163,55 @@ const CASES: [number[], number[], number[]?, number[]?][] = [
   [[1, 2, 6, 9], [3, 3, 3]],
 ];
 
-for (const [inShape, wShape, stride = [1, 1], padding = [0, 0]] of CASES) {
-  for (const withBias of [true, false]) {
-    const d = dims(inShape, wShape, stride, padding);
-    const [OH, OW] = refConvOutSize(d);
+for (const schedule of CONV2D_SCHEDULES) {
+  for (const c of CASES) {
+    for (const withBias of [true, false]) {
+      gpuTest(
+        `${caseName(schedule, c)}${withBias ? " +bias" : ""}`,
+        () => checkConv(schedule, c, withBias),
+      );
+    }
+  }
+}
+
+// The fused activations: applied to the biased sum once it is whole (after the last slice
+// of a split sum, below), their gradient taken from the saved output. Padded, strided and
+// odd shapes, LeNet's conv2.
+const ACTIVATION_CASES: ConvCase[] = [
+  [[2, 3, 7, 7], [5, 3, 3], [1, 1], [1, 1]],
+  [[3, 2, 9, 8], [4, 3, 3], [2, 2], [1, 0]],
+  [[4, 6, 12, 12], [16, 5, 5]],
+];
+
+for (const schedule of CONV2D_SCHEDULES) {
+  for (const c of ACTIVATION_CASES) {
+    for (const activation of ["relu", "sigmoid"] as const) {
+      gpuTest(
+        `${caseName(schedule, c)} +bias, ${activation} fused`,
+        () => checkConv(schedule, c, true, activation),
+      );
+    }
+  }
+}
+
+// Sums longer than llvmpipe's loops run (65535 iterations, then a silent end): C*KH*KW terms
+// per output (forward), O*KH*KW per input (dinp), N*OH*OW per weight (dweight; also LeNet's
+// conv1 above, 147456). The plain schedule cuts each into slices of at most MAX_LOOP
+// iterations, one dispatch each, which must add up; the tiled one splits its own way. ReLU,
+// not sigmoid: a sum of 65700 unit-normal products saturates a sigmoid, which would hide a
+// dropped slice.
+const LONG_SUMS: ConvCase[] = [
+  [[1, 7300, 3, 3], [2, 3, 3], [1, 1], [1, 1]], // forward: 65700 terms
+  [[1, 2, 3, 3], [7300, 3, 3], [1, 1], [1, 1]], // dinp: 65700 terms
+  [[64, 2, 40, 40], [3, 4, 4], [1, 1], [0, 0]], // dweight: 87616 terms
+  [[80, 1, 70, 70], [2, 3, 3], [2, 2], [1, 1]], // dweight, strided: 98000 terms
+];
+
+for (const schedule of CONV2D_SCHEDULES) {
+  for (const c of LONG_SUMS) {
     gpuTest(
-      `conv2d forward/backward vs float64 reference: inp [${inShape}] weight [${[
-        d.o,
-        d.c,
-        d.kh,
-        d.kw,
-      ]}] stride ${stride} padding ${padding}${withBias ? " +bias" : ""}`,
-      async () => {
-        const rng = new Rng(d.n * 7 + d.c * 11 + d.h * 13 + d.o * 17 + d.kh);
-        const x = randArray(d.n * d.c * d.h * d.w, rng);
-        const w = randArray(d.o * d.c * d.kh * d.kw, rng);
-        const b = randArray(d.o, rng);
-        const dy = randArray(d.n * d.o * OH * OW, rng);
-        const inp = Tensor.from(x, { shape: inShape, requiresGrad: true });
-        const weight = Tensor.from(w, { shape: [d.o, d.c, d.kh, d.kw], requiresGrad: true });
-        const bias = withBias ? Tensor.from(b, { shape: [d.o], requiresGrad: true }) : null;
-        const out = conv2d(inp, weight, bias, {
-          stride: stride as [number, number],
-          padding: padding as [number, number],
-        });
-        ok(out.shape.join() === [d.n, d.o, OH, OW].join(), `output shape ${out.shape}`);
-        out.backward(Tensor.from(dy, out.shape));
-        // float32 sums of K products of unit normals: error ~ sqrt(K) * eps * |terms|
-        const tol = (k: number) => ({ atol: 1e-6 * Math.sqrt(k) * 8, rtol: 1e-5 });
-        assertClose(
-          await out.toArray(),
-          refConv2dForward(x, w, withBias ? b : null, d),
-          tol(d.c * d.kh * d.kw),
-          "out",
-        );
-        const g = refConv2dBackward(x, w, dy, d);
-        assertClose(await inp.grad!.toArray(), g.dinp, tol(d.o * d.kh * d.kw), "dinp");
-        assertClose(await weight.grad!.toArray(), g.dweight, tol(d.n * OH * OW), "dweight");
-        if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(d.n * OH * OW), "dbias");
-      },
+      `${caseName(schedule, c)} +bias, relu fused: sums past 65535 terms`,
+      () => checkConv(schedule, c, true, "relu"),
     );
   }
 }
@@ -163,11 +238,13 @@ function kernelCase([inShape, [o, kh, kw], stride, padding]: KernelCase, seed: n
   return { d, ref, x, w, b, dy };
 }
 
-// Every register tile of the forward kernel (which also computes dinp at unit stride), not
-// only the one the default picks per shape: channel counts that are one block with absent
-// channels (TAIL), several blocks with a partial last one, rows that are not whole tiles,
-// padding wider than a tile, and a stride (the gathered path). Each against the float64
-// reference.
+// The llvmpipe schedule's own machinery, on whatever adapter runs the tests.
+//
+// Every register tile of the tiled forward kernel (which also computes dinp at unit
+// stride), not only the one the cost model picks per shape: channel counts that are one
+// block with absent channels (TAIL), several blocks with a partial last one, rows that are
+// not whole tiles, padding wider than a tile, and a stride (the gathered path; its dinp is
+// the plain kernel's). Each against the float64 reference.
 const TILE_CASES: KernelCase[] = [
   [[2, 3, 9, 13], [5, 3, 3], [1, 1], [1, 1]],
   [[2, 2, 7, 11], [13, 5, 5], [1, 1], [2, 2]],
@@ -182,7 +259,7 @@ const TILE_CASES: KernelCase[] = [
 for (const tileCase of TILE_CASES) {
   const [inShape, [o, kh, kw], stride, padding] = tileCase;
   gpuTest(
-    `conv2d tiles ${
+    `conv2d@llvmpipe tiles ${
       CONV_TILES.map((t) => `${t.channels}x${t.pixels}`)
     } vs float64 reference: inp [${inShape}] weight [${[
       o,
@@ -204,10 +281,13 @@ for (const tileCase of TILE_CASES) {
       for (const tile of CONV_TILES) {
         const what = `tile ${tile.channels} x ${tile.pixels}`;
         const out = Tensor.empty([d.n, o, d.oh, d.ow]);
-        launchConvForward(d, inp.buffer, weight.buffer, bias.buffer, out.buffer, { tile });
+        launchTiledForward(CONV_LLVMPIPE, d, inp.buffer, weight.buffer, bias.buffer, out.buffer, {
+          tile,
+        });
         assertClose(await out.toArray(), want, tol(d.c * kh * kw), `${what}: out`);
+        if (d.sh !== 1 || d.sw !== 1) continue;
         const dinp = Tensor.empty(inShape);
-        launchConvInputGrad(d, dout.buffer, weight.buffer, dinp.buffer, { tile });
+        launchTiledInputGrad(CONV_LLVMPIPE, d, dout.buffer, weight.buffer, dinp.buffer, { tile });
         assertClose(await dinp.toArray(), wantDinp, tol(o * kh * kw), `${what}: dinp`);
       }
     },
@@ -220,7 +300,7 @@ for (const tileCase of TILE_CASES) {
 // drop a term), the runs must tile the row from pixel 0 without gaps or overlaps, and a
 // plan's tiles share a channel count (one packed weight). That default plans mix tiles is
 // what the float64 checks above exercise for [8,1,28,28] padded by 2 and [3,2,14,14]'s dinp.
-gpuTest("conv2d column plans cover each row once and skip only padding taps", () => {
+gpuTest("conv2d@llvmpipe column plans cover each row once and skip only padding taps", () => {
   const lenet: KernelCase[] = [
     [[256, 1, 28, 28], [6, 5, 5], [1, 1], [0, 0]],
     [[256, 6, 12, 12], [16, 5, 5], [1, 1], [0, 0]],
@@ -233,7 +313,7 @@ gpuTest("conv2d column plans cover each row once and skip only padding taps", ()
   for (const kc of [...TILE_CASES, ...lenet]) {
     const { d } = kernelCase(kc, 1);
     for (const tile of [undefined, ...CONV_TILES]) {
-      const runs = columnPlan(d, tile);
+      const runs = columnPlan(CONV_LLVMPIPE, d, tile);
       const what = `[${kc[0]}] o ${d.o} pad ${d.pw} (${
         tile ? `${tile.channels}x${tile.pixels}` : "default"
       })`;
@@ -257,14 +337,10 @@ gpuTest("conv2d column plans cover each row once and skip only padding taps", ()
       if (!tile && new Set(runs.map((r) => r.tile)).size > 1) mixed++;
     }
   }
-  // on llvmpipe, where the wide tiles are used (a GPU has one tile of 8 channels)
-  if (deviceSync().adapterInfo.isFallbackAdapter) {
-    ok(mixed > 0, "no default plan mixes tiles: the cost model no longer chooses by block");
-  }
+  ok(mixed > 0, "no default plan mixes tiles: the cost model no longer chooses by block");
 });
 
-// The weight gradient's tiles of 4 and of 8 output channels (OQ 1 and 2), whichever the
-// adapter picks: channels that fill a tile, that leave the last one partial (5, 13), one
+// The tiled weight gradient's tiles of 4 and of 8 output channels (OQ 1 and 2): channels that fill a tile, that leave the last one partial (5, 13), one
 // input channel (sets along the kernel rows), a stride (4 channels only: 8 are refused),
 // against the float64 reference.
 const WEIGHT_CASES: KernelCase[] = [
@@ -278,7 +354,7 @@ const WEIGHT_CASES: KernelCase[] = [
 for (const weightCase of WEIGHT_CASES) {
   const [inShape, [o, kh, kw], stride, padding] = weightCase;
   gpuTest(
-    `conv2d dweight, tiles of 4 and 8 channels vs float64 reference: inp [${inShape}] ` +
+    `conv2d@llvmpipe dweight, tiles of 4 and 8 channels vs float64 reference: inp [${inShape}] ` +
       `weight [${[o, inShape[1], kh, kw]}] stride ${stride} padding ${padding}`,
     async () => {
       const { d, ref, x, w, dy } = kernelCase(weightCase, o * 17 + kh);
@@ -290,7 +366,15 @@ for (const weightCase of WEIGHT_CASES) {
       for (const quads of unit ? [1, 2] as const : [1] as const) {
         const dweight = Tensor.empty([o, d.c, kh, kw]);
         const dbias = Tensor.empty([o]);
-        launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer, { quads });
+        launchTiledWeightGrad(
+          CONV_LLVMPIPE,
+          d,
+          inp.buffer,
+          dout.buffer,
+          dweight.buffer,
+          dbias.buffer,
+          { quads },
+        );
         assertClose(await dweight.toArray(), want.dweight, tol, `${quads} quads: dweight`);
         assertClose(await dbias.toArray(), want.dbias, tol, `${quads} quads: dbias`);
       }
@@ -298,10 +382,17 @@ for (const weightCase of WEIGHT_CASES) {
   );
 }
 
-// conv2d keeps the input's padded rows (W = 14: rows of 16) from the forward for the weight
-// gradient: held by the graph, freed once backward has run through it or the graph is
-// dropped (with or without a tidy() scope), and nothing held when no graph is recorded.
-gpuTest("conv2d frees the padded input rows it keeps for the weight gradient", () => {
+// conv2d on the llvmpipe schedule keeps the input's padded rows (W = 14: rows of 16) from the
+// forward for the weight gradient: held by the graph, freed once backward has run through it
+// or the graph is dropped (with or without a tidy() scope), and nothing held when no graph is
+// recorded. The plain schedule pads nothing and keeps nothing.
+gpuTest("conv2d@llvmpipe frees the padded input rows it keeps for the weight gradient", () => {
+  const conv = (
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | null = null,
+    schedule: ConvSchedule = CONV_LLVMPIPE,
+  ) => conv2d(x, w, b, { schedule });
   const x = Tensor.rand([2, 3, 14, 14], { seed: 5 });
   const w = Tensor.rand([4, 3, 5, 5], { seed: 6, requiresGrad: true });
   const outBytes = sizeClass(4 * 2 * 4 * 10 * 10);
@@ -310,24 +401,24 @@ gpuTest("conv2d frees the padded input rows it keeps for the weight gradient", (
     w.grad?.dispose();
     w.grad = null;
   };
-  tidy(() => conv2d(x, w).sum().backward()); // warm-up: kernels' permanent helpers
+  tidy(() => conv(x, w).sum().backward()); // warm-up: kernels' permanent helpers
   dropGrad();
   const start = memoryStats().liveBytes;
   tidy(() => {
-    conv2d(x, w);
+    conv(x, w);
     const held = memoryStats().liveBytes - start;
     ok(held === outBytes + rowBytes, `graph recorded: ${held} bytes live, expected out + rows`);
   });
   ok(memoryStats().liveBytes === start, "dropped graph: its padded rows were not freed");
   // the same without a tidy() scope to dispose them: freeing the output releases its node
-  conv2d(x, w).dispose();
+  conv(x, w).dispose();
   ok(memoryStats().liveBytes === start, "output disposed: its graph's padded rows leaked");
-  tidy(() => conv2d(x, w).sum().backward());
+  tidy(() => conv(x, w).sum().backward());
   const grad = sizeClass(4 * 4 * 3 * 5 * 5);
   ok(memoryStats().liveBytes === start + grad, "after backward: more than w.grad stays live");
   dropGrad();
   noGrad(() => {
-    const y = conv2d(x, w);
+    const y = conv(x, w);
     const held = memoryStats().liveBytes - start;
     ok(held === outBytes, `no grad: ${held} bytes live, expected only the output's`);
     y.dispose();
@@ -336,20 +427,28 @@ gpuTest("conv2d frees the padded input rows it keeps for the weight gradient", (
   // the rows are kept for it as well, and freed with the graph
   const w0 = w.detach();
   const b = Tensor.rand([4], { seed: 7, requiresGrad: true });
-  tidy(() => conv2d(x, w0, b).sum().backward()); // warm-up: the kernels with a bias
+  tidy(() => conv(x, w0, b).sum().backward()); // warm-up: the kernels with a bias
   b.grad?.dispose();
   b.grad = null;
   const before = memoryStats().liveBytes;
   tidy(() => {
-    conv2d(x, w0, b);
+    conv(x, w0, b);
     const held = memoryStats().liveBytes - before;
     ok(held === outBytes + rowBytes, `bias only: ${held} bytes live, expected out + rows`);
   });
   ok(memoryStats().liveBytes === before, "bias only: the padded rows were not freed");
+  tidy(() => conv(x, w, null, CONV_PLAIN).sum().backward()); // warm-up: the plain kernels
+  dropGrad();
+  tidy(() => {
+    conv(x, w, null, CONV_PLAIN);
+    const held = memoryStats().liveBytes - before;
+    ok(held === outBytes, `plain: ${held} bytes live, expected only the output's`);
+  });
 });
 
 gpuTest("conv2d errors name the bad shape and the fix", () => {
   const w = Tensor.zeros([6, 1, 5, 5]);
+  const plain = { schedule: CONV_PLAIN };
   const cases: [() => unknown, string][] = [
     [() => conv2d(Tensor.zeros([256, 3, 28, 28]), w), "got [256, 3, 28, 28]"],
     [() => conv2d(Tensor.zeros([256, 784]), w), "expects input [N, 1, H, W]"],
@@ -362,15 +461,27 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
       const x = Tensor.zeros([1, 1, 8, 8]);
       const d = { ...slidingWindow("test", x.shape, [5, 5], [2, 1], [0, 0]), o: 6 };
       const dy = Tensor.zeros([1, 6, d.oh, d.ow]);
-      launchConvWeightGrad(d, x.buffer, dy.buffer, w.buffer, null, { quads: 2 });
+      launchTiledWeightGrad(CONV_LLVMPIPE, d, x.buffer, dy.buffer, w.buffer, null, { quads: 2 });
     }, "tiles of 8 channels (quads 2) need unit stride, got [2, 1]"],
     [() => {
       const x = Tensor.zeros([1, 1, 8, 8]);
       const d = { ...slidingWindow("test", x.shape, [5, 5], [1, 1], [0, 0]), o: 6 };
       const out = Tensor.empty([1, 6, 4, 4]);
       const tile = { channels: 4, pixels: 12 } as const;
-      launchConvForward(d, x.buffer, w.buffer, null, out.buffer, { tile });
+      launchTiledForward(CONV_LLVMPIPE, d, x.buffer, w.buffer, null, out.buffer, { tile });
     }, "no 4 x 12 tile (channels x pixels); the kernel has 4 x 8, 8 x 4, 8 x 8, 8 x 12"],
+    [() => {
+      const x = Tensor.zeros([1, 1, 8, 8]);
+      const d = { ...slidingWindow("test", x.shape, [5, 5], [2, 2], [0, 0]), o: 6 };
+      const dy = Tensor.zeros([1, 6, d.oh, d.ow]);
+      launchTiledInputGrad(CONV_LLVMPIPE, d, dy.buffer, w.buffer, x.buffer);
+    }, "the tiled input gradient needs unit stride, got [2, 2]"],
+    // a kernel of more taps than a plain thread loops over (MAX_LOOP 16384): refused, not
+    // cut short in silence
+    [
+      () => conv2d(Tensor.zeros([1, 1, 129, 129]), Tensor.zeros([1, 1, 129, 129]), null, plain),
+      "a 129x129 kernel has 16641 taps, more than the plain schedule's threads loop over",
+    ],
   ];
   for (const [fn, want] of cases) {
     let msg = "";
@@ -383,22 +494,95 @@ gpuTest("conv2d errors name the bad shape and the fix", () => {
   }
 });
 
-gpuTest("conv2d matches PyTorch: forward and gradients (fixture)", async () => {
-  for (const f of fx.conv) {
-    const what = `conv2d [${f.x_shape}] * [${f.w_shape}] stride ${f.stride} padding ${f.padding}`;
-    const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
-    const w = Tensor.from(f.w, { shape: f.w_shape, requiresGrad: true });
-    const b = Tensor.from(f.b, { shape: [f.w_shape[0]], requiresGrad: true });
-    const y = conv2d(x, w, b, { // a JSON import types pairs as number[]
-      stride: f.stride as [number, number],
-      padding: f.padding as [number, number],
-    });
-    ok(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
-    y.backward(Tensor.from(f.dy, f.y_shape));
-    const tol = { atol: 1e-5, rtol: 1e-5 };
-    assertClose(await y.toArray(), f.y, tol, `${what}: y`);
-    assertClose(await x.grad!.toArray(), f.dx, tol, `${what}: dx`);
-    assertClose(await w.grad!.toArray(), f.dw, tol, `${what}: dw`);
-    assertClose(await b.grad!.toArray(), f.db, tol, `${what}: db`);
+for (const schedule of CONV2D_SCHEDULES) {
+  gpuTest(`conv2d@${schedule.name} matches PyTorch: forward and gradients (fixture)`, async () => {
+    for (const f of fx.conv) {
+      const what = `conv2d [${f.x_shape}] * [${f.w_shape}] stride ${f.stride} padding ${f.padding}`;
+      const x = Tensor.from(f.x, { shape: f.x_shape, requiresGrad: true });
+      const w = Tensor.from(f.w, { shape: f.w_shape, requiresGrad: true });
+      const b = Tensor.from(f.b, { shape: [f.w_shape[0]], requiresGrad: true });
+      const y = conv2d(x, w, b, { // a JSON import types pairs as number[]
+        stride: f.stride as [number, number],
+        padding: f.padding as [number, number],
+        schedule,
+      });
+      ok(y.shape.join() === f.y_shape.join(), `${what}: shape ${y.shape}`);
+      y.backward(Tensor.from(f.dy, f.y_shape));
+      const tol = { atol: 1e-5, rtol: 1e-5 };
+      assertClose(await y.toArray(), f.y, tol, `${what}: y`);
+      assertClose(await x.grad!.toArray(), f.dx, tol, `${what}: dx`);
+      assertClose(await w.grad!.toArray(), f.dw, tol, `${what}: dw`);
+      assertClose(await b.grad!.toArray(), f.db, tol, `${what}: db`);
+    }
+  });
+}
+
+/**
+ * The labels of the pipelines `fn` launches, without their constants ("conv2d.forward@plain"):
+ * every launch sets its pipeline on the compute pass, so a spy on setPipeline sees them all,
+ * cached or not.
+ */
+function launchLabels(fn: () => void): string[] {
+  const proto = GPUComputePassEncoder.prototype;
+  const setPipeline = proto.setPipeline;
+  const labels: string[] = [];
+  proto.setPipeline = function (this: GPUComputePassEncoder, p: GPUComputePipeline) {
+    labels.push(p.label.replace(/: .*$/, "")); // "conv2d.forward@plain: forward(WG=64)"
+    return setPipeline.call(this, p);
+  };
+  try {
+    fn();
+  } finally {
+    proto.setPipeline = setPipeline;
   }
+  return labels;
+}
+
+/** The distinct conv2d launches of a forward and backward of [2,3,9,9] * [4,3,3,3] + bias. */
+function convLaunches(opts: { stride?: number; schedule?: ConvSchedule }): string[] {
+  const x = Tensor.randn([2, 3, 9, 9], { seed: 1, requiresGrad: true });
+  const w = Tensor.randn([4, 3, 3, 3], { seed: 2, requiresGrad: true });
+  const b = Tensor.randn([4], { seed: 3, requiresGrad: true });
+  const labels = launchLabels(() =>
+    tidy(() => conv2d(x, w, b, { padding: 1, ...opts }).sum().backward())
+  );
+  for (const t of [x, w, b]) t.grad?.dispose();
+  return [...new Set(labels.filter((l) => l.startsWith("conv2d.")))].sort();
+}
+
+gpuTest(
+  "conv2d's default schedule is convSchedule(adapterProfile()), plain where unmeasured",
+  () => {
+    const profile = adapterProfile();
+    equal(convSchedule({ ...profile, measured: null }), CONV_PLAIN);
+    equal(convSchedule({ ...profile, measured: "llvmpipe" }), CONV_LLVMPIPE);
+    const chosen = convSchedule(profile);
+    if (profile.measured === "llvmpipe") equal(chosen, CONV_LLVMPIPE);
+    const launched = convLaunches({});
+    ok(launched.length > 0, "no conv2d launch seen");
+    deepEqual(launched, convLaunches({ schedule: chosen }), `default on ${profile.description}`);
+  },
+);
+
+gpuTest("every conv2d launch is labelled conv2d.<entry>@<schedule>", () => {
+  const plain = [
+    "conv2d.backward_inp@plain",
+    "conv2d.backward_weight@plain",
+    "conv2d.forward@plain",
+  ];
+  deepEqual(convLaunches({ schedule: CONV_PLAIN }), plain);
+  deepEqual(convLaunches({ schedule: CONV_PLAIN, stride: 2 }), plain);
+  // W = 9: rows padded value by value, for the input and for dout (dinp's correlation)
+  const tiled = ["forward", "pack_weight", "pack_weight_flipped", "pad_rows_scalar"]
+    .concat(["backward_weight", "reduce_weight"]).map((e) => `conv2d.${e}@llvmpipe`).sort();
+  deepEqual(convLaunches({ schedule: CONV_LLVMPIPE }), tiled);
+  // with a stride the input gradient is the plain kernel's, and labelled so
+  deepEqual(
+    convLaunches({ schedule: CONV_LLVMPIPE, stride: 2 }),
+    [
+      "conv2d.backward_inp@plain",
+      ...["backward_weight", "forward", "pack_weight", "pad_rows_scalar", "reduce_weight"]
+        .map((e) => `conv2d.${e}@llvmpipe`),
+    ],
+  );
 });

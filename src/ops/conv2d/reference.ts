@@ -1,6 +1,6 @@
 /**
  * Float64 reference for 2-D convolution, as naive loops (llm.c style): the ground truth
- * that `conv2d.wgsl` is tested against. Row-major flat arrays: inp [N, C, H, W],
+ * that both schedules' kernels (`conv2d.wgsl`, `tiled.wgsl`) are tested against. Row-major flat arrays: inp [N, C, H, W],
  * weight [O, C, KH, KW], bias [O], out [N, O, OH, OW].
  *
  * @module
