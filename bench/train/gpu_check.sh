@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The training bench on a machine with a real GPU, in one go (issue 10, "On a real GPU"):
-# what the machine has, the kernel tests on its adapter (correctness first), then the
-# LeNet step throughput of both models and the per-layer table. Writes its report to
-# $OUT/gpu_check.txt (default: the current directory).
+# what the machine has, the kernel tests on its adapter (correctness first), the same tests
+# in Chromium on that GPU (Dawn and Tint; issue 21), then the LeNet step throughput of both
+# models and the per-layer table. Writes its report to $OUT/gpu_check.txt (default: the
+# current directory). A GPU runs the plain schedules (src/gpu/profile.ts): nobody has
+# measured a tuned one there.
 #
 # Run from anywhere: bash bench/train/gpu_check.sh
 # Deno's WebGPU (wgpu) drives a GPU through Vulkan on Linux: it needs the Vulkan loader
@@ -42,6 +44,15 @@ if (a.info.isFallbackAdapter || /llvmpipe/.test(a.info.description)) {
 
 echo "== kernel tests on this adapter"
 timeout 600 bash tests/unit.sh tests/ops/ 2>&1 | tail -5
+
+echo "== the browser tests on this GPU (Chromium: Dawn on Vulkan, WGSL by Tint)"
+if command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]]; then
+  # The adapter line the suite prints says whether Chromium took the GPU or SwiftShader.
+  BNLAB_CHROMIUM_ARGS="--enable-features=Vulkan --use-vulkan=native --ignore-gpu-blocklist" \
+    timeout 900 deno task test:browser 2>&1 | grep -E "^chromium|FAILED|^ok|^FAILED|workload|coverage"
+else
+  echo "no chromium: apt-get install -y chromium (or carry its .deb files), then rerun"
+fi
 
 echo "== training step throughput (batch 256) and per-layer profile"
 timeout 900 deno run -A bench/train/train_bench.ts --steps 50

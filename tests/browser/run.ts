@@ -265,6 +265,9 @@ async function main(args: string[]): Promise<number> {
         "--no-sandbox", // root in CI containers
         "--enable-unsafe-webgpu", // WebGPU on Linux is behind this flag in Chromium 156
         "--js-flags=--expose-gc", // collectGarbage() between test files
+        // e.g. "--enable-features=Vulkan --use-vulkan=native --ignore-gpu-blocklist" for a real
+        // GPU instead of SwiftShader (bench/train/gpu_check.sh)
+        ...(Deno.env.get("BNLAB_CHROMIUM_ARGS") ?? "").split(/\s+/).filter((a) => a.length),
       ],
     });
     const url = `http://127.0.0.1:${server.addr.port}/`;
