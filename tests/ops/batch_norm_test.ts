@@ -2,7 +2,7 @@ import { ok, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { queueStats } from "../../src/gpu/queue.ts";
+import { queueStats, sync } from "../../src/gpu/queue.ts";
 import { adapterProfile } from "../../src/gpu/device.ts";
 import {
   BATCH_NORM_PLAIN,
@@ -400,20 +400,58 @@ gpuTest("batchNorm is stable for mean 1e4, std 1 (forward and backward)", async 
   ok(Math.abs(naive - exact) > 0.1, `naive float32 variance ${naive} vs ${exact}`);
 });
 
-gpuTest("batchNorm running statistics after three steps, momentum 0.1 and 1/k", async () => {
-  const shape = [4, 3, 5, 5];
-  for (const cumulative of [false, true]) {
-    const rm = Tensor.zeros([3]), rv = Tensor.ones([3]);
-    let want: RefStats = { mean: new Float64Array(3), var: new Float64Array(3).fill(1) };
-    for (let k = 1; k <= 3; k++) {
-      const x = Tensor.randn(shape, { seed: 100 + k }).mul(k).add(k);
-      const momentum = cumulative ? 1 / k : 0.1;
-      batchNorm(x, rm, rv, null, null, { training: true, momentum }).dispose();
-      want = refRunningUpdate(want, refArray(await x.toArray(), shape), momentum);
+gpuTest(
+  "batchNorm running statistics and batch count after three steps, momentum 0.1 and null",
+  async () => {
+    // [4, 3, 5, 5] makes one block under both schedules (the fused launches); [256, 6, 24, 24]
+    // several under llvmpipe's (stats_finalize, which counts with a momentum, count_batch without)
+    for (const shape of [[4, 3, 5, 5], [256, 6, 24, 24]]) {
+      const c = shape[1];
+      for (const schedule of BATCH_NORM_SCHEDULES) {
+        for (const cumulative of [false, true]) {
+          const rm = Tensor.zeros([c]), rv = Tensor.ones([c]), count = Tensor.zeros([]);
+          let want: RefStats = { mean: new Float64Array(c), var: new Float64Array(c).fill(1) };
+          for (let k = 1; k <= 3; k++) {
+            const x = Tensor.randn(shape, { seed: 100 + k }).mul(k).add(k);
+            const momentum = cumulative ? null : 0.1;
+            batchNorm(x, rm, rv, null, null, {
+              training: true,
+              momentum,
+              numBatchesTracked: count,
+              schedule,
+            }).dispose();
+            want = refRunningUpdate(want, refArray(await x.toArray(), shape), momentum ?? 1 / k);
+          }
+          const what = `${JSON.stringify(shape)} ${cumulative ? "cumulative" : "momentum 0.1"} ` +
+            `(${schedule.name} schedule)`;
+          assertClose(await rm.toArray(), want.mean, { atol: 1e-5, rtol: 1e-5 }, `${what} mean`);
+          assertClose(await rv.toArray(), want.var, { atol: 1e-4, rtol: 1e-5 }, `${what} var`);
+          ok((await count.item()) === 3, `${what}: numBatchesTracked ${await count.item()}, not 3`);
+        }
+      }
     }
-    const what = cumulative ? "cumulative" : "momentum 0.1";
-    assertClose(await rm.toArray(), want.mean, { atol: 1e-5, rtol: 1e-5 }, `${what} mean`);
-    assertClose(await rv.toArray(), want.var, { atol: 1e-5, rtol: 1e-5 }, `${what} var`);
+  },
+);
+
+gpuTest("batchNorm with one block: one launch forward, one backward", async () => {
+  await sync(); // nothing pending before counting
+  const x = Tensor.randn([2, 6, 24, 24], { seed: 3, requiresGrad: true });
+  const w = Tensor.ones([6], { requiresGrad: true }), b = Tensor.zeros([6], { requiresGrad: true });
+  const rm = Tensor.zeros([6]), rv = Tensor.ones([6]), count = Tensor.zeros([]);
+  const g = Tensor.randn([2, 6, 24, 24], { seed: 4 });
+  await sync();
+  for (const schedule of BATCH_NORM_SCHEDULES) {
+    ok(batchNormLayout(x.shape, {}, schedule).blocks === 1, `${schedule.name}: one block`);
+    const l0 = queueStats().pendingLaunches;
+    const opts = { training: true, numBatchesTracked: count, schedule } as const;
+    const y = batchNorm(x, rm, rv, w, b, opts);
+    const l1 = queueStats().pendingLaunches;
+    ok(l1 - l0 === 1, `${schedule.name}: forward made ${l1 - l0} launches, not 1`);
+    y.backward(g);
+    const l2 = queueStats().pendingLaunches;
+    ok(l2 - l1 === 1, `${schedule.name}: backward made ${l2 - l1} launches, not 1`);
+    for (const t of [y, x.grad, w.grad, b.grad]) t?.dispose();
+    x.grad = w.grad = b.grad = null;
   }
 });
 

@@ -107,8 +107,11 @@ async function check(
   if (bias) assertClose(await bias.grad!.toArray(), g.dbias, tol(N), "dbias");
 }
 
+/** llvmpipe's schedule with its uniform-chunk kernels at every batch size, not only from 256. */
+const CHUNKS_ALWAYS: LinearSchedule = { ...LINEAR_LLVMPIPE, name: "llvmpipe-chunks", chunkRows: 0 };
+
 // Every shape under every schedule, whichever the adapter would pick.
-for (const schedule of LINEAR_SCHEDULES) {
+for (const schedule of [...LINEAR_SCHEDULES, CHUNKS_ALWAYS]) {
   for (const [N, I, O] of SHAPES) {
     for (const withBias of [true, false]) {
       gpuTest(
@@ -126,7 +129,7 @@ for (const rowsPerLane of [1, 2, 4] as const) {
   gpuTest(
     `linear with ${rowsPerLane} output row(s) per lane (rows kernel) vs float64 reference`,
     async () => {
-      const schedule = { ...LINEAR_LLVMPIPE, rowsPerLane };
+      const schedule = { ...CHUNKS_ALWAYS, rowsPerLane };
       for (const [N, I, O] of [[300, 400, 120], [33, 64, 40], [5, 2048, 20]]) {
         await check(N, I, O, true, schedule);
       }

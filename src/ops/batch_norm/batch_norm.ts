@@ -73,6 +73,17 @@ export interface BatchNormSchedule extends Schedule {
 const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
 
 /**
+ * Items (vec4s, or floats) per channel up to which llvmpipe's schedule makes the whole batch
+ * one unit. BatchNorm + sigmoid forward + backward, one fused thread per channel against the
+ * cut units (AMD EPYC, 2 cores, a CI run beside it; medians of 5 interleaved rounds): 0.44x the
+ * time at
+ * [2, 6, 24, 24] (288 items), 0.61x at [8, 6, 24, 24], 0.96x at [32, 6, 24, 24] (4,608), 0.85x at
+ * [256, 16, 8, 8] (4,096), 0.58x at [256, 84] (columns, 256), but 1.38x at [256, 6, 24, 24]
+ * (36,864).
+ */
+const ONE_BLOCK_ITEMS = 8192;
+
+/**
  * The plain schedule, as the float64 reference loops: a unit is a whole channel (or channel
  * quad, for columns), all N examples, owned by one workgroup whose threads stride over its
  * values (up to 64 threads, one per item for small channels) and merge their statistics in a
@@ -90,9 +101,11 @@ export const BATCH_NORM_PLAIN: BatchNormSchedule = {
 
 /**
  * llvmpipe's schedule: one thread per unit (no barriers: a workgroup barrier costs more than
- * the strided loads it saves on a CPU) and units of at least 64 items, so that the per-unit
- * loads of the channel's coefficients are amortised, but at least 128 units, to keep every
- * core busy; 64 threads per workgroup.
+ * the strided loads it saves on a CPU), 64 threads per workgroup. A channel (or channel quad)
+ * of at most {@link ONE_BLOCK_ITEMS} items is one unit, all N examples, so that each direction
+ * is one fused launch; a larger one is cut into units of at least 64 items, so that the
+ * per-unit loads of the channel's coefficients are amortised, but at least 128 units, to keep
+ * every core busy.
  */
 export const BATCH_NORM_LLVMPIPE: BatchNormSchedule = {
   name: "llvmpipe",
@@ -102,7 +115,9 @@ export const BATCH_NORM_LLVMPIPE: BatchNormSchedule = {
     "[256, 84] (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); [256, 6, 24, 24] forward at 0.82 of a " +
     "copy's bandwidth (bench/ops/batch_norm_bench.ts, 2-core Intel Xeon)",
   tuning: (n, groups, seg) => ({
-    examplesPerBlock: Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128))),
+    examplesPerBlock: n * seg <= ONE_BLOCK_ITEMS
+      ? n
+      : Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128))),
     threadsPerUnit: 1,
     workgroupSize: 64,
   }),
@@ -284,6 +299,8 @@ export function launchBatchStats(
       AFFINE: +(ch.weight !== null),
       TRACK: +(ch.runningMean !== null),
       CUMULATIVE: +(momentum === null),
+      // with a momentum nothing reads the count here: channel 0 increments it
+      COUNT: +(ch.runningMean !== null && ch.numBatchesTracked != null && momentum !== null),
     },
     bindings: [
       params(l, eps, momentum ?? 0),
@@ -298,12 +315,68 @@ export function launchBatchStats(
     workgroups: channelGrid(l),
   });
   releaseBuffer(partial);
-  if (ch.runningMean && ch.numBatchesTracked) {
+  if (ch.runningMean && ch.numBatchesTracked && momentum === null) {
+    // the cumulative average: every channel read the count above; it is incremented after
     launch({
       label: `batch_norm.count_batch@${l.schedule}`,
       code: src,
       entryPoint: "count_batch",
       bindings: [params(l), ch.numBatchesTracked],
+      workgroups: [1],
+    });
+  }
+}
+
+/**
+ * Training statistics and the normalized output in one launch, for a layout of one block
+ * (`l.blocks === 1`: every unit holds all N examples of its channels): what
+ * {@link launchBatchStats} then {@link launchNormalize} compute, including the running
+ * update and the batch count (a cumulative average, momentum null, counts in a second
+ * launch: every channel reads the count first).
+ */
+export function launchForwardFused(
+  l: BatchNormLayout,
+  inp: GPUBuffer,
+  stats: GPUBuffer,
+  out: GPUBuffer,
+  ch: ChannelBuffers,
+  eps: number,
+  momentum: number | null,
+  act: keyof typeof ACT = "none",
+): void {
+  if (l.blocks !== 1) throw new Error(`forward_fused needs one block, got ${l.blocks}`);
+  const track = ch.runningMean !== null;
+  const count = track && ch.numBatchesTracked != null;
+  launch({
+    label: `batch_norm.forward_fused@${l.schedule}`,
+    code: src,
+    entryPoint: "forward_fused",
+    overrides: {
+      ...unitOverrides(l, act),
+      AFFINE: +(ch.weight !== null),
+      TRACK: +track,
+      CUMULATIVE: +(momentum === null),
+      COUNT: +(count && momentum !== null),
+    },
+    bindings: [
+      params(l, eps, momentum ?? 0),
+      inp,
+      ch.runningVar ?? placeholder(1),
+      out,
+      ch.bias ?? placeholder(3),
+      stats,
+      ch.runningMean ?? placeholder(0),
+      ch.weight ?? placeholder(2),
+      ch.numBatchesTracked ?? placeholder(4),
+    ],
+    workgroups: unitGrid(l),
+  });
+  if (count && momentum === null) {
+    launch({
+      label: `batch_norm.count_batch@${l.schedule}`,
+      code: src,
+      entryPoint: "count_batch",
+      bindings: [params(l), ch.numBatchesTracked!],
       workgroups: [1],
     });
   }
@@ -353,7 +426,8 @@ export function launchNormalize(
 
 /**
  * The backward from `dout` (of the activation's output `out` when `act` is given):
- * dweight and dbias (when given) and dinp (when given).
+ * dweight and dbias (when given) and dinp (when given). A layout of one block runs it as
+ * one launch (`backward_fused`), any other as three.
  */
 export function launchBatchNormBackward(
   l: BatchNormLayout,
@@ -370,9 +444,35 @@ export function launchBatchNormBackward(
   training: boolean,
   act: keyof typeof ACT = "none",
 ): void {
+  const saved = act === "none" ? placeholder(0) : b.out;
+  if (l.blocks === 1) {
+    launch({
+      label: `batch_norm.backward_fused@${l.schedule}`,
+      code: src,
+      entryPoint: "backward_fused",
+      overrides: {
+        ...unitOverrides(l, act),
+        AFFINE: +(b.weight !== null),
+        EVAL: +!training,
+        DINP: +(b.dinp !== null),
+      },
+      bindings: [
+        params(l),
+        b.inp,
+        b.stats,
+        saved,
+        b.dout,
+        b.dinp ?? placeholder(1),
+        b.dweight ?? placeholder(2),
+        b.weight ?? placeholder(3),
+        b.dbias ?? placeholder(4),
+      ],
+      workgroups: unitGrid(l),
+    });
+    return;
+  }
   const partial = allocBuffer(16 * l.blocks * l.c, "batch_norm partial");
   const coef = allocBuffer(16 * l.c, "batch_norm coef");
-  const saved = act === "none" ? placeholder(0) : b.out;
   launch({
     label: `batch_norm.grad_partial@${l.schedule}`,
     code: src,
@@ -512,14 +612,21 @@ export function batchNorm(
     numBatchesTracked: numBatchesTracked?.buffer ?? null,
   };
   const stats = Tensor.empty([c, 4]); // (mean, rstd, scale, bias): the backward's cache
+  const out = Tensor.empty(inp.shape);
   if (training) {
-    launchBatchStats(l, inp.buffer, stats.buffer, ch, eps, momentum);
+    if (l.blocks === 1) {
+      launchForwardFused(l, inp.buffer, stats.buffer, out.buffer, ch, eps, momentum, act);
+    } else {
+      launchBatchStats(l, inp.buffer, stats.buffer, ch, eps, momentum);
+      launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
+    }
     // In-place updates: a backward that saved these before now would be refused.
     for (const t of [runningMean, runningVar]) if (t) markWritten(t);
     if (runningMean && numBatchesTracked) markWritten(numBatchesTracked);
-  } else launchEvalStats(l, stats.buffer, ch, eps); // a snapshot: later updates do not leak in
-  const out = Tensor.empty(inp.shape);
-  launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
+  } else {
+    launchEvalStats(l, stats.buffer, ch, eps); // a snapshot: later updates do not leak in
+    launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
+  }
   const parents = [inp, weight, bias].filter((t): t is Tensor => t !== null);
   record(out, activation ? `batchNorm+${activation}` : "batchNorm", parents, (dout) => {
     const dweight = w ? Tensor.empty([c]) : null;

@@ -47,13 +47,25 @@
 //
 //   unit_stats     per unit: (count, mean - K, m2, K) per channel -> partial[block * C + c]
 //   stats_finalize per channel: Chan-merges its blocks' partials into mean and rstd,
-//                  updates running_mean/var (TRACK), writes stats[c]
+//                  updates running_mean/var (TRACK), writes stats[c]; with COUNT, channel
+//                  0's thread adds 1 to num_batches_tracked (nothing else reads it then)
 //   count_batch    one thread: num_batches_tracked += 1, after stats_finalize read it
+//                  (CUMULATIVE: every channel reads the count, so it is added afterwards)
 //   eval_stats     per channel: stats[c] from running_mean and running_var
 //   normalize      per unit: out = act((x - mean) * scale + bias)
 //   grad_partial   per unit: (sum g, sum g * (x - mean)) -> partial[block * C + c]
 //   grad_finalize  per channel: dweight, dbias, and coef[c] for grad_inp
 //   grad_inp       per unit: dinp = a * (g - m1) - b * (x - mean)
+//
+// When a unit holds all N examples of its channels (one block), its statistics are final
+// where unit_stats ends, and two fused entry points do each direction in one launch (the
+// small batches, where every launch's fixed cost dominates):
+//
+//   forward_fused  per unit: unit_stats's walk and tree; the unit's first thread finishes
+//                  the statistics (stats_finalize's work, COUNT included), shares them in
+//                  workgroup memory, then every thread normalizes its items
+//   backward_fused per unit: grad_partial's walk and tree; the first thread writes
+//                  dweight, dbias and the coefficients, then every thread writes its dinp
 //
 // The per-channel caches: stats[c] = (mean, rstd, scale, bias), scale = weight * rstd (the
 // forward's normalization, saved for the backward; x - mean is formed before scaling, so
@@ -66,13 +78,17 @@
 //   unit_stats:     1 inp, 2 partial (out)
 //   stats_finalize: 1 running_mean, 2 running_var, 3 weight, 4 bias, 5 stats (out), 6 partial,
 //                   7 num_batches_tracked (read with CUMULATIVE: the k-th batch's update
-//                   weight is 1/k, k = num_batches_tracked + 1, PyTorch's momentum=None)
+//                   weight is 1/k, k = num_batches_tracked + 1, PyTorch's momentum=None;
+//                   incremented with COUNT)
 //   count_batch:    1 num_batches_tracked (in/out)
 //   eval_stats:     1 running_mean, 2 running_var, 3 weight, 4 bias, 5 stats (out)
 //   normalize:      1 inp, 2 stats, 3 out
 //   grad_partial:   1 inp, 2 stats, 3 out, 4 dout, 5 partial (out)
 //   grad_finalize:  1 partial, 2 stats, 3 weight, 4 dweight (out), 5 dbias (out), 6 coef (out)
 //   grad_inp:       1 inp, 2 coef, 3 out, 4 dout, 5 dinp (out)
+//   forward_fused:  1 inp, 2 running_var, 3 out, 4 bias, 5 stats (out), 6 running_mean,
+//                   7 weight, 8 num_batches_tracked (in/out)
+//   backward_fused: 1 inp, 2 stats, 3 out, 4 dout, 5 dinp, 6 dweight, 7 weight, 8 dbias
 // With AFFINE = 0, weight/bias/dweight/dbias are placeholders (weight 1, bias 0); without
 // ACT, out in the backward is a placeholder. Every array is f32, bound as vec4s (stats
 // and coef hold one vec4 per channel, partial one per (block, channel)).
@@ -86,6 +102,8 @@ override COLUMNS: bool = false;
 override AFFINE: bool = true;
 override TRACK: bool = false; // stats_finalize updates the running statistics
 override CUMULATIVE: bool = false; // ... with weight 1/k (the cumulative average)
+override COUNT: bool = false; // stats_finalize / forward_fused: num_batches_tracked += 1
+override DINP: bool = true;   // backward_fused: write dinp (else only dweight and dbias)
 override EVAL: bool = false;  // grad_finalize: the statistics were constants
 override ACT: u32 = 0u;       // 0 none, 1 relu, 2 sigmoid
 
@@ -122,12 +140,18 @@ struct Params {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats_out: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> partial: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read> batches_seen: array<f32>;      // stats_finalize
+@group(0) @binding(7) var<storage, read_write> batches_seen: array<f32>; // stats_finalize
 @group(0) @binding(1) var<storage, read_write> num_batches_tracked: array<f32>; // count_batch
 @group(0) @binding(1) var<storage, read> grad_sums: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> coef_out: array<vec4<f32>>;
+// fused passes (others at the numbers of the passes above)
+@group(0) @binding(6) var<storage, read_write> running_mean_f: array<f32>; // forward_fused
+@group(0) @binding(7) var<storage, read> weight_f: array<f32>;
+@group(0) @binding(8) var<storage, read_write> count_f: array<f32>;        // forward_fused
+@group(0) @binding(6) var<storage, read_write> dweight_f: array<f32>;      // backward_fused
+@group(0) @binding(8) var<storage, read_write> dbias_f: array<f32>;        // backward_fused
 
 // Per-thread partial results for the tree over a unit's TPR threads (TPR > 1 only).
 // Workgroup scratch for the trees, shared by two passes: the statistics pass merges
@@ -356,6 +380,7 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3<u32>,
     running_mean[c] = (1.0 - f) * running_mean[c] + f * mean;
     running_var[c] = (1.0 - f) * running_var[c] + f * acc.z / (p.m - 1.0);
   }
+  if (COUNT && c == 0u) { batches_seen[0] += 1.0; }
 }
 
 @compute @workgroup_size(1)
@@ -466,6 +491,164 @@ fn grad_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let m1 = k[2];
   let b = k[3];
   var w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let i = index(u, w);
+    let d = a * (grad_at(i) - m1) - b * (item_inp(i) - mean);
+    if (VEC) { dinp[i] = d; } else { dinp[i >> 2u][i & 3u] = d.x; }
+    w = walk_next(w);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fused passes, for a layout of one block (every unit holds all N examples of its channels).
+
+// A unit's coefficients, per lane, as its first thread leaves them for the others in
+// workgroup memory at its own slot: forward (mean, scale, bias) in w_s1, w_s2, w_k; backward
+// (mean, a, m1, b) in w_n, w_s1, w_s2, w_k.
+var<workgroup> w_k: array<vec4<f32>, WG>;
+
+// running = (1 - f) running + f batch for channel c, from its mean and m2 (as stats_finalize:
+// the unbiased variance m2 / (M - 1)); f is p.factor, or 1/k (CUMULATIVE).
+fn update_running(c: u32, mean: f32, m2: f32, f: f32) {
+  running_mean_f[c] = (1.0 - f) * running_mean_f[c] + f * mean;
+  running_var[c] = (1.0 - f) * running_var[c] + f * m2 / (p.m - 1.0);
+}
+
+// stats[c] = (mean, rstd, scale, bias) from a channel's biased variance, with the fused
+// pass's weight binding; returns it.
+fn fused_stats(c: u32, mean: f32, var_: f32) -> vec4<f32> {
+  let rstd = inverseSqrt(var_ + p.eps);
+  var st = vec4<f32>(mean, rstd, rstd, 0.0);
+  if (AFFINE) { st = vec4<f32>(mean, rstd, weight_f[c] * rstd, bias[c]); }
+  stats_out[c] = st;
+  return st;
+}
+
+@compute @workgroup_size(WG)
+fn forward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  let shift = channel_shift(u.g);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var items = 0u;
+  var w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let d = item_inp(index(u, w)) - shift;
+    s1 += d;
+    s2 += d * d;
+    items++;
+    w = walk_next(w);
+  }
+  let cnt = lane_count(items);
+  let safe = max(cnt, vec4<f32>(1.0));
+  let s = tree_stats(Stats(cnt, s1 / safe, s2 - s1 * s1 / safe), lid);
+  let lead = lid - u.t; // the unit's first thread
+  if (u.t == 0u && u.len > 0u) {
+    var f = p.factor;
+    if (CUMULATIVE) { f = 1.0 / (count_f[0] + 1.0); }
+    // (mean, scale, bias) per lane: 4 channels (columns), or lane 0's channel in all four
+    var mean = vec4<f32>(0.0);
+    var scale = vec4<f32>(0.0);
+    var b = vec4<f32>(0.0);
+    if (COLUMNS) {
+      for (var j = 0u; j < 4u; j++) {
+        let c = 4u * u.g + j;
+        let m = lane(s, j);
+        let st = fused_stats(c, shift[j] + m.y, m.z / p.m);
+        if (TRACK) { update_running(c, st.x, m.z, f); }
+        mean[j] = st.x;
+        scale[j] = st.z;
+        b[j] = st.w;
+      }
+    } else {
+      let m = chan1(chan1(lane(s, 0u), lane(s, 1u)), chan1(lane(s, 2u), lane(s, 3u)));
+      let st = fused_stats(u.g, shift.x + m.y, m.z / p.m);
+      if (TRACK) { update_running(u.g, st.x, m.z, f); }
+      mean = vec4<f32>(st.x);
+      scale = vec4<f32>(st.z);
+      b = vec4<f32>(st.w);
+    }
+    w_s1[lead] = mean;
+    w_s2[lead] = scale;
+    w_k[lead] = b;
+    if (COUNT && u.g == 0u) { count_f[0] += 1.0; }
+  }
+  workgroupBarrier();
+  if (u.t >= u.len) { return; }
+  let mean = w_s1[lead];
+  let scale = w_s2[lead];
+  let b = w_k[lead];
+  w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let i = index(u, w);
+    let y = activate((item_inp(i) - mean) * scale + b);
+    if (VEC) { out[i] = y; } else { out[i >> 2u][i & 3u] = y.x; }
+    w = walk_next(w);
+  }
+}
+
+// coef for channel c from its sums (as grad_finalize), writing dweight and dbias.
+fn fused_coef(c: u32, sum_g: f32, sum_gx: f32) -> vec4<f32> {
+  let st = stats[c];
+  let dw = sum_gx * st.y; // sum g * xhat = rstd * sum g * (x - mean)
+  var a = st.y;
+  if (AFFINE) {
+    a = weight_f[c] * st.y;
+    dbias_f[c] = sum_g;
+    dweight_f[c] = dw;
+  }
+  if (EVAL) { return vec4<f32>(st.x, a, 0.0, 0.0); }
+  return vec4<f32>(st.x, a, sum_g / p.m, a * st.y * dw / p.m);
+}
+
+@compute @workgroup_size(WG)
+fn backward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  var sum_g = vec4<f32>(0.0);
+  var sum_gx = vec4<f32>(0.0);
+  let mean0 = stats_lanes(min(u.g, p.groups - 1u), 0u); // clamped: threads past the last unit
+  var w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let i = index(u, w);
+    let g = grad_at(i);
+    sum_g += g;
+    sum_gx += g * (item_inp(i) - mean0);
+    w = walk_next(w);
+  }
+  let s = tree_sums(sum_g, sum_gx, lid);
+  // the tree leaves w_s1 and w_s2 in use until every thread has passed its last barrier
+  workgroupBarrier();
+  let lead = lid - u.t;
+  if (u.t == 0u && u.len > 0u) {
+    // coef per lane, transposed as coef_lanes gives it: [mean, a, m1, b]
+    var k = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    if (COLUMNS) {
+      for (var j = 0u; j < 4u; j++) {
+        let e = fused_coef(4u * u.g + j, s[0][j], s[1][j]);
+        k[0][j] = e.x;
+        k[1][j] = e.y;
+        k[2][j] = e.z;
+        k[3][j] = e.w;
+      }
+    } else {
+      let one = vec4<f32>(1.0);
+      let e = fused_coef(u.g, dot(s[0], one), dot(s[1], one));
+      k = array<vec4<f32>, 4>(vec4<f32>(e.x), vec4<f32>(e.y), vec4<f32>(e.z), vec4<f32>(e.w));
+    }
+    w_n[lead] = k[0];
+    w_s1[lead] = k[1];
+    w_s2[lead] = k[2];
+    w_k[lead] = k[3];
+  }
+  workgroupBarrier();
+  if (!DINP || u.t >= u.len) { return; }
+  let mean = w_n[lead];
+  let a = w_s1[lead];
+  let m1 = w_s2[lead];
+  let b = w_k[lead];
+  w = walk_start(u);
   for (var j = u.t; j < u.len; j += TPR) {
     let i = index(u, w);
     let d = a * (grad_at(i) - m1) - b * (item_inp(i) - mean);

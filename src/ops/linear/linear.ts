@@ -33,6 +33,11 @@ export interface LinearSchedule extends Schedule {
    * products only (no uniform chunks).
    */
   readonly rowsPerLane: 0 | 1 | 2 | 4;
+  /**
+   * The fewest rows (the batch: inp's rows for the forward and both gradients) for which the
+   * uniform-chunk kernels run; fewer take the general products.
+   */
+  readonly chunkRows: number;
 }
 
 /**
@@ -45,12 +50,14 @@ export const LINEAR_PLAIN: LinearSchedule = {
   measured: "",
   tile: { WG_M: 8, WG_P: 8 },
   rowsPerLane: 0,
+  chunkRows: Infinity,
 };
 
 /**
- * llvmpipe's schedule: the forward and the input gradient by `rows` (the weight read as
- * uniforms in 64 KiB chunks, 4 output rows per lane) and the weight gradient by
- * `weight_grad` (dout in uniform chunks), where the sizes allow; 4x16 workgroups elsewhere.
+ * llvmpipe's schedule: from a batch of 256 rows (`chunkRows`), the forward and the input
+ * gradient by `rows` (the weight read as uniforms in 64 KiB chunks, 4 output
+ * rows per lane) and the weight gradient by `weight_grad` (dout in uniform chunks), where the
+ * sizes allow; the general products in 4x16 workgroups elsewhere.
  */
 export const LINEAR_LLVMPIPE: LinearSchedule = {
   name: "llvmpipe",
@@ -61,6 +68,12 @@ export const LINEAR_LLVMPIPE: LinearSchedule = {
     "8x8, 16x4, 4x8, 16x16 and 2x32 by 10-40% at LeNet's shapes",
   tile: { WG_M: 4, WG_P: 16 },
   rowsPerLane: 4,
+  // Forward + backward, chunks against the general 4x16 products (AMD EPYC, 2 cores, medians
+  // of 7 interleaved rounds): at batch 2 7.6x-12x the time at [2, 400] x [120] and [2, 120] x
+  // [84], 1.4x at [2, 84] x [10]; at batch 32 2.2-2.9x; at 128 1.48x, 1.06x, 1.24x, 0.86x; at
+  // 256 0.66x, 0.84x, 0.63x, 0.72x. (At a small batch each lane of `rows` and `weight_grad`
+  // holds a few rows of a 64-lane workgroup laid over the columns; llvmpipe runs the rest.)
+  chunkRows: 256,
 };
 
 /** Every linear schedule: the tests run each against the reference. */
@@ -143,7 +156,7 @@ function weightGradProduct(
   O: number,
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
-  if (s.rowsPerLane === 0) return false;
+  if (s.rowsPerLane === 0 || N < s.chunkRows) return false;
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
   // A lane per vec4 of a row of inp, in as few workgroups of at most 64 lanes as it takes,
   // each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's I = 400 (100 vec4s)
@@ -196,7 +209,7 @@ function rowsProduct(
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
   const r = s.rowsPerLane;
-  if (r === 0 || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
+  if (r === 0 || M < s.chunkRows || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
     const rowsInChunk = Math.min(perChunk, P - pBase);
     const rp = uniforms(
