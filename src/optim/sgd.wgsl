@@ -5,10 +5,13 @@
 //   buf  = momentum * buf + g        (buf = g on the first step)
 //   param -= lr * buf                (with momentum 0: param -= lr * g, no buf)
 //
-// Thread-to-data mapping: one thread per vec4 (elements 4t .. 4t+3); pooled buffers are
-// padded to 256 bytes, so the last vec4 is in bounds (its padding lanes are don't-care).
-// Updating the parameter in place is safe: launches run in the order they were encoded, so
-// every earlier read of the parameter (forward, backward) has happened before this write.
+// The optimizer copies every parameter and its gradient into flat buffers (each parameter at
+// a multiple of 64 floats, the gaps holding whatever was there, updated and never copied
+// back), launches this kernel once per run of parameters, and copies the parameters back.
+//
+// Thread-to-data mapping: one thread per vec4, elements 4(base4 + t) .. +3 of the flat
+// buffers, t < n4. Launches run in the order they were encoded, so every earlier read of a
+// parameter (forward, backward) has happened before its copy in.
 //
 // Bindings: 0 params (uniform), 1 param (read_write), 2 grad, 3 buf (read_write; bound and
 // untouched when MOMENTUM = 0). Dispatch: ceil(n4 / WG) workgroups split over x and y.
@@ -18,7 +21,8 @@ override MOMENTUM: bool = false; // keep a momentum buffer
 override FIRST: bool = false;    // first step: buf = g
 
 struct Params {
-  n4: u32,
+  n4: u32,    // vec4s this launch updates
+  base4: u32, // the first one
   lr: f32,
   momentum: f32,
   weight_decay: f32,
@@ -31,8 +35,9 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n4) { return; }
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= p.n4) { return; }
+  let i = p.base4 + t;
   let w = param[i];
   var g = grad[i] + p.weight_decay * w;
   if (MOMENTUM) {

@@ -3,6 +3,7 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { SGD } from "../../src/optim/sgd.ts";
+import { queueStats } from "../../src/gpu/queue.ts";
 import fixture from "../fixtures/linear_loss.json" with { type: "json" };
 
 const fx = fixture.sgd;
@@ -72,3 +73,49 @@ gpuTest("SGD skips parameters without a gradient and zeroGrad clears them", asyn
   opt.zeroGrad();
   ok(a.grad === null && b.grad === null, "grads cleared");
 });
+
+gpuTest(
+  "SGD over several parameters: skipped ones keep their momentum's start (float64)",
+  async () => {
+    // steps where parameters lack a gradient: the launch runs split around them, and a
+    // parameter's first momentum step is its own (buf = g), whenever it comes
+    const sizes = [3, 5, 130, 1];
+    const has = [[true, true, false, true], [true, true, true, true], [true, false, true, false]];
+    const p0 = sizes.map((n, k) => Array.from({ length: n }, (_, i) => Math.sin(i + k + 1)));
+    const [mom, wd, lr] = [0.9, 0.01, 0.3];
+    const ps = sizes.map((n, k) => Tensor.from(p0[k], { shape: [n], requiresGrad: true }));
+    const opt = new SGD(ps, { lr, momentum: mom, weightDecay: wd });
+    const want = p0.map((a) => Float64Array.from(a));
+    const bufs: (Float64Array | null)[] = sizes.map(() => null);
+    for (const [s, mask] of has.entries()) {
+      const grads = sizes.map((n, k) =>
+        Array.from({ length: n }, (_, i) => Math.cos(i * (s + 2) + k))
+      );
+      ps.forEach((p, k) => {
+        p.grad = mask[k] ? Tensor.from(grads[k], [sizes[k]]) : null;
+        if (!mask[k]) return;
+        const d = want[k].map((w, i) => grads[k][i] + wd * w);
+        const b = bufs[k] ? bufs[k]!.map((v, i) => mom * v + d[i]) : d;
+        bufs[k] = b;
+        want[k] = want[k].map((w, i) => w - lr * b[i]);
+      });
+      const before = queueStats().pendingLaunches;
+      opt.step();
+      const launches = queueStats().pendingLaunches - before;
+      // one launch per run of active parameters alike in their momentum's start
+      const expected = [2, 3, 2][s];
+      ok(launches === expected, `step ${s + 1}: ${launches} launches, expected ${expected}`);
+      opt.zeroGrad();
+      for (const [k, p] of ps.entries()) {
+        assertClose(await p.toArray(), want[k], { atol: 1e-6, rtol: 1e-6 }, `step ${s + 1} p${k}`);
+      }
+    }
+    // all active and started: one launch
+    ps.forEach((p) => (p.grad = Tensor.ones(p.shape)));
+    const before = queueStats().pendingLaunches;
+    opt.step();
+    ok(queueStats().pendingLaunches - before === 1, "a step of started parameters is one launch");
+    opt.zeroGrad();
+    opt.dispose();
+  },
+);
