@@ -17,6 +17,7 @@
  */
 import { mergeResults, type RawRun, type TorchRun } from "./results.ts";
 import { writeReport } from "./report.ts";
+import { findTorch } from "../peers/torch.ts";
 
 const here = (p: string) => new URL(p, import.meta.url).pathname;
 
@@ -87,23 +88,6 @@ async function bnlabCommit(): Promise<string> {
   } catch {
     return "unknown (not a git checkout)";
   }
-}
-
-/** The first python that imports torch, or why there is none. */
-async function findTorch(): Promise<{ python: string } | { absent: string }> {
-  const tried: string[] = [];
-  const candidates = [Deno.env.get("BNLAB_PYTHON"), "/usr/bin/python3", "python3"];
-  for (const python of candidates.filter((c): c is string => !!c)) {
-    try {
-      const r = await new Deno.Command(python, { args: ["-c", "import torch"], stderr: "null" })
-        .output();
-      if (r.success) return { python };
-      tried.push(`${python}: no torch`);
-    } catch {
-      tried.push(`${python}: not found`);
-    }
-  }
-  return { absent: `no python3 with torch (${tried.join("; ")}); apt-get install python3-torch` };
 }
 
 const outDir = option("out") ?? here("../results");

@@ -40,7 +40,10 @@ import { hostWaitMs, measureYardsticks } from "./yardsticks.ts";
 const OUT = Deno.env.get("BNLAB_COMPARE_OUT");
 const PICK = new RegExp(Deno.env.get("BNLAB_COMPARE_ROWS") ?? "");
 const BUDGET = Number(Deno.env.get("BNLAB_COMPARE_BUDGET") ?? 1);
-/** bnlab against its float64 reference; peers against bnlab (relative to each output's scale). */
+/**
+ * bnlab against its float64 reference; peers against bnlab (relative to each output's scale),
+ * unless the row sets its own `peerTolerance`.
+ */
 const REFERENCE_TOLERANCE = 1e-4;
 const PEER_TOLERANCE = 1e-3;
 /** A warm-up block is skipped when it would take longer than this. */
@@ -148,7 +151,7 @@ async function prepare(
   }
   if (want) {
     const m = worstMismatch(outputs!, want);
-    const tolerance = key === "bnlab" ? REFERENCE_TOLERANCE : PEER_TOLERANCE;
+    const tolerance = key === "bnlab" ? REFERENCE_TOLERANCE : row.peerTolerance ?? PEER_TOLERANCE;
     const against = key === "bnlab" ? "the float64 reference" : "bnlab";
     if (!(m.error <= tolerance)) {
       if (key === "bnlab") {
@@ -235,7 +238,7 @@ for (const [k, row] of rows.entries()) {
       kind: row.torch.kind,
       args: row.torch.args,
       budgetMs: row.budgetMs * BUDGET,
-      tolerance: PEER_TOLERANCE,
+      tolerance: row.peerTolerance ?? PEER_TOLERANCE,
       inputs: Object.fromEntries(
         Object.entries(inputs).map((
           [n, a],

@@ -13,4 +13,4 @@ export {
 } from "./device.ts";
 export type { AdapterFamily, AdapterProfile, Schedule } from "./profile.ts";
 export { GPUAllocationError, type MemoryStats, memoryStats, trimPool } from "./buffer_pool.ts";
-export { flush, queueStats, sync } from "./queue.ts";
+export { flush, type KernelTime, profileLaunches, queueStats, sync } from "./queue.ts";

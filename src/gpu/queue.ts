@@ -3,13 +3,21 @@
  * (and one open compute pass) that is submitted only when a result is read back, or the
  * caller flushes. A host wait costs ~11 ms on llvmpipe in Deno, so bnlab never waits
  * inside a training step; it waits only in {@link readBuffer} and {@link sync}.
+ * {@link profileLaunches} times each launch of a function on the device: while it runs the
+ * function, each launch gets a compute pass of its own, timestamped at its start and end.
  *
  * Small per-launch parameters (sizes, strides, scalars) are packed into a uniform arena:
  * 256-byte aligned slots in a few large uniform buffers, written once per submit.
  *
  * @module
  */
-import { deviceSync, errorsReported, recordError, throwIfErrors } from "./device.ts";
+import {
+  adapterProfile,
+  deviceSync,
+  errorsReported,
+  recordError,
+  throwIfErrors,
+} from "./device.ts";
 import { type Overrides, pipeline as getPipeline } from "./pipeline.ts";
 import { bindGroup, bindGroupsCreated } from "./bind_groups.ts";
 import { checkUniformBinding, packUniforms, structLayout, Uniforms } from "./uniforms.ts";
@@ -123,12 +131,156 @@ export function launch(l: Launch): void {
   const bound = l.bindings.map((b, i) =>
     b instanceof Uniforms ? uniformSlot(uniformBytes(l, b, i)) : { buffer: b }
   );
-  const p = getPass();
+  const p = profile ? profiledPass(profile, l) : getPass();
   p.setPipeline(pipe);
   p.setBindGroup(0, bindGroup(l.label, pipe, bound));
   const [x, y = 1, z = 1] = l.workgroups;
   if (x > 0 && y > 0 && z > 0) p.dispatchWorkgroups(x, y, z);
+  if (profile) endPass();
   if (++launches >= AUTO_FLUSH) flush();
+}
+
+/** The time of one kernel's launches in a {@link profileLaunches} run. */
+export interface KernelTime {
+  /** The launch's label, e.g. `conv2d.forward@llvmpipe` (op, kernel, then the schedule). */
+  label: string;
+  /** Its entry point. */
+  entryPoint: string;
+  /** How many times it was launched. */
+  launches: number;
+  /** The sum, over those launches, of the time between its pass's two timestamps, in us. */
+  us: number;
+}
+
+/** A timestamp query set holds at most 4096 queries: 2048 launches of two timestamps each. */
+const QUERIES = 4096;
+
+interface Profile {
+  sets: GPUQuerySet[];
+  /** Label and entry point of each launch, in order: launch k wrote queries 2k and 2k + 1. */
+  kernels: { label: string; entryPoint: string }[];
+}
+
+/** Set while {@link profileLaunches} runs its function: every launch then gets its own pass. */
+let profile: Profile | undefined;
+
+/** A new compute pass for `l` alone, with timestamps at its start and end. */
+function profiledPass(p: Profile, l: Launch): GPUComputePassEncoder {
+  endPass();
+  const k = p.kernels.length % (QUERIES / 2);
+  if (k === 0) {
+    p.sets.push(
+      deviceSync().createQuerySet({
+        label: `profile timestamps ${p.sets.length}`,
+        type: "timestamp",
+        count: QUERIES,
+      }),
+    );
+  }
+  p.kernels.push({ label: l.label, entryPoint: l.entryPoint ?? "main" });
+  pass = getEncoder().beginComputePass({
+    label: `${l.label} (profiled)`,
+    timestampWrites: {
+      querySet: p.sets.at(-1)!,
+      beginningOfPassWriteIndex: 2 * k,
+      endOfPassWriteIndex: 2 * k + 1,
+    },
+  });
+  return pass;
+}
+
+/**
+ * Runs `fn` (synchronous: it encodes launches, and may flush) with each of its kernel
+ * launches in a compute pass of its own, timestamped on the device at the pass's start and
+ * end; then reads the timestamps back, in one host wait, and sums them per kernel (label and
+ * entry point), the slowest first. Work encoded before is submitted first; afterwards, and
+ * when `fn` throws (its launches are still submitted), launches share one pass again.
+ *
+ * What it measures: the device's time for each launch, not the JS thread's time to encode it,
+ * nor gaps between launches, nor buffer copies (which are outside compute passes). A pass per
+ * launch costs more than one shared pass (on llvmpipe, a LeNet step takes longer profiled: see
+ * bench/train/README.md), so compare kernels with each other, and the sum with the step.
+ *
+ * Needs the adapter's `timestamp-query` feature (requested whenever the adapter offers it;
+ * Mesa's lavapipe does); without it, it throws an error saying so. Profiles do not nest.
+ *
+ * @example
+ * ```ts
+ * import { profileLaunches } from "./queue.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
+ * import { tidy } from "../tensor/tidy.ts";
+ * import { getDevice } from "./device.ts";
+ * import assert from "node:assert/strict";
+ * const device = await getDevice();
+ * const x = Tensor.ones([1000]);
+ * if (device.features.has("timestamp-query")) {
+ *   const kernels = await profileLaunches(() => tidy(() => void x.mul(2).add(1).mul(3)));
+ *   assert.equal(kernels.reduce((n, k) => n + k.launches, 0), 3);
+ *   for (const k of kernels) console.log(k.label, k.entryPoint, k.launches, k.us);
+ * }
+ * ```
+ */
+export async function profileLaunches(fn: () => void): Promise<KernelTime[]> {
+  const device = deviceSync();
+  if (!device.features.has("timestamp-query")) {
+    throw new Error(
+      `profileLaunches needs GPU timestamps, and this device has none: the adapter ` +
+        `(${adapterProfile().description}) does not offer the "timestamp-query" feature.`,
+    );
+  }
+  if (profile) {
+    throw new Error("profileLaunches was called inside profileLaunches: it does not nest");
+  }
+  flush(); // what was encoded before is not fn's
+  const p: Profile = { sets: [], kernels: [] };
+  let resolved: GPUBuffer | undefined, staging: GPUBuffer | undefined;
+  try {
+    profile = p;
+    try {
+      fn();
+    } finally {
+      profile = undefined;
+      flush(); // fn's launches, each in its own pass, are submitted even if fn threw
+    }
+    const n = p.kernels.length;
+    if (n === 0) return [];
+    // Query set i resolves to bytes [i * QUERIES * 8, ...): offsets stay 256-byte aligned.
+    resolved = device.createBuffer({
+      label: "profile timestamps resolved",
+      size: 16 * n,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    staging = device.createBuffer({
+      label: "profile timestamps readback",
+      size: 16 * n,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const encoder = getEncoder();
+    p.sets.forEach((set, i) => {
+      const count = Math.min(QUERIES, 2 * n - i * QUERIES);
+      encoder.resolveQuerySet(set, 0, count, resolved!, i * QUERIES * 8);
+    });
+    encoder.copyBufferToBuffer(resolved, 0, staging, 0, 16 * n);
+    flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    throwIfErrors();
+    const t = new BigUint64Array(staging.getMappedRange());
+    const byKernel = new Map<string, KernelTime>();
+    p.kernels.forEach(({ label, entryPoint }, k) => {
+      const key = `${label}\u0000${entryPoint}`;
+      let e = byKernel.get(key);
+      if (!e) byKernel.set(key, e = { label, entryPoint, launches: 0, us: 0 });
+      e.launches++;
+      // ns; an implementation may report an end before its start (0 duration, then)
+      e.us += Math.max(0, Number(t[2 * k + 1] - t[2 * k])) / 1000;
+    });
+    staging.unmap();
+    return [...byKernel.values()].sort((a, b) => b.us - a.us);
+  } finally {
+    for (const set of p.sets) set.destroy();
+    resolved?.destroy();
+    staging?.destroy();
+  }
 }
 
 /**

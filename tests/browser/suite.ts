@@ -52,6 +52,7 @@ export const FILES: Record<string, () => Promise<unknown>> = {
   "tests/gpu/buffer_pool_test.ts": () => import("../gpu/buffer_pool_test.ts"),
   "tests/gpu/device_test.ts": () => import("../gpu/device_test.ts"),
   "tests/gpu/queue_test.ts": () => import("../gpu/queue_test.ts"),
+  "tests/gpu/profile_launches_test.ts": () => import("../gpu/profile_launches_test.ts"),
   "tests/gpu/profile_test.ts": () => import("../gpu/profile_test.ts"),
   "tests/gpu/uniforms_test.ts": () => import("../gpu/uniforms_test.ts"),
   // The one user of src/data/gather.wgsl (the rest of tests/data/ reads files).
