@@ -4,7 +4,9 @@
  * and `nn.BatchNorm2d` hand off to, optionally with the following ReLU or sigmoid fused
  * in. Training mode computes per-channel batch statistics on the GPU, saves them for the
  * backward, and updates the running statistics in the kernel (no host readback). The
- * backward is fused too (three launches give `dinp`, `dweight` and `dbias`).
+ * backward is fused too: three launches give `dinp`, `dweight` and `dbias`, and where a
+ * schedule's units hold whole channels (one block: the plain schedule, and llvmpipe's at
+ * small batches) each direction is a single launch.
  *
  * @module
  */
