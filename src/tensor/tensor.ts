@@ -17,6 +17,7 @@
 import { releaseBuffer, uploadBuffer } from "../gpu/buffer_pool.ts";
 import { allocBuffer } from "../gpu/buffer_pool.ts";
 import { copyBuffer, readBuffer } from "../gpu/queue.ts";
+import { deviceSync } from "../gpu/device.ts";
 import {
   broadcastShapes,
   checkShape,
@@ -678,7 +679,7 @@ export class Tensor implements Variable<Tensor> {
         }; pass a gradient of the output's shape`,
       );
     }
-    runBackward(this, grad ? grad.detach() : Tensor.ones(this.shape), opts);
+    runBackward(this, grad ? grad.detach() : unitSeed(this.shape), opts);
   }
 
   /** A readable summary (shape and flags; data stays on the GPU). */
@@ -687,6 +688,45 @@ export class Tensor implements Variable<Tensor> {
       this.#node ? `, gradFn=${this.#node.op}` : ""
     })`;
   }
+}
+
+/** The implicit gradients of 1 that `backward()` made (see {@link isUnitSeed}). */
+const unitSeeds = new WeakSet<Tensor>();
+/** Per device, a buffer holding 1.0, copied into each scalar seed (a copy, not a launch). */
+const ones = new WeakMap<GPUDevice, GPUBuffer>();
+
+/** `backward()`'s gradient of 1 for an output of `shape`, marked as such. */
+function unitSeed(shape: Shape): Tensor {
+  let t: Tensor;
+  if (numel(shape) === 1) {
+    const device = deviceSync();
+    let one = ones.get(device);
+    if (!one) {
+      // the device's for good, like the placeholders: outside the pool and its counts
+      one = device.createBuffer({
+        label: "one",
+        size: 16,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+        mappedAtCreation: true,
+      });
+      new Float32Array(one.getMappedRange()).set([1, 0, 0, 0]);
+      one.unmap();
+      ones.set(device, one);
+    }
+    t = Tensor.empty(shape);
+    copyBuffer(one, t.buffer, 4);
+  } else t = Tensor.ones(shape);
+  unitSeeds.add(t);
+  return t;
+}
+
+/**
+ * Whether `t` is the gradient of 1 that `backward()` made for the output it was called on
+ * (`loss.backward()`): an op whose backward has the result for that gradient at hand (cross
+ * entropy's forward writes it) can then skip its kernel. Internal to bnlab's ops.
+ */
+export function isUnitSeed(t: Tensor): boolean {
+  return unitSeeds.has(t);
 }
 
 /**

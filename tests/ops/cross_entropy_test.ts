@@ -2,6 +2,7 @@ import { ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
+import { queueStats, sync } from "../../src/gpu/queue.ts";
 import { countCorrect, crossEntropy } from "../../src/ops/cross_entropy/cross_entropy.ts";
 import * as ref from "../../src/ops/cross_entropy/reference.ts";
 import { Rng } from "../../src/tensor/random.ts";
@@ -29,14 +30,20 @@ for (const [N, C] of [[1, 1], [1, 10], [3, 10], [7, 7], [256, 10], [513, 3], [10
     const { x, t } = data(N, C, N * 31 + C);
     const logits = Tensor.from(x, { shape: [N, C], requiresGrad: true });
     const target = Tensor.from(t);
+    // loss.backward(): the forward's own gradient for 1, copied with no launch; then an
+    // explicit gradient of 2, through the backward kernel (summed into .grad: 1 + 2)
     const loss = crossEntropy(logits, target);
     ok(loss.shape.length === 0, `loss is 0-d, got [${loss.shape}]`);
-    loss.backward(Tensor.from([2], []));
+    await sync();
+    loss.backward();
+    ok(queueStats().pendingLaunches === 0, "loss.backward() launched a kernel");
+    const again = crossEntropy(logits, target);
+    again.backward(Tensor.from([2], []));
     assertClose([await loss.item()], [ref.refCrossEntropyForward(x, t, N, C)], {
       atol: 1e-6,
       rtol: 1e-5,
     }, "loss");
-    assertClose(await logits.grad!.toArray(), ref.refCrossEntropyBackward(x, t, N, C, 2), {
+    assertClose(await logits.grad!.toArray(), ref.refCrossEntropyBackward(x, t, N, C, 3), {
       atol: 1e-7,
       rtol: 1e-5,
     }, "dlogits");

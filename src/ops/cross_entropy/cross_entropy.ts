@@ -6,8 +6,10 @@
  *
  * @module
  */
-import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { copyBuffer, grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
+import { placeholder } from "../../gpu/placeholder.ts";
+import { isGradEnabled } from "../../tensor/autograd.ts";
+import { isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./cross_entropy.wgsl" with { type: "text" };
 
@@ -37,8 +39,10 @@ function params(N: number, C: number): Uniforms {
  * Mean softmax cross-entropy of `logits` against class indices `target`
  * (PyTorch's `F.cross_entropy` with `reduction="mean"`):
  * loss = (1/N) sum_n (log sum_c exp(logits[n, c]) - logits[n, target[n]]).
- * Backward: dlogits = (softmax(logits) - onehot(target)) / N, in one kernel. A target that
- * is not an integer in [0, C) gives a NaN loss. Only `logits` receives a gradient.
+ * Backward: dlogits = (softmax(logits) - onehot(target)) / N, in one kernel; the forward
+ * also writes it for `loss.backward()`'s implicit gradient of 1, which then costs a copy.
+ * A target that is not an integer in [0, C) gives a NaN loss. Only `logits` receives a
+ * gradient.
  *
  * Shape: logits [N, C], target [N] (f32 class indices) -> [] (0-d).
  *
@@ -55,16 +59,30 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
   const [N, C] = check("crossEntropy", logits, target);
   const out = Tensor.empty([]);
   const lse = Tensor.empty([N]);
+  // The gradient for dout = 1 (loss.backward()), made by the forward while it has each row's
+  // lse at hand: that backward is then a copy, not a launch.
+  const saved = logits.requiresGrad && isGradEnabled() && N * C > 0 ? Tensor.empty([N, C]) : null;
   launch({
     label: "cross_entropy.forward",
     code: src,
     entryPoint: "forward",
-    overrides: { WG },
-    bindings: [params(N, C), logits.buffer, target.buffer, out.buffer, lse.buffer],
+    overrides: { WG, SAVE_GRAD: +(saved !== null) },
+    bindings: [
+      params(N, C),
+      logits.buffer,
+      target.buffer,
+      out.buffer,
+      lse.buffer,
+      saved?.buffer ?? placeholder(),
+    ],
     workgroups: [1],
   });
   const res = record(out, "crossEntropy", [logits], (dout) => {
     const dinp = Tensor.empty(logits.shape);
+    if (saved && isUnitSeed(dout)) {
+      copyBuffer(saved.buffer, dinp.buffer, 4 * N * C);
+      return [dinp];
+    }
     launch({
       label: "cross_entropy.backward",
       code: src,
@@ -74,8 +92,9 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
       workgroups: grid(Math.ceil((N * C) / WG)),
     });
     return [dinp];
-  }, [target, lse]);
+  }, saved ? [target, lse, saved] : [target, lse]);
   if (!res.requiresGrad) lse.dispose(); // else the backward's cache, held by the graph
+  saved?.dispose(); // held by the graph, if it recorded, until backward has run
   return res;
 }
 

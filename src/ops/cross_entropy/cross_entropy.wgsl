@@ -4,6 +4,8 @@
 //   forward         lse[n] = max_c inp[n, c] + log sum_c exp(inp[n, c] - max_c inp[n, c])
 //                   out    = (1 / N) sum_n (lse[n] - inp[n, target[n]])        (mean loss)
 //   backward        dinp[n, c] = dout * (exp(inp[n, c] - lse[n]) - [c == target[n]]) / N
+//                   (with SAVE_GRAD, forward writes it for dout = 1 into grad [N, C]: a
+//                   backward seeded by loss.backward() then copies it, with no launch)
 //   count_correct   out = #{ n : argmax_c inp[n, c] == target[n] }  (first max on ties)
 //
 // `target` holds class indices as f32 (what the data loader yields). A target that is not
@@ -17,11 +19,13 @@
 // backward. backward: one thread per element of dinp.
 //
 // Bindings: 0 params (uniform), 1 inp [N, C], 2 targets [N], then
-//   forward: 3 out [1], 4 lse [N];  backward: 3 dout [1], 4 lse [N], 5 dinp [N, C];
+//   forward: 3 out [1], 4 lse [N], 5 grad [N, C] (written with SAVE_GRAD);
+//   backward: 3 dout [1], 4 lse [N], 5 dinp [N, C];
 //   count_correct: 3 out [1].
 // Dispatch: forward and count_correct [1]; backward ceil(N C / WG) split over x and y.
 
 override WG: u32 = 256u;
+override SAVE_GRAD: bool = false; // forward: write the gradient for dout = 1
 
 struct Params {
   n: u32,     // rows
@@ -73,6 +77,11 @@ fn forward(@builtin(local_invocation_index) t: u32) {
     let l = m + log(s);
     lse[n] = l;
     let k = class_of(n);
+    if (SAVE_GRAD) {
+      for (var c = 0u; c < p.c; c++) {
+        dinp[row + c] = p.inv_n * (exp(inp[row + c] - l) - select(0.0, 1.0, c == k));
+      }
+    }
     if (k < p.c) {
       acc += l - inp[row + k];
     } else {
