@@ -54,7 +54,7 @@ export const LINEAR_PLAIN: LinearSchedule = {
 };
 
 /**
- * llvmpipe's schedule: from a batch of 256 rows (`chunkRows`), the forward and the input
+ * llvmpipe's schedule: from a batch of 128 rows (`chunkRows`), the forward and the input
  * gradient by `rows` (the weight read as uniforms in 64 KiB chunks, 4 output
  * rows per lane) and the weight gradient by `weight_grad` (dout in uniform chunks), where the
  * sizes allow; the general products in 4x16 workgroups elsewhere.
@@ -69,11 +69,10 @@ export const LINEAR_LLVMPIPE: LinearSchedule = {
   tile: { WG_M: 4, WG_P: 16 },
   rowsPerLane: 4,
   // Forward + backward, chunks against the general 4x16 products (AMD EPYC, 2 cores, medians
-  // of 7 interleaved rounds): at batch 2 7.6x-12x the time at [2, 400] x [120] and [2, 120] x
-  // [84], 1.4x at [2, 84] x [10]; at batch 32 2.2-2.9x; at 128 1.48x, 1.06x, 1.24x, 0.86x; at
-  // 256 0.66x, 0.84x, 0.63x, 0.72x. (At a small batch each lane of `rows` and `weight_grad`
-  // holds a few rows of a 64-lane workgroup laid over the columns; llvmpipe runs the rest.)
-  chunkRows: 256,
+  // of 9 interleaved rounds, `rows` with as many lanes as rows): at batch 2 5.6x and 11x the
+  // time at [2, 400] x [120] and [2, 120] x [84]; at 8 1.9x and 1.4x; at 32 1.04x and 1.38x;
+  // at 64 0.95x and 1.10x; at 128 (7 rounds) 0.61x, 0.65x; at 256 0.57x, 0.61x.
+  chunkRows: 128,
 };
 
 /** Every linear schedule: the tests run each against the reference. */
@@ -210,6 +209,8 @@ function rowsProduct(
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
   const r = s.rowsPerLane;
   if (r === 0 || M < s.chunkRows || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
+  // lanes over rows, r each: as many as there are rows, in groups of 8 (llvmpipe's SIMD width)
+  const rwg = Math.min(64, Math.max(8, Math.ceil(Math.ceil(M / r) / 8) * 8));
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
     const rowsInChunk = Math.min(perChunk, P - pBase);
     const rp = uniforms(
@@ -229,9 +230,9 @@ function rowsProduct(
       label: `linear.rows@${s.name}`,
       code: src,
       entryPoint: "rows",
-      overrides: { R: r, RWG: 64, HAS_BIAS: +(bias !== null) },
+      overrides: { R: r, RWG: rwg, HAS_BIAS: +(bias !== null) },
       bindings: [rp, a.buffer, chunk, c.buffer, bias ?? placeholder()],
-      workgroups: [Math.ceil(M / (r * 64)), Math.ceil(rowsInChunk / 8)],
+      workgroups: [Math.ceil(M / (r * rwg)), Math.ceil(rowsInChunk / 8)],
     });
   }
   return true;
