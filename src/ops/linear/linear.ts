@@ -111,10 +111,15 @@ function product(
   alignB: boolean,
 ): void {
   // Narrow outputs (P = 10 classes) would leave most of a 16-wide row of threads idle: give
-  // the workgroup's threads to rows instead, keeping WG_M * WG_P threads.
+  // the workgroup's threads to rows instead; and short ones (M = 2 examples) most of its rows:
+  // give them to columns. Threads past the output compute (clamped) and do not store, so
+  // they cost as much as the others. At most WG_M * WG_P threads.
   const { WG_M, WG_P } = s.tile;
-  const wgP = Math.min(WG_P, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(P / 4)))));
-  const wgM = (WG_M * WG_P) / wgP;
+  const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+  const threads = WG_M * WG_P;
+  let wgP = Math.min(WG_P, pow2(Math.ceil(P / 4)));
+  const wgM = Math.min(threads / wgP, pow2(Math.ceil(M / 4)));
+  wgP = Math.min(threads / wgM, pow2(Math.ceil(P / 4)));
   const bindings: (GPUBuffer | Uniforms)[] = [
     uniforms({ m: M, k: K, p: P }),
     a.buffer,
