@@ -26,6 +26,8 @@ fn helper() {}
     "grad_partial",
     "grad_finalize",
     "grad_inp",
+    "forward_fused",
+    "backward_fused",
   ]);
 });
 

@@ -274,7 +274,7 @@ for (const schedule of BLOCK_NORM_SCHEDULES) {
 /** A schedule with fixed rows per thread and workgroup size (for the layout tests). */
 function fixed(rowsPerThread: number, workgroupSize: number): BlockNormSchedule {
   return {
-    name: `rows ${rowsPerThread}, wg ${workgroupSize}`,
+    name: `rows${rowsPerThread}-wg${workgroupSize}`,
     adapters: [],
     measured: "",
     tuning: () => ({ rowsPerThread, workgroupSize }),
@@ -294,7 +294,7 @@ gpuTest("block norm gives the same answer with every schedule and thread layout"
     await compare([256, 120], { group: 8 }, { seed, schedule });
   }
   throws(() => groupNorm(Tensor.zeros([2, 4]), 2, null, null, { schedule: fixed(0, 64) }), {
-    message: "block norm schedule rows 0, wg 64 needs rowsPerThread >= 1 and workgroupSize in " +
+    message: "block norm schedule rows0-wg64 needs rowsPerThread >= 1 and workgroupSize in " +
       "1..256 (integers), got 0 and 64",
   });
   const measured = adapterProfile().measured;
