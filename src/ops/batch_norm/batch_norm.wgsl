@@ -320,16 +320,13 @@ fn channel_shift(g: u32) -> vec4<f32> {
   return vec4<f32>(first.x);
 }
 
-@compute @workgroup_size(WG)
-fn unit_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let u = unit_of(wid, nwg, lid);
-  var w = walk_start(u);
-  // K: the channel's first value, shared by every thread of the channel (see the header).
-  let shift = channel_shift(u.g);
+// The unit's (count, mean - K, m2) per lane, merged over its TPR threads into its first
+// thread (the tree's barriers: every thread of the workgroup must call it).
+fn walk_stats(u: Unit, shift: vec4<f32>, lid: u32) -> Stats {
   var s1 = vec4<f32>(0.0);
   var s2 = vec4<f32>(0.0);
   var items = 0u;
+  var w = walk_start(u);
   for (var j = u.t; j < u.len; j += TPR) {
     let d = item_inp(index(u, w)) - shift;
     s1 += d;
@@ -339,8 +336,16 @@ fn unit_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   }
   let cnt = lane_count(items);
   let safe = max(cnt, vec4<f32>(1.0));
-  let mine = Stats(cnt, s1 / safe, s2 - s1 * s1 / safe); // mean relative to K
-  let s = tree_stats(mine, lid);
+  return tree_stats(Stats(cnt, s1 / safe, s2 - s1 * s1 / safe), lid); // mean relative to K
+}
+
+@compute @workgroup_size(WG)
+fn unit_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  // K: the channel's first value, shared by every thread of the channel (see the header).
+  let shift = channel_shift(u.g);
+  let s = walk_stats(u, shift, lid);
   if (u.t != 0u || u.len == 0u) { return; }
   if (COLUMNS) {
     for (var j = 0u; j < 4u; j++) {
@@ -408,9 +413,11 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
   let u = unit_of(wid, nwg, lid);
   if (u.t >= u.len) { return; }
-  let scale = stats_lanes(u.g, 2u);
-  let mean = stats_lanes(u.g, 0u);
-  let b = stats_lanes(u.g, 3u);
+  walk_normalize(u, stats_lanes(u.g, 0u), stats_lanes(u.g, 2u), stats_lanes(u.g, 3u));
+}
+
+// out = act((x - mean) * scale + b) over the thread's items of the unit.
+fn walk_normalize(u: Unit, mean: vec4<f32>, scale: vec4<f32>, b: vec4<f32>) {
   var w = walk_start(u);
   for (var j = u.t; j < u.len; j += TPR) {
     let i = index(u, w);
@@ -431,10 +438,9 @@ fn grad_at(i: u32) -> vec4<f32> {
   return d;
 }
 
-@compute @workgroup_size(WG)
-fn grad_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-  let u = unit_of(wid, nwg, lid);
+// The unit's (sum g, sum g * (x - mean)) per lane, merged over its TPR threads into its first
+// thread (the tree's barriers: every thread of the workgroup must call it).
+fn walk_grad_sums(u: Unit, lid: u32) -> array<vec4<f32>, 2> {
   var sum_g = vec4<f32>(0.0);
   var sum_gx = vec4<f32>(0.0);
   if (u.t < u.len) {
@@ -448,7 +454,14 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       w = walk_next(w);
     }
   }
-  let s = tree_sums(sum_g, sum_gx, lid);
+  return tree_sums(sum_g, sum_gx, lid);
+}
+
+@compute @workgroup_size(WG)
+fn grad_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  let s = walk_grad_sums(u, lid);
   if (u.t != 0u || u.len == 0u) { return; }
   if (COLUMNS) {
     for (var j = 0u; j < 4u; j++) {
@@ -485,15 +498,16 @@ fn grad_inp(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_index) lid: u32) {
   let u = unit_of(wid, nwg, lid);
   if (u.t >= u.len) { return; }
-  let k = coef_lanes(u.g); // mean, a, m1, b per lane
-  let mean = k[0];
-  let a = k[1];
-  let m1 = k[2];
-  let b = k[3];
+  walk_dinp(u, coef_lanes(u.g));
+}
+
+// dinp = a (g - m1) - b (x - mean) over the thread's items of the unit; k = [mean, a, m1, b],
+// each a vec4 over lanes.
+fn walk_dinp(u: Unit, k: array<vec4<f32>, 4>) {
   var w = walk_start(u);
   for (var j = u.t; j < u.len; j += TPR) {
     let i = index(u, w);
-    let d = a * (grad_at(i) - m1) - b * (item_inp(i) - mean);
+    let d = k[1] * (grad_at(i) - k[2]) - k[3] * (item_inp(i) - k[0]);
     if (VEC) { dinp[i] = d; } else { dinp[i >> 2u][i & 3u] = d.x; }
     w = walk_next(w);
   }
@@ -529,20 +543,7 @@ fn forward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) lid: u32) {
   let u = unit_of(wid, nwg, lid);
   let shift = channel_shift(u.g);
-  var s1 = vec4<f32>(0.0);
-  var s2 = vec4<f32>(0.0);
-  var items = 0u;
-  var w = walk_start(u);
-  for (var j = u.t; j < u.len; j += TPR) {
-    let d = item_inp(index(u, w)) - shift;
-    s1 += d;
-    s2 += d * d;
-    items++;
-    w = walk_next(w);
-  }
-  let cnt = lane_count(items);
-  let safe = max(cnt, vec4<f32>(1.0));
-  let s = tree_stats(Stats(cnt, s1 / safe, s2 - s1 * s1 / safe), lid);
+  let s = walk_stats(u, shift, lid);
   let lead = lid - u.t; // the unit's first thread
   if (u.t == 0u && u.len > 0u) {
     var f = p.factor;
@@ -576,16 +577,7 @@ fn forward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   }
   workgroupBarrier();
   if (u.t >= u.len) { return; }
-  let mean = w_s1[lead];
-  let scale = w_s2[lead];
-  let b = w_k[lead];
-  w = walk_start(u);
-  for (var j = u.t; j < u.len; j += TPR) {
-    let i = index(u, w);
-    let y = activate((item_inp(i) - mean) * scale + b);
-    if (VEC) { out[i] = y; } else { out[i >> 2u][i & 3u] = y.x; }
-    w = walk_next(w);
-  }
+  walk_normalize(u, w_s1[lead], w_s2[lead], w_k[lead]);
 }
 
 // coef for channel c from its sums (as grad_finalize), writing dweight and dbias.
@@ -606,18 +598,7 @@ fn fused_coef(c: u32, sum_g: f32, sum_gx: f32) -> vec4<f32> {
 fn backward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
   let u = unit_of(wid, nwg, lid);
-  var sum_g = vec4<f32>(0.0);
-  var sum_gx = vec4<f32>(0.0);
-  let mean0 = stats_lanes(min(u.g, p.groups - 1u), 0u); // clamped: threads past the last unit
-  var w = walk_start(u);
-  for (var j = u.t; j < u.len; j += TPR) {
-    let i = index(u, w);
-    let g = grad_at(i);
-    sum_g += g;
-    sum_gx += g * (item_inp(i) - mean0);
-    w = walk_next(w);
-  }
-  let s = tree_sums(sum_g, sum_gx, lid);
+  let s = walk_grad_sums(u, lid);
   // the tree leaves w_s1 and w_s2 in use until every thread has passed its last barrier
   workgroupBarrier();
   let lead = lid - u.t;
@@ -644,15 +625,5 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   workgroupBarrier();
   if (!DINP || u.t >= u.len) { return; }
-  let mean = w_n[lead];
-  let a = w_s1[lead];
-  let m1 = w_s2[lead];
-  let b = w_k[lead];
-  w = walk_start(u);
-  for (var j = u.t; j < u.len; j += TPR) {
-    let i = index(u, w);
-    let d = a * (grad_at(i) - m1) - b * (item_inp(i) - mean);
-    if (VEC) { dinp[i] = d; } else { dinp[i >> 2u][i & 3u] = d.x; }
-    w = walk_next(w);
-  }
+  walk_dinp(u, array<vec4<f32>, 4>(w_n[lead], w_s1[lead], w_s2[lead], w_k[lead]));
 }
