@@ -271,6 +271,16 @@ async function checkAgainstReference(k: Case): Promise<void> {
 }
 
 const shapes: Case[] = [
+  // LeNet's four BN layers at batch 1, 2 and 3 (training needs two values per channel:
+  // [1, 6, 24, 24] has 576, [1, 120] one, so that one is eval): one block under both schedules,
+  // the fused launches
+  { shape: [1, 6, 24, 24] },
+  { shape: [1, 120], eval: true },
+  { shape: [2, 6, 24, 24] },
+  { shape: [2, 16, 8, 8] },
+  { shape: [2, 120] },
+  { shape: [3, 84] },
+  { shape: [3, 16, 8, 8], eval: true },
   { shape: [1, 3, 7, 7], eval: true },
   { shape: [3, 5, 7, 7] },
   { shape: [3, 5, 7, 7], eval: true },

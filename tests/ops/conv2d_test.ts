@@ -163,7 +163,23 @@ const CASES: ConvCase[] = [
   [[1, 2, 6, 9], [3, 3, 3]],
 ];
 
+// LeNet's convolutions at batch 1, 2 and 3 (issue 26: the small batches have their own
+// lanes and launches): conv1 without padding (LeNet+BN) and with 2 (plain LeNet), conv2 on
+// 12 x 12 and 14 x 14 maps.
+const LENET_SMALL: ConvCase[] = [1, 2, 3].flatMap((n): ConvCase[] => [
+  [[n, 1, 28, 28], [6, 5, 5]],
+  [[n, 1, 28, 28], [6, 5, 5], [1, 1], [2, 2]],
+  [[n, 6, 12, 12], [16, 5, 5]],
+  [[n, 6, 14, 14], [16, 5, 5]],
+]);
+
 for (const schedule of CONV2D_SCHEDULES) {
+  for (const c of LENET_SMALL) {
+    gpuTest(
+      `${caseName(schedule, c)} +bias (LeNet, small batch)`,
+      () => checkConv(schedule, c, true),
+    );
+  }
   for (const c of CASES) {
     for (const withBias of [true, false]) {
       gpuTest(

@@ -41,6 +41,11 @@ Deno.test("linear reference backward matches central differences", () => {
 
 // Batch 1 and 3, primes, multiples of 4 (vec4 paths), the LeNet shapes.
 const SHAPES: [number, number, number][] = [
+  // LeNet's linear layers at batch 1, 2 and 3 (LeNet+BN's first takes 256 inputs, plain's 400)
+  [1, 400, 120],
+  [2, 256, 120],
+  [3, 120, 84],
+  [2, 84, 10],
   [1, 1, 1],
   [3, 7, 5],
   [1, 13, 10],

@@ -64,6 +64,11 @@ Deno.test("pooling reference backward matches central differences", () => {
 // [N, C, H, W], kernel, stride, padding: stride != kernel, overlapping windows, disjoint
 // windows that do and do not tile the input, padding, 1x1 inputs, 7x7, primes, the LeNet pools.
 const CASES: [number[], number[], number[], number[]][] = [
+  // LeNet's pools at batch 1, 2 and 3: after conv1 (24 and 28 wide) and conv2 (8 and 10)
+  [[1, 6, 24, 24], [2, 2], [2, 2], [0, 0]],
+  [[2, 16, 8, 8], [2, 2], [2, 2], [0, 0]],
+  [[3, 6, 28, 28], [2, 2], [2, 2], [0, 0]],
+  [[2, 16, 10, 10], [2, 2], [2, 2], [0, 0]],
   [[1, 1, 1, 1], [1, 1], [1, 1], [0, 0]],
   [[3, 2, 7, 7], [2, 2], [2, 2], [0, 0]],
   [[3, 2, 7, 7], [3, 3], [2, 2], [1, 1]],
