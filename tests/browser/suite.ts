@@ -48,6 +48,7 @@ export const FILES: Record<string, () => Promise<unknown>> = {
   "tests/tensor/tidy_test.ts": () => import("../tensor/tidy_test.ts"),
   "tests/optim/sgd_test.ts": () => import("../optim/sgd_test.ts"),
   "tests/models/lenet_test.ts": () => import("../models/lenet_test.ts"),
+  "tests/models/lenet_small_batch_test.ts": () => import("../models/lenet_small_batch_test.ts"),
   "tests/gpu/bind_groups_test.ts": () => import("../gpu/bind_groups_test.ts"),
   "tests/gpu/buffer_pool_test.ts": () => import("../gpu/buffer_pool_test.ts"),
   "tests/gpu/device_test.ts": () => import("../gpu/device_test.ts"),
