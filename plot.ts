@@ -31,6 +31,7 @@ export {
   JUPYTER_DISPLAY,
   LiveChart,
   type MimeBundle,
+  type MimeMetadata,
   show,
   table,
 } from "./src/plot/display.ts";

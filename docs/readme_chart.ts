@@ -18,12 +18,16 @@ interface Output {
   data?: Record<string, string | string[]>;
 }
 
-/** The PNG bytes of the output of `notebook` (its JSON text) whose SVG has `title`. */
+/**
+ * The PNG bytes of the output of `notebook` (its JSON text) whose chart has `title`: in its
+ * text form (`Chart "title" (...)`, what bnlab saves) or, in outputs saved before, its SVG.
+ */
 export function chartPng(notebook: string, title: string): Uint8Array {
   const nb = JSON.parse(notebook) as { cells: { outputs?: Output[] }[] };
   const text = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join("") : v ?? "");
   const titled = nb.cells.flatMap((c) => c.outputs ?? []).filter((o) =>
-    o.data?.["image/png"] && text(o.data["image/svg+xml"]).includes(`>${title}</text>`)
+    o.data?.["image/png"] && (text(o.data["text/plain"]).startsWith(`Chart "${title}" (`) ||
+      text(o.data["image/svg+xml"]).includes(`>${title}</text>`))
   );
   if (titled.length !== 1) {
     throw new Error(`${titled.length} PNG charts titled "${title}" in the notebook; expected 1`);

@@ -13,6 +13,13 @@ const DISPLAY = Symbol.for("Jupyter.display");
 /** A Jupyter MIME bundle: MIME type to content. */
 export type MimeBundle = Record<string, string>;
 
+/**
+ * Display metadata per MIME type, as Jupyter's `display_data` messages carry it: for an
+ * image, `{ width, height }` in CSS pixels, the size it is shown at (a PNG drawn at twice its
+ * size for sharp lines would otherwise show twice as large).
+ */
+export type MimeMetadata = Record<string, Record<string, unknown>>;
+
 /** What bnlab uses of Deno's Jupyter API. */
 export interface JupyterApi {
   /** Shows a MIME bundle; with `display_id` and `update`, replaces an earlier one. */
@@ -20,6 +27,8 @@ export interface JupyterApi {
     bundle: MimeBundle,
     opts: { raw: boolean; display_id?: string; update?: boolean },
   ): unknown;
+  /** Sends a message on the kernel's IOPub channel (how display metadata gets through). */
+  broadcast?(msgType: string, content: Record<string, unknown>): unknown;
 }
 
 /** What bnlab uses of the `Deno` global, which a page does not have. */
@@ -39,27 +48,44 @@ export function jupyter(): JupyterApi | undefined {
 const inFlight = new Set<Promise<unknown>>();
 /** The first display the kernel refused since the last {@link flushOutput}. */
 let refused: unknown;
+/** The last display sent: the next one goes after it. */
+let last: Promise<unknown> = Promise.resolve();
 /** When each recent display was sent (performance.now()) and its size in bytes. */
 let recent: { at: number; bytes: number }[] = [];
 
 /**
  * Sends a MIME bundle to the notebook (nothing outside Jupyter) and tracks it until the
- * kernel has taken it, so that {@link flushOutput} can wait for it.
+ * kernel has taken it, so that {@link flushOutput} can wait for it. With `metadata`, the
+ * message carries it (Deno's `display` sends none): a `display_data` or, with `update`, an
+ * `update_display_data` message sent as `display` would send it, plus the metadata.
  */
 export function sendDisplay(
-  bundle: MimeBundle,
-  opts: { display_id?: string; update?: boolean } = {},
+  bundle: MimeBundle | Promise<MimeBundle>,
+  opts: { display_id?: string; update?: boolean; metadata?: MimeMetadata } = {},
 ): void {
   const j = jupyter();
   if (!j) return;
   const now = performance.now();
   recent = recent.filter((r) => r.at > now - 1000);
-  recent.push({ at: now, bytes: Object.values(bundle).reduce((n, v) => n + v.length, 0) });
-  const sent: Promise<unknown> = Promise.resolve()
-    .then(() => j.display(bundle, { raw: true, ...opts }))
+  const { metadata, ...display } = opts;
+  const send = (data: MimeBundle) => {
+    recent.push({ at: now, bytes: Object.values(data).reduce((n, v) => n + v.length, 0) });
+    return metadata && j.broadcast
+      ? j.broadcast(display.update ? "update_display_data" : "display_data", {
+        data,
+        metadata,
+        transient: display.display_id ? { display_id: display.display_id } : {},
+      })
+      : j.display(data, { raw: true, ...display });
+  };
+  // In the order sent, also when a bundle is still being made (a chart's PNG).
+  const sent: Promise<unknown> = last
+    .then(() => bundle)
+    .then(send)
     .catch((e) => refused ??= e) // reported by the next flushOutput, never lost
     .finally(() => inFlight.delete(sent));
   inFlight.add(sent);
+  last = sent;
 }
 
 /**
@@ -102,7 +128,7 @@ export async function flushOutput(): Promise<void> {
 /**
  * Prints `values` (joined by spaces, like `console.log`) as one line of the notebook's
  * output, in order with charts and tables; `console.log` outside Jupyter. A single value
- * that displays itself (a `table()` from plot.ts) is shown in its rich form, anywhere in a cell.
+ * that displays itself (a `table()` or a `Chart` from plot.ts) is shown in its rich form, anywhere in a cell.
  * The text is sent asynchronously: a cell whose last output is a `print` should end with
  * `await flushOutput()`, or `jupyter nbconvert --execute` may drop the last lines.
  *
@@ -116,10 +142,12 @@ export function print(...values: unknown[]): void {
   const j = jupyter();
   const [only] = values;
   if (values.length === 1 && typeof only === "object" && only !== null && DISPLAY in only) {
-    // A displayable (a table, a chart's bundle): its rich form in a notebook, text outside.
-    const bundle = (only as { [DISPLAY](): MimeBundle })[DISPLAY]();
+    // A displayable (a table, a chart): its rich form in a notebook, text outside.
+    const bundle = (only as { [DISPLAY](): MimeBundle | Promise<MimeBundle> })[DISPLAY]();
     if (j) sendDisplay(bundle);
-    else console.log(bundle["text/plain"] ?? String(only));
+    else {console.log(
+        bundle instanceof Promise ? String(only) : bundle["text/plain"] ?? String(only),
+      );}
     return;
   }
   const inspect = deno?.inspect ?? String; // String in a browser

@@ -453,6 +453,7 @@ export function imageGrid(pixels: ArrayLike<number>, opts: ImageGridOptions = {}
     `viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif" font-size="10">` +
     `<rect width="100%" height="100%" fill="white"/>${head}${parts.join("")}</svg>`;
   return new Chart(svg, {
+    title,
     png: (pngScale = 2) => {
       const canvas = createCanvas(width * pngScale, height * pngScale);
       const ctx = canvas.getContext("2d");

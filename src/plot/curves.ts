@@ -185,7 +185,7 @@ export function curvesPng(
  * ```
  */
 export function curvesChart(history: CurveHistory, opts: CurvesOptions = {}): Chart {
-  return new Chart(curvesSvg(history, opts));
+  return new Chart(curvesSvg(history, opts), { title: opts.title });
 }
 
 /**

@@ -1,16 +1,30 @@
 /**
  * Charts in Jupyter: a {@link Chart} (an SVG, with its PNG on demand) displays itself as a
- * cell's value; {@link show} displays one with both SVG and PNG (so a saved notebook
- * carries the picture for viewers without SVG); a {@link LiveChart} redraws one output in
- * place while a computation runs (a Jupyter `display_id`), as d2l's `Animator` does.
- * Outside Jupyter (a script, a test) the displays do nothing.
+ * cell's value; {@link show} displays one; a {@link LiveChart} redraws one output in place
+ * while a computation runs (a Jupyter `display_id`), as d2l's `Animator` does. Outside
+ * Jupyter (a script, a test) the displays do nothing.
+ *
+ * What a saved notebook keeps of a chart is its PNG (drawn at twice the chart's size, with
+ * the chart's size in the output's metadata so that it shows at that size), not its SVG: an
+ * SVG output is not seen wherever a notebook is read. nbconvert's HTML export (6.5, as Debian
+ * 12 ships it) passes an SVG output through lxml's cleaner, which drops every SVG element and
+ * keeps the text (a page of axis labels and blank space), and prefers an SVG to a PNG of the
+ * same output; renderers that sanitize SVG drop it too. A PNG is drawn by every one of them.
+ * While a {@link LiveChart} runs, its redraws are SVG (no rasterising per redraw); its last
+ * is the PNG. The SVG stays available in code (`chart.svg`).
  *
  * @module
  */
 import { type Plot, type PlotExtras, plotSvg, type PngOptions, svgToPng } from "./render.ts";
-import { flushOutput, jupyter, type MimeBundle, sendDisplay } from "../notebook/print.ts";
+import {
+  flushOutput,
+  jupyter,
+  type MimeBundle,
+  type MimeMetadata,
+  sendDisplay,
+} from "../notebook/print.ts";
 
-export type { MimeBundle };
+export type { MimeBundle, MimeMetadata };
 
 /** Bytes as base64 (`btoa` over binary strings, in chunks that `fromCharCode` accepts). */
 export function encodeBase64(bytes: Uint8Array): string {
@@ -31,37 +45,60 @@ export const JUPYTER_DISPLAY: unique symbol = Symbol.for(
 
 /**
  * A rendered chart: its standalone SVG, and its PNG on demand. As the last expression of a
- * notebook cell it displays itself (SVG).
+ * notebook cell it displays itself: as an HTML `<img>` of its PNG at the chart's size (a
+ * cell's value carries no metadata, so the size goes in the HTML), with the PNG and a line
+ * of text beside it for viewers without HTML.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { Chart, JUPYTER_DISPLAY } from "./display.ts";
  * import { Plot } from "./render.ts";
- * const chart = Chart.plot({ marks: [Plot.lineY([1, 4, 9])] });
+ * const chart = Chart.plot({ width: 300, height: 200, marks: [Plot.lineY([1, 4, 9])] });
  * assert.ok(chart.svg.startsWith("<svg"));
- * const bundle = chart[JUPYTER_DISPLAY]();
- * assert.deepEqual(Object.keys(bundle), ["image/svg+xml"]);
+ * assert.deepEqual(chart.size, { width: 300, height: 200 });
+ * const bundle = await chart[JUPYTER_DISPLAY]();
+ * assert.deepEqual(Object.keys(bundle), ["text/html", "image/png", "text/plain"]);
+ * assert.match(bundle["text/html"], /^<img src="data:image\/png;base64,[^"]+" width="300" height="200"/);
  * ```
  */
 export class Chart {
   /** The standalone SVG document. */
   readonly svg: string;
+  /** The chart's title, if it has one: in its text form, which a saved notebook keeps. */
+  readonly title: string | undefined;
   #png: ((scale: number) => Promise<Uint8Array>) | undefined;
 
   /**
    * Wraps a standalone SVG document. `png` draws the PNG itself, for content that Skia's
    * SVG renderer cannot draw (embedded images); by default the SVG is rasterised.
    */
-  constructor(svg: string, { png }: { png?: (scale: number) => Promise<Uint8Array> } = {}) {
+  constructor(
+    svg: string,
+    { png, title }: { png?: (scale: number) => Promise<Uint8Array>; title?: string } = {},
+  ) {
     if (!svg.startsWith("<svg")) throw new Error("Chart: expected an <svg> document");
     this.svg = svg;
+    this.title = title;
     this.#png = png;
   }
 
   /** Renders Plot's options, with a legend if given (see `plotSvg`). */
   static plot(options: Plot.PlotOptions, extras: PlotExtras = {}): Chart {
-    return new Chart(plotSvg(options, extras));
+    const title = options.title === undefined || options.title === null
+      ? undefined
+      : String(options.title);
+    return new Chart(plotSvg(options, extras), { title });
+  }
+
+  /** The chart's size in CSS pixels: its SVG's `width` and `height`. */
+  get size(): { width: number; height: number } {
+    const attr = (name: string) => {
+      const m = this.svg.match(new RegExp(`^<svg[^>]*\\s${name}="([\\d.]+)"`));
+      if (!m) throw new Error(`Chart: the <svg> element needs a numeric ${name} attribute`);
+      return +m[1];
+    };
+    return { width: attr("width"), height: attr("height") };
   }
 
   /** The chart rasterised by Skia (default scale 2). */
@@ -69,20 +106,41 @@ export class Chart {
     return this.#png ? this.#png(opts.scale ?? 2) : svgToPng(this.svg, opts);
   }
 
-  /** The MIME bundle with both SVG and PNG (base64), for saved notebooks. */
+  /**
+   * What a saved notebook keeps: the PNG (base64, twice the chart's size) and a line of
+   * text, with {@link metadata} to show the PNG at the chart's size.
+   */
   async bundle(): Promise<MimeBundle> {
-    return { "image/svg+xml": this.svg, "image/png": encodeBase64(await this.png()) };
+    return { "image/png": encodeBase64(await this.png()), "text/plain": String(this) };
   }
 
-  /** Jupyter's display hook: the SVG. */
-  [JUPYTER_DISPLAY](): MimeBundle {
-    return { "image/svg+xml": this.svg };
+  /** The display metadata of {@link bundle}: the PNG's size on screen, `{ width, height }`. */
+  get metadata(): MimeMetadata {
+    return { "image/png": { ...this.size } };
+  }
+
+  /**
+   * A line of text for viewers that show no image: `Chart "Loss" (640 x 400 px)`, or
+   * without a title `Chart (640 x 400 px)`.
+   */
+  toString(): string {
+    const { width, height } = this.size;
+    return `Chart${this.title === undefined ? "" : ` "${this.title}"`} (${width} x ${height} px)`;
+  }
+
+  /** Jupyter's display hook: the PNG in an HTML `<img>` at the chart's size, and the bundle. */
+  async [JUPYTER_DISPLAY](): Promise<MimeBundle> {
+    const b = await this.bundle();
+    const { width, height } = this.size;
+    const img = `<img src="data:image/png;base64,${b["image/png"]}" width="${width}" ` +
+      `height="${height}" alt="${String(this).replace(/&/g, "&amp;").replace(/"/g, "&quot;")}">`;
+    return { "text/html": img, ...b };
   }
 }
 
 /**
- * Displays `chart` (or Plot's options, with `extras` such as a legend) in the notebook as
- * SVG and PNG; does nothing outside Jupyter. Returns nothing, so that `await show(...)` as
+ * Displays `chart` (or Plot's options, with `extras` such as a legend) in the notebook, as
+ * its PNG at the chart's size (see the module's note); does nothing outside Jupyter. Returns nothing, so that `await show(...)` as
  * a cell's last line does not display the chart a second time; keep a {@link Chart} to
  * reuse it (its `svg`, its `png()`).
  *
@@ -101,13 +159,13 @@ export async function show(
 ): Promise<void> {
   const c = chart instanceof Chart ? chart : Chart.plot(chart, extras);
   if (!jupyter()) return;
-  sendDisplay(await c.bundle());
+  sendDisplay(c.bundle(), { metadata: c.metadata });
   await flushOutput();
 }
 
 /**
  * One notebook output that redraws in place: `update()` it several times while a model
- * trains, `finish()` it at the end (which adds the PNG). Redraws are throttled to
+ * trains (SVG), `finish()` it at the end (which draws the PNG that the notebook keeps). Redraws are throttled to
  * `minIntervalMs` (default 250 ms), except the last. Does nothing outside Jupyter, but
  * keeps the last chart.
  *
@@ -161,7 +219,7 @@ export class LiveChart {
    */
   async finish(): Promise<void> {
     // Outside Jupyter there is nothing to draw: the PNG is not rendered.
-    if (this.#last && jupyter()) this.#draw(await this.#last.bundle());
+    if (this.#last && jupyter()) this.#draw(this.#last.bundle(), this.#last.metadata);
     this.#pending = false;
     await flushOutput();
   }
@@ -171,8 +229,8 @@ export class LiveChart {
     return this.#pending;
   }
 
-  #draw(bundle: MimeBundle): void {
-    sendDisplay(bundle, { display_id: this.#id, update: this.#shown });
+  #draw(bundle: MimeBundle | Promise<MimeBundle>, metadata?: MimeMetadata): void {
+    sendDisplay(bundle, { display_id: this.#id, update: this.#shown, metadata });
     this.#shown = true;
   }
 }

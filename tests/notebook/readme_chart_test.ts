@@ -22,4 +22,10 @@ Deno.test("chartPng finds one chart by its title, and refuses none or two", () =
   deepEqual([...chartPng(nb(out("A", "AQI="), out("B", "AwQ=")), "B")], [3, 4]);
   throws(() => chartPng(nb(out("A", "AQI=")), "B"), /0 PNG charts titled "B"/);
   throws(() => chartPng(nb(out("B", "AQI="), out("B", "AQI=")), "B"), /2 PNG charts/);
+  // as bnlab saves a chart now: the PNG and its text form
+  const saved = (t: string, png: string) => ({
+    data: { "image/png": png, "text/plain": `Chart "${t}" (640 x 400 px)` },
+  });
+  deepEqual([...chartPng(nb(saved("A", "AQI="), saved("B", "AwQ=")), "B")], [3, 4]);
+  throws(() => chartPng(nb(saved("Bb", "AQI=")), "B"), /0 PNG charts titled "B"/);
 });

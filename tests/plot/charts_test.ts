@@ -124,8 +124,10 @@ Deno.test("LiveChart keeps the last chart, throttles redraws, and finishes with 
   ok(final instanceof Chart);
   equal(live.pending, false);
   const bundle = await final.bundle();
-  deepEqual(Object.keys(bundle).sort(), ["image/png", "image/svg+xml"]);
+  deepEqual(Object.keys(bundle).sort(), ["image/png", "text/plain"]);
   ok(atob(bundle["image/png"]).startsWith("\x89PNG"));
+  equal(bundle["text/plain"], "Chart (640 x 400 px)");
+  deepEqual(final.metadata, { "image/png": { width: 640, height: 400 } });
 });
 
 Deno.test("a long legend wraps into rows inside the chart's width, and the plot moves down", async () => {

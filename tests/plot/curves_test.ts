@@ -75,9 +75,11 @@ Deno.test("curvesPng rasterises the chart at twice the size, with the curves vis
   }
 });
 
-Deno.test("curvesChart and LiveCurves give Jupyter an SVG bundle", async () => {
-  const bundle = curvesChart(history)[JUPYTER_DISPLAY]();
-  ok(bundle["image/svg+xml"].startsWith("<svg"));
+Deno.test("curvesChart and LiveCurves give Jupyter a PNG bundle, the title in its text", async () => {
+  const bundle = await curvesChart(history, { title: "Loss & accuracy" })[JUPYTER_DISPLAY]();
+  ok(atob(bundle["image/png"]).startsWith("\x89PNG"));
+  ok(bundle["text/html"].startsWith('<img src="data:image/png;base64,'));
+  ok(bundle["text/html"].includes('alt="Chart &quot;Loss &amp; accuracy&quot; (420 x 280 px)"'));
   const live = new LiveCurves({ epochs: 3 });
   for (const u of history.updates) live.onUpdate({ ...u });
   for (const e of history.epochs) live.onEpoch({ ...e, loss: 1 } as typeof e);
