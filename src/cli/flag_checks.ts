@@ -25,7 +25,7 @@ export interface ImpliedFlags {
  * Throws `makeError(message)` on flags that cannot work together: a seed beyond 2^32 - 1
  * (it would wrap to another seed), a learning rate that is 0 or infinite in float32 (the
  * weights' precision), batch norm (`batch`, `ghost`) with batches or ghost batches of one
- * example, or `--limit 1` with batch norm.
+ * example, or a `--limit` whose only batch would be left out for that reason.
  *
  * @example
  * ```ts
@@ -64,11 +64,15 @@ export function checkFlagImplications(f: ImpliedFlags, makeError: (m: string) =>
         `normalize; pass a --batch-size that is not 1 more than a multiple of ${GHOST_BATCH}`,
     );
   }
-  if (bn && f.limit === 1) {
-    throw makeError(
-      `--limit 1 with --norm ${f.norm}: one training example cannot be batch-normalized; ` +
-        "pass --limit 2 or more",
-    );
+  // A limit smaller than a batch is the whole epoch: one that must be left out leaves nothing.
+  if (bn && f.limit !== undefined && f.limit < f.batchSize) {
+    if (lastBatchNote(f.limit, f.batchSize, f.norm)) {
+      throw makeError(
+        `--limit ${f.limit} with --norm ${f.norm} and --batch-size ${f.batchSize}: the only ` +
+          "batch would end in a batch or ghost batch of one example, which batch norm cannot " +
+          `normalize, leaving nothing to train on; pass --limit ${f.limit + 1}`,
+      );
+    }
   }
 }
 

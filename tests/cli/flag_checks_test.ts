@@ -23,7 +23,8 @@ const refusals: [string[], RegExp][] = [
     /--batch-size 33 with --norm ghost: .* a last one of a single example/,
   ],
   [["--batch-size", "257", "--norm", "ghost"], /--batch-size 257 with --norm ghost/],
-  [["--limit", "1"], /--limit 1 with --norm batch/],
+  [["--limit", "1"], /--limit 1 with --norm batch .* leaving nothing to train on/],
+  [["--limit", "33", "--norm", "ghost"], /--limit 33 with --norm ghost .* pass --limit 34/],
   [
     ["--seed", "4294967296"],
     /--seed must be a whole number from 0 to 4294967295 .* got 4294967296/,
