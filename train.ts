@@ -52,9 +52,12 @@ export {
 } from "./src/train/evaluate.ts";
 export {
   decodeSafetensors,
+  type DecodeOptions,
   encodeSafetensors,
   loadCheckpoint,
+  type LoadOptions,
   type Safetensors,
+  SAFETENSORS_MAX_HEADER,
   type SafetensorsDtype,
   type SafetensorsEntry,
   saveCheckpoint,

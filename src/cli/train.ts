@@ -6,7 +6,9 @@
  * pooling, SGD with lr 1.0, 10 epochs, batch 256, seed 0. Usage errors exit with code 2,
  * other failures (missing data, a diverging run) with code 1 and one line saying why.
  * The checkpoint is written after every epoch (atomically, and only while the weights
- * are finite), so a run that fails late keeps its last good model.
+ * are finite), so a run that fails late keeps its last good model. The run holds its
+ * folder alone (`run_folder.ts`: a lock, files created exclusively, `--overwrite` replacing
+ * a run whole), and every file it writes carries its id (`runId`).
  *
  * @module
  */
@@ -19,6 +21,9 @@ import { lenet } from "../models/lenet.ts";
 import { DivergenceError, type EpochEvent, fit, type UpdateEvent } from "../train/fit.ts";
 import { saveCheckpoint } from "../train/checkpoint.ts";
 import { curvesPng, curvesSvg } from "../plot/curves.ts";
+import { checkFlagImplications, lastBatchNote } from "./flag_checks.ts";
+import { RunFolder, RunFolderError } from "./run_folder.ts";
+import { withPngText } from "./png_text.ts";
 
 /** The usage text printed by `--help` and after a usage error. */
 export const USAGE = `Usage: deno task train [options]
@@ -34,11 +39,14 @@ Options:
   --lr X                    learning rate (default 1.0)
   --epochs N                passes over the training set (default 10)
   --batch-size N            examples per step (default 256)
-  --seed N                  seed of the initialisation and the shuffle (default 0)
+  --seed N                  seed of the initialisation and the shuffle, 0 to 4294967295
+                            (default 0)
   --data DIR                the directory holding the Fashion-MNIST files (default: search
                             $FASHION_MNIST_DIR, ./data/fashion-mnist, /usr/share/datasets)
-  --out DIR                 where to write the run (default runs/<timestamp>/)
-  --overwrite               allow --out to be a directory that already holds a run
+  --out DIR                 where to write the run (default runs/<timestamp>/, made anew);
+                            one run at a time: a folder in use by a run is refused
+  --overwrite               allow --out to be a directory that already holds a run (and
+                            nothing else): the old run is moved aside whole, then deleted
   --limit N                 use only the first N training and N test examples
   --help                    show this help
 `;
@@ -139,7 +147,7 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
   const s = (k: string) => values[k] as string;
   const lr = number("lr", s("lr"));
   if (!(lr > 0)) throw new UsageError(`--lr must be a number > 0, got ${JSON.stringify(s("lr"))}`);
-  return {
+  const config: TrainConfig = {
     norm: choice("norm", s("norm"), ["batch", "layer", "group", "ghost", "none"] as const),
     pool: choice("pool", s("pool"), ["max", "avg"] as const),
     activation: choice("activation", s("activation"), ["sigmoid", "relu"] as const),
@@ -155,6 +163,8 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
       min: 1,
     }),
   };
+  checkFlagImplications(config, (m) => new UsageError(m));
+  return config;
 }
 
 const pct = (v: number) => v.toFixed(3);
@@ -162,13 +172,10 @@ const pct = (v: number) => v.toFixed(3);
 /** The files a run writes into `--out`. */
 const RUN_FILES = ["metrics.jsonl", "model.safetensors", "curves.svg", "curves.png"];
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
+/** Opens the run's folder (see run_folder.ts); a default `--out` is made unique. */
+function openRunFolder(c: TrainConfig, args: string[]): Promise<RunFolder> {
+  const unique = !args.some((a) => a === "--out" || a.startsWith("--out="));
+  return RunFolder.open(c.out, { files: RUN_FILES, overwrite: c.overwrite, unique });
 }
 
 /** Runs the CLI with `args`; resolves to the process exit code. */
@@ -185,16 +192,17 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const c = config;
-  const previous = [];
-  for (const f of RUN_FILES) if (await exists(`${c.out}/${f}`)) previous.push(f);
-  if (previous.length && !c.overwrite) {
-    console.error(
-      `error: --out ${c.out} already holds a run (${previous.join(", ")}); choose another ` +
-        "--out, or pass --overwrite to replace it",
-    );
+  let run: RunFolder;
+  try {
+    run = await openRunFolder(config, args);
+  } catch (e) {
+    if (!(e instanceof RunFolderError)) throw e;
+    console.error(`error: ${e.message}`);
     return 2;
   }
+  using _run = run;
+  const c = { ...config, out: run.path };
+  if (run.replaced) console.log(`note: the run that was in ${c.out} was replaced`);
   await getDevice();
   const info = await adapterInfo();
   console.log(
@@ -206,8 +214,9 @@ export async function main(args: string[]): Promise<number> {
   );
   const nTrain = Math.min(train.n, c.limit ?? Infinity);
   const nTest = Math.min(test.n, c.limit ?? Infinity);
-  // A last batch of one example cannot be batch-normalized in training mode: leave it out.
-  const dropLast = (c.norm === "batch" || c.norm === "ghost") && nTrain % c.batchSize === 1;
+  // A last batch (or ghost batch) of one example cannot be batch-normalized: leave it out.
+  const lastNote = lastBatchNote(nTrain, c.batchSize, c.norm);
+  const dropLast = lastNote !== undefined;
   using trainLoader = new DataLoader(train, {
     batchSize: c.batchSize,
     shuffle: true,
@@ -223,21 +232,9 @@ export async function main(args: string[]): Promise<number> {
       `${nTrain} train / ${nTest} test examples`,
   );
   console.log(`data: ${train.files.images} and ${test.files.images} (with their labels)`);
-  if (dropLast) {
-    console.log(
-      `note: ${nTrain} examples in batches of ${c.batchSize} leave a last batch of one, which ` +
-        `batch norm cannot normalize in training mode; each epoch trains on ${
-          nTrain - 1
-        } examples (a different one is left out each epoch, by the shuffle)`,
-    );
-  }
+  if (lastNote) console.log(`note: ${lastNote}`);
 
-  await Deno.mkdir(c.out, { recursive: true });
-  const metrics = await Deno.open(`${c.out}/metrics.jsonl`, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
+  const metrics = await run.create("metrics.jsonl");
   const enc = new TextEncoder();
   const log = (o: Record<string, unknown>): void => {
     metrics.writeSync(enc.encode(JSON.stringify(o) + "\n"));
@@ -246,6 +243,7 @@ export async function main(args: string[]): Promise<number> {
   let saved = 0; // epochs in the checkpoint on disk
   log({
     type: "config",
+    runId: run.id,
     ...c,
     adapter: info.description,
     trainFiles: train.files,
@@ -268,7 +266,7 @@ export async function main(args: string[]): Promise<number> {
         );
         // The model first, every epoch: nothing trained is lost if a later step fails.
         await saveCheckpoint(net, checkpoint, {
-          metadata: { config: JSON.stringify(c), epochs: String(e.epoch) },
+          metadata: { config: JSON.stringify(c), epochs: String(e.epoch), run_id: run.id },
         });
         saved = e.epoch;
       },
@@ -285,8 +283,11 @@ export async function main(args: string[]): Promise<number> {
     }, lr ${c.lr}`;
     const written = ["metrics.jsonl", "model.safetensors"];
     try {
-      await Deno.writeTextFile(`${c.out}/curves.svg`, curvesSvg(history, { title }));
-      await Deno.writeFile(`${c.out}/curves.png`, await curvesPng(history, { title }));
+      // Each chart carries the run's id: an XML comment in the SVG, a tEXt entry in the PNG.
+      const svg = curvesSvg(history, { title }).replace(">", `><!-- bnlab run ${run.id} -->`);
+      await run.write("curves.svg", new TextEncoder().encode(svg));
+      const png = await curvesPng(history, { title });
+      await run.write("curves.png", withPngText(png, "bnlab-run", run.id));
       written.push("curves.svg", "curves.png");
     } catch (e) {
       console.error(`warning: the charts could not be drawn (${(e as Error).message})`);

@@ -1,8 +1,11 @@
 /**
- * Downloads a file safely: streamed to `name.part`, checked (length and MD5), then renamed.
+ * Downloads a file safely: streamed to `name.<hex>.part`, checked (length and MD5), then
+ * renamed.
  *
  * A file that exists under its final name is therefore always complete and verified; an
- * interrupted or corrupt download leaves nothing behind (the `.part` file is removed).
+ * interrupted or corrupt download leaves nothing behind (the `.part` file is removed). The
+ * `.part` file is created exclusively under an unpredictable name, so a symlink planted
+ * beside `name` is never written through.
  * MD5 comes from `node:crypto` (WebCrypto has no MD5); it is only used to match the
  * checksums a dataset publishes, not for security.
  *
@@ -39,7 +42,8 @@ export function md5Hex(bytes: Uint8Array): string {
 }
 
 /**
- * Downloads `url` to the file `dest`, via `dest + ".part"`, verifying length and MD5.
+ * Downloads `url` to the file `dest`, via an exclusively created `dest.<hex>.part`,
+ * verifying length and MD5.
  *
  * Errors name the URL and the file: an HTTP error, a connection that breaks off, a body
  * shorter or longer than its Content-Length, or an MD5 mismatch. On any error the
@@ -61,7 +65,11 @@ export async function downloadFile(
   dest: string,
   opts: DownloadOptions = {},
 ): Promise<void> {
-  const part = `${dest}.part`;
+  const hex = Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const part = `${dest}.${hex}.part`;
   const fail = async (why: string): Promise<never> => {
     await Deno.remove(part).catch(() => {});
     throw new Error(`Download of ${url} to ${dest} failed: ${why}`);
@@ -82,7 +90,7 @@ export async function downloadFile(
     : Number(res.headers.get("content-length") ?? 0) || 0;
   const hash = createHash("md5");
   let received = 0;
-  const file = await Deno.open(part, { write: true, create: true, truncate: true });
+  const file = await Deno.open(part, { write: true, createNew: true, mode: 0o644 });
   try {
     for await (const chunk of res.body) {
       hash.update(chunk);

@@ -133,6 +133,33 @@ async function findFile(dir: string, base: string): Promise<string | undefined> 
   return undefined;
 }
 
+/**
+ * Why `dir` did not provide `missing` (file names without `.gz`): no such directory, a
+ * file where the directory should be, or per file "missing" or "a directory".
+ */
+async function whyNot(dir: string, missing: string[]): Promise<string> {
+  if (!(await isDir(dir))) {
+    return (await exists(dir)) ? "not a directory (a file is there)" : "no such directory";
+  }
+  const dirs: string[] = [], absent: string[] = [];
+  for (const f of missing) {
+    const d = [join(dir, f), join(dir, `${f}.gz`)];
+    const found = (await isDir(d[0])) ? d[0] : (await isDir(d[1])) ? d[1] : undefined;
+    if (found) dirs.push(`${found.slice(found.lastIndexOf("/") + 1)} is a directory, not a file`);
+    else absent.push(`${f}[.gz]`);
+  }
+  return [...(absent.length ? [`missing ${absent.join(", ")}`] : []), ...dirs].join("; ");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** File names (without `.gz`) of a split. */
 export function fashionMnistFiles(split: "train" | "test"): { images: string; labels: string } {
   if (split !== "train" && split !== "test") {
@@ -195,12 +222,7 @@ export async function loadFashionMnist(opts: LoadFashionMnistOptions): Promise<F
     const labels = await findFile(dir, files.labels);
     if (images && labels) return await read(images, labels);
     const missing = [images ? "" : files.images, labels ? "" : files.labels].filter(Boolean);
-    report.push(
-      `  - ${dir} (${why}): ` +
-        ((await isDir(dir))
-          ? `missing ${missing.map((f) => `${f}[.gz]`).join(", ")}`
-          : "no such directory"),
-    );
+    report.push(`  - ${dir} (${why}): ` + await whyNot(dir, missing));
   }
   if (opts.dir === undefined && opts.searchPaths === undefined && !envDir) {
     report.push("  - $FASHION_MNIST_DIR: not set");
@@ -263,7 +285,10 @@ async function readSplit(
   labelsPath: string,
   expected: number | undefined,
 ): Promise<FashionMnist> {
-  const [images, labels] = await Promise.all([readIdxFile(imagesPath), readIdxFile(labelsPath)]);
+  const [images, labels] = await Promise.all([
+    readIdxFile(imagesPath, { expect: "images" }),
+    readIdxFile(labelsPath, { expect: "labels" }),
+  ]);
   if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) {
     throw new Error(
       `${imagesPath} holds an array of shape [${images.dims.join(", ")}]; Fashion-MNIST images ` +

@@ -28,11 +28,45 @@ const TYPES: Record<number, string> = {
   0x0e: "float64",
 };
 
+/** The two kinds of IDX file of MNIST and Fashion-MNIST, by their magic numbers. */
+export type IdxKind = "images" | "labels";
+
+const KINDS: Record<IdxKind, { magic: number; shape: string }> = {
+  images: { magic: 0x00000803, shape: "[n, rows, cols]" },
+  labels: { magic: 0x00000801, shape: "[n]" },
+};
+
+const hex = (magic: number) => `0x${magic.toString(16).padStart(8, "0")}`;
+
+/** What a magic number says a file is, in words: "an images file (magic 0x00000803, ...)". */
+function kindOf(magic: number): string {
+  for (const [kind, k] of Object.entries(KINDS)) {
+    if (k.magic === magic) return `an IDX ${kind} file (magic ${hex(magic)}, ${k.shape})`;
+  }
+  const type = TYPES[(magic >> 8) & 0xff], rank = magic & 0xff;
+  if (magic >>> 16 === 0 && type && rank) {
+    return `an IDX array of ${rank} dimension${rank === 1 ? "" : "s"} of ${type} (magic ${
+      hex(magic)
+    })`;
+  }
+  return `not an IDX file (magic ${hex(magic)})`;
+}
+
+/** Options of {@link parseIdx} and {@link readIdxFile}. */
+export interface ParseIdxOptions {
+  /**
+   * The kind of file expected: `"images"` (magic 0x00000803) or `"labels"` (0x00000801).
+   * Another magic number is refused, naming both kinds, before the sizes are read.
+   */
+  expect?: IdxKind;
+}
+
 /**
  * Decodes IDX bytes; `name` (the file) is named in every error.
  *
- * Errors on a wrong magic number, an element type other than unsigned byte, and a
- * length that does not match the header (a truncated file, or trailing bytes).
+ * Errors on a wrong magic number, an element type other than unsigned byte, a file of
+ * another kind than `expect` (saying which kind the magic number makes it), and a length
+ * that does not match the header (a truncated file, or trailing bytes).
  *
  * @example
  * ```ts
@@ -42,7 +76,11 @@ const TYPES: Record<number, string> = {
  * if (idx.dims.join() !== "2,3") throw new Error("wrong dims");
  * ```
  */
-export function parseIdx(bytes: Uint8Array, name = "IDX data"): IdxArray {
+export function parseIdx(
+  bytes: Uint8Array,
+  name = "IDX data",
+  { expect }: ParseIdxOptions = {},
+): IdxArray {
   if (bytes.length < 4) {
     throw new Error(
       `${name} is truncated: ${bytes.length} bytes, shorter than the 4-byte IDX magic number`,
@@ -52,9 +90,20 @@ export function parseIdx(bytes: Uint8Array, name = "IDX data"): IdxArray {
   const magic = view.getUint32(0);
   const type = bytes[2], rank = bytes[3];
   if (bytes[0] !== 0 || bytes[1] !== 0 || !(type in TYPES) || rank === 0) {
+    const seen = magic >>> 16 === 0x1f8b ? " (gzip data: readIdxFile gunzips it)" : "";
     throw new Error(
-      `${name} is not an IDX file: magic number 0x${magic.toString(16).padStart(8, "0")} ` +
-        `(expected 0x0000TTDD, e.g. 0x00000803 for images, 0x00000801 for labels)`,
+      `${name} is not an IDX file: magic number ${hex(magic)}${seen} ` +
+        `(expected ${
+          expect ? `${hex(KINDS[expect].magic)} for ${expect}` : "0x0000TTDD, e.g. " +
+            "0x00000803 for images, 0x00000801 for labels"
+        }). Is this the right file?`,
+    );
+  }
+  if (expect && magic !== KINDS[expect].magic) {
+    throw new Error(
+      `${name} should be an IDX ${expect} file (magic ${hex(KINDS[expect].magic)}, ` +
+        `${KINDS[expect].shape}) but its magic number makes it ${kindOf(magic)}. ` +
+        "Are the files swapped or renamed?",
     );
   }
   if (type !== 0x08) {
@@ -158,6 +207,8 @@ export async function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> 
 
 /**
  * Reads an IDX file, gunzipping it first if it is gzip (detected by its `1f 8b` magic).
+ * With `expect`, a file of the other kind is refused (see {@link parseIdx}); a directory
+ * or anything else that is not a regular file is refused, called what it is.
  *
  * @example
  * ```ts
@@ -169,8 +220,15 @@ export async function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> 
  * if (idx.data.join() !== "3,1,4") throw new Error("wrong data");
  * ```
  */
-export async function readIdxFile(path: string): Promise<IdxArray> {
+export async function readIdxFile(path: string, opts: ParseIdxOptions = {}): Promise<IdxArray> {
+  const info = await Deno.stat(path);
+  if (!info.isFile) {
+    const what = info.isDirectory ? "a directory" : "not a regular file (a device, FIFO or socket)";
+    throw new Error(
+      `${path} is ${what}, not an IDX ${opts.expect ?? "data"} file: put the file itself there`,
+    );
+  }
   let bytes: Uint8Array = await Deno.readFile(path);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = await gunzip(bytes, path);
-  return parseIdx(bytes, path);
+  return parseIdx(bytes, path, opts);
 }

@@ -14,6 +14,7 @@ import type { HostTensor, Module } from "../nn/module.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { copyBuffer, readBuffer } from "../gpu/queue.ts";
 import { fmt } from "../tensor/shape.ts";
+import { removeStaleTempFiles, writeFileAtomic } from "./atomic_write.ts";
 
 /** The element types bnlab reads and writes. */
 export type SafetensorsDtype = "F32" | "I64";
@@ -37,6 +38,17 @@ export interface Safetensors {
 }
 
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, I64: 8 };
+
+/** The largest header accepted, in bytes: the safetensors format's own limit (100 MB). */
+export const SAFETENSORS_MAX_HEADER = 100_000_000;
+
+/** Options of {@link decodeSafetensors}. */
+export interface DecodeOptions {
+  /** What the bytes are (a path), named in every error. Default `"safetensors data"`. */
+  name?: string;
+  /** Accept NaN and infinite `F32` values (a diverged model saved on purpose). Default false. */
+  allowNonFinite?: boolean;
+}
 
 /**
  * Encodes tensors and string metadata as safetensors bytes.
@@ -86,8 +98,11 @@ export function encodeSafetensors(
 }
 
 /**
- * Decodes safetensors bytes, checking the header against the data. Only `F32` and `I64`
- * tensors are accepted.
+ * Decodes safetensors bytes, checking the header against the data as the format's reader
+ * does: a header of at most {@link SAFETENSORS_MAX_HEADER} bytes, tensors whose
+ * `data_offsets` tile the data exactly (in any order in the header, but no overlap, gap
+ * or trailing byte), and, unless `allowNonFinite`, no NaN or infinite `F32` value. Only
+ * `F32` and `I64` tensors are accepted. Every error names `name`.
  *
  * @example
  * ```ts
@@ -97,11 +112,15 @@ export function encodeSafetensors(
  * assert.equal(decodeSafetensors(encodeSafetensors({ n })).tensors.n.data[0], 7n);
  * ```
  */
-export function decodeSafetensors(bytes: Uint8Array): Safetensors {
-  const bad = (why: string) => new Error(`Not a valid safetensors file: ${why}`);
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  { name: file = "safetensors data", allowNonFinite = false }: DecodeOptions = {},
+): Safetensors {
+  const bad = (why: string) => new Error(`${file} is not a valid safetensors file: ${why}`);
   if (bytes.length < 8) throw bad(`${bytes.length} bytes, shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
+  if (n > SAFETENSORS_MAX_HEADER) throw bad(headerTooLong(n));
   if (8 + n > bytes.length) throw bad(`header length ${n} exceeds the file (${bytes.length} B)`);
   let header: unknown;
   try {
@@ -119,6 +138,7 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     throw bad("__metadata__ must be an object of strings");
   }
   const metadata = meta as Record<string, string>;
+  const spans: { name: string; begin: number; end: number }[] = [];
   for (const [name, v] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     if (!isObject(v)) throw bad(`entry "${name}" is ${JSON.stringify(v)}, not an object`);
@@ -133,23 +153,54 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     if (typeof dtype !== "string") throw bad(`tensor "${name}" has no dtype`);
     if (dtype !== "F32" && dtype !== "I64") {
       throw new Error(
-        `Tensor "${name}" has dtype ${dtype}; bnlab reads F32 and I64: convert it to float32 ` +
-          `before saving (tensor.float())`,
+        `${file}: tensor "${name}" has dtype ${dtype}; bnlab reads F32 and I64: convert it ` +
+          `to float32 before saving (tensor.float())`,
       );
     }
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     const [begin, end] = off as [number, number];
-    if (end - begin !== numel * BYTES[dtype] || begin < 0 || end > data.length) {
-      throw bad(`tensor "${name}" ${dtype} ${fmt(shape)} has data_offsets [${begin}, ${end}]`);
+    if (end < begin) {
+      throw bad(`tensor "${name}" has data_offsets [${begin}, ${end}], out of order`);
     }
+    if (end - begin !== numel * BYTES[dtype] || end > data.length) {
+      throw bad(
+        `tensor "${name}" ${dtype} ${fmt(shape)} (${numel * BYTES[dtype]} B) has data_offsets ` +
+          `[${begin}, ${end}] in ${data.length} B of data`,
+      );
+    }
+    spans.push({ name, begin, end });
     const raw = data.slice(begin, end); // a copy: aligned for the typed array
-    tensors[name] = {
-      dtype,
-      shape: shape as number[],
-      data: dtype === "F32" ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer),
-    };
+    const values = dtype === "F32" ? new Float32Array(raw.buffer) : new BigInt64Array(raw.buffer);
+    if (!allowNonFinite && values instanceof Float32Array) {
+      const i = values.findIndex((x) => !Number.isFinite(x));
+      if (i >= 0) {
+        throw new Error(
+          `${file}: tensor "${name}" holds ${values[i]} at index ${i}; a checkpoint's values ` +
+            "must be finite (pass allowNonFinite: true to read a diverged model on purpose)",
+        );
+      }
+    }
+    tensors[name] = { dtype, shape: shape as number[], data: values };
+  }
+  // The tensors must tile the data: sorted by offset, each begins where the last ended.
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0, last = "the start of the data";
+  for (const s of spans) {
+    if (s.begin < at) {
+      throw bad(`tensor "${s.name}" [${s.begin}, ${s.end}] overlaps ${last} (ending at ${at})`);
+    }
+    if (s.begin > at) throw bad(`${s.begin - at} B between ${last} and tensor "${s.name}"`);
+    [at, last] = [s.end, `tensor "${s.name}"`];
+  }
+  if (at !== data.length) {
+    throw bad(`${data.length - at} trailing bytes after the last tensor's data (ending at ${at})`);
   }
   return { tensors, metadata };
+}
+
+function headerTooLong(n: number): string {
+  return `the header is declared as ${n} B, more than the format's limit of ` +
+    `${SAFETENSORS_MAX_HEADER} B (a corrupt or foreign file)`;
 }
 
 /**
@@ -208,9 +259,10 @@ export interface SaveOptions {
 
 /**
  * Saves a module's parameters and buffers to `path` as safetensors, atomically: the bytes
- * go to a temporary file beside it (`.<name>.tmp`, the same name each time, so a save
- * killed midway leaves at most that one file, replaced by the next save), which is then
- * renamed over `path`. A model holding NaN or an infinity is refused unless
+ * go to a temporary file beside it, created exclusively under an unpredictable name
+ * (`.<name>.<hex>.tmp`; never through a symlink), which is then renamed over `path`; a
+ * successful save removes what saves killed midway left. A `path` that is a symlink or
+ * not a regular file is refused, and so is a model holding NaN or an infinity unless
  * `allowNonFinite`.
  *
  * @example
@@ -251,25 +303,66 @@ export async function saveCheckpoint(
     );
   }
   const bytes = encodeSafetensors(entries, { format: "pt", ...metadata });
-  const slash = path.lastIndexOf("/");
-  const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
-  const tmp = `${dir}/.${path.slice(slash + 1)}.tmp`;
-  try {
-    await Deno.writeFile(tmp, bytes, { mode: 0o644 });
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
+  await writeFileAtomic(path, bytes, { what: "a checkpoint" });
+  await removeStaleTempFiles(path); // what saves killed midway left
+}
+
+/** Options of {@link loadCheckpoint}. */
+export interface LoadOptions {
+  /** Accept NaN and infinite values (a model saved with `allowNonFinite`). Default false. */
+  allowNonFinite?: boolean;
+}
+
+/**
+ * Reads a checkpoint file: a regular file only (a FIFO or device would block or never
+ * end), and its header length checked against {@link SAFETENSORS_MAX_HEADER} before the
+ * rest is read.
+ */
+async function readCheckpointFile(path: string): Promise<Uint8Array> {
+  const info = await Deno.stat(path).catch((e) => {
+    throw new Error(`Cannot read checkpoint ${path}: ${(e as Error).message}`);
+  });
+  if (!info.isFile) {
+    const kind = info.isDirectory ? "a directory" : "not a regular file (a FIFO, socket or device)";
+    throw new Error(`Checkpoint ${path} is ${kind}: pass the path of a .safetensors file`);
   }
+  using file = await Deno.open(path);
+  const size = (await file.stat()).size;
+  const bytes = new Uint8Array(size);
+  const fill = async (from: number, to: number) => {
+    for (let at = from; at < to;) {
+      const n = await file.read(bytes.subarray(at, to));
+      if (n === null) throw new Error(`Checkpoint ${path} shrank while it was read`);
+      at += n;
+    }
+  };
+  await fill(0, Math.min(8, size));
+  if (size >= 8) {
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    if (n > SAFETENSORS_MAX_HEADER) {
+      throw new Error(`${path} is not a valid safetensors file: ${headerTooLong(n)}`);
+    }
+    await fill(8, size);
+  }
+  return bytes;
 }
 
 /**
  * Loads a safetensors checkpoint into `net` (names and shapes must match exactly; tensors
  * must be `F32`, integer counters `I64` or `F32`). All or nothing: a checkpoint that does
- * not fit leaves the model unchanged. Returns the file's metadata.
+ * not fit leaves the model unchanged. Besides what {@link decodeSafetensors} refuses, a
+ * negative `running_var` and a `num_batches_tracked` that is not a whole number >= 0 are
+ * refused; every error names `path`. Returns the file's metadata.
  */
-export async function loadCheckpoint(net: Module, path: string): Promise<Record<string, string>> {
-  const { tensors, metadata } = decodeSafetensors(await Deno.readFile(path));
+export async function loadCheckpoint(
+  net: Module,
+  path: string,
+  { allowNonFinite = false }: LoadOptions = {},
+): Promise<Record<string, string>> {
+  const { tensors, metadata } = decodeSafetensors(await readCheckpointFile(path), {
+    name: path,
+    allowNonFinite,
+  });
   const integers = net.integerBuffers();
   const state: Record<string, HostTensor> = {};
   for (const [k, t] of Object.entries(tensors)) {
@@ -279,10 +372,20 @@ export async function loadCheckpoint(net: Module, path: string): Promise<Record<
           `running statistics as float32`,
       );
     }
-    state[k] = {
-      shape: t.shape,
-      data: t.data instanceof BigInt64Array ? Array.from(t.data, Number) : t.data,
-    };
+    const data = t.data instanceof BigInt64Array ? Array.from(t.data, Number) : t.data;
+    const i = integers.has(k)
+      ? data.findIndex((v) => !Number.isSafeInteger(v) || v < 0)
+      : /(^|\.)running_var$/.test(k)
+      ? data.findIndex((v) => v < 0)
+      : -1;
+    if (i >= 0) {
+      const what = integers.has(k) ? "a count, a whole number >= 0" : "a variance, >= 0";
+      throw new Error(
+        `Checkpoint ${path}: "${k}" holds ${t.data[i]} at index ${i}, which is not ${what}; ` +
+          "the file is corrupt or was not written from such a model",
+      );
+    }
+    state[k] = { shape: t.shape, data };
   }
   try {
     net.loadStateDict(state);

@@ -135,3 +135,24 @@ Deno.test("downloadFile reports HTTP errors and keeps an existing file untouched
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("downloadFile never writes through a symlink planted at its temporary name (#25.1)", async () => {
+  const dir = await Deno.makeTempDir();
+  const body = new TextEncoder().encode("downloaded");
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body),
+  );
+  try {
+    await Deno.writeTextFile(`${dir}/victim.txt`, "precious");
+    // 0d6f957's fixed temporary name, planted as a symlink to a file the user can write.
+    await Deno.symlink(`${dir}/victim.txt`, `${dir}/f.gz.part`);
+    await downloadFile(`http://127.0.0.1:${server.addr.port}/f.gz`, `${dir}/f.gz`);
+    assert.equal(await Deno.readTextFile(`${dir}/victim.txt`), "precious");
+    assert.equal(await Deno.readTextFile(`${dir}/f.gz`), "downloaded");
+    assert.ok(!(await Deno.lstat(`${dir}/f.gz`)).isSymlink);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

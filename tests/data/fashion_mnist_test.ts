@@ -208,13 +208,19 @@ Deno.test("loadFashionMnist names the file on a wrong magic, a count mismatch or
   await withTempDir(async (dir) => {
     const s = await synthetic("test", 5);
     const opts = { split: "test" as const, dir, download: false, checkSize: false };
-    // Images and labels swapped: rank 1 where [n, 28, 28] belongs.
+    // Images and labels swapped: a labels file (magic 0x801) where images belong.
     await Deno.writeFile(`${dir}/${s.files.images}`, encodeIdx(s.labels, [5]));
     await Deno.writeFile(`${dir}/${s.files.labels}`, encodeIdx(s.labels, [5]));
     await assert.rejects(
       () => loadFashionMnist(opts),
+      new RegExp(`${dir}/${s.files.images} should be an IDX images file .* an IDX labels file`),
+    );
+    // Images of another size than 28x28.
+    await Deno.writeFile(`${dir}/${s.files.images}`, encodeIdx(new Uint8Array(500), [5, 10, 10]));
+    await assert.rejects(
+      () => loadFashionMnist(opts),
       new RegExp(
-        `${dir}/${s.files.images} holds an array of shape \\[5\\]; Fashion-MNIST images are \\[n, 28, 28\\]`,
+        `${dir}/${s.files.images} holds an array of shape \\[5, 10, 10\\]; Fashion-MNIST images are \\[n, 28, 28\\]`,
       ),
     );
     await Deno.writeFile(`${dir}/${s.files.images}`, encodeIdx(s.images, [5, 28, 28]));
