@@ -1,7 +1,7 @@
 /**
  * What must hold of an executed notebook's outputs beyond "no cell failed": it shows at
  * least one chart (an SVG or PNG output), has no error output, its first output gives the
- * run's mode and adapter (`experimentEnvironment()` prints both), and every cell written to
+ * run's mode, adapter, CPU, commit, date and Deno version (`experimentEnvironment()`), and every cell written to
  * show something (`print(`, `show(`, `.finish()`) has an output: the Deno kernel can lose a
  * cell's last outputs under `jupyter nbconvert --execute` (see `flushOutput`).
  *
@@ -30,8 +30,15 @@ const DISPLAYS = /\bprint\(|\bshow\(|\.finish\(\)/;
 
 const join = (t: string | string[] | undefined) => (Array.isArray(t) ? t.join("") : t ?? "");
 
-/** The problem with `nb`'s outputs, or undefined when there is none. */
-export function outputsProblem(nb: Notebook): string | undefined {
+/**
+ * The problem with `nb`'s outputs, or undefined when there is none. `provenance: false`
+ * accepts a first output that gives only the mode, adapter and CPU, as the committed full
+ * runs made before the commit, date and Deno version were added do (until they are re-run).
+ */
+export function outputsProblem(
+  nb: Notebook,
+  { provenance = true }: { provenance?: boolean } = {},
+): string | undefined {
   const code = nb.cells.filter((c) => c.cell_type === "code");
   const outputs = code.flatMap((c) => c.outputs ?? []);
   const error = outputs.find((o) => o.output_type === "error");
@@ -39,10 +46,13 @@ export function outputsProblem(nb: Notebook): string | undefined {
   const chart = outputs.some((o) => o.data && ("image/svg+xml" in o.data || "image/png" in o.data));
   if (!chart) return "no chart in its outputs (no image/svg+xml or image/png output)";
   const first = outputs[0] ? join(outputs[0].text ?? outputs[0].data?.["text/plain"]) : "";
-  if (!first.includes("mode: ") || !first.includes("adapter")) {
-    return `its first output does not give the mode and the adapter: ${
-      JSON.stringify(first.slice(0, 120))
-    }`;
+  const full =
+    /^mode: .* · adapter: .* · CPU: .* · bnlab ([0-9a-f]{7}\+?|unknown) · \d{4}-\d\d-\d\d \d\d:\d\d UTC · Deno \d+\.\d+\.\d+/;
+  const before = /^mode: .* · adapter: .* · CPU: /;
+  if (!(provenance ? full : before).test(first)) {
+    return `its first output does not give the mode, adapter, CPU${
+      provenance ? ", commit, date and Deno version" : ""
+    } (experimentEnvironment()): ${JSON.stringify(first.slice(0, 200))}`;
   }
   const silent = code.findIndex((c) => {
     const src = join(c.source).replace(/^\s*\/\/.*$/gm, ""); // comments do not display
