@@ -21,7 +21,7 @@ import { fmt } from "../tensor/shape.ts";
  * ```
  */
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(readonly startDim: number = 1, readonly endDim: number = -1) {
     super();
   }
 
