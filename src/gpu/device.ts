@@ -10,6 +10,7 @@
  */
 
 import { type AdapterProfile, profileOf } from "./profile.ts";
+import { quietWayland } from "./quiet_wayland.ts";
 
 /** What bnlab knows about the adapter it runs on: its {@link AdapterProfile}. */
 export type AdapterInfo = AdapterProfile;
@@ -42,7 +43,10 @@ async function acquire(): Promise<DeviceState> {
         "built in) or a browser that supports WebGPU.",
     );
   }
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  const gpu = navigator.gpu;
+  const adapter = await quietWayland(() =>
+    gpu.requestAdapter({ powerPreference: "high-performance" })
+  );
   if (!adapter) throw new Error(`No WebGPU adapter found. ${LINUX_HINT}`);
   // The adapter cannot be used after requestDevice: read everything we need first.
   const ai = adapter.info;
@@ -62,11 +66,9 @@ async function acquire(): Promise<DeviceState> {
     ] as const
   ) limits[k] = adapter.limits[k];
   const info = profileOf(ai, features, limits);
-  const device = await adapter.requestDevice({
-    label: "bnlab",
-    requiredFeatures: features,
-    requiredLimits: limits,
-  });
+  const device = await quietWayland(() =>
+    adapter.requestDevice({ label: "bnlab", requiredFeatures: features, requiredLimits: limits })
+  );
   const s: DeviceState = { device, info, errors: [] };
   device.addEventListener("uncapturederror", (e) => {
     s.errors.push((e as GPUUncapturedErrorEvent).error.message);

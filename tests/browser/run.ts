@@ -41,6 +41,8 @@ const FOLDERS = [
 const NOT_IN_BROWSER: Record<string, string> = {
   "tests/models/lecture_batch_norm_test.ts":
     "loads Fashion-MNIST from the file system when imported (the kernels it runs are covered)",
+  "tests/gpu/quiet_wayland_test.ts":
+    "starts a Deno process to read its output (Mesa's Wayland probe; a page has no such lines)",
 };
 
 /**
