@@ -40,6 +40,10 @@ let lab: Lab | undefined;
 /** Test accuracies per network and mode, as evaluated (for the table and the tests). */
 const accuracies: (Partial<Accuracies>)[] = [];
 let stats: StatsRow[] | null = null;
+/** Training images over which the population statistics are taken. */
+const POPULATION = 4096;
+/** Where the data was loaded from. */
+let source = "";
 
 /** Reads the controls, refusing values that cannot train. */
 function settings(): LabSettings {
@@ -59,7 +63,7 @@ function settings(): LabSettings {
 }
 
 /** Loads both splits from `source`, with progress, and makes the lab. */
-async function loadData(source: DataSource) {
+async function loadData(src: DataSource) {
   $("start").disabled = true;
   const bar = $<HTMLProgressElement>("data-progress");
   const seen = new Map<string, [number, number]>();
@@ -71,17 +75,19 @@ async function loadData(source: DataSource) {
       status(`Loading Fashion-MNIST: ${file}, ${(loaded / 1e6).toFixed(1)} MB`);
     };
     const [train, test] = await Promise.all([
-      loadSplit(source, "train", onProgress),
-      loadSplit(source, "test", onProgress),
+      loadSplit(src, "train", onProgress),
+      loadSplit(src, "test", onProgress),
     ]);
     const cut = (d: typeof train, n: string | null) => {
       const k = Math.min(d.n, Number(n ?? d.n));
       const px = d.rows * d.cols;
       return { ...d, n: k, images: d.images.subarray(0, k * px), labels: d.labels.subarray(0, k) };
     };
-    lab?.runs.forEach((r) => r.net.dispose());
+    if (lab?.state === "training") lab.stop();
+    lab?.dispose();
     lab = new Lab(cut(train, params.get("train")), cut(test, params.get("test")), settings());
     bar.value = 1;
+    source = "url" in src ? src.url : `files ${src.files.map((f) => f.name).join(", ")}`;
     status(
       `Fashion-MNIST loaded: ${lab.sizes.train} training and ${lab.sizes.test} test ` +
         "images. Press Start.",
@@ -136,7 +142,8 @@ function drawTables() {
       `<td>${fmt(accuracies[i]?.running, 4)}</td></tr>`
     ).join("");
   $("stats-table").innerHTML = stats
-    ? `<tr><th>${lab.runs[0].label}, layer 1 channel</th><th>running mean</th><th>mean</th>` +
+    ? `<caption>over the first ${Math.min(POPULATION, lab.sizes.train)} training images</caption>` +
+      `<tr><th>${lab.runs[0].label}, layer 1 channel</th><th>running mean</th><th>mean</th>` +
       "<th>running var</th><th>var</th></tr>" + stats.map((s) =>
         `<tr><td>${s.channel}</td><td>${fmt(s.runningMean)}</td><td>${fmt(s.mean)}</td>` +
         `<td>${fmt(s.runningVar)}</td><td>${fmt(s.var)}</td></tr>`
@@ -153,7 +160,7 @@ async function evaluate(mode: "batch" | "running") {
     accuracies[i] = { ...accuracies[i], [mode]: a };
     drawTables();
   }
-  stats ??= await lab.populationStats();
+  stats ??= await lab.populationStats(POPULATION);
   drawTables();
   status(
     `Test accuracy with ${mode} statistics: ` +
@@ -212,6 +219,6 @@ for (const r of document.querySelectorAll<HTMLInputElement>("input[name=stats]")
   r.addEventListener("change", () => evaluate(r.value as "batch" | "running"));
 }
 
-globalThis.bnlabLab = { lab: () => lab, accuracies, stats: () => stats };
+globalThis.bnlabLab = { lab: () => lab, accuracies, stats: () => stats, source: () => source };
 
 await loadData({ url: $("data-url").value }).catch(() => {});

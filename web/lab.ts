@@ -97,6 +97,8 @@ declare global {
     accuracies: Partial<Accuracies>[];
     /** The population statistics table, once evaluated. */
     stats(): StatsRow[] | null;
+    /** Where the data was loaded from: the folder's URL, or the files picked. */
+    source(): string;
   };
 }
 
@@ -141,6 +143,9 @@ export class Lab {
   #train: DeviceDataset;
   #test: DeviceDataset;
   #stop = false;
+  #stopAt = 0;
+  /** Milliseconds from the last {@link stop} to the end of the step in flight (the loop's exit). */
+  stopMs = NaN;
 
   /** A lab over `train` and `test` (uploaded once, shared by every run). */
   constructor(train: Dataset, test: Dataset, settings: LabSettings) {
@@ -201,6 +206,7 @@ export class Lab {
     } finally {
       loader.dispose();
       this.state = this.#stop ? "stopped" : "done";
+      if (this.#stop) this.stopMs = performance.now() - this.#stopAt;
     }
   }
 
@@ -243,6 +249,7 @@ export class Lab {
 
   /** Stops training before the next step; resolves at once. */
   stop(): void {
+    if (this.state === "training" && !this.#stop) this.#stopAt = performance.now();
     this.#stop = true;
   }
 
@@ -299,6 +306,14 @@ export class Lab {
         var: (s2[j] / count - mean * mean) * count / (count - 1),
       };
     });
+  }
+
+  /** Frees the networks and the data's GPU copies (stop training first). */
+  dispose(): void {
+    for (const r of this.runs) r.net.dispose();
+    this.runs = [];
+    this.#train.dispose();
+    this.#test.dispose();
   }
 
   /** Network `i`'s parameters and buffers as plain arrays (for the tests and a download). */

@@ -4,14 +4,17 @@
  * without a GPU). Builds the site, serves it with Fashion-MNIST as `deno task web` does, and
  * checks that:
  *
- * - the page loads with no console error and names its WebGPU adapter;
+ * - the page loads with no console error and names its WebGPU adapter; it loads the data
+ *   again from the four files picked in its file chooser; without `navigator.gpu` it says
+ *   what to enable;
  * - Start trains both networks 30 steps from fixed seeds (batch 32, the first 1,024 training
  *   images), with one reading per step in each curve, and both losses fall;
  * - the statistics switch gives, for both networks, the test accuracies (first 256 test
  *   images) with batch and with running statistics that `evaluateAccuracy` gives in Deno for
  *   the same weights (read from the page), within 1e-3; the population statistics table has
  *   a row per channel of the first BN layer;
- * - Stop stops training within a second, and no step follows.
+ * - while it trains, a task queued in the page runs within 0.5 s and a field takes input;
+ * - Stop stops training within a second (measured in the page), and no step follows.
  *
  * Writes a screenshot of the trained page to `$BNLAB_ARTIFACTS/web_lab.png` (default
  * `tests/web/out/`); docs/web_lab.png in the README is a copy of it.
@@ -111,6 +114,24 @@ async function main(): Promise<number> {
         (errors.length ? `\n${errors.join("\n")}` : ""),
     );
 
+    // The same four files, picked from the disk.
+    const chooser = await page.$("#data-files");
+    const data = findData();
+    await chooser!.uploadFile(
+      ...["train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"]
+        .map((f) => `${data}/${f}-ubyte.gz`),
+    );
+    await page.waitForFunction(
+      () => globalThis.bnlabLab.source().startsWith("files") && globalThis.bnlabLab.lab(),
+      { timeout: 120_000 },
+    );
+    const sizes = await page.evaluate(() => globalThis.bnlabLab.lab()!.sizes);
+    check(
+      sizes.train === TRAIN && sizes.test === TEST && errors.length === 0,
+      "the data loads again from the four files picked in the file chooser",
+      `${await page.evaluate(() => globalThis.bnlabLab.source())}; ${secs()}`,
+    );
+
     await page.click("#start");
     await page.waitForFunction(() => globalThis.bnlabLab.lab()?.state === "done", {
       timeout: 240_000,
@@ -170,21 +191,57 @@ async function main(): Promise<number> {
     await page.waitForFunction(() => globalThis.bnlabLab.lab()!.runs[1].readings.length >= 3, {
       timeout: 60_000,
     });
+    // While it trains, a task queued in the page runs soon (the loop yields after each step
+    // and awaits the GPU without blocking), and the controls take input.
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      delays.push(
+        await page.evaluate(() =>
+          new Promise<number>((r) => {
+            const t = performance.now();
+            setTimeout(() => r(performance.now() - t), 0);
+          })
+        ),
+      );
+    }
+    await page.click("#lr", { count: 3 }); // selects the field's text
+    await page.type("#lr", "0.5");
+    const typed = await page.evaluate(`document.getElementById("lr").value`);
+    check(
+      Math.max(...delays) < 500 && typed === "0.5" && await state(page) === "training",
+      "the page responds while it trains",
+      `a queued task waited ${delays.map(Math.round).join(", ")} ms; the lr field reads ${typed}`,
+    );
     const s0 = performance.now();
     await page.click("#stop");
     await page.waitForFunction(() => globalThis.bnlabLab.lab()!.state === "stopped", {
       timeout: 10_000,
-    });
-    const stopMs = performance.now() - s0;
+      polling: 20,
+    }).catch(() => {}); // a timeout fails the check below
+    const seen = performance.now() - s0; // with the click's and the polling's delays
+    const stopMs = await page.evaluate(() => globalThis.bnlabLab.lab()!.stopMs);
     const n1 = (await runs(page))[1].readings.length;
     await new Promise((r) => setTimeout(r, 1000));
     const n2 = (await runs(page))[1].readings.length;
     check(
       stopMs < 1000 && n1 === n2 && await state(page) === "stopped",
       "Stop stops within a second, and no step follows",
-      `${Math.round(stopMs)} ms, after ${n1} steps`,
+      `${Math.round(stopMs)} ms in the page from Stop to the loop's end (${
+        Math.round(seen)
+      } ms seen from here), after ${n1} steps`,
     );
     check(errors.length === 0, "no console error in the whole session", errors.join("\n"));
+
+    // A browser without WebGPU: the page says what to enable.
+    const bare = await browser.newPage();
+    await bare.evaluateOnNewDocument("delete Navigator.prototype.gpu");
+    await bare.goto(`http://127.0.0.1:${port}/`);
+    const said = await bare.$eval("#platform", (e) => e.textContent ?? "");
+    check(
+      said.includes("navigator.gpu is undefined") && said.includes("--enable-unsafe-webgpu"),
+      "without navigator.gpu the page says what to enable",
+      said.slice(0, 80) + "...",
+    );
   } finally {
     await browser.close();
     await server.shutdown();
