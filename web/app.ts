@@ -187,8 +187,10 @@ async function start() {
   $<HTMLFieldSetElement>("stats-switch").disabled = true;
   status("Training…");
   try {
+    let drawn = 0;
     await lab.train(s, () => {
-      draw();
+      // Redrawing costs tens of ms: on a GPU, where a step takes a few, not after every one.
+      if (performance.now() - drawn > 200) draw(), drawn = performance.now();
       const at = lab!.runs[1].readings.length;
       platform(`; ${Math.round(lab!.examplesPerSec)} examples/s`);
       status(`Training: step ${at} of ${s.steps}`);

@@ -140,7 +140,11 @@ async function main(): Promise<number> {
     const perStep = trained.every((r) =>
       r.readings.length === STEPS && r.readings.every((p, i) => p.step === i + 1)
     );
-    check(perStep, `both networks trained ${STEPS} steps, one reading per step`, secs());
+    check(
+      perStep,
+      `both networks trained ${STEPS} steps, one reading per step`,
+      `${await page.$eval("#platform", (e) => e.textContent)}; ${secs()}`,
+    );
     for (const r of trained) {
       const mean = (a: { loss: number }[]) => a.reduce((s, p) => s + p.loss, 0) / a.length;
       const first = mean(r.readings.slice(0, 5)), last = mean(r.readings.slice(-5));
