@@ -154,18 +154,36 @@ function drawTables() {
 /** Evaluates both networks with the chosen statistics (and the population statistics once). */
 async function evaluate(mode: "batch" | "running") {
   if (!lab || lab.state === "training") return;
-  status(`Evaluating with ${mode} statistics…`);
-  for (const i of lab.runs.keys()) {
-    const a = await lab.accuracy(i, mode);
-    accuracies[i] = { ...accuracies[i], [mode]: a };
+  busy(true, false);
+  try {
+    status(`Evaluating with ${mode} statistics…`);
+    for (const i of lab.runs.keys()) {
+      const a = await lab.accuracy(i, mode);
+      accuracies[i] = { ...accuracies[i], [mode]: a };
+      drawTables();
+    }
+    stats ??= await lab.populationStats(POPULATION);
     drawTables();
+    status(
+      `Test accuracy with ${mode} statistics: ` +
+        lab.runs.map((r, i) => `${r.label} ${fmt(accuracies[i][mode], 4)}`).join(", "),
+    );
+  } catch (e) {
+    status(String((e as Error).message ?? e), true);
+    throw e;
+  } finally {
+    busy(false, false);
   }
-  stats ??= await lab.populationStats(POPULATION);
-  drawTables();
-  status(
-    `Test accuracy with ${mode} statistics: ` +
-      lab.runs.map((r, i) => `${r.label} ${fmt(accuracies[i][mode], 4)}`).join(", "),
-  );
+}
+
+/**
+ * While the networks train or are evaluated, nothing else may touch them or the data: Start,
+ * the data's controls and the statistics switch wait (Stop is live while training).
+ */
+function busy(on: boolean, training: boolean) {
+  for (const id of ["start", "data-load", "data-files"]) $(id).disabled = on;
+  $<HTMLFieldSetElement>("stats-switch").disabled = on;
+  $("stop").disabled = !(on && training);
 }
 
 async function start() {
@@ -182,9 +200,7 @@ async function start() {
   for (const r of document.querySelectorAll<HTMLInputElement>("input[name=stats]")) {
     r.checked = false;
   }
-  $("start").disabled = true;
-  $("stop").disabled = false;
-  $<HTMLFieldSetElement>("stats-switch").disabled = true;
+  busy(true, true);
   status("Training…");
   try {
     let drawn = 0;
@@ -204,9 +220,7 @@ async function start() {
     status(String((e as Error).message ?? e), true);
     throw e;
   } finally {
-    $("start").disabled = false;
-    $("stop").disabled = true;
-    $<HTMLFieldSetElement>("stats-switch").disabled = false;
+    busy(false, false);
   }
 }
 
