@@ -54,5 +54,11 @@ else
   echo "no chromium: apt-get install -y chromium (or carry its .deb files), then rerun"
 fi
 
+echo "== the lab page (web/) on this GPU: its adapter line, examples/s, Stop's latency"
+if command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]]; then
+  BNLAB_CHROMIUM_ARGS="--enable-features=Vulkan --use-vulkan=native --ignore-gpu-blocklist" \
+    BNLAB_ARTIFACTS="${OUT:-.}" timeout 600 deno task test:web 2>&1 | grep -E "\.\.\.|^ok|^FAILED"
+fi
+
 echo "== training step throughput (batch 256) and per-layer profile"
 timeout 900 deno run -A bench/train/train_bench.ts --steps 50
