@@ -50,6 +50,7 @@ export * as nn from "./src/nn/mod.ts";
 export * as F from "./src/nn/functional.ts";
 export * as optim from "./src/optim/mod.ts";
 export { lenet, type LeNetOptions, type NormFactory } from "./src/models/lenet.ts";
+export { type Architecture, architectureOf } from "./src/models/architecture.ts";
 // Types that public signatures name, also at the top level (the values are `nn.*`, `optim.*`).
 export type {
   BufferOptions,

@@ -51,10 +51,12 @@ export {
   predict,
 } from "./src/train/evaluate.ts";
 export {
-  decodeSafetensors,
+  checkpointArchitecture,
   type DecodeOptions,
+  decodeSafetensors,
   encodeSafetensors,
   loadCheckpoint,
+  loadLeNetCheckpoint,
   type LoadOptions,
   type Safetensors,
   SAFETENSORS_MAX_HEADER,
@@ -68,3 +70,5 @@ export { type ExperimentEnvironment, experimentEnvironment } from "./src/train/e
 // Core classes that the signatures above name, as types (import the values from `mod.ts`).
 export type { Module } from "./src/nn/module.ts";
 export type { SGD } from "./src/optim/sgd.ts";
+export type { Sequential } from "./src/nn/sequential.ts";
+export type { Architecture } from "./src/models/architecture.ts";

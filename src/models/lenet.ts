@@ -16,6 +16,7 @@ import { Flatten } from "../nn/flatten.ts";
 import { Sequential } from "../nn/sequential.ts";
 import { Module } from "../nn/module.ts";
 import { Dropout } from "../nn/dropout.ts";
+import { recordArchitecture } from "./architecture.ts";
 
 /**
  * Makes the normalization layer for `channels` features of an input of `rank` 4 (after a
@@ -63,6 +64,10 @@ export interface LeNetOptions {
  *
  * Shape: input `[N, 1, 28, 28]`, output `[N, 10]` (logits).
  *
+ * The options are recorded as the model's architecture (`architectureOf(net)`, except with
+ * a norm factory): checkpoints carry them, and a checkpoint of another architecture is
+ * refused on load.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -77,6 +82,22 @@ export interface LeNetOptions {
  * ```
  */
 export function lenet(opts: LeNetOptions = {}): Sequential {
+  const net = build(opts);
+  const { norm = "batch", pool = "max", activation = "sigmoid", dropout = 0 } = opts;
+  if (typeof norm === "function") return net; // a factory of one's own: not rebuildable
+  const { groups = 2, virtualBatchSize = 32 } = opts;
+  return recordArchitecture(net, {
+    model: "lenet",
+    norm,
+    pool,
+    activation,
+    dropout,
+    ...(norm === "group" ? { groups } : {}),
+    ...(norm === "ghost" ? { virtualBatchSize } : {}),
+  });
+}
+
+function build(opts: LeNetOptions): Sequential {
   const { norm = "batch", pool = "max", activation = "sigmoid", dropout = 0 } = opts;
   const { groups = 2, virtualBatchSize = 32 } = opts;
   if (typeof norm !== "function" && !["batch", "layer", "group", "ghost", "none"].includes(norm)) {

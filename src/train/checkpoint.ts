@@ -15,6 +15,9 @@ import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { copyBuffer, readBuffer } from "../gpu/queue.ts";
 import { fmt } from "../tensor/shape.ts";
 import { removeStaleTempFiles, writeFileAtomic } from "./atomic_write.ts";
+import { type Architecture, architectureDiff, architectureOf } from "../models/architecture.ts";
+import { lenet, type LeNetOptions } from "../models/lenet.ts";
+import type { Sequential } from "../nn/sequential.ts";
 
 /** The element types bnlab reads and writes. */
 export type SafetensorsDtype = "F32" | "I64";
@@ -248,7 +251,10 @@ function nonFinite(entries: Record<string, SafetensorsEntry>): string[] {
 
 /** Options for {@link saveCheckpoint}. */
 export interface SaveOptions {
-  /** String metadata stored in the header's `__metadata__` (with `format: "pt"`). */
+  /**
+   * String metadata stored in the header's `__metadata__` (with `format: "pt"`, and the
+   * model's `architecture` as JSON when its builder recorded one: see `architectureOf`).
+   */
   metadata?: Record<string, string>;
   /**
    * Save even if a parameter or buffer holds NaN or an infinity (a diverged model).
@@ -302,7 +308,12 @@ export async function saveCheckpoint(
         "(the training diverged). Pass allowNonFinite: true to save it anyway, under another name",
     );
   }
-  const bytes = encodeSafetensors(entries, { format: "pt", ...metadata });
+  const arch = architectureOf(net);
+  const bytes = encodeSafetensors(entries, {
+    format: "pt",
+    ...(arch ? { architecture: JSON.stringify(arch) } : {}),
+    ...metadata,
+  });
   await writeFileAtomic(path, bytes, { what: "a checkpoint" });
   await removeStaleTempFiles(path); // what saves killed midway left
 }
@@ -348,11 +359,60 @@ async function readCheckpointFile(path: string): Promise<Uint8Array> {
 }
 
 /**
- * Loads a safetensors checkpoint into `net` (names and shapes must match exactly; tensors
- * must be `F32`, integer counters `I64` or `F32`). All or nothing: a checkpoint that does
- * not fit leaves the model unchanged. Besides what {@link decodeSafetensors} refuses, a
- * negative `running_var` and a `num_batches_tracked` that is not a whole number >= 0 are
- * refused; every error names `path`. Returns the file's metadata.
+ * The architecture a checkpoint's metadata records: its `architecture`, or for runs of
+ * `deno task train` saved before that key, the LeNet its `config` describes.
+ */
+export function checkpointArchitecture(
+  metadata: Record<string, string>,
+): Architecture | undefined {
+  try {
+    if (metadata.architecture) return JSON.parse(metadata.architecture) as Architecture;
+    if (metadata.config) {
+      const c = JSON.parse(metadata.config) as Record<string, unknown>;
+      if (typeof c.norm === "string" && typeof c.pool === "string") {
+        return {
+          model: "lenet",
+          norm: c.norm,
+          pool: c.pool,
+          activation: String(c.activation ?? "sigmoid"),
+          dropout: 0,
+          ...(c.norm === "group" ? { groups: 2 } : {}),
+          ...(c.norm === "ghost" ? { virtualBatchSize: 32 } : {}),
+        };
+      }
+    }
+  } catch { /* not JSON: no architecture */ }
+  return undefined;
+}
+
+/** Missing and unexpected names, and shapes that differ, between `tensors` and `net`. */
+function fitProblems(net: Module, tensors: Record<string, SafetensorsEntry>): string[] {
+  const own = new Map([...net.namedParameters(), ...net.namedBuffers()]);
+  const integers = net.integerBuffers();
+  const missing = [...own.keys()].filter((k) => !(k in tensors));
+  const unexpected = Object.keys(tensors).filter((k) => !own.has(k));
+  const shapes = [...own].filter(([k, t]) => {
+    const got = tensors[k]?.shape;
+    if (!got) return false;
+    const n = got.reduce((a, b) => a * b, 1);
+    const same = got.length === t.rank && got.every((d, i) => d === t.shape[i]);
+    return !same && !(integers.has(k) && t.numel === 1 && n === 1);
+  }).map(([k, t]) => `${k}: expected ${fmt(t.shape)}, got ${fmt(tensors[k].shape)}`);
+  return [
+    ...(missing.length ? [`missing keys: ${missing.join(", ")}`] : []),
+    ...(unexpected.length ? [`unexpected keys: ${unexpected.join(", ")}`] : []),
+    ...(shapes.length ? [`shapes differ (the model's, the file's): ${shapes.join("; ")}`] : []),
+  ];
+}
+
+/**
+ * Loads a safetensors checkpoint into `net`. It must be of the same architecture when both
+ * record one (see `architectureOf`; the message gives both), have the same names and shapes
+ * (checked first, then the types), and hold `F32` tensors (integer counters `I64` or `F32`).
+ * All or nothing: a checkpoint that does not fit leaves the model unchanged. Besides what
+ * {@link decodeSafetensors} refuses, a negative `running_var` and a `num_batches_tracked`
+ * that is not a whole number >= 0 are refused; every error names `path`. Returns the file's
+ * metadata. {@link loadLeNetCheckpoint} builds the model a checkpoint describes.
  */
 export async function loadCheckpoint(
   net: Module,
@@ -363,6 +423,18 @@ export async function loadCheckpoint(
     name: path,
     allowNonFinite,
   });
+  const theirs = checkpointArchitecture(metadata), ours = architectureOf(net);
+  if (theirs && ours && architectureDiff(theirs, ours)) {
+    throw new Error(
+      `Checkpoint ${path} is of another model: it was saved from ${JSON.stringify(theirs)}, ` +
+        `this model is ${JSON.stringify(ours)} (${architectureDiff(theirs, ours)}). Build the ` +
+        "model it describes, or load it with loadLeNetCheckpoint(path)",
+    );
+  }
+  const misfit = fitProblems(net, tensors);
+  if (misfit.length) {
+    throw new Error(`Checkpoint ${path} does not fit this model: ${misfit.join("; ")}`);
+  }
   const integers = net.integerBuffers();
   const state: Record<string, HostTensor> = {};
   for (const [k, t] of Object.entries(tensors)) {
@@ -393,4 +465,49 @@ export async function loadCheckpoint(
     throw new Error(`Checkpoint ${path} does not fit this model: ${(e as Error).message}`);
   }
   return metadata;
+}
+
+/**
+ * Builds the LeNet a checkpoint describes (its recorded architecture, or the `config` of a
+ * `deno task train` run) and loads the checkpoint into it: one call, and the model is the
+ * one that was saved. Throws, naming `path`, when the file records no LeNet.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lenet } from "../../mod.ts";
+ * import { loadLeNetCheckpoint, saveCheckpoint } from "../../train.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await saveCheckpoint(lenet({ norm: "none", pool: "avg" }), path);
+ * const { net, metadata } = await loadLeNetCheckpoint(path);
+ * assert.equal(net.parameters().length, 10);
+ * assert.equal(JSON.parse(metadata.architecture).pool, "avg");
+ * await Deno.remove(path);
+ * ```
+ */
+export async function loadLeNetCheckpoint(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<{ net: Sequential; metadata: Record<string, string> }> {
+  const { metadata } = decodeSafetensors(await readCheckpointFile(path), {
+    name: path,
+    allowNonFinite: true, // the values are checked by loadCheckpoint below
+  });
+  const arch = checkpointArchitecture(metadata);
+  if (arch?.model !== "lenet") {
+    throw new Error(
+      `Checkpoint ${path} records no LeNet architecture (metadata keys: ${
+        Object.keys(metadata).join(", ") || "none"
+      }): build the model yourself and use loadCheckpoint(net, path)`,
+    );
+  }
+  const { model: _, ...options } = arch;
+  const net = lenet(options as LeNetOptions);
+  try {
+    await loadCheckpoint(net, path, opts);
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
+  return { net, metadata };
 }
