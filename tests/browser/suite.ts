@@ -46,6 +46,7 @@ export const FILES: Record<string, () => Promise<unknown>> = {
   "tests/tensor/ownership_test.ts": () => import("../tensor/ownership_test.ts"),
   "tests/tensor/tensor_test.ts": () => import("../tensor/tensor_test.ts"),
   "tests/tensor/tidy_test.ts": () => import("../tensor/tidy_test.ts"),
+  "tests/tensor/methods_test.ts": () => import("../tensor/methods_test.ts"),
   "tests/optim/sgd_test.ts": () => import("../optim/sgd_test.ts"),
   "tests/models/lenet_test.ts": () => import("../models/lenet_test.ts"),
   "tests/gpu/bind_groups_test.ts": () => import("../gpu/bind_groups_test.ts"),
