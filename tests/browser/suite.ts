@@ -42,6 +42,7 @@ export const FILES: Record<string, () => Promise<unknown>> = {
   "tests/nn/module_test.ts": () => import("../nn/module_test.ts"),
   "tests/nn/modules_test.ts": () => import("../nn/modules_test.ts"),
   "tests/nn/pooling_test.ts": () => import("../nn/pooling_test.ts"),
+  "tests/nn/repr_test.ts": () => import("../nn/repr_test.ts"),
   "tests/tensor/autograd_test.ts": () => import("../tensor/autograd_test.ts"),
   "tests/tensor/ownership_test.ts": () => import("../tensor/ownership_test.ts"),
   "tests/tensor/tensor_test.ts": () => import("../tensor/tensor_test.ts"),
