@@ -706,8 +706,8 @@ export class Tensor implements Variable<Tensor> {
         }): the left operand's last size must equal the right one's first`,
       );
     }
-    const M = a.numel / Math.max(K, 1);
     const lead = a.rank === 1 ? [] : a.shape.slice(0, -1);
+    const M = lead.reduce((x, y) => x * y, 1);
     using a2 = a.reshape([M, K]);
     using b2 = b.reshape([K, P]);
     const s = linearSchedule();

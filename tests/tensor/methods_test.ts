@@ -223,6 +223,12 @@ for (
   );
 }
 
+gpuTest("matmul with an empty inner dimension gives zeros, as PyTorch", async () => {
+  const y = Tensor.zeros([3, 0]).matmul(Tensor.zeros([0, 2]));
+  deepEqual(y.shape, [3, 2]);
+  deepEqual(Array.from(await y.toArray()), [0, 0, 0, 0, 0, 0]);
+});
+
 gpuTest("matmul refuses mismatched and batched operands, naming both shapes", () => {
   throws(
     () => Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5])),
