@@ -63,4 +63,11 @@ export type {
   SequentialPass,
   StateDict,
 } from "./src/nn/mod.ts";
-export type { SGD, SGDOptions } from "./src/optim/mod.ts";
+export type {
+  Hyperparameter,
+  Optimizer,
+  OptimizerStateDict,
+  ParamState,
+  SGD,
+  SGDOptions,
+} from "./src/optim/mod.ts";

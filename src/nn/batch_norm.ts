@@ -6,6 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { py, pyFloat } from "./repr.ts";
 import { fusibleActivation } from "./activation.ts";
 import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
@@ -83,6 +84,13 @@ export abstract class BatchNormBase extends Module {
       trackRunningStats ? Tensor.zeros([]) : null,
       { integer: true },
     );
+  }
+
+  /** PyTorch's: `6, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True`. */
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${
+      this.momentum === null ? "None" : pyFloat(this.momentum)
+    }, affine=${py(this.affine)}, track_running_stats=${py(this.trackRunningStats)}`;
   }
 
   /** Throws unless `x` has a rank this layer accepts. */

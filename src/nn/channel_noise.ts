@@ -5,6 +5,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { pyFloat } from "./repr.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { rngFor } from "../tensor/random.ts";
@@ -75,6 +76,13 @@ export class ChannelNoise extends Module {
     this.shift = shift;
     this.shiftMean = shiftMean;
     this.#seed = (seed ?? rngFor().nextU32()) >>> 0;
+  }
+
+  /** `6, scale=0.5, shift=0.5, shift_mean=0.2`, in PyTorch's manner. */
+  override extraRepr(): string {
+    return `${this.numFeatures}, scale=${pyFloat(this.scale)}, shift=${
+      pyFloat(this.shift)
+    }, shift_mean=${pyFloat(this.shiftMean)}`;
   }
 
   /** x * (1 + scale z1) + shiftMean + shift z2 per channel in training; x in eval. */

@@ -9,6 +9,7 @@ import { fmt } from "../tensor/shape.ts";
 import { conv2d, type Conv2dOptions, pair } from "../ops/conv2d/conv2d.ts";
 import { pytorchDefault } from "./init.ts";
 import { fusibleActivation } from "./activation.ts";
+import { py } from "./repr.ts";
 import type { FusedActivation } from "../ops/activation/activation.ts";
 
 /**
@@ -79,6 +80,13 @@ export class Conv2d extends Module {
     this.weight = this.registerParameter("weight", Tensor.empty([outChannels, inChannels, kh, kw]));
     this.bias = this.registerParameter("bias", bias ? Tensor.empty([outChannels]) : null);
     pytorchDefault(this.weight, this.bias, { seed });
+  }
+
+  /** PyTorch's: `1, 6, kernel_size=(5, 5), stride=(1, 1)`, then padding if any, `bias=False` if none. */
+  override extraRepr(): string {
+    const padding = this.padding.some((p) => p !== 0) ? `, padding=${py(this.padding)}` : "";
+    return `${this.inChannels}, ${this.outChannels}, kernel_size=${py(this.kernelSize)}, ` +
+      `stride=${py(this.stride)}${padding}${this.bias ? "" : ", bias=False"}`;
   }
 
   /** The convolution of `x` [N, inChannels, H, W]; see the class doc. */

@@ -4,6 +4,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { pyFloat } from "./repr.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dropout } from "../ops/dropout/dropout.ts";
 import { rngFor } from "../tensor/random.ts";
@@ -41,6 +42,11 @@ export class Dropout extends Module {
       throw new Error(`Dropout probability has to be between 0 and 1, got ${p}`);
     }
     this.seed = (seed ?? rngFor().nextU32()) >>> 0;
+  }
+
+  /** PyTorch's: `p=0.5, inplace=False`. */
+  override extraRepr(): string {
+    return `p=${pyFloat(this.p)}, inplace=False`;
   }
 
   /** x * mask / (1 - p) in training, x in eval. */

@@ -25,6 +25,11 @@ export class Flatten extends Module {
     super();
   }
 
+  /** PyTorch's: `start_dim=1, end_dim=-1`. */
+  override extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
+  }
+
   /** The input viewed with dimensions startDim..endDim merged. */
   forward(x: Tensor): Tensor {
     const r = x.rank;

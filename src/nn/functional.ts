@@ -54,3 +54,46 @@ export function relu(x: Tensor): Tensor {
 export function sigmoid(x: Tensor): Tensor {
   return x.sigmoid();
 }
+
+/**
+ * Hyperbolic tangent, `x.tanh()` (composed as 2 sigmoid(2x) - 1; see {@link Tensor.tanh}).
+ *
+ * @example
+ * ```ts
+ * import { F, Tensor } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Array.from(await F.tanh(Tensor.from([0, 50])).toArray()), [0, 1]);
+ * ```
+ */
+export function tanh(x: Tensor): Tensor {
+  return x.tanh();
+}
+
+/**
+ * Softmax along `dim`, `x.softmax(dim)` (PyTorch's `F.softmax(x, dim)`).
+ *
+ * @example
+ * ```ts
+ * import { F, Tensor } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(Array.from(await F.softmax(Tensor.from([[1, 1]]), 1).toArray()), [0.5, 0.5]);
+ * ```
+ */
+export function softmax(x: Tensor, dim: number): Tensor {
+  return x.softmax(dim);
+}
+
+/**
+ * Log-softmax along `dim`, `x.logSoftmax(dim)` (PyTorch's `F.log_softmax(x, dim)`).
+ *
+ * @example
+ * ```ts
+ * import { F, Tensor } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ * const y = await F.logSoftmax(Tensor.from([0, 0]), 0).toArray();
+ * assert.deepEqual(Array.from(y), [-Math.LN2, -Math.LN2].map(Math.fround));
+ * ```
+ */
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  return x.logSoftmax(dim);
+}

@@ -80,6 +80,11 @@ export class GhostBatchNorm extends BatchNormBase {
     this.virtualBatchSize = virtualBatchSize;
   }
 
+  /** BatchNorm's, then `virtual_batch_size=32`. */
+  override extraRepr(): string {
+    return `${super.extraRepr()}, virtual_batch_size=${this.virtualBatchSize}`;
+  }
+
   /** Accepts [N, C], [N, C, L] and [N, C, H, W]. */
   protected checkRank(x: Tensor): void {
     if (x.rank < 2 || x.rank > 4) {

@@ -6,6 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { py, pyFloat } from "./repr.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { groupNorm } from "../ops/block_norm/block_norm.ts";
@@ -93,6 +94,13 @@ export class GroupNorm extends Module {
     this.affine = affine;
     this.weight = this.registerParameter("weight", affine ? Tensor.ones([numChannels]) : null);
     this.bias = this.registerParameter("bias", affine ? Tensor.zeros([numChannels]) : null);
+  }
+
+  /** PyTorch's: `2, 6, eps=1e-05, affine=True`. */
+  override extraRepr(): string {
+    return `${this.numGroups}, ${this.numChannels}, eps=${pyFloat(this.eps)}, affine=${
+      py(this.affine)
+    }`;
   }
 
   /** Normalizes each example of `x` ([N, C, *]) over its groups of channels. */

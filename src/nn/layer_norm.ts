@@ -6,6 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { py, pyFloat } from "./repr.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { checkShape, fmt } from "../tensor/shape.ts";
 import { layerNorm } from "../ops/layer_norm/layer_norm.ts";
@@ -82,6 +83,13 @@ export class LayerNorm extends Module {
     this.elementwiseAffine = elementwiseAffine;
     this.weight = this.registerParameter("weight", elementwiseAffine ? Tensor.ones(shape) : null);
     this.bias = this.registerParameter("bias", elementwiseAffine ? Tensor.zeros(shape) : null);
+  }
+
+  /** PyTorch's: `(6, 24, 24), eps=1e-05, elementwise_affine=True`. */
+  override extraRepr(): string {
+    return `${py(this.normalizedShape)}, eps=${pyFloat(this.eps)}, elementwise_affine=${
+      py(this.elementwiseAffine)
+    }`;
   }
 
   /** Normalizes each example of `x` over its trailing `normalizedShape` dims. */

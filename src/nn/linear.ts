@@ -7,6 +7,7 @@ import { Module } from "./module.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { linear } from "../ops/linear/linear.ts";
 import { pytorchDefault } from "./init.ts";
+import { py } from "./repr.ts";
 
 /** Options of {@link Linear}. */
 export interface LinearOptions {
@@ -55,6 +56,13 @@ export class Linear extends Module {
     this.weight = this.registerParameter("weight", Tensor.empty([outFeatures, inFeatures]));
     this.bias = this.registerParameter("bias", bias ? Tensor.empty([outFeatures]) : null);
     pytorchDefault(this.weight, this.bias, { seed });
+  }
+
+  /** PyTorch's: `in_features=400, out_features=120, bias=True`. */
+  override extraRepr(): string {
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${
+      py(this.bias !== null)
+    }`;
   }
 
   /** y = x W^T + b. */

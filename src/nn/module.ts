@@ -14,6 +14,7 @@
 import { copyInto, markWritten, Tensor } from "../tensor/tensor.ts";
 import { keep } from "../tensor/tidy.ts";
 import { fmt, numel } from "../tensor/shape.ts";
+import { moduleTree, thousands } from "./repr.ts";
 
 /** A state-dict entry given as host data, e.g. read from a checkpoint. */
 export interface HostTensor {
@@ -441,6 +442,38 @@ export abstract class Module {
         copyInto(target, src);
       }
     }
+  }
+
+  /**
+   * The arguments that PyTorch's `repr` shows inside this module's parentheses (its
+   * `extra_repr`), as Python writes them: `"1, 6, kernel_size=(5, 5), stride=(1, 1)"`.
+   * Empty by default; each layer gives its own, and a module of your own may too.
+   */
+  extraRepr(): string {
+    return "";
+  }
+
+  /**
+   * The module tree as PyTorch prints it (`print(net)`), then the number of parameters
+   * (elements of all parameters, PyTorch's `sum(p.numel() for p in net.parameters())`).
+   *
+   * @example
+   * ```ts
+   * import { nn } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const net = new nn.Sequential(new nn.Conv2d(1, 6, 5, { padding: 2 }), new nn.Sigmoid());
+   * assert.equal(String(net), [
+   *   "Sequential(",
+   *   "  (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))",
+   *   "  (1): Sigmoid()",
+   *   ")",
+   *   "Parameters: 156",
+   * ].join("\n"));
+   * ```
+   */
+  toString(): string {
+    const count = this.parameters().reduce((n, p) => n + p.numel, 0);
+    return `${moduleTree(this)}\nParameters: ${thousands(count)}`;
   }
 
   /** Frees every parameter and buffer of this module and its descendants. */

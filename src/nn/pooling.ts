@@ -4,6 +4,7 @@
  * @module
  */
 import { Module } from "./module.ts";
+import { pyPair } from "./repr.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
 import { pair } from "../ops/conv2d/conv2d.ts";
@@ -44,6 +45,12 @@ export class MaxPool2d extends Module {
     this.padding = pair(opts.padding ?? 0, "MaxPool2d: padding", 0);
   }
 
+  /** PyTorch's: `kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False`. */
+  override extraRepr(): string {
+    return `kernel_size=${pyPair(this.kernelSize)}, stride=${pyPair(this.stride)}, ` +
+      `padding=${pyPair(this.padding)}, dilation=1, ceil_mode=False`;
+  }
+
   /** The window maxima of `x` [N, C, H, W]. */
   forward(x: Tensor): Tensor {
     return maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
@@ -82,6 +89,12 @@ export class AvgPool2d extends Module {
     this.kernelSize = pair(kernelSize, "AvgPool2d: kernelSize", 1);
     this.stride = pair(opts.stride ?? this.kernelSize, "AvgPool2d: stride", 1);
     this.padding = pair(opts.padding ?? 0, "AvgPool2d: padding", 0);
+  }
+
+  /** PyTorch's: `kernel_size=2, stride=2, padding=0`. */
+  override extraRepr(): string {
+    return `kernel_size=${pyPair(this.kernelSize)}, stride=${pyPair(this.stride)}, ` +
+      `padding=${pyPair(this.padding)}`;
   }
 
   /** The window means of `x` [N, C, H, W]. */

@@ -1,9 +1,10 @@
-// One SGD step with momentum and weight decay, in place, PyTorch's update
-// (torch.optim.SGD, dampening 0, no Nesterov):
+// One SGD step with momentum, dampening, Nesterov and weight decay, in place, PyTorch's
+// update (torch.optim.SGD):
 //
 //   g    = grad + weight_decay * param
-//   buf  = momentum * buf + g        (buf = g on the first step)
-//   param -= lr * buf                (with momentum 0: param -= lr * g, no buf)
+//   buf  = momentum * buf + (1 - dampening) * g   (buf = g on the first step)
+//   g    = g + momentum * buf                     (NESTEROV; else g = buf)
+//   param -= lr * g                               (with momentum 0: no buf)
 //
 // The optimizer copies every parameter and its gradient into flat buffers (each parameter at
 // a multiple of 64 floats, the gaps holding whatever was there, updated and never copied
@@ -19,6 +20,7 @@
 override WG: u32 = 256u;
 override MOMENTUM: bool = false; // keep a momentum buffer
 override FIRST: bool = false;    // first step: buf = g
+override NESTEROV: bool = false; // step along g + momentum * buf
 
 struct Params {
   n4: u32,    // vec4s this launch updates
@@ -26,6 +28,7 @@ struct Params {
   lr: f32,
   momentum: f32,
   weight_decay: f32,
+  dampening: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,8 +44,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let w = param[i];
   var g = grad[i] + p.weight_decay * w;
   if (MOMENTUM) {
-    if (!FIRST) { g += p.momentum * buf[i]; }
-    buf[i] = g;
+    var b = g;
+    if (!FIRST) { b = p.momentum * buf[i] + (1.0 - p.dampening) * g; }
+    buf[i] = b;
+    if (NESTEROV) { g = g + p.momentum * b; } else { g = b; }
   }
   param[i] = w - p.lr * g;
 }

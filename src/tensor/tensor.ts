@@ -28,7 +28,7 @@ import {
   type Shape,
 } from "./shape.ts";
 import { rngFor } from "./random.ts";
-import { type DisposeReason, track } from "./tidy.ts";
+import { type DisposeReason, tidy, track } from "./tidy.ts";
 import {
   backward as runBackward,
   type BackwardFn,
@@ -36,6 +36,7 @@ import {
   type Hold,
   type Holds,
   type Node,
+  noGrad,
   record as recordNode,
   type Variable,
 } from "./autograd.ts";
@@ -48,6 +49,7 @@ import {
 } from "../ops/elementwise/elementwise.ts";
 import { launchReduce, type ReduceOp } from "../ops/reduce/reduce.ts";
 import { launchActivation } from "../ops/activation/activation.ts";
+import { linearSchedule, productAB, productABt, productAtB } from "../ops/linear/products.ts";
 import { launchRandom } from "../ops/random/random.ts";
 
 /** A reference-counted GPU buffer shared by a tensor and its views. */
@@ -562,6 +564,183 @@ export class Tensor implements Variable<Tensor> {
       launchActivation("relu_backward", [this.buffer, g.buffer, dinp.buffer], this.numel);
       return [dinp];
     });
+  }
+
+  /**
+   * Elementwise hyperbolic tangent, composed as 2 sigmoid(2x) - 1 (sigmoid's fused kernel;
+   * the gradient, 1 - tanh(x)^2, comes from the tape). Float32 gives it an absolute error
+   * of about 1e-7 (the spacing of floats near 1), so tanh of |x| below 1e-6 has few
+   * correct digits, where PyTorch's is exact to a few ulps.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const y = await Tensor.from([-20, 0, 0.5]).tanh().toArray();
+   * assert.deepEqual(Array.from(y, (v) => v.toFixed(6)), ["-1.000000", "0.000000", "0.462117"]);
+   * ```
+   */
+  tanh(): Tensor {
+    return tidy(() => this.mul(2).sigmoid().mul(2).sub(1));
+  }
+
+  /**
+   * Softmax along `dim` (PyTorch's `softmax(dim)`): exp(x - m) / sum(exp(x - m)) with m the
+   * maximum along `dim`, so that no exp overflows. Composed of the elementwise and
+   * reduction kernels; the gradient comes from the tape (m is a constant there: softmax
+   * does not depend on it).
+   *
+   * Shape: any, `dim` in [-rank, rank) -> the same.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const p = await Tensor.from([[0, Math.log(3)], [1000, 1000]]).softmax(1).toArray();
+   * assert.deepEqual(Array.from(p, (v) => v.toFixed(4)), ["0.2500", "0.7500", "0.5000", "0.5000"]);
+   * ```
+   */
+  softmax(dim: number): Tensor {
+    const d = this.#dim("softmax", dim);
+    return tidy(() => {
+      const e = this.sub(this.max(d, true).detach()).exp();
+      return e.div(e.sum(d, true));
+    });
+  }
+
+  /**
+   * Log-softmax along `dim` (PyTorch's `log_softmax(dim)`): x - m - log(sum(exp(x - m))),
+   * m the maximum along `dim`: finite for any finite input, where log(softmax(x))
+   * underflows to -Infinity. Composed as {@link Tensor.softmax}.
+   *
+   * Shape: any, `dim` in [-rank, rank) -> the same.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const y = await Tensor.from([0, 200]).logSoftmax(0).toArray();
+   * assert.deepEqual(Array.from(y), [-200, 0]); // log(softmax) would give -Infinity
+   * ```
+   */
+  logSoftmax(dim: number): Tensor {
+    const d = this.#dim("logSoftmax", dim);
+    return tidy(() => {
+      const z = this.sub(this.max(d, true).detach());
+      return z.sub(z.exp().sum(d, true).log());
+    });
+  }
+
+  /**
+   * The index of the largest value along `dim` (PyTorch's `argmax`), as f32; the first
+   * one on ties, and the first NaN if there is one (NaN counts as the largest, as in
+   * PyTorch). Without `dim`, the index into the flattened tensor, as a 0-d tensor. Not
+   * differentiable.
+   *
+   * Shape: [..., n, ...] -> the same without `dim` (with it as 1 if `keepdim`).
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const x = Tensor.from([[1, 5, 5], [7, 0, 2]]);
+   * assert.deepEqual(Array.from(await x.argmax(1).toArray()), [1, 0]); // the first 5
+   * assert.equal(await x.argmax().item(), 3);
+   * ```
+   */
+  argmax(dim?: number, keepdim = false): Tensor {
+    if (dim === undefined) return tidy(() => this.reshape([this.numel]).argmax(0));
+    const d = this.#dim("argmax", dim);
+    const n = this.shape[d];
+    if (n === 0) {
+      throw new Error(`argmax: dimension ${dim} of ${this.describe()} is empty: no maximum`);
+    }
+    return noGrad(() =>
+      tidy(() => {
+        // 1 at each maximum; with a NaN maximum, eq finds none and 1 - eq(x, x) marks the NaNs
+        const isMax = this.eq(this.max(d, true)).add(1).sub(this.eq(this));
+        const idx = Tensor.from(
+          Float32Array.from({ length: n }, (_, i) => i - n),
+          this.shape.map((s, i) => (i === d ? s : 1)),
+        );
+        // its index at a maximum, n elsewhere: the smallest is the first maximum
+        return isMax.mul(idx).add(n).min(d, keepdim);
+      })
+    );
+  }
+
+  /**
+   * Matrix product (PyTorch's `matmul`): [M, K] @ [K, P] -> [M, P] on the linear layer's
+   * kernels (`matmul.wgsl`), the gradients too (dA = dout @ B^T, dB = A^T @ dout). A 1-D
+   * left operand [K] is a row and drops from the result, a 1-D right one [K] a column,
+   * likewise (two vectors give their dot product, 0-d); a left operand with more than two
+   * dimensions [..., M, K] multiplies each of its matrices by the same right one [K, P].
+   * A batched right operand is refused.
+   *
+   * Shape: [..., M, K] or [K] @ [K, P] or [K] -> [..., M, P] less the 1-D operands' dimension.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const a = Tensor.from([[1, 2], [3, 4]]);
+   * const b = Tensor.from([[5, 6], [7, 8]]);
+   * assert.deepEqual(Array.from(await a.matmul(b).toArray()), [19, 22, 43, 50]);
+   * assert.equal(await Tensor.from([1, 2]).matmul(Tensor.from([3, 4])).item(), 11);
+   * ```
+   */
+  matmul(other: Tensor): Tensor {
+    const [a, b] = [this, other];
+    if (a.rank === 0 || b.rank === 0 || b.rank > 2) {
+      throw new Error(
+        `matmul expects [..., M, K] or [K] times [K, P] or [K], got ${a.describe()} @ ${b.describe()}` +
+          (b.rank > 2 ? ": a batched right operand is not supported; reshape it to 2-D" : ""),
+      );
+    }
+    const K = a.shape[a.rank - 1];
+    const P = b.rank === 2 ? b.shape[1] : 1;
+    if (b.shape[0] !== K) {
+      throw new Error(
+        `matmul: the inner sizes differ, ${a.describe()} @ ${b.describe()} (${K} against ${
+          b.shape[0]
+        }): the left operand's last size must equal the right one's first`,
+      );
+    }
+    const lead = a.rank === 1 ? [] : a.shape.slice(0, -1);
+    const M = lead.reduce((x, y) => x * y, 1);
+    using a2 = a.reshape([M, K]);
+    using b2 = b.reshape([K, P]);
+    const s = linearSchedule();
+    const out = Tensor.empty([M, P]);
+    productAB(s, a2, b2, out, M, K, P);
+    record(out, "matmul", [a2, b2], (dout) => {
+      let da: Tensor | null = null, db: Tensor | null = null;
+      if (a2.requiresGrad) {
+        da = Tensor.empty([M, K]); // dout [M, P] @ b^T
+        productABt(s, dout, b2, da, null, M, P, K);
+      }
+      if (b2.requiresGrad) {
+        db = Tensor.empty([K, P]); // a^T @ dout [M, P]
+        productAtB(s, a2, dout, db, null, K, M, P);
+      }
+      return [da, db];
+    });
+    using o = out;
+    return o.reshape(b.rank === 2 ? [...lead, P] : lead);
+  }
+
+  /** `dim` normalised to [0, rank), checked to be one integer dimension. */
+  #dim(op: string, dim: number): number {
+    if (!Number.isInteger(dim)) {
+      throw new Error(`${op}: dim must be an integer, got ${dim}`);
+    }
+    if (dim < -this.rank || dim >= this.rank) {
+      throw new Error(
+        `${op}: dim ${dim} is out of range for ${this.describe()}; use a dim in [${-this
+          .rank}, ${this.rank})`,
+      );
+    }
+    return dim < 0 ? dim + this.rank : dim;
   }
 
   // ---- reductions ----
