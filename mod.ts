@@ -51,23 +51,24 @@ export * as F from "./src/nn/functional.ts";
 export * as optim from "./src/optim/mod.ts";
 export { lenet, type LeNetOptions, type NormFactory } from "./src/models/lenet.ts";
 export { type Architecture, architectureOf } from "./src/models/architecture.ts";
-// Types that public signatures name, also at the top level (the values are `nn.*`, `optim.*`).
-export type {
-  BufferOptions,
-  ForwardHook,
-  HookHandle,
-  HostTensor,
-  LoadStateDictOptions,
+// What public signatures name, also at the top level: the classes as values (`new SGD(...)`),
+// the same ones as `nn.*` and `optim.*`.
+export {
+  type BufferOptions,
+  type ForwardHook,
+  type HookHandle,
+  type HostTensor,
+  type LoadStateDictOptions,
   Module,
   Sequential,
-  SequentialPass,
-  StateDict,
+  type SequentialPass,
+  type StateDict,
 } from "./src/nn/mod.ts";
-export type {
-  Hyperparameter,
+export {
+  type Hyperparameter,
   Optimizer,
-  OptimizerStateDict,
-  ParamState,
+  type OptimizerStateDict,
+  type ParamState,
   SGD,
-  SGDOptions,
+  type SGDOptions,
 } from "./src/optim/mod.ts";

@@ -7,7 +7,7 @@
  */
 import { Module } from "./module.ts";
 import { py, pyFloat } from "./repr.ts";
-import { fusibleActivation } from "./activation.ts";
+import { fusibleActivation } from "./fusion.ts";
 import { copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
@@ -57,6 +57,7 @@ export abstract class BatchNormBase extends Module {
    */
   readonly numBatchesTracked: Tensor | null;
 
+  /** A layer for `numFeatures` channels (C of [N, C] or [N, C, ...]); see the options for the defaults. */
   constructor(numFeatures: number, opts: BatchNormLayerOptions = {}) {
     super();
     const name = new.target.name;

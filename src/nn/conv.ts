@@ -8,7 +8,7 @@ import { Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { conv2d, type Conv2dOptions, pair } from "../ops/conv2d/conv2d.ts";
 import { pytorchDefault } from "./init.ts";
-import { fusibleActivation } from "./activation.ts";
+import { fusibleActivation } from "./fusion.ts";
 import { py } from "./repr.ts";
 import type { FusedActivation } from "../ops/activation/activation.ts";
 
@@ -61,6 +61,7 @@ export class Conv2d extends Module {
   /** Padding [ph, pw]. */
   readonly padding: [number, number];
 
+  /** `outChannels` filters of `kernelSize` over `inChannels` channels; weights as PyTorch initialises them. */
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
@@ -105,6 +106,7 @@ export class Conv2d extends Module {
     return activation ? (x) => this.convolve(x, activation) : null;
   }
 
+  /** The convolution of `x`, with `activation` applied in the same kernel if given. */
   private convolve(x: Tensor, activation?: FusedActivation): Tensor {
     const [kh, kw] = this.kernelSize;
     if (x.rank !== 4 || x.shape[1] !== this.inChannels) {

@@ -33,9 +33,11 @@ export interface DropoutLayerOptions {
  * ```
  */
 export class Dropout extends Module {
+  /** The seed of its masks: call k of `forward` in training draws the mask of (seed, k). */
   readonly seed: number;
   #calls = 0;
 
+  /** Zeroes each element with probability `p` in training (and scales the rest by 1 / (1 - p)). */
   constructor(readonly p = 0.5, { seed }: DropoutLayerOptions = {}) {
     super();
     if (!(p >= 0 && p <= 1)) {

@@ -21,6 +21,7 @@ import { fmt } from "../tensor/shape.ts";
  * ```
  */
 export class Flatten extends Module {
+  /** Merges dimensions `startDim` to `endDim` (negative: from the end), as PyTorch's default. */
   constructor(readonly startDim: number = 1, readonly endDim: number = -1) {
     super();
   }

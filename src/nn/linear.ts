@@ -42,6 +42,7 @@ export class Linear extends Module {
   /** Bias [outFeatures], or null with `{ bias: false }`. */
   readonly bias: Tensor | null;
 
+  /** y = x W^T + b from `inFeatures` to `outFeatures`; weights as PyTorch initialises them. */
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,

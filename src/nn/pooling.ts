@@ -38,6 +38,7 @@ export class MaxPool2d extends Module {
   /** Padding [ph, pw]. */
   readonly padding: [number, number];
 
+  /** Windows of `kernelSize` (stride defaults to the kernel size, padding to 0). */
   constructor(kernelSize: number | readonly [number, number], opts: Pool2dOptions = {}) {
     super();
     this.kernelSize = pair(kernelSize, "MaxPool2d: kernelSize", 1);
@@ -84,6 +85,7 @@ export class AvgPool2d extends Module {
   /** Padding [ph, pw]. */
   readonly padding: [number, number];
 
+  /** Windows of `kernelSize` (stride defaults to the kernel size, padding to 0). */
   constructor(kernelSize: number | readonly [number, number], opts: Pool2dOptions = {}) {
     super();
     this.kernelSize = pair(kernelSize, "AvgPool2d: kernelSize", 1);

@@ -5,18 +5,7 @@
  *
  * @module
  */
-export {
-  type Hyperparameter,
-  Optimizer,
-  type OptimizerStateDict,
-  type ParamState,
-} from "./optimizer.ts";
-export { SGD, type SGDOptions } from "./sgd.ts";
-export { Adam, type AdamOptions, AdamW } from "./adam.ts";
-export {
-  CosineAnnealingLR,
-  type HasLearningRate,
-  LRScheduler,
-  type SchedulerStateDict,
-  StepLR,
-} from "./schedulers.ts";
+export * from "./optimizer.ts";
+export * from "./sgd.ts";
+export * from "./adam.ts";
+export * from "./schedulers.ts";

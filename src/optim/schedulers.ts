@@ -110,6 +110,7 @@ export class StepLR extends LRScheduler {
     this.gamma = gamma;
   }
 
+  /** The rate for the next epoch, PyTorch's recursive form. */
   protected nextLr(): number {
     const lr = this.optimizer.lr;
     return this.lastEpoch % this.stepSize === 0 ? lr * this.gamma : lr;
@@ -154,6 +155,7 @@ export class CosineAnnealingLR extends LRScheduler {
     this.etaMin = etaMin;
   }
 
+  /** The rate for the next epoch, PyTorch's recursive form. */
   protected nextLr(): number {
     const { lastEpoch: e, tMax: T, etaMin, baseLr } = this;
     const lr = this.optimizer.lr;
