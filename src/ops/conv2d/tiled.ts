@@ -134,8 +134,11 @@ const WG = 64;
  * holds no image still run (masked), at full cost: at batch 2, 62 of 64 lanes were such.
  */
 function imageLanes(n: number): number {
-  return Math.min(WG, Math.max(8, Math.ceil(n / 8) * 8));
+  return Math.min(WG, Math.max(MIN_LANES, Math.ceil(n / MIN_LANES) * MIN_LANES));
 }
+
+/** The fewest lanes of a workgroup: llvmpipe's vector of 8 floats (256 bits). */
+const MIN_LANES = 8;
 
 /** The launch of `entry` of tiled.wgsl under schedule `s`. */
 function label(s: TiledSchedule, entry: string): string {
@@ -405,10 +408,12 @@ export function launchTiledForward(
     : packWeight(s, "pack_weight", d, weight, k, o4);
   const given = opts.rows instanceof Tensor ? keptRows(d, opts.rows) : opts.rows;
   const rows = given ?? paddedRows(s, d, inp);
-  const lanes = imageLanes(d.n);
   for (const run of runs) {
     const qw = run.blocks;
-    const blocks = d.oh * qw; // pixel blocks per image
+    // Fewer images than a vector's lanes: lanes over images and the run's blocks of a row.
+    const xlanes = d.n < MIN_LANES && qw > 1;
+    const lanes = imageLanes(xlanes ? d.n * qw : d.n);
+    const blocks = xlanes ? d.oh : d.oh * qw; // per workgroup row of the grid
     launch({
       label: label(s, "forward"),
       code: src,
@@ -428,6 +433,7 @@ export function launchTiledForward(
         KX_HI: run.kxHi,
         UNIT_STRIDE: +(d.sh === 1 && d.sw === 1),
         OUT_ALIGNED: +(d.ow % 4 === 0),
+        XLANES: +xlanes,
       },
       bindings: [
         params(d, { o4, total: d.n, qw, wp: rows.wp, xb0: run.x0 }),
@@ -438,7 +444,7 @@ export function launchTiledForward(
         uniform ? placeholder(1) : wpack,
       ],
       workgroups: [
-        Math.ceil(d.n / lanes),
+        Math.ceil((xlanes ? d.n * qw : d.n) / lanes),
         Math.min(blocks, 65535),
         (o4 / (4 * cq)) * Math.ceil(blocks / 65535),
       ],

@@ -104,6 +104,7 @@ override ALONG_KY: bool = false; // backward_weight: the sets are kernel rows (C
 override W_TAIL: u32 = 8u;    // backward_weight: output channels of a single tile (else 4 OQ)
 override FULL_SETS: bool = false; // backward_weight: CT divides C (or KH along ky)
 override ACT: u32 = 0u;       // forward: the activation applied on store (0 none, 1 ReLU, 2 sigmoid)
+override XLANES: bool = false; // forward: lanes over (image, pixel block of a row), not images
 override KX_LO: u32 = 0u;     // forward, KW <= 8: the pixel blocks' taps that read real values,
 override KX_HI: u32 = 0xffffffffu; // kx in [KX_LO, KX_HI) (the others read only padding)
 
@@ -416,13 +417,18 @@ fn store_octet(n: u32, o0: u32, y: u32, x: u32, a0: vec4<f32>, a1: vec4<f32>, a2
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   // Lanes run over images: the pixel block (y, x0) and channel block ob are the
   // workgroup's, so every loop bound and weight index is uniform (scalar on llvmpipe).
-  let n = wid.x * WG + lid.x;
+  // With XLANES (fewer images than a vector has lanes) they run over the images and the
+  // run's pixel blocks of one row, lane l taking image l % N and block l / N: the row y
+  // and so the loop bounds stay the workgroup's, and more of each vector works.
+  let lane = wid.x * WG + lid.x;
   let blocks = p.o4 / (4u * CQ);
   let ob = wid.z % blocks;
-  let pb = wid.y + (wid.z / blocks) * 65535u; // pixel block: more than 65535 spill into z
-  let y = pb / p.qw;
-  let x0 = p.xb0 + (pb - y * p.qw) * TW;
-  if (n >= p.n || y >= p.oh) { return; }
+  let pb = wid.y + (wid.z / blocks) * 65535u; // pixel block (row with XLANES): more spill into z
+  let y = select(pb / p.qw, pb, XLANES);
+  let n = select(lane, lane % p.n, XLANES);
+  let xb = select(pb - y * p.qw, lane / p.n, XLANES);
+  let x0 = p.xb0 + xb * TW;
+  if (n >= p.n || xb >= p.qw || y >= p.oh) { return; }
   // The thread's tile of out, TW / 4 * CQ * 4 vec4s. With CQ = 1: a0..a3 channels 0-3 of
   // pixels x0..x0+3, a4..a7 the same channels of pixels x0+4..x0+7. With CQ = 2: a0..a7
   // channels 0-7 of pixels x0..x0+3, b0..b7 (TW >= 8) of pixels x0+4..x0+7, c0..c7
