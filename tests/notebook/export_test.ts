@@ -147,3 +147,19 @@ Deno.test("a chart shown by a kernel run is saved as a PNG at its size, and expo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("every code line of the notebooks fits 100 columns (an exported page cuts longer ones)", async () => {
+  const long: string[] = [];
+  for (const name of notebooks) {
+    const nb = JSON.parse(await Deno.readTextFile(new URL(`notebooks/${name}`, root))) as {
+      cells: { cell_type: string; source: string | string[] }[];
+    };
+    nb.cells.forEach((c, i) => {
+      if (c.cell_type !== "code") return;
+      text(c.source).split("\n").forEach((line, j) => {
+        if (line.length > 100) long.push(`${name} cell ${i + 1} line ${j + 1}: ${line.length}`);
+      });
+    });
+  }
+  equal(long.join("\n"), "", "deno fmt --no-config --line-width 100 notebooks/*.ipynb wraps them");
+});

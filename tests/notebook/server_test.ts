@@ -26,13 +26,17 @@ Deno.test("the README's jupyter command serves the notebooks and offers the Deno
   const [, ...args] = await readmeCommand(); // "jupyter" is Debian's /usr/bin/jupyter
   const port = freePort();
   const token = crypto.randomUUID().replaceAll("-", "");
-  // The README's --port, if any, is replaced; the token and the loopback address are ours.
+  // The README binds the server to this machine only; its --port, if any, is replaced and the
+  // token is ours.
+  ok(
+    args.join(" ").match(/--ip[= ]127\.0\.0\.1\b/),
+    `the README's command does not bind the server to 127.0.0.1: ${args.join(" ")}`,
+  );
   const withoutPort = args.filter((a, i) => !a.startsWith("--port") && args[i - 1] !== "--port");
   const child = new Deno.Command("/usr/bin/jupyter", {
     args: [
       ...withoutPort,
       `--port=${port}`,
-      "--ip=127.0.0.1",
       `--NotebookApp.token=${token}`,
       "--NotebookApp.open_browser=False",
       "--NotebookApp.port_retries=0",
