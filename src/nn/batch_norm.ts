@@ -7,7 +7,7 @@
  */
 import { Module } from "./module.ts";
 import { fusibleActivation } from "./activation.ts";
-import { copyInto, Tensor } from "../tensor/tensor.ts";
+import { checkTensor, copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
 
@@ -93,6 +93,7 @@ export abstract class BatchNormBase extends Module {
    * (updating the running ones), with running statistics in eval mode.
    */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const { runningMean, runningVar, options } = this.statistics(x);
     return batchNorm(x, runningMean, runningVar, this.weight, this.bias, options);
   }

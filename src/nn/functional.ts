@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, type Tensor } from "../tensor/tensor.ts";
 
 export { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
 export { layerNorm, type LayerNormOptions } from "../ops/layer_norm/layer_norm.ts";
@@ -39,6 +39,7 @@ export { countCorrect, crossEntropy } from "../ops/cross_entropy/cross_entropy.t
  * ```
  */
 export function relu(x: Tensor): Tensor {
+  checkTensor("relu", "input", x);
   return x.relu();
 }
 
@@ -52,5 +53,6 @@ export function relu(x: Tensor): Tensor {
  * ```
  */
 export function sigmoid(x: Tensor): Tensor {
+  checkTensor("sigmoid", "input", x);
   return x.sigmoid();
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { groupNorm } from "../ops/block_norm/block_norm.ts";
 
@@ -97,6 +97,7 @@ export class GroupNorm extends Module {
 
   /** Normalizes each example of `x` ([N, C, *]) over its groups of channels. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const name = `GroupNorm(${this.numGroups}, ${this.numChannels})`;
     if (x.rank < 2) {
       throw new Error(

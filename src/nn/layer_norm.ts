@@ -6,7 +6,7 @@
  * @module
  */
 import { Module } from "./module.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { checkShape, fmt } from "../tensor/shape.ts";
 import { layerNorm } from "../ops/layer_norm/layer_norm.ts";
 
@@ -86,6 +86,7 @@ export class LayerNorm extends Module {
 
   /** Normalizes each example of `x` over its trailing `normalizedShape` dims. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const k = this.normalizedShape.length;
     const tail = x.shape.slice(Math.max(x.rank - k, 0));
     if (x.rank < k || tail.some((d, i) => d !== this.normalizedShape[i])) {

@@ -467,6 +467,7 @@ export class Tensor implements Variable<Tensor> {
   }
 
   #binary(other: Tensor, op: BinaryOp): Tensor {
+    checkTensor(op, "other", other);
     const out = Tensor.empty(broadcastShapes(this.shape, other.shape));
     launchBinary(op, this.#operand(), other.#operand(), out.#operand());
     return record(out, op, [this, other], (g) => {
@@ -662,9 +663,27 @@ export class Tensor implements Variable<Tensor> {
    * every leaf with `requiresGrad`. `grad` is the upstream gradient, of this tensor's
    * shape (like PyTorch's `y.backward(g)`); it may be omitted for a one-element tensor.
    * The graph is freed as it is used; `{ retainGraph: true }` keeps it for another
-   * backward.
+   * backward. The options may also come alone: `y.backward({ retainGraph: true })`.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const x = Tensor.from([1, 2], { requiresGrad: true });
+   * const y = x.square().sum();
+   * y.backward({ retainGraph: true }); // dy/dx = 2x
+   * y.backward(); // the graph was kept: the gradient accumulates, 4x
+   * assert.deepEqual([...await x.grad!.toArray()], [4, 8]);
+   * ```
    */
-  backward(grad?: Tensor, opts: BackwardOptions = {}): void {
+  backward(grad?: Tensor | BackwardOptions, opts: BackwardOptions = {}): void {
+    if (grad !== undefined && !(grad instanceof Tensor)) {
+      if (grad === null || typeof grad !== "object" || grad.constructor?.name === "Tensor") {
+        checkTensor("backward", "grad", grad); // throws, naming what it got
+      }
+      opts = grad as BackwardOptions;
+      grad = undefined;
+    }
     if (!grad && this.numel !== 1) {
       throw new Error(
         `backward() without a gradient needs a one-element output, got shape ${
@@ -688,6 +707,41 @@ export class Tensor implements Variable<Tensor> {
       this.#node ? `, gradFn=${this.#node.op}` : ""
     })`;
   }
+}
+
+/** `number 3`, `undefined`, `an Array`: what a message says was passed instead of a tensor. */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v !== "object") return `${typeof v} ${String(v).slice(0, 40)}`;
+  const name = (v as object).constructor?.name ?? "Object";
+  return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+}
+
+/**
+ * Throws unless `value` is a {@link Tensor} (or null where `nullable`), with a message that
+ * names the op and the argument: `conv2d: argument "weight" must be a Tensor, got number 3`.
+ * A tensor made by another copy of bnlab (imported from another URL) is refused by name.
+ * Every public op calls it on its tensor arguments before anything else.
+ *
+ * @example
+ * ```ts
+ * import { checkTensor, Tensor } from "./tensor.ts";
+ * import { getDevice } from "../gpu/device.ts";
+ * import assert from "node:assert/strict";
+ * await getDevice();
+ * checkTensor("relu", "input", Tensor.zeros([2])); // passes
+ * assert.throws(() => checkTensor("linear", "weight", 3), /linear: argument "weight" must be a Tensor, got number 3/);
+ * ```
+ */
+export function checkTensor(op: string, name: string, value: unknown, nullable = false): void {
+  if (value instanceof Tensor || (nullable && value === null)) return;
+  const got = value !== null && typeof value === "object" &&
+      value.constructor?.name === "Tensor"
+    ? "a Tensor from another copy of bnlab (imported from another URL): import one copy only"
+    : describeValue(value);
+  throw new TypeError(
+    `${op}: argument "${name}" must be a Tensor${nullable ? " or null" : ""}, got ${got}`,
+  );
 }
 
 /** The implicit gradients of 1 that `backward()` made (see {@link isUnitSeed}). */

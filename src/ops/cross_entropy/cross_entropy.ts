@@ -9,7 +9,7 @@
 import { copyBuffer, grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { isGradEnabled } from "../../tensor/autograd.ts";
-import { isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./cross_entropy.wgsl" with { type: "text" };
 
@@ -56,6 +56,8 @@ function params(N: number, C: number): Uniforms {
  * ```
  */
 export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
+  checkTensor("crossEntropy", "input", logits);
+  checkTensor("crossEntropy", "target", target);
   const [N, C] = check("crossEntropy", logits, target);
   const out = Tensor.empty([]);
   const lse = Tensor.empty([N]);
@@ -114,6 +116,8 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
  * ```
  */
 export function countCorrect(logits: Tensor, target: Tensor): Tensor {
+  checkTensor("countCorrect", "input", logits);
+  checkTensor("countCorrect", "target", target);
   const [N, C] = check("countCorrect", logits, target);
   const out = Tensor.empty([]);
   launch({

@@ -12,7 +12,7 @@ import { adapterProfile } from "../../gpu/device.ts";
 import { choose, type Schedule } from "../../gpu/profile.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { UNIFORM_SCRATCH_FLOATS, uniformScratch } from "../../gpu/uniform_scratch.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./matmul.wgsl" with { type: "text" };
 
@@ -272,6 +272,9 @@ export function linear(
   bias: Tensor | null = null,
   opts: LinearOptions = {},
 ): Tensor {
+  checkTensor("linear", "input", inp);
+  checkTensor("linear", "weight", weight);
+  checkTensor("linear", "bias", bias, true);
   const s = opts.schedule ?? linearSchedule();
   if (weight.rank !== 2) {
     throw new Error(`linear expects a 2-D weight [out, in], got ${fmt(weight.shape)}`);
