@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkNormOptions } from "./norm_options.ts";
 import { Module } from "./module.ts";
 import { fusibleActivation } from "./activation.ts";
 import { checkTensor, copyInto, Tensor } from "../tensor/tensor.ts";
@@ -63,6 +64,7 @@ export abstract class BatchNormBase extends Module {
       throw new Error(`${name} needs a positive integer number of features, got ${numFeatures}`);
     }
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = opts;
+    checkNormOptions(name, eps, momentum);
     this.numFeatures = numFeatures;
     this.eps = eps;
     this.momentum = momentum;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkNormOptions } from "./norm_options.ts";
 import { Module } from "./module.ts";
 import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
@@ -87,6 +88,7 @@ export class GroupNorm extends Module {
       );
     }
     const { eps = 1e-5, affine = true } = opts;
+    checkNormOptions("GroupNorm", eps);
     this.numGroups = numGroups;
     this.numChannels = numChannels;
     this.eps = eps;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkNormOptions } from "./norm_options.ts";
 import { Module } from "./module.ts";
 import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { checkShape, fmt } from "../tensor/shape.ts";
@@ -77,6 +78,7 @@ export class LayerNorm extends Module {
       );
     }
     const { eps = 1e-5, elementwiseAffine = true } = opts;
+    checkNormOptions(this.#name, eps);
     this.normalizedShape = Object.freeze(shape);
     this.eps = eps;
     this.elementwiseAffine = elementwiseAffine;
