@@ -76,12 +76,24 @@ export interface StepEvent {
   loss: Tensor;
 }
 
+/** Where and why a {@link fit} stopped before its last epoch's end. */
+export interface Stop {
+  /** `"aborted"`: the {@link FitOptions.signal} was aborted. */
+  reason: "aborted";
+  /** The epoch it stopped in, from 1 (an epoch without its {@link EpochEvent}). */
+  epoch: number;
+  /** Steps of that epoch that ran to their end (the model holds the weights after the last). */
+  step: number;
+}
+
 /** Everything {@link fit} reported, in order. */
 export interface History {
   /** Mid-epoch readings. */
   updates: UpdateEvent[];
   /** End-of-epoch readings. */
   epochs: EpochEvent[];
+  /** Set when the last `fit` on this history stopped early (see {@link FitOptions.signal}). */
+  stopped?: Stop;
 }
 
 /** Options of {@link fit}. */
@@ -126,6 +138,13 @@ export interface FitOptions {
   onStep?: (e: StepEvent) => unknown;
   /** A progress bar per epoch on stderr (or with these options). Default false. */
   progress?: boolean | ProgressOptions;
+  /**
+   * Stops training when aborted: `fit` returns at the next step boundary (after the step
+   * that is running, and after a callback that is running), with the model holding the
+   * weights of the last finished step and `history.stopped` saying where. The stopped
+   * epoch gets a last reading of its running loss, and no test pass.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -323,8 +342,12 @@ export async function fit(
     readAt.add(Math.max(1, Math.round((k * steps) / updatesPerEpoch)));
   }
 
+  delete history.stopped;
   try {
-    for (let epoch = first; epoch < first + epochs; epoch++) await trainEpoch(epoch);
+    for (let epoch = first; epoch < first + epochs && !history.stopped; epoch++) {
+      if (opts.signal?.aborted) history.stopped = { reason: "aborted", epoch, step: 0 };
+      else await trainEpoch(epoch);
+    }
   } finally {
     if (!opts.optimizer) sgd.dispose(); // momentum buffers
   }
@@ -382,6 +405,11 @@ export async function fit(
         });
         await hook;
         flush(); // one submission per step
+        if (opts.signal?.aborted) {
+          if (!sums.readNow) await read();
+          history.stopped = { reason: "aborted", epoch, step: sums.step };
+          return;
+        }
         if (readAt.has(sums.step) || sums.step === steps) await read();
         bar?.update(sums.n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
       }
