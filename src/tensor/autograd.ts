@@ -44,6 +44,15 @@ export function isGradEnabled(): boolean {
 }
 
 /**
+ * Turns recording back on after an interrupted run left it off (an interrupt skips the
+ * `finally` of {@link noGrad} and of `backward`). Only for a caller that runs between two
+ * synchronous runs (a timer), where no `noGrad` can legitimately be open.
+ */
+export function resetGradModeAfterInterrupt(): void {
+  enabled = true;
+}
+
+/**
  * Runs `fn` without recording the autograd graph (like `torch.no_grad()`).
  *
  * @example

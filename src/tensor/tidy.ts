@@ -30,6 +30,15 @@ interface Scope {
 
 const scopes: Scope[] = [];
 
+/**
+ * Forgets the scopes that an interrupted run left open (an interrupt skips `tidy`'s
+ * `finally`); their tensors are freed when garbage-collected. Only for a caller that runs
+ * between two synchronous runs (a timer), where no `tidy` can legitimately be open.
+ */
+export function resetScopesAfterInterrupt(): void {
+  scopes.length = 0;
+}
+
 /** Called by every new tensor: it belongs to the innermost open scope, if any. */
 export function track(t: Disposable): void {
   scopes.at(-1)?.tensors.add(t);

@@ -23,6 +23,7 @@ import { keep, tidy } from "../tensor/tidy.ts";
 import { flush } from "../gpu/queue.ts";
 import { ProgressBar, type ProgressOptions } from "../progress/progress.ts";
 import { evaluateAccuracy, type Loader, readScalars } from "./evaluate.ts";
+import { InterruptWatch } from "./interrupt_watch.ts";
 
 /** A mid-epoch reading (`epoch` counts from 1; `fraction` of it done, in (0, 1]). */
 export interface UpdateEvent {
@@ -78,8 +79,11 @@ export interface StepEvent {
 
 /** Where and why a {@link fit} stopped before its last epoch's end. */
 export interface Stop {
-  /** `"aborted"`: the {@link FitOptions.signal} was aborted. */
-  reason: "aborted";
+  /**
+   * `"aborted"`: the {@link FitOptions.signal} was aborted. `"interrupted"`: a notebook's
+   * Kernel > Interrupt stopped it (see {@link FitInterruptedError}).
+   */
+  reason: "aborted" | "interrupted";
   /** The epoch it stopped in, from 1 (an epoch without its {@link EpochEvent}). */
   epoch: number;
   /** Steps of that epoch that ran to their end (the model holds the weights after the last). */
@@ -145,6 +149,27 @@ export interface FitOptions {
    * epoch gets a last reading of its running loss, and no test pass.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * A notebook's Kernel > Interrupt stopped a running {@link fit} (Deno's kernel with
+ * `"interrupt_mode": "message"`; see `interrupt_watch.ts`). The model holds the weights
+ * after the last step that finished (`history.stopped`); the half-done step's GPU work was
+ * dropped, and the library is ready for the next cell.
+ */
+export class FitInterruptedError extends Error {
+  /** The readings so far, `stopped` saying where. */
+  readonly history: History;
+  /** The history, whose `stopped` names the last step that finished. */
+  constructor(history: History) {
+    const s = history.stopped!;
+    super(
+      `fit was interrupted in epoch ${s.epoch}, after step ${s.step}: the model holds the ` +
+        "weights after that step, and the readings so far are in this error's history",
+    );
+    this.name = "FitInterruptedError";
+    this.history = history;
+  }
 }
 
 /**
@@ -284,7 +309,9 @@ class EpochSums {
  *
  * The same seeds (init, loader shuffle) on the same adapter give the same curve. Callbacks
  * are awaited, so an error in one (a failed save) rejects `fit`. A non-finite training
- * loss stops training with a {@link DivergenceError}.
+ * loss stops training with a {@link DivergenceError}. An aborted `signal` stops it at the
+ * next step boundary (`history.stopped`); in a notebook, Kernel > Interrupt rejects it at
+ * once with a {@link FitInterruptedError}, the library ready for the next cell.
  *
  * @example
  * ```ts
@@ -343,13 +370,27 @@ export async function fit(
   }
 
   delete history.stopped;
-  try {
-    for (let epoch = first; epoch < first + epochs && !history.stopped; epoch++) {
-      if (opts.signal?.aborted) history.stopped = { reason: "aborted", epoch, step: 0 };
-      else await trainEpoch(epoch);
+  let done = { epoch: first, step: 0 }; // the last step that ran to its end
+  let interrupt!: (e: Error) => void;
+  const interrupted = new Promise<never>((_, reject) => interrupt = reject);
+  const watch = new InterruptWatch(() => {
+    history.stopped = { reason: "interrupted", ...done };
+    interrupt(new FitInterruptedError(history));
+  });
+  const run = async () => {
+    try {
+      for (let epoch = first; epoch < first + epochs && !history.stopped; epoch++) {
+        if (opts.signal?.aborted) history.stopped = { reason: "aborted", epoch, step: 0 };
+        else await trainEpoch(epoch);
+      }
+    } finally {
+      if (!opts.optimizer) sgd.dispose(); // momentum buffers
     }
+  };
+  try {
+    await Promise.race([run(), interrupted]);
   } finally {
-    if (!opts.optimizer) sgd.dispose(); // momentum buffers
+    watch.stop();
   }
   return history;
 
@@ -361,7 +402,7 @@ export async function fit(
     const start = performance.now();
     const read = async () => {
       const lastFinite = sums.lastRead;
-      const r = await sums.read();
+      const r = await watch.wait(sums.read(), true);
       if (!Number.isFinite(r.loss)) throw new DivergenceError(epoch, sums.step, lastFinite, r.loss);
       last = { loss: r.loss, trainAcc: r.acc };
       const u: UpdateEvent = {
@@ -373,45 +414,57 @@ export async function fit(
         windowAcc: r.windowAcc,
       };
       history.updates.push(u);
-      await onUpdate?.(u);
+      await watch.wait(onUpdate?.(u), false);
     };
     try {
-      for await (const { x, y } of trainLoader.batches(epoch - 1)) {
-        const b = x.shape[0];
-        bar ??= progress
-          ? new ProgressBar(examplesPerEpoch(trainLoader, b), {
-            label: `epoch ${epoch}/${first + epochs - 1}`,
-            unit: "ex",
-            ...(progress === true ? {} : progress),
-          })
-          : undefined;
-        let hook: unknown;
-        tidy(() => {
-          sgd.zeroGrad();
-          const logits = net.forward(x);
-          const loss = lossFn.forward(logits, y);
-          loss.backward();
-          sgd.step();
-          sums.add(loss, noGrad(() => countCorrect(logits, y)), b);
-          hook = onStep?.({
-            epoch,
-            step: sums.step,
-            globalStep: ++globalStep,
-            x,
-            y,
-            logits: logits.detach(),
-            loss: loss.detach(),
+      const batches = trainLoader.batches(epoch - 1);
+      const it = Symbol.asyncIterator in batches
+        ? batches[Symbol.asyncIterator]()
+        : batches[Symbol.iterator]();
+      try {
+        while (true) {
+          const next = await watch.wait(it.next(), false);
+          if (next.done) break;
+          const { x, y } = next.value;
+          const b = x.shape[0];
+          bar ??= progress
+            ? new ProgressBar(examplesPerEpoch(trainLoader, b), {
+              label: `epoch ${epoch}/${first + epochs - 1}`,
+              unit: "ex",
+              ...(progress === true ? {} : progress),
+            })
+            : undefined;
+          let hook: unknown;
+          tidy(() => {
+            sgd.zeroGrad();
+            const logits = net.forward(x);
+            const loss = lossFn.forward(logits, y);
+            loss.backward();
+            sgd.step();
+            sums.add(loss, noGrad(() => countCorrect(logits, y)), b);
+            hook = onStep?.({
+              epoch,
+              step: sums.step,
+              globalStep: ++globalStep,
+              x,
+              y,
+              logits: logits.detach(),
+              loss: loss.detach(),
+            });
           });
-        });
-        await hook;
-        flush(); // one submission per step
-        if (opts.signal?.aborted) {
-          if (!sums.readNow) await read();
-          history.stopped = { reason: "aborted", epoch, step: sums.step };
-          return;
+          await watch.wait(hook, false);
+          flush(); // one submission per step
+          done = { epoch, step: sums.step };
+          if (opts.signal?.aborted) {
+            if (!sums.readNow) await read();
+            history.stopped = { reason: "aborted", epoch, step: sums.step };
+            return;
+          }
+          if (readAt.has(sums.step) || sums.step === steps) await read();
+          bar?.update(sums.n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
         }
-        if (readAt.has(sums.step) || sums.step === steps) await read();
-        bar?.update(sums.n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
+      } finally {
+        await watch.wait(it.return?.(), false); // as for await does on leaving early
       }
       if (sums.step === 0) {
         throw new Error(`fit: the training loader yielded no batches in epoch ${epoch}`);
@@ -423,7 +476,7 @@ export async function fit(
       bar?.stop();
     }
     const seconds = (performance.now() - start) / 1000;
-    const testAcc = await evaluateAccuracy(net, testLoader);
+    const testAcc = await watch.wait(evaluateAccuracy(net, testLoader), false);
     const e: EpochEvent = {
       epoch,
       loss: last.loss,
@@ -433,6 +486,6 @@ export async function fit(
       examplesPerSec: sums.n / seconds,
     };
     history.epochs.push(e);
-    await onEpoch?.(e);
+    await watch.wait(onEpoch?.(e), false);
   }
 }

@@ -96,15 +96,18 @@ let steps = 0;
         'const after = await before.add(Tensor.from([10])).toArray(); '
         'const back = await before.toArray(); '
         'const w = await net.forward(x).sum().item(); '
-        'JSON.stringify({ steps, after: [...after], back: [...back], finite: Number.isFinite(w) })',
+        'console.log(JSON.stringify({ steps, after: [...after], back: [...back], finite: Number.isFinite(w) }));',
         60,
     )
     if r["status"] != "ok":
         fail(f"the cell after the interrupt failed: {r.get('ename')}: {r.get('evalue')} {out}")
-    result = json.loads(json.loads(out[-1]["data"]["text/plain"])) if out and "data" in out[-1] else None
+    text = "".join(o.get("text", "") for o in out if o.get("name") == "stdout")
+    lines = [l for l in text.splitlines() if l.startswith("{")]
+    result = json.loads(lines[-1]) if lines else None
     if result is None:
         fail(f"the cell after the interrupt gave no result: {out}")
-    print(json.dumps({"interrupted": reply["content"]["status"], "answered_s": round(answered, 2), **result}))
+    warned = "".join(o.get("text", "") for o in out if o.get("name") == "stderr").strip()
+    print(json.dumps({"interrupted": reply["content"]["status"], "answered_s": round(answered, 2), **result, "stderr": warned}))
     if answered > 10:
         fail(f"the interrupted cell answered after {answered:.1f} s (more than 10)")
     if result["after"] != [11, 12, 13, 14] or result["back"] != [1, 2, 3, 4] or not result["finite"]:
