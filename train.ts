@@ -33,6 +33,7 @@ export {
   epochOrder,
 } from "./src/data/loader.ts";
 export {
+  type DivergenceCause,
   DivergenceError,
   type EpochEvent,
   fit,

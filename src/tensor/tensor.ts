@@ -28,7 +28,7 @@ import {
   type Shape,
 } from "./shape.ts";
 import { rngFor } from "./random.ts";
-import { type DisposeReason, track } from "./tidy.ts";
+import { type DisposeReason, keep, track } from "./tidy.ts";
 import {
   backward as runBackward,
   type BackwardFn,
@@ -359,8 +359,26 @@ export class Tensor implements Variable<Tensor> {
         : "Use it before disposing it, or clone() it first.");
   }
 
-  /** Copies the data back to the host (submits pending work and waits for it). */
+  /**
+   * Copies the data back to the host (submits pending work and waits for it). A tensor
+   * with a read check (see {@link attachReadCheck}) reads the check's data in the same wait,
+   * and the check may throw.
+   */
   async toArray(): Promise<Float32Array> {
+    const c = readChecks.get(this);
+    if (c) {
+      const n = this.numel, m = c.data.numel;
+      const staging = allocBuffer(4 * (n + m), "read with check");
+      try {
+        if (n) copyBuffer(this.buffer, staging, 4 * n);
+        copyBuffer(c.data.buffer, staging, 4 * m, 0, 4 * n);
+        const all = new Float32Array(await readBuffer(staging, 4 * (n + m)));
+        c.onRead(all.subarray(n));
+        return all.slice(0, n);
+      } finally {
+        releaseBuffer(staging);
+      }
+    }
     if (this.numel === 0) return new Float32Array(0);
     return new Float32Array(await readBuffer(this.buffer, this.numel * 4));
   }
@@ -382,6 +400,7 @@ export class Tensor implements Variable<Tensor> {
   dispose(reason?: DisposeReason): void {
     if (this.#disposedBy !== undefined) return;
     this.#disposedBy = reason ?? "dispose() (or a `using` block)";
+    readChecks.get(this)?.data.dispose();
     this.grad?.dispose();
     this.grad = null;
     if (this.#holds === 0) this.#free();
@@ -707,6 +726,46 @@ export class Tensor implements Variable<Tensor> {
       this.#node ? `, gradFn=${this.#node.op}` : ""
     })`;
   }
+}
+
+/** A check read back with a tensor's data: see {@link attachReadCheck}. */
+export interface ReadCheck {
+  /** The GPU data the check reads (owned by the tensor it is attached to). */
+  data: Tensor;
+  /** Called with `data`'s values at every read of the tensor; throws to report a problem. */
+  onRead(values: Float32Array): void;
+}
+
+const readChecks = new WeakMap<Tensor, ReadCheck>();
+
+/**
+ * Attaches a check to `t`, read in the same host wait as `t`'s own data by every
+ * `t.toArray()` / `t.item()`: how an op reports what it found on the GPU (crossEntropy's
+ * first invalid target) without a host wait of its own. `t` owns `check.data` (kept out of
+ * any `tidy` scope, disposed with `t`). Internal to bnlab's ops.
+ *
+ * @example
+ * ```ts
+ * import { attachReadCheck, Tensor } from "./tensor.ts";
+ * import { getDevice } from "../gpu/device.ts";
+ * import assert from "node:assert/strict";
+ * await getDevice();
+ * const t = Tensor.from([1, 2]);
+ * attachReadCheck(t, { data: Tensor.from([7]), onRead: (v) => assert.equal(v[0], 7) });
+ * assert.deepEqual([...await t.toArray()], [1, 2]);
+ * ```
+ */
+export function attachReadCheck(t: Tensor, check: ReadCheck): void {
+  keep(check.data);
+  readChecks.get(t)?.data.dispose();
+  readChecks.set(t, check);
+}
+
+/** Removes `t`'s read check and hands its data to the caller (who then owns it), if any. */
+export function takeReadCheck(t: Tensor): ReadCheck | undefined {
+  const c = readChecks.get(t);
+  readChecks.delete(t);
+  return c;
 }
 
 /** `number 3`, `undefined`, `an Array`: what a message says was passed instead of a tensor. */

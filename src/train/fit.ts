@@ -16,14 +16,15 @@ import { BatchNormBase } from "../nn/batch_norm.ts";
 import { xavierUniform, zeros } from "../nn/init.ts";
 import { CrossEntropyLoss } from "../nn/loss.ts";
 import { SGD } from "../optim/sgd.ts";
-import { countCorrect } from "../ops/cross_entropy/cross_entropy.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { countCorrect, TargetError } from "../ops/cross_entropy/cross_entropy.ts";
+import { takeReadCheck, Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { keep, tidy } from "../tensor/tidy.ts";
 import { flush } from "../gpu/queue.ts";
 import { ProgressBar, type ProgressOptions } from "../progress/progress.ts";
 import { evaluateAccuracy, type Loader, readScalars } from "./evaluate.ts";
 import { InterruptWatch } from "./interrupt_watch.ts";
+import { firstNonFiniteLayer, readAll } from "./diagnose.ts";
 
 /** A mid-epoch reading (`epoch` counts from 1; `fraction` of it done, in (0, 1]). */
 export interface UpdateEvent {
@@ -151,6 +152,11 @@ export interface FitOptions {
   signal?: AbortSignal;
 }
 
+/** Why a loss stopped being finite: see {@link DivergenceError.diagnosis}. */
+export type DivergenceCause =
+  | { kind: "data"; firstStep: number }
+  | { kind: "diverged"; layer: string | null };
+
 /**
  * A notebook's Kernel > Interrupt stopped a running {@link fit} (Deno's kernel with
  * `"interrupt_mode": "message"`; see `interrupt_watch.ts`). The model holds the weights
@@ -186,18 +192,38 @@ export class DivergenceError extends Error {
   readonly lastFiniteStep: number;
   /** The loss read: NaN or an infinity. */
   readonly loss: number;
-  /** The epoch, steps and loss in the message. */
-  constructor(epoch: number, step: number, lastFiniteStep: number, loss: number) {
+  /**
+   * What `fit` found when it stopped: `"data"`, the loss was not finite from the first step
+   * while the weights were finite (the inputs hold NaN or infinities, not the learning rate's
+   * fault); `"diverged"`, the weights grew until they overflowed (`layer`: the first layer,
+   * in module order, with a non-finite weight or statistic). Unknown when constructed bare.
+   */
+  readonly diagnosis?: DivergenceCause;
+  /** The epoch, steps, loss and cause in the message. */
+  constructor(
+    epoch: number,
+    step: number,
+    lastFiniteStep: number,
+    loss: number,
+    cause?: DivergenceCause,
+  ) {
+    const where = `the training loss is ${loss} at epoch ${epoch}, step ${step}` +
+      (lastFiniteStep ? ` (finite at step ${lastFiniteStep})` : "");
     super(
-      `training diverged: the training loss is ${loss} at epoch ${epoch}, step ${step}` +
-        (lastFiniteStep ? ` (finite at step ${lastFiniteStep})` : "") +
-        "; lower the learning rate",
+      cause?.kind === "data"
+        ? `training stopped: ${where}, not finite from step ${cause.firstStep} of the run, ` +
+          "when every weight was still finite: the training data holds NaN or infinite " +
+          "values (or values whose square overflows float32); check the inputs (the " +
+          "learning rate is not the cause)"
+        : `training diverged: ${where}; lower the learning rate` +
+          (cause?.layer ? ` (the first layer to go non-finite: ${cause.layer})` : ""),
     );
     this.name = "DivergenceError";
     this.epoch = epoch;
     this.step = step;
     this.lastFiniteStep = lastFiniteStep;
     this.loss = loss;
+    this.diagnosis = cause;
   }
 }
 
@@ -362,6 +388,7 @@ export async function fit(
   const history: History = opts.history ?? { updates: [], epochs: [] };
   const first = (history.epochs.at(-1)?.epoch ?? 0) + 1;
   let globalStep = 0;
+  let runSteps = 0; // steps started by this call (globalStep counts only with onStep)
   const steps = trainLoader.length;
   // Readings at evenly spaced steps, the last one at the end of the epoch.
   const readAt = new Set<number>();
@@ -394,16 +421,55 @@ export async function fit(
   }
   return history;
 
+  /** The error for a non-finite reading, from the window's per-step losses and checks. */
+  async function whyNotFinite(
+    epoch: number,
+    step: number,
+    lastFinite: number,
+    loss: number,
+    window: { loss: Tensor; check: Tensor | undefined; globalStep: number; classes: number }[],
+  ): Promise<Error> {
+    const checks = window.filter((w) => w.check);
+    const values = await readAll([...window.map((w) => w.loss), ...checks.map((w) => w.check!)]);
+    const bad = checks.findIndex((_, i) => values[window.length + i][0] >= 0);
+    if (bad >= 0) {
+      const [row, target] = values[window.length + bad];
+      const e = new TargetError(row, target, checks[bad].classes);
+      const first = checks[bad].globalStep - (runSteps - step); // its step in this epoch
+      e.message = `fit, the batch of epoch ${epoch}, step ${first}: ${e.message}`;
+      return e;
+    }
+    // With finite weights and finite data, the first step's loss is finite: a non-finite one
+    // there is the data's. Later, weights that grew (even while still finite) can overflow it.
+    const firstNonFinite = window.find((_, i) => !Number.isFinite(values[i][0]));
+    if (firstNonFinite?.globalStep === 1) {
+      return new DivergenceError(epoch, step, lastFinite, loss, { kind: "data", firstStep: 1 });
+    }
+    const layer = await firstNonFiniteLayer(net);
+    return new DivergenceError(epoch, step, lastFinite, loss, { kind: "diverged", layer });
+  }
+
   async function trainEpoch(epoch: number): Promise<void> {
     net.train();
     const sums = new EpochSums();
     let last = { loss: NaN, trainAcc: NaN };
     let bar: ProgressBar | undefined;
     const start = performance.now();
+    // Each step's loss and crossEntropy's target check since the last reading: read only
+    // when a reading is not finite, to tell bad labels, bad data and divergence apart.
+    let window: { loss: Tensor; check: Tensor | undefined; globalStep: number; classes: number }[] =
+      [];
+    const clearWindow = () => {
+      for (const w of window) w.loss.dispose(), w.check?.dispose();
+      window = [];
+    };
     const read = async () => {
       const lastFinite = sums.lastRead;
       const r = await watch.wait(sums.read(), true);
-      if (!Number.isFinite(r.loss)) throw new DivergenceError(epoch, sums.step, lastFinite, r.loss);
+      if (!Number.isFinite(r.loss)) {
+        throw await watch.wait(whyNotFinite(epoch, sums.step, lastFinite, r.loss, window), true);
+      }
+      clearWindow();
       last = { loss: r.loss, trainAcc: r.acc };
       const u: UpdateEvent = {
         epoch,
@@ -439,6 +505,12 @@ export async function fit(
             sgd.zeroGrad();
             const logits = net.forward(x);
             const loss = lossFn.forward(logits, y);
+            window.push({
+              loss: keep(loss.detach()),
+              check: takeReadCheck(loss)?.data, // kept already
+              globalStep: ++runSteps,
+              classes: logits.shape[1],
+            });
             loss.backward();
             sgd.step();
             sums.add(loss, noGrad(() => countCorrect(logits, y)), b);
@@ -473,6 +545,7 @@ export async function fit(
       bar?.done(`loss ${last.loss.toFixed(3)} train acc ${last.trainAcc.toFixed(3)}`);
     } finally {
       sums.dispose();
+      clearWindow();
       bar?.stop();
     }
     const seconds = (performance.now() - start) / 1000;

@@ -9,7 +9,7 @@
 import { copyBuffer, grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { isGradEnabled } from "../../tensor/autograd.ts";
-import { checkTensor, isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
+import { attachReadCheck, checkTensor, isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./cross_entropy.wgsl" with { type: "text" };
 
@@ -31,6 +31,37 @@ function check(what: string, logits: Tensor, target: Tensor): [number, number] {
   return [N, C];
 }
 
+/**
+ * A target of {@link crossEntropy} that is not a class index: PyTorch's "Target 10 is out of
+ * bounds", with the row. Thrown when the loss is read back (`item()`, `toArray()`), which
+ * reads the forward kernel's finding in the same host wait; the loss itself is NaN.
+ */
+export class TargetError extends RangeError {
+  /** The first row whose target is invalid. */
+  readonly index: number;
+  /** Its target. */
+  readonly target: number;
+  /** The number of classes (the logits' columns). */
+  readonly classes: number;
+  /** The row, its target and the number of classes in the message. */
+  constructor(index: number, target: number, classes: number) {
+    super(
+      `crossEntropy: target[${index}] = ${target} is not a class index: targets must be ` +
+        `integers in [0, ${classes}) (one per row of the logits, which have ${classes} ` +
+        "classes); check the labels, or the number of classes of the model's last layer",
+    );
+    this.name = "TargetError";
+    this.index = index;
+    this.target = target;
+    this.classes = classes;
+  }
+}
+
+/** Throws a {@link TargetError} for the forward's `check` values [row, target] (row -1: none). */
+export function throwIfBadTarget(check: Float32Array, classes: number): void {
+  if (check[0] >= 0) throw new TargetError(check[0], check[1], classes);
+}
+
 function params(N: number, C: number): Uniforms {
   return uniforms({ n: N, c: C, inv_n: N ? 1 / N : NaN });
 }
@@ -41,8 +72,10 @@ function params(N: number, C: number): Uniforms {
  * loss = (1/N) sum_n (log sum_c exp(logits[n, c]) - logits[n, target[n]]).
  * Backward: dlogits = (softmax(logits) - onehot(target)) / N, in one kernel; the forward
  * also writes it for `loss.backward()`'s implicit gradient of 1, which then costs a copy.
- * A target that is not an integer in [0, C) gives a NaN loss. Only `logits` receives a
- * gradient.
+ * A target that is not an integer in [0, C) gives a NaN loss, and reading the loss back
+ * (`item()`, `toArray()`) throws a {@link TargetError} naming the first such row (the kernel
+ * finds it; the read that returns the loss returns it too, with no host wait of its own).
+ * Only `logits` receives a gradient.
  *
  * Shape: logits [N, C], target [N] (f32 class indices) -> [] (0-d).
  *
@@ -64,6 +97,7 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
   // The gradient for dout = 1 (loss.backward()), made by the forward while it has each row's
   // lse at hand: that backward is then a copy, not a launch.
   const saved = logits.requiresGrad && isGradEnabled() && N * C > 0 ? Tensor.empty([N, C]) : null;
+  const firstBad = Tensor.empty([2]); // [row, its target] of the first invalid target, or [-1, 0]
   launch({
     label: "cross_entropy.forward",
     code: src,
@@ -76,9 +110,11 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
       out.buffer,
       lse.buffer,
       saved?.buffer ?? placeholder(),
+      firstBad.buffer,
     ],
     workgroups: [1],
   });
+  attachReadCheck(out, { data: firstBad, onRead: (v) => throwIfBadTarget(v, C) });
   const res = record(out, "crossEntropy", [logits], (dout) => {
     const dinp = Tensor.empty(logits.shape);
     if (saved && isUnitSeed(dout)) {

@@ -9,7 +9,9 @@
 //   count_correct   out = #{ n : argmax_c inp[n, c] == target[n] }  (first max on ties)
 //
 // `target` holds class indices as f32 (what the data loader yields). A target that is not
-// an integer in [0, C) makes the loss NaN (a GPU kernel cannot throw; NaN cannot be missed).
+// an integer in [0, C) makes the loss NaN (a GPU kernel cannot throw; NaN cannot be missed),
+// and the forward writes the first such row and its target to `check` [2] ([-1, 0] if none),
+// which the host reads with the loss (cross_entropy.ts), so that the error can name it.
 //
 // Thread-to-data mapping: forward and count_correct run as ONE workgroup of WG threads;
 // thread t handles rows t, t + WG, ... (a row is C contiguous floats), keeps its partial sum
@@ -19,7 +21,7 @@
 // backward. backward: one thread per element of dinp.
 //
 // Bindings: 0 params (uniform), 1 inp [N, C], 2 targets [N], then
-//   forward: 3 out [1], 4 lse [N], 5 grad [N, C] (written with SAVE_GRAD);
+//   forward: 3 out [1], 4 lse [N], 5 grad [N, C] (written with SAVE_GRAD), 6 check [2];
 //   backward: 3 dout [1], 4 lse [N], 5 dinp [N, C];
 //   count_correct: 3 out [1].
 // Dispatch: forward and count_correct [1]; backward ceil(N C / WG) split over x and y.
@@ -44,6 +46,7 @@ var<private> NAN_BITS: u32 = 0x7fc00000u;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(6) var<storage, read_write> check: array<f32>; // forward only
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -55,6 +58,18 @@ fn class_of(n: u32) -> u32 {
 }
 
 // Adds up `partial` across the workgroup; every thread must call it.
+// The smallest of the WG threads' v (each thread's first bad row, or N for none).
+fn workgroup_min(t: u32, v: f32) -> f32 {
+  workgroupBarrier(); // every thread has read the previous reduction's partial[0]
+  partial[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { partial[t] = min(partial[t], partial[t + s]); }
+    workgroupBarrier();
+  }
+  return partial[0];
+}
+
 fn workgroup_sum(t: u32, v: f32) -> f32 {
   partial[t] = v;
   workgroupBarrier();
@@ -68,6 +83,7 @@ fn workgroup_sum(t: u32, v: f32) -> f32 {
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32) {
   var acc = 0.0;
+  var bad = f32(p.n); // this thread's first row with an invalid target (rows increase)
   for (var n = t; n < p.n; n += WG) {
     let row = n * p.c;
     var m = inp[row];
@@ -86,10 +102,21 @@ fn forward(@builtin(local_invocation_index) t: u32) {
       acc += l - inp[row + k];
     } else {
       acc += bitcast<f32>(NAN_BITS); // NaN: invalid target
+      bad = min(bad, f32(n));
     }
   }
   let total = workgroup_sum(t, acc);
   if (t == 0u) { out[0] = total * p.inv_n; }
+  let first = workgroup_min(t, bad);
+  if (t == 0u) {
+    if (first < f32(p.n)) {
+      check[0] = first;
+      check[1] = targets[u32(first)];
+    } else {
+      check[0] = -1.0;
+      check[1] = 0.0;
+    }
+  }
 }
 
 @compute @workgroup_size(WG)
