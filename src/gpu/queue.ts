@@ -411,20 +411,54 @@ export async function sync(): Promise<void> {
 
 const staging = new Map<number, GPUBuffer[]>();
 
+/** A small GPU buffer read along with every {@link readBuffer}: see {@link addReadCheck}. */
+interface ReadAlong {
+  buffer: GPUBuffer;
+  bytes: number;
+  /** Called when the copy is encoded; its result is handed to `onRead`. */
+  snapshot(): number;
+  onRead(data: ArrayBuffer, snapshot: number): void;
+}
+const readAlongs: ReadAlong[] = [];
+
+/**
+ * Registers `buffer` (its first `bytes` bytes, a multiple of 4) to be copied back with every
+ * later {@link readBuffer}, in the same host wait, and handed to `onRead` (which may throw:
+ * the read then throws) with what `snapshot` returned when the copy was encoded. How a mode
+ * such as anomaly detection reports what the GPU found without waiting on its own.
+ */
+export function addReadCheck(
+  buffer: GPUBuffer,
+  bytes: number,
+  onRead: (data: ArrayBuffer, snapshot: number) => void,
+  snapshot: () => number = () => 0,
+): void {
+  readAlongs.push({ buffer, bytes, onRead, snapshot });
+}
+
 /** Copies `bytes` bytes of `src` back to the host (flushes, then one host wait). */
 export async function readBuffer(
   src: GPUBuffer,
   bytes: number,
   srcOffset = 0,
 ): Promise<ArrayBuffer> {
-  const size = Math.ceil(bytes / 4) * 4;
+  const along = readAlongs.map((r) => ({ r, at: 0, snap: 0 }));
+  let size = Math.ceil(bytes / 4) * 4;
+  for (const a of along) {
+    a.at = size;
+    size += a.r.bytes;
+  }
   const list = staging.get(size);
   const dst = list?.pop() ?? deviceSync().createBuffer({
     label: `readback[${size}]`,
     size,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  copyBuffer(src, dst, size, srcOffset);
+  copyBuffer(src, dst, Math.ceil(bytes / 4) * 4, srcOffset);
+  for (const a of along) {
+    copyBuffer(a.r.buffer, dst, a.r.bytes, 0, a.at);
+    a.snap = a.r.snapshot();
+  }
   flush();
   try {
     await dst.mapAsync(GPUMapMode.READ);
@@ -432,10 +466,13 @@ export async function readBuffer(
     throwIfErrors();
     throw e;
   }
-  const out = dst.getMappedRange().slice(0, bytes);
+  const mapped = dst.getMappedRange();
+  const out = mapped.slice(0, bytes);
+  const extra = along.map((a) => mapped.slice(a.at, a.at + a.r.bytes));
   dst.unmap();
   if (list) list.push(dst);
   else staging.set(size, [dst]);
   throwIfErrors();
+  along.forEach((a, i) => a.r.onRead(extra[i], a.snap));
   return out;
 }

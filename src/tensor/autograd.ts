@@ -27,6 +27,10 @@
  * @module
  */
 import { keep, tidy } from "./tidy.ts";
+import { checkFinite, inContext } from "./anomaly.ts";
+
+/** What anomaly mode checks of a gradient (a Tensor, seen structurally: no import cycle). */
+type Checked = Parameters<typeof checkFinite>[1];
 
 let enabled = true;
 
@@ -211,7 +215,9 @@ export class Node<T extends Variable<T>> {
     if (this.#released || !this.#backward) throw new Error(secondBackward(this.op));
     this.#holds?.check(this.op);
     const fn = this.#backward;
-    return tidy(() => fn(g)); // frees the closure's temporaries
+    const grads = inContext(`the backward of ${this.op}`, () => tidy(() => fn(g))); // frees the closure's temporaries
+    for (const d of grads) if (d) checkFinite(`${this.op} (backward)`, d as unknown as Checked);
+    return grads;
   }
 }
 

@@ -28,6 +28,7 @@ import {
   type Shape,
 } from "./shape.ts";
 import { rngFor } from "./random.ts";
+import { checkFinite } from "./anomaly.ts";
 import { type DisposeReason, keep, track } from "./tidy.ts";
 import {
   backward as runBackward,
@@ -872,5 +873,6 @@ export function record(
   saved: readonly Tensor[] = [],
 ): Tensor {
   recordNode(out, op, inputs, backward, saved, hold, attachOf(out));
+  checkFinite(op, out);
   return out;
 }
