@@ -27,7 +27,12 @@ export { conv2d, type Conv2dOptions } from "../ops/conv2d/conv2d.ts";
 export { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
 export { linear } from "../ops/linear/linear.ts";
 export { dropout, type DropoutOptions } from "../ops/dropout/dropout.ts";
-export { countCorrect, crossEntropy, TargetError } from "../ops/cross_entropy/cross_entropy.ts";
+export {
+  countCorrect,
+  crossEntropy,
+  type CrossEntropyOptions,
+  TargetError,
+} from "../ops/cross_entropy/cross_entropy.ts";
 
 /**
  * Rectified linear unit, `x.relu()`: max(x, 0), one fused kernel each way.
