@@ -17,15 +17,25 @@
  * not judged. When it sees a kill, the watch puts the library's synchronous state back
  * (the half-built command batch, open `tidy` scopes, gradient mode) and calls `onKilled`.
  *
+ * It watches only inside Deno's Jupyter kernel: elsewhere nothing kills a run halfway (the
+ * trainer turns Ctrl-C into an AbortSignal), and a watch that cannot help must not risk
+ * stopping a live run.
+ *
  * @module
  */
 import { deviceSync } from "../gpu/device.ts";
 import { recoverInterrupted } from "../gpu/queue.ts";
 import { resetScopesAfterInterrupt } from "../tensor/tidy.ts";
 import { resetGradModeAfterInterrupt } from "../tensor/autograd.ts";
+import { jupyter } from "../notebook/print.ts";
 
 /** How often the watch looks, in ms. */
 const PERIOD = 250;
+/**
+ * How long after the GPU went idle a live run has surely taken its result (a readback
+ * resolves within milliseconds of it): 4x margin over a busy 2-core machine's worst seen.
+ */
+const SETTLE = 1000;
 
 /**
  * Watches one run (see the module doc): every await of the run goes through
@@ -38,7 +48,7 @@ const PERIOD = 250;
  * import assert from "node:assert/strict";
  * await getDevice();
  * let killed = false;
- * const watch = new InterruptWatch(() => killed = true);
+ * const watch = new InterruptWatch(() => killed = true, true); // (outside Jupyter too)
  * await watch.wait(new Promise((r) => setTimeout(r, 600)), false); // a live run waiting
  * watch.stop();
  * assert.equal(killed, false);
@@ -49,13 +59,20 @@ export class InterruptWatch {
   #gpu = false;
   #progress = 0;
   #checking = false;
-  #timer: ReturnType<typeof setInterval>;
+  #timer?: ReturnType<typeof setInterval>;
   #stopped = false;
   #onKilled: () => void;
 
-  /** Starts watching; `onKilled` is called once if the run is seen killed. */
-  constructor(onKilled: () => void) {
+  /**
+   * Starts watching (in a Jupyter kernel, or anywhere with `always`); `onKilled` is called
+   * once if the run is seen killed.
+   */
+  constructor(onKilled: () => void, always = false) {
     this.#onKilled = onKilled;
+    if (!always && !jupyter()) {
+      this.#stopped = true;
+      return;
+    }
     this.#timer = setInterval(() => void this.#check(), PERIOD);
     // Never keeps a process alive by itself.
     const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
@@ -89,7 +106,7 @@ export class InterruptWatch {
     this.#checking = true;
     try {
       await deviceSync().queue.onSubmittedWorkDone();
-      await new Promise((r) => setTimeout(r, PERIOD));
+      await new Promise((r) => setTimeout(r, SETTLE));
     } finally {
       this.#checking = false;
     }

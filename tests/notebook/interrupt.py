@@ -5,8 +5,9 @@ Run by tests/notebook/interrupt_test.ts (Debian's /usr/bin/python3 with jupyter-
 Starts the kernel spec named by BNLAB_KERNEL (default "deno"), which must say
 "interrupt_mode": "message" (`deno task jupyter:install` writes it); runs a cell that
 trains LeNet on random data for far longer than the test lasts, interrupts it after a few
-steps, and checks: the interrupted cell answers within 10 s, the kernel survives, and the
-next cell's bnlab ops work (a tensor made before reads back, a new op computes). Prints one
+steps, and checks: the interrupted cell answers within 10 s with a FitInterruptedError, the
+kernel survives, and the next cell's bnlab ops work (a tensor made before reads back, a new op
+computes, the interrupted model runs forward and trains on). Prints one
 JSON line with what it saw; exits 1 with the reason on failure.
 """
 import json
@@ -96,7 +97,11 @@ let steps = 0;
         'const after = await before.add(Tensor.from([10])).toArray(); '
         'const back = await before.toArray(); '
         'const w = await net.forward(x).sum().item(); '
-        'console.log(JSON.stringify({ steps, after: [...after], back: [...back], finite: Number.isFinite(w) }));',
+        'const small = { length: 2, batches: () => [{ x, y }, { x, y }] }; '
+        'const h = await fit(net, small, small, { epochs: 1, lr: 0.1 }); '
+        'const trained = h.epochs.length === 1 && Number.isFinite(h.epochs[0].loss); '
+        'console.log(JSON.stringify({ steps, after: [...after], back: [...back], '
+        'finite: Number.isFinite(w), trained }));',
         60,
     )
     if r["status"] != "ok":
@@ -110,7 +115,11 @@ let steps = 0;
     print(json.dumps({"interrupted": reply["content"]["status"], "answered_s": round(answered, 2), **result, "stderr": warned}))
     if answered > 10:
         fail(f"the interrupted cell answered after {answered:.1f} s (more than 10)")
-    if result["after"] != [11, 12, 13, 14] or result["back"] != [1, 2, 3, 4] or not result["finite"]:
+    ename = reply["content"].get("ename")
+    if reply["content"]["status"] != "error" or ename != "FitInterruptedError":
+        fail(f"the interrupted cell should fail with FitInterruptedError, got {reply['content']}")
+    if (result["after"] != [11, 12, 13, 14] or result["back"] != [1, 2, 3, 4]
+            or not result["finite"] or not result["trained"]):
         fail(f"bnlab ops after the interrupt gave wrong results: {result}")
     if result["steps"] < 1:
         fail("the fit cell ran no step before the interrupt: the test proves nothing")
