@@ -371,6 +371,24 @@ export function copyBuffer(
   }
 }
 
+/**
+ * Checks run just after every host wait ({@link readBuffer}, {@link sync}), where the JS
+ * stack holds no synchronous bnlab call: what such a call keeps open while it runs (a `tidy`
+ * scope, `noGrad`) must be closed there, unless an interrupt killed the call (see the
+ * module doc); each check puts its state back then.
+ */
+const afterWaits: (() => void)[] = [];
+
+/** Registers `check` to run after every host wait (see {@link afterWaits}). */
+export function addAfterWait(check: () => void): void {
+  afterWaits.push(check);
+}
+
+function afterWait(): void {
+  recoverInterrupted();
+  for (const check of afterWaits) check();
+}
+
 /** Submits all encoded work. Cheap: it does not wait for the GPU. */
 export function flush(): void {
   beginEncoding();
@@ -405,6 +423,7 @@ function submit(): void {
 export async function sync(): Promise<void> {
   flush();
   await deviceSync().queue.onSubmittedWorkDone();
+  afterWait();
   await errorsReported();
   throwIfErrors();
 }
@@ -462,6 +481,7 @@ export async function readBuffer(
   flush();
   try {
     await dst.mapAsync(GPUMapMode.READ);
+    afterWait();
   } catch (e) {
     throwIfErrors();
     throw e;

@@ -27,12 +27,18 @@
  * @module
  */
 import { keep, tidy } from "./tidy.ts";
+import { addAfterWait } from "../gpu/queue.ts";
 import { checkFinite, inContext } from "./anomaly.ts";
 
 /** What anomaly mode checks of a gradient (a Tensor, seen structurally: no import cycle). */
 type Checked = Parameters<typeof checkFinite>[1];
 
 let enabled = true;
+// After a host wait no noGrad() or backward() can be running: recording still off was left
+// so by an interrupt.
+addAfterWait(() => {
+  if (!enabled) resetGradModeAfterInterrupt();
+});
 
 /**
  * Whether ops currently record the autograd graph (false inside {@link noGrad}).

@@ -58,7 +58,8 @@ export class InterruptWatch {
   #running = true;
   #gpu = false;
   #progress = 0;
-  #checking = false;
+  /** When the GPU probe in progress began (0: none); an interrupt may strand it. */
+  #probing = 0;
   #timer?: ReturnType<typeof setInterval>;
   #stopped = false;
   #onKilled: () => void;
@@ -99,16 +100,19 @@ export class InterruptWatch {
   }
 
   async #check(): Promise<void> {
-    if (this.#checking || this.#stopped) return;
+    if (this.#stopped) return;
     if (this.#running) return this.#killed(); // no live step spans a timer
     if (!this.#gpu) return;
+    // A probe is under way, unless it is older than it can take: then the interrupt killed
+    // it (its `finally` skipped), and another starts.
+    if (this.#probing && performance.now() - this.#probing < 4 * SETTLE) return;
     const seen = this.#progress;
-    this.#checking = true;
+    this.#probing = performance.now();
     try {
       await deviceSync().queue.onSubmittedWorkDone();
       await new Promise((r) => setTimeout(r, SETTLE));
     } finally {
-      this.#checking = false;
+      this.#probing = 0;
     }
     if (this.#progress === seen && !this.#running && !this.#stopped) this.#killed();
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Interrupts a running `fit` in the Deno Jupyter kernel, as Kernel > Interrupt does.
 
-Run by tests/notebook/interrupt_test.ts (Debian's /usr/bin/python3 with jupyter-client).
+Run by tests/notebooks.sh (Debian's /usr/bin/python3 with jupyter-client).
 Starts the kernel spec named by BNLAB_KERNEL (default "deno"), which must say
 "interrupt_mode": "message" (`deno task jupyter:install` writes it); runs a cell that
 trains LeNet on random data for far longer than the test lasts, interrupts it after a few
@@ -123,6 +123,36 @@ let steps = 0;
         fail(f"bnlab ops after the interrupt gave wrong results: {result}")
     if result["steps"] < 1:
         fail("the fit cell ran no step before the interrupt: the test proves nothing")
+
+    # A training loop of the user's own (no fit, so no watch: Deno answers when V8 collects
+    # the dead cell, which takes longer), interrupted inside tidy() and backward() most of
+    # the time: the next cell's first read puts tidy's scopes and gradient recording back.
+    r, s, out = run("import { nn, tidy } from './mod.ts'; const ce = new nn.CrossEntropyLoss(); let loops = 0;", 60)
+    if r["status"] != "ok":
+        fail(f"the second setup cell failed: {r} {out}")
+    msg_id = kc.execute(
+        "for (;;) { tidy(() => { net.zeroGrad(); ce.forward(net.forward(x), y).backward(); }); "
+        "if (++loops % 8 === 0) await net.forward(x).sum().item(); }"
+    )
+    time.sleep(5)
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=120)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=120)
+    r, s, out = run(
+        "await before.toArray(); "
+        "const v = Tensor.from([3], { requiresGrad: true }); v.square().sum().backward(); "
+        "console.log(JSON.stringify({ loops, grad: await v.grad.item() }));",
+        60,
+    )
+    if r["status"] != "ok":
+        fail(f"the cell after the second interrupt failed: {r.get('ename')}: {r.get('evalue')} {out}")
+    text = "".join(o.get("text", "") for o in out if o.get("name") == "stdout")
+    lines = [l for l in text.splitlines() if l.startswith("{")]
+    second = json.loads(lines[-1]) if lines else None
+    print(json.dumps({"own_loop": second}))
+    if not second or second["grad"] != 6 or second["loops"] < 1:
+        fail(f"gradients after an interrupted loop of the user's own: {second} {out}")
 finally:
     kc.stop_channels()
     km.shutdown_kernel(now=True)
