@@ -55,9 +55,9 @@ export function isAnomalyEnabled(): boolean {
  * import { setDetectAnomaly, Tensor } from "../../mod.ts";
  * import assert from "node:assert/strict";
  * setDetectAnomaly(true);
- * const x = Tensor.from([1, 0, 2]);
- * const y = x.log().mul(2); // log(0) = -inf: the first op that is not finite
- * await assert.rejects(y.toArray(), /the first op whose output is not finite .* is log/);
+ * const x = Tensor.from([1, 1e10, 2]);
+ * const y = x.mul(1e30).add(1); // 1e40 overflows float32: mul is the first op not finite
+ * await assert.rejects(y.toArray(), /the first op whose output is not finite .* is mul/);
  * setDetectAnomaly(false);
  * ```
  */
