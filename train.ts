@@ -33,13 +33,16 @@ export {
   epochOrder,
 } from "./src/data/loader.ts";
 export {
+  type DivergenceCause,
   DivergenceError,
   type EpochEvent,
   fit,
+  FitInterruptedError,
   type FitOptions,
   type History,
   initXavier,
   type StepEvent,
+  type Stop,
   type UpdateEvent,
 } from "./src/train/fit.ts";
 export { type BatchNormStatsOptions, updateBatchNormStats } from "./src/train/precise_bn.ts";

@@ -5,7 +5,8 @@
 # With arguments, executes just those notebooks: bash tests/notebooks.sh notebooks/00_quickstart.ipynb
 #
 # Needs Debian's Jupyter (`apt-get install jupyter-nbconvert python3-nbclient jupyter-client
-# jupyter-notebook`, used as /usr/bin/jupyter) and the Deno kernel spec (`deno jupyter --install`).
+# jupyter-notebook`, used as /usr/bin/jupyter) and the Deno kernel spec (`deno task jupyter:install`).
+# Without arguments it also interrupts a running fit in the kernel (tests/notebook/interrupt.py).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ if [[ ! -x $JUPYTER ]]; then
 fi
 if ! "$JUPYTER" kernelspec list 2>/dev/null | awk '{print $1}' | grep -qx deno; then
   echo "tests/notebooks.sh: the Jupyter kernel spec 'deno' is missing." >&2
-  echo "  Install it with: deno jupyter --install" >&2
+  echo "  Install it with: deno task jupyter:install" >&2
   exit 1
 fi
 
@@ -61,6 +62,17 @@ for nb in "${notebooks[@]}"; do
     failed+=("$nb")
   fi
 done
+
+if ((!$#)); then
+  echo "== Kernel > Interrupt during fit (tests/notebook/interrupt.py)"
+  if /usr/bin/python3 tests/notebook/interrupt.py 2>"$out/interrupt.log"; then
+    echo "   ok"
+  else
+    echo "   FAILED:" >&2
+    grep "^interrupt.py:" "$out/interrupt.log" >&2 || tail -n 20 "$out/interrupt.log" >&2
+    failed+=("tests/notebook/interrupt.py")
+  fi
+fi
 
 if ((${#failed[@]})); then
   echo "tests/notebooks.sh: ${#failed[@]} of ${#notebooks[@]} notebook(s) failed: ${failed[*]}" >&2

@@ -20,6 +20,7 @@ import { DataLoader } from "../data/loader.ts";
 import { lenet } from "../models/lenet.ts";
 import { DivergenceError, type EpochEvent, fit, type UpdateEvent } from "../train/fit.ts";
 import { saveCheckpoint } from "../train/checkpoint.ts";
+import { EXIT_INTERRUPTED, stopOnCtrlC } from "./interrupt.ts";
 import { curvesPng, curvesSvg } from "../plot/curves.ts";
 import { checkFlagImplications, lastBatchNote } from "./flag_checks.ts";
 import { RunFolder, RunFolderError } from "./run_folder.ts";
@@ -249,8 +250,10 @@ export async function main(args: string[]): Promise<number> {
     trainFiles: train.files,
     testFiles: test.files,
   });
+  using ctrlC = stopOnCtrlC();
   try {
     const history = await fit(net, trainLoader, testLoader, {
+      signal: ctrlC.signal,
       epochs: c.epochs,
       lr: c.lr,
       init: "xavier",
@@ -271,6 +274,13 @@ export async function main(args: string[]): Promise<number> {
         saved = e.epoch;
       },
     });
+    if (history.stopped) {
+      log({ type: "interrupted", ...history.stopped });
+      console.error(
+        `stopped in epoch ${history.stopped.epoch}: ${keptCheckpoint(checkpoint, saved)}`,
+      );
+      return EXIT_INTERRUPTED;
+    }
     const last = history.epochs.at(-1)!;
     const total = history.epochs.reduce((a, e) => a + e.seconds, 0);
     const examples = history.epochs.reduce((a, e) => a + e.examplesPerSec * e.seconds, 0);
@@ -294,9 +304,7 @@ export async function main(args: string[]): Promise<number> {
     }
     console.log(`wrote ${c.out}/{${written.join(",")}}`);
   } catch (e) {
-    const kept = saved
-      ? `${checkpoint} holds the model after epoch ${saved}`
-      : "no checkpoint was written";
+    const kept = keptCheckpoint(checkpoint, saved);
     if (e instanceof DivergenceError) {
       log({ type: "diverged", epoch: e.epoch, step: e.step, loss: String(e.loss) });
       console.error(`error: ${e.message}; ${kept}`);
@@ -311,6 +319,11 @@ export async function main(args: string[]): Promise<number> {
     metrics.close();
   }
   return 0;
+}
+
+/** What is on disk after a run stopped early. */
+function keptCheckpoint(checkpoint: string, saved: number): string {
+  return saved ? `${checkpoint} holds the model after epoch ${saved}` : "no checkpoint was written";
 }
 
 if (import.meta.main) {

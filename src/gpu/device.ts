@@ -30,6 +30,26 @@ interface DeviceState {
   lost?: string;
 }
 
+/**
+ * One copy of bnlab per process. Two copies (the library imported from two URLs, say
+ * `file:///a/mod.ts` and a copy of the tree at `file:///b/`) would each acquire a device and
+ * keep a command encoder of its own: a tensor of one is not a tensor to the other, and work
+ * one copy encoded is not submitted when the other reads back. So the first copy to load
+ * claims the process under a global symbol, and any other copy refuses to load, naming both.
+ */
+const OWNER = Symbol.for("bnlab: the URL of the copy that owns this process's GPU device");
+const root = new URL("../../", import.meta.url).href;
+const globals = globalThis as unknown as Record<symbol, string | undefined>;
+if (globals[OWNER] !== undefined && globals[OWNER] !== root) {
+  throw new Error(
+    `bnlab was imported a second time in this process, from ${root}, while the copy from ` +
+      `${globals[OWNER]} is loaded. Two copies would drive two GPU devices whose tensors ` +
+      "cannot be mixed; import bnlab from one URL only (restart the kernel or process if " +
+      "the first import is no longer wanted).",
+  );
+}
+globals[OWNER] = root;
+
 let state: Promise<DeviceState> | undefined;
 let current: DeviceState | undefined;
 

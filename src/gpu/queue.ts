@@ -9,6 +9,14 @@
  * Small per-launch parameters (sizes, strides, scalars) are packed into a uniform arena:
  * 256-byte aligned slots in a few large uniform buffers, written once per submit.
  *
+ * An interrupted notebook cell (Jupyter's Kernel > Interrupt, which Deno's kernel turns into
+ * V8's TerminateExecution) stops JavaScript between any two statements, `finally` blocks
+ * skipped: possibly halfway through a launch or a submit, with the pass ended but still
+ * referenced, or the encoder finished but not submitted. Every entry point that changes the
+ * encoder therefore marks itself as {@link encoding} until it returns; the next one that
+ * finds the mark left set drops the half-built batch (its launches are the interrupted
+ * cell's, unfinished work), says so on stderr, and starts afresh.
+ *
  * @module
  */
 import {
@@ -36,6 +44,49 @@ const chunks: { buffer: GPUBuffer; data: Uint8Array<ArrayBuffer> }[] = [];
 let chunkIndex = 0;
 let chunkOffset = 0;
 let submits = 0;
+/** Set while a launch, copy or submit changes the encoder; left set only by an interrupt. */
+let encoding = false;
+
+/**
+ * Marks the start of a change to the encoder; first recovers from a change that never ended
+ * (see the module doc). Each caller clears {@link encoding} when it returns or throws.
+ */
+function beginEncoding(): void {
+  if (encoding) dropInterruptedBatch();
+  encoding = true;
+}
+
+/** Forgets the encoder, pass and uniform arena left by an interrupted launch or submit. */
+function dropInterruptedBatch(): void {
+  console.warn(
+    `bnlab: a cell was interrupted while it encoded GPU work; its ${launches} launch(es) ` +
+      "not yet submitted were dropped (tensors it was computing hold stale data). " +
+      "Tensors made before it are unaffected.",
+  );
+  encoder = undefined;
+  pass = undefined;
+  profile = undefined;
+  launches = 0;
+  chunkIndex = 0;
+  chunkOffset = 0;
+  encoding = false;
+}
+
+/**
+ * Whether a launch or submit was interrupted and never finished (true only between an
+ * interrupt and the next launch, copy, flush or {@link recoverInterrupted}).
+ */
+export function interruptedEncoding(): boolean {
+  return encoding;
+}
+
+/**
+ * Recovers the batching state after an interrupted cell, if it needs it (see the module
+ * doc): for a caller that knows no launch is running (a timer, between two cells).
+ */
+export function recoverInterrupted(): void {
+  if (encoding) dropInterruptedBatch();
+}
 
 /**
  * Counters for tests and benchmarks: submits so far, launches encoded and not yet
@@ -127,6 +178,16 @@ function uniformBytes(l: Launch, u: Uniforms, i: number): Uint8Array {
 
 /** Encodes one kernel launch into the shared encoder. Nothing is submitted. */
 export function launch(l: Launch): void {
+  beginEncoding();
+  try {
+    encodeLaunch(l);
+  } finally {
+    encoding = false;
+  }
+  if (launches >= AUTO_FLUSH) flush();
+}
+
+function encodeLaunch(l: Launch): void {
   const pipe = getPipeline(l.label, l.code, l.overrides, l.entryPoint);
   const bound = l.bindings.map((b, i) =>
     b instanceof Uniforms ? uniformSlot(uniformBytes(l, b, i)) : { buffer: b }
@@ -137,7 +198,7 @@ export function launch(l: Launch): void {
   const [x, y = 1, z = 1] = l.workgroups;
   if (x > 0 && y > 0 && z > 0) p.dispatchWorkgroups(x, y, z);
   if (profile) endPass();
-  if (++launches >= AUTO_FLUSH) flush();
+  launches++;
 }
 
 /** The time of one kernel's launches in a {@link profileLaunches} run. */
@@ -301,12 +362,44 @@ export function copyBuffer(
   srcOffset = 0,
   dstOffset = 0,
 ): void {
-  endPass();
-  getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  beginEncoding();
+  try {
+    endPass();
+    getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  } finally {
+    encoding = false;
+  }
+}
+
+/**
+ * Checks run just after every host wait ({@link readBuffer}, {@link sync}), where the JS
+ * stack holds no synchronous bnlab call: what such a call keeps open while it runs (a `tidy`
+ * scope, `noGrad`) must be closed there, unless an interrupt killed the call (see the
+ * module doc); each check puts its state back then.
+ */
+const afterWaits: (() => void)[] = [];
+
+/** Registers `check` to run after every host wait (see {@link afterWaits}). */
+export function addAfterWait(check: () => void): void {
+  afterWaits.push(check);
+}
+
+function afterWait(): void {
+  recoverInterrupted();
+  for (const check of afterWaits) check();
 }
 
 /** Submits all encoded work. Cheap: it does not wait for the GPU. */
 export function flush(): void {
+  beginEncoding();
+  try {
+    submit();
+  } finally {
+    encoding = false;
+  }
+}
+
+function submit(): void {
   if (!encoder) return;
   endPass();
   const device = deviceSync();
@@ -330,11 +423,37 @@ export function flush(): void {
 export async function sync(): Promise<void> {
   flush();
   await deviceSync().queue.onSubmittedWorkDone();
+  afterWait();
   await errorsReported();
   throwIfErrors();
 }
 
 const staging = new Map<number, GPUBuffer[]>();
+
+/** A small GPU buffer read along with every {@link readBuffer}: see {@link addReadCheck}. */
+interface ReadAlong {
+  buffer: GPUBuffer;
+  bytes: number;
+  /** Called when the copy is encoded; its result is handed to `onRead`. */
+  snapshot(): number;
+  onRead(data: ArrayBuffer, snapshot: number): void;
+}
+const readAlongs: ReadAlong[] = [];
+
+/**
+ * Registers `buffer` (its first `bytes` bytes, a multiple of 4) to be copied back with every
+ * later {@link readBuffer}, in the same host wait, and handed to `onRead` (which may throw:
+ * the read then throws) with what `snapshot` returned when the copy was encoded. How a mode
+ * such as anomaly detection reports what the GPU found without waiting on its own.
+ */
+export function addReadCheck(
+  buffer: GPUBuffer,
+  bytes: number,
+  onRead: (data: ArrayBuffer, snapshot: number) => void,
+  snapshot: () => number = () => 0,
+): void {
+  readAlongs.push({ buffer, bytes, onRead, snapshot });
+}
 
 /** Copies `bytes` bytes of `src` back to the host (flushes, then one host wait). */
 export async function readBuffer(
@@ -342,25 +461,38 @@ export async function readBuffer(
   bytes: number,
   srcOffset = 0,
 ): Promise<ArrayBuffer> {
-  const size = Math.ceil(bytes / 4) * 4;
+  const along = readAlongs.map((r) => ({ r, at: 0, snap: 0 }));
+  let size = Math.ceil(bytes / 4) * 4;
+  for (const a of along) {
+    a.at = size;
+    size += a.r.bytes;
+  }
   const list = staging.get(size);
   const dst = list?.pop() ?? deviceSync().createBuffer({
     label: `readback[${size}]`,
     size,
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  copyBuffer(src, dst, size, srcOffset);
+  copyBuffer(src, dst, Math.ceil(bytes / 4) * 4, srcOffset);
+  for (const a of along) {
+    copyBuffer(a.r.buffer, dst, a.r.bytes, 0, a.at);
+    a.snap = a.r.snapshot();
+  }
   flush();
   try {
     await dst.mapAsync(GPUMapMode.READ);
+    afterWait();
   } catch (e) {
     throwIfErrors();
     throw e;
   }
-  const out = dst.getMappedRange().slice(0, bytes);
+  const mapped = dst.getMappedRange();
+  const out = mapped.slice(0, bytes);
+  const extra = along.map((a) => mapped.slice(a.at, a.at + a.r.bytes));
   dst.unmap();
   if (list) list.push(dst);
   else staging.set(size, [dst]);
   throwIfErrors();
+  along.forEach((a, i) => a.r.onRead(extra[i], a.snap));
   return out;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { Module } from "./module.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, type Tensor } from "../tensor/tensor.ts";
 import { MaxPool2d } from "./pooling.ts";
 import { maxPool2d } from "../ops/pool/pool.ts";
 import type { FusedActivation } from "../ops/activation/activation.ts";
@@ -24,6 +24,7 @@ import type { FusedActivation } from "../ops/activation/activation.ts";
 export class Sigmoid extends Module {
   /** y = sigmoid(x). */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     return x.sigmoid();
   }
 
@@ -48,6 +49,7 @@ export class Sigmoid extends Module {
 export class ReLU extends Module {
   /** y = max(x, 0). */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     return x.relu();
   }
 

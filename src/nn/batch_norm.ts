@@ -5,10 +5,11 @@
  *
  * @module
  */
+import { checkNormOptions } from "./norm_options.ts";
 import { Module } from "./module.ts";
 import { py, pyFloat } from "./repr.ts";
 import { fusibleActivation } from "./fusion.ts";
-import { copyInto, Tensor } from "../tensor/tensor.ts";
+import { checkTensor, copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
 
@@ -65,6 +66,7 @@ export abstract class BatchNormBase extends Module {
       throw new Error(`${name} needs a positive integer number of features, got ${numFeatures}`);
     }
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = opts;
+    checkNormOptions(name, eps, momentum);
     this.numFeatures = numFeatures;
     this.eps = eps;
     this.momentum = momentum;
@@ -102,6 +104,7 @@ export abstract class BatchNormBase extends Module {
    * (updating the running ones), with running statistics in eval mode.
    */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const { runningMean, runningVar, options } = this.statistics(x);
     return batchNorm(x, runningMean, runningVar, this.weight, this.bias, options);
   }

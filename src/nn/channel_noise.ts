@@ -6,7 +6,7 @@
  */
 import { Module } from "./module.ts";
 import { pyFloat } from "./repr.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { rngFor } from "../tensor/random.ts";
 
@@ -87,6 +87,7 @@ export class ChannelNoise extends Module {
 
   /** x * (1 + scale z1) + shiftMean + shift z2 per channel in training; x in eval. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     if (x.rank < 2 || x.shape[1] !== this.numFeatures) {
       throw new Error(
         `ChannelNoise(${this.numFeatures}) expects input [N, ${this.numFeatures}, ...], got ${

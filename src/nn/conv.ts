@@ -4,7 +4,7 @@
  * @module
  */
 import { Module } from "./module.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { conv2d, type Conv2dOptions, pair } from "../ops/conv2d/conv2d.ts";
 import { pytorchDefault } from "./init.ts";
@@ -92,6 +92,7 @@ export class Conv2d extends Module {
 
   /** The convolution of `x` [N, inChannels, H, W]; see the class doc. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     return this.convolve(x);
   }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { Module } from "./module.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, type Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 
 /**
@@ -33,6 +33,7 @@ export class Flatten extends Module {
 
   /** The input viewed with dimensions startDim..endDim merged. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const r = x.rank;
     const s = this.startDim < 0 ? this.startDim + r : this.startDim;
     const e = this.endDim < 0 ? this.endDim + r : this.endDim;

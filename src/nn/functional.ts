@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, type Tensor } from "../tensor/tensor.ts";
 
 export { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
 export { layerNorm, type LayerNormOptions } from "../ops/layer_norm/layer_norm.ts";
@@ -27,7 +27,12 @@ export { conv2d, type Conv2dOptions } from "../ops/conv2d/conv2d.ts";
 export { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
 export { linear } from "../ops/linear/linear.ts";
 export { dropout, type DropoutOptions } from "../ops/dropout/dropout.ts";
-export { countCorrect, crossEntropy } from "../ops/cross_entropy/cross_entropy.ts";
+export {
+  countCorrect,
+  crossEntropy,
+  type CrossEntropyOptions,
+  TargetError,
+} from "../ops/cross_entropy/cross_entropy.ts";
 
 /**
  * Rectified linear unit, `x.relu()`: max(x, 0), one fused kernel each way.
@@ -39,6 +44,7 @@ export { countCorrect, crossEntropy } from "../ops/cross_entropy/cross_entropy.t
  * ```
  */
 export function relu(x: Tensor): Tensor {
+  checkTensor("relu", "input", x);
   return x.relu();
 }
 
@@ -52,6 +58,7 @@ export function relu(x: Tensor): Tensor {
  * ```
  */
 export function sigmoid(x: Tensor): Tensor {
+  checkTensor("sigmoid", "input", x);
   return x.sigmoid();
 }
 

@@ -5,9 +5,10 @@
  *
  * @module
  */
+import { checkNormOptions } from "./norm_options.ts";
 import { Module } from "./module.ts";
 import { py, pyFloat } from "./repr.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import { groupNorm } from "../ops/block_norm/block_norm.ts";
 
@@ -88,6 +89,7 @@ export class GroupNorm extends Module {
       );
     }
     const { eps = 1e-5, affine = true } = opts;
+    checkNormOptions("GroupNorm", eps);
     this.numGroups = numGroups;
     this.numChannels = numChannels;
     this.eps = eps;
@@ -105,6 +107,7 @@ export class GroupNorm extends Module {
 
   /** Normalizes each example of `x` ([N, C, *]) over its groups of channels. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const name = `GroupNorm(${this.numGroups}, ${this.numChannels})`;
     if (x.rank < 2) {
       throw new Error(

@@ -5,9 +5,10 @@
  *
  * @module
  */
+import { checkNormOptions } from "./norm_options.ts";
 import { Module } from "./module.ts";
 import { py, pyFloat } from "./repr.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { checkShape, fmt } from "../tensor/shape.ts";
 import { layerNorm } from "../ops/layer_norm/layer_norm.ts";
 
@@ -78,6 +79,7 @@ export class LayerNorm extends Module {
       );
     }
     const { eps = 1e-5, elementwiseAffine = true } = opts;
+    checkNormOptions(this.#name, eps);
     this.normalizedShape = Object.freeze(shape);
     this.eps = eps;
     this.elementwiseAffine = elementwiseAffine;
@@ -94,6 +96,7 @@ export class LayerNorm extends Module {
 
   /** Normalizes each example of `x` over its trailing `normalizedShape` dims. */
   forward(x: Tensor): Tensor {
+    checkTensor(`${this.constructor.name}.forward`, "input", x);
     const k = this.normalizedShape.length;
     const tail = x.shape.slice(Math.max(x.rank - k, 0));
     if (x.rank < k || tail.some((d, i) => d !== this.normalizedShape[i])) {

@@ -5,7 +5,7 @@
  */
 import { Module } from "./module.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { crossEntropy } from "../ops/cross_entropy/cross_entropy.ts";
+import { crossEntropy, type CrossEntropyOptions } from "../ops/cross_entropy/cross_entropy.ts";
 
 /**
  * Mean softmax cross-entropy between logits and class indices (`torch.nn.CrossEntropyLoss`
@@ -22,8 +22,15 @@ import { crossEntropy } from "../ops/cross_entropy/cross_entropy.ts";
  * ```
  */
 export class CrossEntropyLoss extends Module {
-  /** The mean loss over the batch. */
+  /** The options of {@link crossEntropy} (`ignoreIndex`, default -100). */
+  readonly options: CrossEntropyOptions;
+  /** A loss with PyTorch's defaults, or these options. */
+  constructor(options: CrossEntropyOptions = {}) {
+    super();
+    this.options = { ...options };
+  }
+  /** The mean loss over the batch (over the rows whose target is not `ignoreIndex`). */
   forward(logits: Tensor, target: Tensor): Tensor {
-    return crossEntropy(logits, target);
+    return crossEntropy(logits, target, this.options);
   }
 }

@@ -27,8 +27,18 @@
  * @module
  */
 import { keep, tidy } from "./tidy.ts";
+import { addAfterWait } from "../gpu/queue.ts";
+import { checkFinite, inContext } from "./anomaly.ts";
+
+/** What anomaly mode checks of a gradient (a Tensor, seen structurally: no import cycle). */
+type Checked = Parameters<typeof checkFinite>[1];
 
 let enabled = true;
+// After a host wait no noGrad() or backward() can be running: recording still off was left
+// so by an interrupt.
+addAfterWait(() => {
+  if (!enabled) resetGradModeAfterInterrupt();
+});
 
 /**
  * Whether ops currently record the autograd graph (false inside {@link noGrad}).
@@ -41,6 +51,15 @@ let enabled = true;
  */
 export function isGradEnabled(): boolean {
   return enabled;
+}
+
+/**
+ * Turns recording back on after an interrupted run left it off (an interrupt skips the
+ * `finally` of {@link noGrad} and of `backward`). Only for a caller that runs between two
+ * synchronous runs (a timer), where no `noGrad` can legitimately be open.
+ */
+export function resetGradModeAfterInterrupt(): void {
+  enabled = true;
 }
 
 /**
@@ -202,7 +221,9 @@ export class Node<T extends Variable<T>> {
     if (this.#released || !this.#backward) throw new Error(secondBackward(this.op));
     this.#holds?.check(this.op);
     const fn = this.#backward;
-    return tidy(() => fn(g)); // frees the closure's temporaries
+    const grads = inContext(`the backward of ${this.op}`, () => tidy(() => fn(g))); // frees the closure's temporaries
+    for (const d of grads) if (d) checkFinite(`${this.op} (backward)`, d as unknown as Checked);
+    return grads;
   }
 }
 

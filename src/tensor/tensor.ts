@@ -28,7 +28,8 @@ import {
   type Shape,
 } from "./shape.ts";
 import { rngFor } from "./random.ts";
-import { type DisposeReason, tidy, track } from "./tidy.ts";
+import { checkFinite } from "./anomaly.ts";
+import { type DisposeReason, keep, tidy, track } from "./tidy.ts";
 import {
   backward as runBackward,
   type BackwardFn,
@@ -361,8 +362,26 @@ export class Tensor implements Variable<Tensor> {
         : "Use it before disposing it, or clone() it first.");
   }
 
-  /** Copies the data back to the host (submits pending work and waits for it). */
+  /**
+   * Copies the data back to the host (submits pending work and waits for it). A tensor
+   * with a read check (see {@link attachReadCheck}) reads the check's data in the same wait,
+   * and the check may throw.
+   */
   async toArray(): Promise<Float32Array> {
+    const c = readChecks.get(this);
+    if (c) {
+      const n = this.numel, m = c.data.numel;
+      const staging = allocBuffer(4 * (n + m), "read with check");
+      try {
+        if (n) copyBuffer(this.buffer, staging, 4 * n);
+        copyBuffer(c.data.buffer, staging, 4 * m, 0, 4 * n);
+        const all = new Float32Array(await readBuffer(staging, 4 * (n + m)));
+        c.onRead(all.subarray(n));
+        return all.slice(0, n);
+      } finally {
+        releaseBuffer(staging);
+      }
+    }
     if (this.numel === 0) return new Float32Array(0);
     return new Float32Array(await readBuffer(this.buffer, this.numel * 4));
   }
@@ -384,6 +403,7 @@ export class Tensor implements Variable<Tensor> {
   dispose(reason?: DisposeReason): void {
     if (this.#disposedBy !== undefined) return;
     this.#disposedBy = reason ?? "dispose() (or a `using` block)";
+    readChecks.get(this)?.data.dispose();
     this.grad?.dispose();
     this.grad = null;
     if (this.#holds === 0) this.#free();
@@ -469,6 +489,7 @@ export class Tensor implements Variable<Tensor> {
   }
 
   #binary(other: Tensor, op: BinaryOp): Tensor {
+    checkTensor(op, "other", other);
     const out = Tensor.empty(broadcastShapes(this.shape, other.shape));
     launchBinary(op, this.#operand(), other.#operand(), out.#operand());
     return record(out, op, [this, other], (g) => {
@@ -841,9 +862,27 @@ export class Tensor implements Variable<Tensor> {
    * every leaf with `requiresGrad`. `grad` is the upstream gradient, of this tensor's
    * shape (like PyTorch's `y.backward(g)`); it may be omitted for a one-element tensor.
    * The graph is freed as it is used; `{ retainGraph: true }` keeps it for another
-   * backward.
+   * backward. The options may also come alone: `y.backward({ retainGraph: true })`.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * const x = Tensor.from([1, 2], { requiresGrad: true });
+   * const y = x.square().sum();
+   * y.backward({ retainGraph: true }); // dy/dx = 2x
+   * y.backward(); // the graph was kept: the gradient accumulates, 4x
+   * assert.deepEqual([...await x.grad!.toArray()], [4, 8]);
+   * ```
    */
-  backward(grad?: Tensor, opts: BackwardOptions = {}): void {
+  backward(grad?: Tensor | BackwardOptions, opts: BackwardOptions = {}): void {
+    if (grad !== undefined && !(grad instanceof Tensor)) {
+      if (grad === null || typeof grad !== "object" || grad.constructor?.name === "Tensor") {
+        checkTensor("backward", "grad", grad); // throws, naming what it got
+      }
+      opts = grad as BackwardOptions;
+      grad = undefined;
+    }
     if (!grad && this.numel !== 1) {
       throw new Error(
         `backward() without a gradient needs a one-element output, got shape ${
@@ -867,6 +906,81 @@ export class Tensor implements Variable<Tensor> {
       this.#node ? `, gradFn=${this.#node.op}` : ""
     })`;
   }
+}
+
+/** A check read back with a tensor's data: see {@link attachReadCheck}. */
+export interface ReadCheck {
+  /** The GPU data the check reads (owned by the tensor it is attached to). */
+  data: Tensor;
+  /** Called with `data`'s values at every read of the tensor; throws to report a problem. */
+  onRead(values: Float32Array): void;
+}
+
+const readChecks = new WeakMap<Tensor, ReadCheck>();
+
+/**
+ * Attaches a check to `t`, read in the same host wait as `t`'s own data by every
+ * `t.toArray()` / `t.item()`: how an op reports what it found on the GPU (crossEntropy's
+ * first invalid target) without a host wait of its own. `t` owns `check.data` (kept out of
+ * any `tidy` scope, disposed with `t`). Internal to bnlab's ops.
+ *
+ * @example
+ * ```ts
+ * import { attachReadCheck, Tensor } from "./tensor.ts";
+ * import { getDevice } from "../gpu/device.ts";
+ * import assert from "node:assert/strict";
+ * await getDevice();
+ * const t = Tensor.from([1, 2]);
+ * attachReadCheck(t, { data: Tensor.from([7]), onRead: (v) => assert.equal(v[0], 7) });
+ * assert.deepEqual([...await t.toArray()], [1, 2]);
+ * ```
+ */
+export function attachReadCheck(t: Tensor, check: ReadCheck): void {
+  keep(check.data);
+  readChecks.get(t)?.data.dispose();
+  readChecks.set(t, check);
+}
+
+/** Removes `t`'s read check and hands its data to the caller (who then owns it), if any. */
+export function takeReadCheck(t: Tensor): ReadCheck | undefined {
+  const c = readChecks.get(t);
+  readChecks.delete(t);
+  return c;
+}
+
+/** `number 3`, `undefined`, `an Array`: what a message says was passed instead of a tensor. */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v !== "object") return `${typeof v} ${String(v).slice(0, 40)}`;
+  const name = (v as object).constructor?.name ?? "Object";
+  return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+}
+
+/**
+ * Throws unless `value` is a {@link Tensor} (or null where `nullable`), with a message that
+ * names the op and the argument: `conv2d: argument "weight" must be a Tensor, got number 3`.
+ * A tensor made by another copy of bnlab (imported from another URL) is refused by name.
+ * Every public op calls it on its tensor arguments before anything else.
+ *
+ * @example
+ * ```ts
+ * import { checkTensor, Tensor } from "./tensor.ts";
+ * import { getDevice } from "../gpu/device.ts";
+ * import assert from "node:assert/strict";
+ * await getDevice();
+ * checkTensor("relu", "input", Tensor.zeros([2])); // passes
+ * assert.throws(() => checkTensor("linear", "weight", 3), /linear: argument "weight" must be a Tensor, got number 3/);
+ * ```
+ */
+export function checkTensor(op: string, name: string, value: unknown, nullable = false): void {
+  if (value instanceof Tensor || (nullable && value === null)) return;
+  const got = value !== null && typeof value === "object" &&
+      value.constructor?.name === "Tensor"
+    ? "a Tensor from another copy of bnlab (imported from another URL): import one copy only"
+    : describeValue(value);
+  throw new TypeError(
+    `${op}: argument "${name}" must be a Tensor${nullable ? " or null" : ""}, got ${got}`,
+  );
 }
 
 /** The implicit gradients of 1 that `backward()` made (see {@link isUnitSeed}). */
@@ -938,5 +1052,6 @@ export function record(
   saved: readonly Tensor[] = [],
 ): Tensor {
   recordNode(out, op, inputs, backward, saved, hold, attachOf(out));
+  checkFinite(op, out);
   return out;
 }

@@ -16,13 +16,15 @@ import { BatchNormBase } from "../nn/batch_norm.ts";
 import { xavierUniform, zeros } from "../nn/init.ts";
 import { CrossEntropyLoss } from "../nn/loss.ts";
 import { SGD } from "../optim/sgd.ts";
-import { countCorrect } from "../ops/cross_entropy/cross_entropy.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { countCorrect, TargetError } from "../ops/cross_entropy/cross_entropy.ts";
+import { takeReadCheck, Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { keep, tidy } from "../tensor/tidy.ts";
 import { flush } from "../gpu/queue.ts";
 import { ProgressBar, type ProgressOptions } from "../progress/progress.ts";
 import { evaluateAccuracy, type Loader, readScalars } from "./evaluate.ts";
+import { InterruptWatch } from "./interrupt_watch.ts";
+import { firstNonFiniteLayer, readAll } from "./diagnose.ts";
 
 /** A mid-epoch reading (`epoch` counts from 1; `fraction` of it done, in (0, 1]). */
 export interface UpdateEvent {
@@ -76,12 +78,27 @@ export interface StepEvent {
   loss: Tensor;
 }
 
+/** Where and why a {@link fit} stopped before its last epoch's end. */
+export interface Stop {
+  /**
+   * `"aborted"`: the {@link FitOptions.signal} was aborted. `"interrupted"`: a notebook's
+   * Kernel > Interrupt stopped it (see {@link FitInterruptedError}).
+   */
+  reason: "aborted" | "interrupted";
+  /** The epoch it stopped in, from 1 (an epoch without its {@link EpochEvent}). */
+  epoch: number;
+  /** Steps of that epoch that ran to their end (the model holds the weights after the last). */
+  step: number;
+}
+
 /** Everything {@link fit} reported, in order. */
 export interface History {
   /** Mid-epoch readings. */
   updates: UpdateEvent[];
   /** End-of-epoch readings. */
   epochs: EpochEvent[];
+  /** Set when the last `fit` on this history stopped early (see {@link FitOptions.signal}). */
+  stopped?: Stop;
 }
 
 /** Options of {@link fit}. */
@@ -126,6 +143,39 @@ export interface FitOptions {
   onStep?: (e: StepEvent) => unknown;
   /** A progress bar per epoch on stderr (or with these options). Default false. */
   progress?: boolean | ProgressOptions;
+  /**
+   * Stops training when aborted: `fit` returns at the next step boundary (after the step
+   * that is running, and after a callback that is running), with the model holding the
+   * weights of the last finished step and `history.stopped` saying where. The stopped
+   * epoch gets a last reading of its running loss, and no test pass.
+   */
+  signal?: AbortSignal;
+}
+
+/** Why a loss stopped being finite: see {@link DivergenceError.diagnosis}. */
+export type DivergenceCause =
+  | { kind: "data"; firstStep: number }
+  | { kind: "diverged"; layer: string | null };
+
+/**
+ * A notebook's Kernel > Interrupt stopped a running {@link fit} (Deno's kernel with
+ * `"interrupt_mode": "message"`; see `interrupt_watch.ts`). The model holds the weights
+ * after the last step that finished (`history.stopped`); the half-done step's GPU work was
+ * dropped, and the library is ready for the next cell.
+ */
+export class FitInterruptedError extends Error {
+  /** The readings so far, `stopped` saying where. */
+  readonly history: History;
+  /** The history, whose `stopped` names the last step that finished. */
+  constructor(history: History) {
+    const s = history.stopped!;
+    super(
+      `fit was interrupted in epoch ${s.epoch}, after step ${s.step}: the model holds the ` +
+        "weights after that step, and the readings so far are in this error's history",
+    );
+    this.name = "FitInterruptedError";
+    this.history = history;
+  }
 }
 
 /**
@@ -142,18 +192,38 @@ export class DivergenceError extends Error {
   readonly lastFiniteStep: number;
   /** The loss read: NaN or an infinity. */
   readonly loss: number;
-  /** The epoch, steps and loss in the message. */
-  constructor(epoch: number, step: number, lastFiniteStep: number, loss: number) {
+  /**
+   * What `fit` found when it stopped: `"data"`, the loss was not finite from the first step
+   * while the weights were finite (the inputs hold NaN or infinities, not the learning rate's
+   * fault); `"diverged"`, the weights grew until they overflowed (`layer`: the first layer,
+   * in module order, with a non-finite weight or statistic). Unknown when constructed bare.
+   */
+  readonly diagnosis?: DivergenceCause;
+  /** The epoch, steps, loss and cause in the message. */
+  constructor(
+    epoch: number,
+    step: number,
+    lastFiniteStep: number,
+    loss: number,
+    cause?: DivergenceCause,
+  ) {
+    const where = `the training loss is ${loss} at epoch ${epoch}, step ${step}` +
+      (lastFiniteStep ? ` (finite at step ${lastFiniteStep})` : "");
     super(
-      `training diverged: the training loss is ${loss} at epoch ${epoch}, step ${step}` +
-        (lastFiniteStep ? ` (finite at step ${lastFiniteStep})` : "") +
-        "; lower the learning rate",
+      cause?.kind === "data"
+        ? `training stopped: ${where}, not finite from step ${cause.firstStep} of the run, ` +
+          "when every weight was still finite: the training data holds NaN or infinite " +
+          "values (or values whose square overflows float32); check the inputs (the " +
+          "learning rate is not the cause)"
+        : `training diverged: ${where}; lower the learning rate` +
+          (cause?.layer ? ` (the first layer to go non-finite: ${cause.layer})` : ""),
     );
     this.name = "DivergenceError";
     this.epoch = epoch;
     this.step = step;
     this.lastFiniteStep = lastFiniteStep;
     this.loss = loss;
+    this.diagnosis = cause;
   }
 }
 
@@ -265,7 +335,9 @@ class EpochSums {
  *
  * The same seeds (init, loader shuffle) on the same adapter give the same curve. Callbacks
  * are awaited, so an error in one (a failed save) rejects `fit`. A non-finite training
- * loss stops training with a {@link DivergenceError}.
+ * loss stops training with a {@link DivergenceError}. An aborted `signal` stops it at the
+ * next step boundary (`history.stopped`); in a notebook, Kernel > Interrupt rejects it at
+ * once with a {@link FitInterruptedError}, the library ready for the next cell.
  *
  * @example
  * ```ts
@@ -316,6 +388,7 @@ export async function fit(
   const history: History = opts.history ?? { updates: [], epochs: [] };
   const first = (history.epochs.at(-1)?.epoch ?? 0) + 1;
   let globalStep = 0;
+  let runSteps = 0; // steps started by this call (globalStep counts only with onStep)
   const steps = trainLoader.length;
   // Readings at evenly spaced steps, the last one at the end of the epoch.
   const readAt = new Set<number>();
@@ -323,12 +396,58 @@ export async function fit(
     readAt.add(Math.max(1, Math.round((k * steps) / updatesPerEpoch)));
   }
 
+  delete history.stopped;
+  let done = { epoch: first, step: 0 }; // the last step that ran to its end
+  let interrupt!: (e: Error) => void;
+  const interrupted = new Promise<never>((_, reject) => interrupt = reject);
+  const watch = new InterruptWatch(() => {
+    history.stopped = { reason: "interrupted", ...done };
+    interrupt(new FitInterruptedError(history));
+  });
+  const run = async () => {
+    try {
+      for (let epoch = first; epoch < first + epochs && !history.stopped; epoch++) {
+        if (opts.signal?.aborted) history.stopped = { reason: "aborted", epoch, step: 0 };
+        else await trainEpoch(epoch);
+      }
+    } finally {
+      if (!opts.optimizer) sgd.dispose(); // momentum buffers
+    }
+  };
   try {
-    for (let epoch = first; epoch < first + epochs; epoch++) await trainEpoch(epoch);
+    await Promise.race([run(), interrupted]);
   } finally {
-    if (!opts.optimizer) sgd.dispose(); // momentum buffers
+    watch.stop();
   }
   return history;
+
+  /** The error for a non-finite reading, from the window's per-step losses and checks. */
+  async function whyNotFinite(
+    epoch: number,
+    step: number,
+    lastFinite: number,
+    loss: number,
+    window: { loss: Tensor; check: Tensor | undefined; globalStep: number; classes: number }[],
+  ): Promise<Error> {
+    const checks = window.filter((w) => w.check);
+    const values = await readAll([...window.map((w) => w.loss), ...checks.map((w) => w.check!)]);
+    const bad = checks.findIndex((_, i) => values[window.length + i][0] >= 0);
+    if (bad >= 0) {
+      const [row, target] = values[window.length + bad];
+      const e = new TargetError(row, target, checks[bad].classes);
+      const first = checks[bad].globalStep - (runSteps - step); // its step in this epoch
+      e.message = `fit, the batch of epoch ${epoch}, step ${first}: ${e.message}`;
+      return e;
+    }
+    // With finite weights and finite data, the first step's loss is finite: a non-finite one
+    // there is the data's. Later, weights that grew (even while still finite) can overflow it.
+    const firstNonFinite = window.find((_, i) => !Number.isFinite(values[i][0]));
+    if (firstNonFinite?.globalStep === 1) {
+      return new DivergenceError(epoch, step, lastFinite, loss, { kind: "data", firstStep: 1 });
+    }
+    const layer = await firstNonFiniteLayer(net);
+    return new DivergenceError(epoch, step, lastFinite, loss, { kind: "diverged", layer });
+  }
 
   async function trainEpoch(epoch: number): Promise<void> {
     net.train();
@@ -336,10 +455,21 @@ export async function fit(
     let last = { loss: NaN, trainAcc: NaN };
     let bar: ProgressBar | undefined;
     const start = performance.now();
+    // Each step's loss and crossEntropy's target check since the last reading: read only
+    // when a reading is not finite, to tell bad labels, bad data and divergence apart.
+    let window: { loss: Tensor; check: Tensor | undefined; globalStep: number; classes: number }[] =
+      [];
+    const clearWindow = () => {
+      for (const w of window) w.loss.dispose(), w.check?.dispose();
+      window = [];
+    };
     const read = async () => {
       const lastFinite = sums.lastRead;
-      const r = await sums.read();
-      if (!Number.isFinite(r.loss)) throw new DivergenceError(epoch, sums.step, lastFinite, r.loss);
+      const r = await watch.wait(sums.read(), true);
+      if (!Number.isFinite(r.loss)) {
+        throw await watch.wait(whyNotFinite(epoch, sums.step, lastFinite, r.loss, window), true);
+      }
+      clearWindow();
       last = { loss: r.loss, trainAcc: r.acc };
       const u: UpdateEvent = {
         epoch,
@@ -350,40 +480,63 @@ export async function fit(
         windowAcc: r.windowAcc,
       };
       history.updates.push(u);
-      await onUpdate?.(u);
+      await watch.wait(onUpdate?.(u), false);
     };
     try {
-      for await (const { x, y } of trainLoader.batches(epoch - 1)) {
-        const b = x.shape[0];
-        bar ??= progress
-          ? new ProgressBar(examplesPerEpoch(trainLoader, b), {
-            label: `epoch ${epoch}/${first + epochs - 1}`,
-            unit: "ex",
-            ...(progress === true ? {} : progress),
-          })
-          : undefined;
-        let hook: unknown;
-        tidy(() => {
-          sgd.zeroGrad();
-          const logits = net.forward(x);
-          const loss = lossFn.forward(logits, y);
-          loss.backward();
-          sgd.step();
-          sums.add(loss, noGrad(() => countCorrect(logits, y)), b);
-          hook = onStep?.({
-            epoch,
-            step: sums.step,
-            globalStep: ++globalStep,
-            x,
-            y,
-            logits: logits.detach(),
-            loss: loss.detach(),
+      const batches = trainLoader.batches(epoch - 1);
+      const it = Symbol.asyncIterator in batches
+        ? batches[Symbol.asyncIterator]()
+        : batches[Symbol.iterator]();
+      try {
+        while (true) {
+          const next = await watch.wait(it.next(), false);
+          if (next.done) break;
+          const { x, y } = next.value;
+          const b = x.shape[0];
+          bar ??= progress
+            ? new ProgressBar(examplesPerEpoch(trainLoader, b), {
+              label: `epoch ${epoch}/${first + epochs - 1}`,
+              unit: "ex",
+              ...(progress === true ? {} : progress),
+            })
+            : undefined;
+          let hook: unknown;
+          tidy(() => {
+            sgd.zeroGrad();
+            const logits = net.forward(x);
+            const loss = lossFn.forward(logits, y);
+            window.push({
+              loss: keep(loss.detach()),
+              check: takeReadCheck(loss)?.data, // kept already
+              globalStep: ++runSteps,
+              classes: logits.shape[1],
+            });
+            loss.backward();
+            sgd.step();
+            sums.add(loss, noGrad(() => countCorrect(logits, y)), b);
+            hook = onStep?.({
+              epoch,
+              step: sums.step,
+              globalStep: ++globalStep,
+              x,
+              y,
+              logits: logits.detach(),
+              loss: loss.detach(),
+            });
           });
-        });
-        await hook;
-        flush(); // one submission per step
-        if (readAt.has(sums.step) || sums.step === steps) await read();
-        bar?.update(sums.n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
+          await watch.wait(hook, false);
+          flush(); // one submission per step
+          done = { epoch, step: sums.step };
+          if (opts.signal?.aborted) {
+            if (!sums.readNow) await read();
+            history.stopped = { reason: "aborted", epoch, step: sums.step };
+            return;
+          }
+          if (readAt.has(sums.step) || sums.step === steps) await read();
+          bar?.update(sums.n, Number.isNaN(last.loss) ? undefined : `loss ${last.loss.toFixed(3)}`);
+        }
+      } finally {
+        await watch.wait(it.return?.(), false); // as for await does on leaving early
       }
       if (sums.step === 0) {
         throw new Error(`fit: the training loader yielded no batches in epoch ${epoch}`);
@@ -392,10 +545,11 @@ export async function fit(
       bar?.done(`loss ${last.loss.toFixed(3)} train acc ${last.trainAcc.toFixed(3)}`);
     } finally {
       sums.dispose();
+      clearWindow();
       bar?.stop();
     }
     const seconds = (performance.now() - start) / 1000;
-    const testAcc = await evaluateAccuracy(net, testLoader);
+    const testAcc = await watch.wait(evaluateAccuracy(net, testLoader), false);
     const e: EpochEvent = {
       epoch,
       loss: last.loss,
@@ -405,6 +559,6 @@ export async function fit(
       examplesPerSec: sums.n / seconds,
     };
     history.epochs.push(e);
-    await onEpoch?.(e);
+    await watch.wait(onEpoch?.(e), false);
   }
 }

@@ -39,6 +39,8 @@ const FOLDERS = [
 
 /** Test files of {@link FOLDERS} that the page does not load, and why. */
 const NOT_IN_BROWSER: Record<string, string> = {
+  "tests/gpu/two_copies_test.ts":
+    "copies the tree to a temporary folder and imports it from there (a page has one bundle)",
   "tests/models/lecture_batch_norm_test.ts":
     "loads Fashion-MNIST from the file system when imported (the kernels it runs are covered)",
   "tests/gpu/quiet_wayland_test.ts":

@@ -1,4 +1,4 @@
-import { ok } from "node:assert/strict";
+import { ok, rejects } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -65,12 +65,19 @@ gpuTest("countCorrect takes the first maximum on ties, as torch.argmax", async (
   ok((await countCorrect(x, Tensor.from([1, 2, 2])).item()) === 0, "not to later ones");
 });
 
-gpuTest("crossEntropy gives NaN for a target outside [0, C)", async () => {
-  const x = Tensor.from([[1, 2], [3, 4]]);
-  ok(Number.isNaN(await crossEntropy(x, Tensor.from([0, 2])).item()), "target 2 of 2");
-  ok(Number.isNaN(await crossEntropy(x, Tensor.from([-1, 0])).item()), "target -1");
-  ok(Number.isNaN(await crossEntropy(x, Tensor.from([0.5, 0])).item()), "target 0.5");
-});
+gpuTest(
+  "crossEntropy's loss is NaN for a target outside [0, C) (and reading it throws)",
+  async () => {
+    const x = Tensor.from([[1, 2], [3, 4]]);
+    for (
+      const [t, what] of [[[0, 2], "target 2 of 2"], [[-1, 0], "target -1"], [[0.5, 0], "0.5"]]
+    ) {
+      const loss = crossEntropy(x, Tensor.from(t as number[]));
+      ok(Number.isNaN(await loss.detach().item()), what as string); // the data, without the check
+      await rejects(loss.item(), /is not a class index/, what as string);
+    }
+  },
+);
 
 gpuTest("crossEntropy rejects mismatched shapes with a clear error", () => {
   let msg = "";

@@ -16,7 +16,7 @@ import { choose, MAX_LOOP, type Schedule } from "../../gpu/profile.ts";
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
-import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./batch_norm.wgsl" with { type: "text" };
 
@@ -562,6 +562,11 @@ export function batchNorm(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
+  checkTensor("batchNorm", "input", inp);
+  checkTensor("batchNorm", "runningMean", runningMean, true);
+  checkTensor("batchNorm", "runningVar", runningVar, true);
+  checkTensor("batchNorm", "weight", weight, true);
+  checkTensor("batchNorm", "bias", bias, true);
   const { training = false, momentum = 0.1, eps = 1e-5, activation, schedule } = opts;
   const { numBatchesTracked = null } = opts;
   if (inp.rank < 2) {

@@ -18,7 +18,7 @@ import { adapterProfile } from "../../gpu/device.ts";
 import { choose, type Schedule } from "../../gpu/profile.ts";
 import { grid, launch, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
-import { markWritten, record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { batchNorm, type BatchNormOptions } from "../batch_norm/batch_norm.ts";
 import src from "./block_norm.wgsl" with { type: "text" };
@@ -318,6 +318,9 @@ export function groupNorm(
   bias: Tensor | null = null,
   opts: GroupNormOptions = {},
 ): Tensor {
+  checkTensor("groupNorm", "input", inp);
+  checkTensor("groupNorm", "weight", weight, true);
+  checkTensor("groupNorm", "bias", bias, true);
   const { eps = 1e-5, schedule = blockNormSchedule() } = opts;
   if (inp.rank < 2) {
     throw new Error(
@@ -410,6 +413,11 @@ export function ghostBatchNorm(
   bias: Tensor | null = null,
   opts: GhostBatchNormOptions = {},
 ): Tensor {
+  checkTensor("ghostBatchNorm", "input", inp);
+  checkTensor("ghostBatchNorm", "runningMean", runningMean, true);
+  checkTensor("ghostBatchNorm", "runningVar", runningVar, true);
+  checkTensor("ghostBatchNorm", "weight", weight, true);
+  checkTensor("ghostBatchNorm", "bias", bias, true);
   const {
     training = false,
     momentum = 0.1,

@@ -17,7 +17,7 @@ import { adapterProfile } from "../../gpu/device.ts";
 import { type AdapterProfile, choose, MAX_LOOP, type Schedule } from "../../gpu/profile.ts";
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { isGradEnabled } from "../../tensor/autograd.ts";
 import {
   activationCode,
@@ -337,6 +337,9 @@ export function conv2d(
   bias: Tensor | null = null,
   opts: Conv2dOptions = {},
 ): Tensor {
+  checkTensor("conv2d", "input", inp);
+  checkTensor("conv2d", "weight", weight);
+  checkTensor("conv2d", "bias", bias, true);
   const stride = pair(opts.stride ?? 1, "conv2d: stride", 1);
   const padding = pair(opts.padding ?? 0, "conv2d: padding", 0);
   const { activation } = opts;

@@ -9,7 +9,7 @@
 import { copyBuffer, grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { isGradEnabled } from "../../tensor/autograd.ts";
-import { isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
+import { attachReadCheck, checkTensor, isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./cross_entropy.wgsl" with { type: "text" };
 
@@ -31,8 +31,49 @@ function check(what: string, logits: Tensor, target: Tensor): [number, number] {
   return [N, C];
 }
 
-function params(N: number, C: number): Uniforms {
-  return uniforms({ n: N, c: C, inv_n: N ? 1 / N : NaN });
+/**
+ * A target of {@link crossEntropy} that is not a class index: PyTorch's "Target 10 is out of
+ * bounds", with the row. Thrown when the loss is read back (`item()`, `toArray()`), which
+ * reads the forward kernel's finding in the same host wait; the loss itself is NaN.
+ */
+export class TargetError extends RangeError {
+  /** The first row whose target is invalid. */
+  readonly index: number;
+  /** Its target. */
+  readonly target: number;
+  /** The number of classes (the logits' columns). */
+  readonly classes: number;
+  /** The row, its target, the number of classes and the ignored index in the message. */
+  constructor(index: number, target: number, classes: number, ignoreIndex = -100) {
+    super(
+      `crossEntropy: target[${index}] = ${target} is not a class index: targets must be ` +
+        `integers in [0, ${classes}) (one per row of the logits, which have ${classes} ` +
+        `classes), or the ignoreIndex ${ignoreIndex}; check the labels, or the number of ` +
+        "classes of the model's last layer",
+    );
+    this.name = "TargetError";
+    this.index = index;
+    this.target = target;
+    this.classes = classes;
+  }
+}
+
+/** Throws a {@link TargetError} for the forward's `check` values [row, target] (row -1: none). */
+export function throwIfBadTarget(check: Float32Array, classes: number, ignoreIndex = -100): void {
+  if (check[0] >= 0) throw new TargetError(check[0], check[1], classes, ignoreIndex);
+}
+
+function params(N: number, C: number, ignoreIndex: number): Uniforms {
+  return uniforms({ n: N, c: C, ignore: ignoreIndex });
+}
+
+/** Options of {@link crossEntropy}. */
+export interface CrossEntropyOptions {
+  /**
+   * Rows whose target equals it add nothing to the loss nor the gradient, and the mean is
+   * over the other rows (PyTorch's `ignore_index`). Default -100, as PyTorch's.
+   */
+  ignoreIndex?: number;
 }
 
 /**
@@ -41,8 +82,13 @@ function params(N: number, C: number): Uniforms {
  * loss = (1/N) sum_n (log sum_c exp(logits[n, c]) - logits[n, target[n]]).
  * Backward: dlogits = (softmax(logits) - onehot(target)) / N, in one kernel; the forward
  * also writes it for `loss.backward()`'s implicit gradient of 1, which then costs a copy.
- * A target that is not an integer in [0, C) gives a NaN loss. Only `logits` receives a
- * gradient.
+ * A target that is not an integer in [0, C) gives a NaN loss, and reading the loss back
+ * (`item()`, `toArray()`) throws a {@link TargetError} naming the first such row (the kernel
+ * finds it; the read that returns the loss returns it too, with no host wait of its own).
+ * Only `logits` receives a gradient.
+ *
+ * A row whose target is `ignoreIndex` (default -100, as PyTorch's) is left out of the loss,
+ * the mean and the gradient; if every row is, the loss is NaN (PyTorch's too).
  *
  * Shape: logits [N, C], target [N] (f32 class indices) -> [] (0-d).
  *
@@ -55,28 +101,42 @@ function params(N: number, C: number): Uniforms {
  * console.log((await loss.item()).toFixed(4)); // 0.6931 (= log 2)
  * ```
  */
-export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  opts: CrossEntropyOptions = {},
+): Tensor {
+  checkTensor("crossEntropy", "input", logits);
+  checkTensor("crossEntropy", "target", target);
   const [N, C] = check("crossEntropy", logits, target);
+  const { ignoreIndex = -100 } = opts;
+  if (!Number.isInteger(ignoreIndex)) {
+    throw new Error(`crossEntropy: ignoreIndex must be an integer, got ${ignoreIndex}`);
+  }
   const out = Tensor.empty([]);
   const lse = Tensor.empty([N]);
   // The gradient for dout = 1 (loss.backward()), made by the forward while it has each row's
   // lse at hand: that backward is then a copy, not a launch.
   const saved = logits.requiresGrad && isGradEnabled() && N * C > 0 ? Tensor.empty([N, C]) : null;
+  // [row, its target] of the first invalid target (or [-1, 0]), and 1 / (rows not ignored)
+  const firstBad = Tensor.empty([3]);
   launch({
     label: "cross_entropy.forward",
     code: src,
     entryPoint: "forward",
     overrides: { WG, SAVE_GRAD: +(saved !== null) },
     bindings: [
-      params(N, C),
+      params(N, C, ignoreIndex),
       logits.buffer,
       target.buffer,
       out.buffer,
       lse.buffer,
       saved?.buffer ?? placeholder(),
+      firstBad.buffer,
     ],
     workgroups: [1],
   });
+  attachReadCheck(out, { data: firstBad, onRead: (v) => throwIfBadTarget(v, C, ignoreIndex) });
   const res = record(out, "crossEntropy", [logits], (dout) => {
     const dinp = Tensor.empty(logits.shape);
     if (saved && isUnitSeed(dout)) {
@@ -88,11 +148,19 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
       code: src,
       entryPoint: "backward",
       overrides: { WG },
-      bindings: [params(N, C), logits.buffer, target.buffer, dout.buffer, lse.buffer, dinp.buffer],
+      bindings: [
+        params(N, C, ignoreIndex),
+        logits.buffer,
+        target.buffer,
+        dout.buffer,
+        lse.buffer,
+        dinp.buffer,
+        firstBad.buffer,
+      ],
       workgroups: grid(Math.ceil((N * C) / WG)),
     });
     return [dinp];
-  }, saved ? [target, lse, saved] : [target, lse]);
+  }, saved ? [target, lse, firstBad, saved] : [target, lse, firstBad]);
   if (!res.requiresGrad) lse.dispose(); // else the backward's cache, held by the graph
   saved?.dispose(); // held by the graph, if it recorded, until backward has run
   return res;
@@ -114,6 +182,8 @@ export function crossEntropy(logits: Tensor, target: Tensor): Tensor {
  * ```
  */
 export function countCorrect(logits: Tensor, target: Tensor): Tensor {
+  checkTensor("countCorrect", "input", logits);
+  checkTensor("countCorrect", "target", target);
   const [N, C] = check("countCorrect", logits, target);
   const out = Tensor.empty([]);
   launch({
@@ -121,7 +191,7 @@ export function countCorrect(logits: Tensor, target: Tensor): Tensor {
     code: src,
     entryPoint: "count_correct",
     overrides: { WG },
-    bindings: [params(N, C), logits.buffer, target.buffer, out.buffer],
+    bindings: [params(N, C, -100), logits.buffer, target.buffer, out.buffer],
     workgroups: [1],
   });
   return out;

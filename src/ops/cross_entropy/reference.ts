@@ -7,7 +7,8 @@
 
 /**
  * Mean cross-entropy of rows of logits: (1/N) sum_n (log sum_c exp(inp[n, c]) - inp[n, t_n]),
- * computed stably (max subtracted). Shapes: inp [N, C], target [N] (class indices).
+ * computed stably (max subtracted), over the rows whose target is not `ignoreIndex` (N
+ * counts those). Shapes: inp [N, C], target [N] (class indices).
  *
  * @example
  * ```ts
@@ -21,16 +22,19 @@ export function refCrossEntropyForward(
   target: ArrayLike<number>,
   N: number,
   C: number,
+  ignoreIndex = -100,
 ): number {
-  let loss = 0;
+  let loss = 0, counted = 0;
   for (let n = 0; n < N; n++) {
+    if (target[n] === ignoreIndex) continue; // left out of the sum and of the mean
+    counted++;
     let m = -Infinity;
     for (let c = 0; c < C; c++) m = Math.max(m, inp[n * C + c]);
     let s = 0;
     for (let c = 0; c < C; c++) s += Math.exp(inp[n * C + c] - m);
     loss += m + Math.log(s) - inp[n * C + target[n]];
   }
-  return loss / N;
+  return loss / counted;
 }
 
 /**
@@ -49,16 +53,21 @@ export function refCrossEntropyBackward(
   N: number,
   C: number,
   dout = 1,
+  ignoreIndex = -100,
 ): Float64Array {
   const dinp = new Float64Array(N * C);
+  let counted = 0;
+  for (let n = 0; n < N; n++) if (target[n] !== ignoreIndex) counted++;
   for (let n = 0; n < N; n++) {
+    if (target[n] === ignoreIndex) continue; // no gradient
+
     let m = -Infinity;
     for (let c = 0; c < C; c++) m = Math.max(m, inp[n * C + c]);
     let s = 0;
     for (let c = 0; c < C; c++) s += Math.exp(inp[n * C + c] - m);
     for (let c = 0; c < C; c++) {
       const softmax = Math.exp(inp[n * C + c] - m) / s;
-      dinp[n * C + c] = dout * (softmax - (c === target[n] ? 1 : 0)) / N;
+      dinp[n * C + c] = dout * (softmax - (c === target[n] ? 1 : 0)) / counted;
     }
   }
   return dinp;

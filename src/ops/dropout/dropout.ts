@@ -5,7 +5,7 @@
  * @module
  */
 import { grid, launch, uniforms } from "../../gpu/queue.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { rngFor } from "../../tensor/random.ts";
 import src from "./dropout.wgsl" with { type: "text" };
 
@@ -36,6 +36,7 @@ export interface DropoutOptions {
  * ```
  */
 export function dropout(inp: Tensor, p: number, opts: DropoutOptions = {}): Tensor {
+  checkTensor("dropout", "input", inp);
   if (!(p >= 0 && p <= 1)) {
     throw new Error(`dropout probability has to be between 0 and 1, got ${p}`);
   }

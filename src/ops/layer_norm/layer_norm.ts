@@ -9,7 +9,7 @@
 import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { MAX_LOOP } from "../../gpu/profile.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { checkShape, fmt, numel } from "../../tensor/shape.ts";
 import src from "./layer_norm.wgsl" with { type: "text" };
 
@@ -207,6 +207,9 @@ export function layerNorm(
   bias: Tensor | null = null,
   opts: LayerNormOptions = {},
 ): Tensor {
+  checkTensor("layerNorm", "input", inp);
+  checkTensor("layerNorm", "weight", weight, true);
+  checkTensor("layerNorm", "bias", bias, true);
   const { eps = 1e-5, layout } = opts;
   const norm = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
   checkShape(norm, "layerNorm normalizedShape");

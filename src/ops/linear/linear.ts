@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import {
   type LinearSchedule,
@@ -54,6 +54,9 @@ export function linear(
   bias: Tensor | null = null,
   opts: LinearOptions = {},
 ): Tensor {
+  checkTensor("linear", "input", inp);
+  checkTensor("linear", "weight", weight);
+  checkTensor("linear", "bias", bias, true);
   const s = opts.schedule ?? linearSchedule();
   if (weight.rank !== 2) {
     throw new Error(`linear expects a 2-D weight [out, in], got ${fmt(weight.shape)}`);

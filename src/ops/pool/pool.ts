@@ -10,7 +10,7 @@ import { adapterProfile } from "../../gpu/device.ts";
 import { choose, type Schedule } from "../../gpu/profile.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
-import { record, Tensor } from "../../tensor/tensor.ts";
+import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair, slidingWindow, type Window } from "../window.ts";
 import src from "./pool.wgsl" with { type: "text" };
@@ -265,6 +265,7 @@ export function maxPool2d(
   kernelSize: number | readonly [number, number],
   opts: MaxPool2dOptions = {},
 ): Tensor {
+  checkTensor("maxPool2d", "input", inp);
   const { activation, ...window } = opts;
   window.schedule ??= poolSchedule(); // the same one for the two ops below
   const act = activationCode("maxPool2d", activation);
@@ -311,6 +312,7 @@ export function avgPool2d(
   kernelSize: number | readonly [number, number],
   opts: Pool2dOptions = {},
 ): Tensor {
+  checkTensor("avgPool2d", "input", inp);
   const g = geometry("avgPool2d", inp, kernelSize, opts);
   const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
   forward("avg", g, inp, out);
