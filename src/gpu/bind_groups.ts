@@ -20,8 +20,9 @@ import { deviceSync } from "./device.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BIND_GROUP_CACHE } from "./bind_groups.ts";
- * console.log(BIND_GROUP_CACHE.limit); // 4096
+ * assert.equal(BIND_GROUP_CACHE.limit, 4096);
  * ```
  */
 export const BIND_GROUP_CACHE = { limit: 4096 };
@@ -44,6 +45,7 @@ function idOf(o: object): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bindGroup } from "./bind_groups.ts";
  * import { pipeline } from "./pipeline.ts";
  * import { getDevice } from "./device.ts";
@@ -52,7 +54,7 @@ function idOf(o: object): number {
  *   "@compute @workgroup_size(1) fn main() { o[0] = 1.0; }";
  * const buffer = device.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
  * const a = bindGroup("one", pipeline("one", code), [{ buffer }]);
- * console.log(a === bindGroup("one", pipeline("one", code), [{ buffer }])); // true
+ * assert.equal(bindGroup("one", pipeline("one", code), [{ buffer }]), a); // the cached one
  * ```
  */
 export function bindGroup(

@@ -14,18 +14,13 @@
  * @module
  */
 import { deviceSync } from "./device.ts";
+import { GPUAllocationError } from "./errors.ts";
+import type { MemoryStats } from "./types.ts";
+
+export { GPUAllocationError };
+export type { MemoryStats };
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-/** Memory counters of the pool, in bytes. */
-export interface MemoryStats {
-  /** Bytes in buffers currently held by tensors or kernels. */
-  liveBytes: number;
-  /** Bytes in released buffers waiting for reuse. */
-  pooledBytes: number;
-  /** Number of GPU buffers ever created by the pool and not destroyed. */
-  buffers: number;
-}
 
 const free = new Map<number, GPUBuffer[]>();
 const stats: MemoryStats = { liveBytes: 0, pooledBytes: 0, buffers: 0 };
@@ -36,38 +31,6 @@ export function sizeClass(bytes: number): number {
   const p = 2 ** Math.floor(Math.log2(bytes - 1));
   const step = Math.max(p / 4, 256);
   return Math.ceil(bytes / step) * step;
-}
-
-/**
- * A request for more GPU memory in one buffer than the device allows, refused where it
- * happens (WebGPU would otherwise report it at some later, unrelated read).
- */
-export class GPUAllocationError extends Error {
-  /** Bytes asked for. */
-  readonly bytes: number;
-  /** The device's limit for one buffer bound to a kernel. */
-  readonly limit: number;
-  /** `bytes` and `limit` in the message, with what to do. */
-  constructor(bytes: number, limit: number, what: string) {
-    super(
-      `Cannot allocate ${what} of ${formatBytes(bytes)}: this device's largest buffer a kernel ` +
-        `can bind is ${formatBytes(limit)} (maxStorageBufferBindingSize). Use smaller tensors ` +
-        "(a smaller batch, or split the work)",
-    );
-    this.name = "GPUAllocationError";
-    this.bytes = bytes;
-    this.limit = limit;
-  }
-}
-
-function formatBytes(b: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  while (b >= 1024 && i < units.length - 1) {
-    b /= 1024;
-    i++;
-  }
-  return `${i ? b.toFixed(1) : b} ${units[i]}`;
 }
 
 function checkSize(bytes: number, label: string): void {

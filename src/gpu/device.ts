@@ -11,17 +11,10 @@
 
 import { type AdapterProfile, profileOf } from "./profile.ts";
 import { quietWayland } from "./quiet_wayland.ts";
+import { GPUValidationError } from "./errors.ts";
 
-/** What bnlab knows about the adapter it runs on: its {@link AdapterProfile}. */
-export type AdapterInfo = AdapterProfile;
-
-/** A WebGPU validation or out-of-memory error turned into an exception. */
-export class GPUValidationError extends Error {
-  constructor(messages: string[]) {
-    super(`WebGPU reported ${messages.length} error(s):\n- ${messages.join("\n- ")}`);
-    this.name = "GPUValidationError";
-  }
-}
+export { GPUValidationError };
+export type { AdapterInfo } from "./types.ts";
 
 interface DeviceState {
   device: GPUDevice;
@@ -115,20 +108,7 @@ export async function adapterInfo(): Promise<AdapterProfile> {
   return current!.info;
 }
 
-/**
- * The profile of the process-wide device's adapter, synchronously (after
- * {@link getDevice}): what every op chooses its schedule from.
- *
- * @example
- * ```ts
- * import { adapterProfile, getDevice } from "./device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * const p = adapterProfile();
- * assert.ok(p.kind === "cpu" || p.kind === "gpu");
- * assert.equal(p.measured === "llvmpipe", p.description.startsWith("llvmpipe"));
- * ```
- */
+/** The adapter's profile, synchronously (after {@link getDevice}); public as `gpu.adapterProfile`. */
 export function adapterProfile(): AdapterProfile {
   deviceSync(); // throws a clear error before the device exists or after it was lost
   return current!.info;

@@ -1,16 +1,14 @@
 /**
- * The GPU runtime: device and adapter profile, pipelines, buffer pool and batched command
- * encoding.
+ * The GPU runtime: the device and its adapter's profile, the queue, the buffer pool's
+ * counters and per-kernel timing, the runtime's errors, and the schedule choice
+ * (`choose`, `MAX_LOOP`) that ops use.
+ *
+ * Each file here is re-exported whole (`export *`), so that `deno doc` lists the namespace's
+ * members: api.ts declares the public functions over the runtime's internals.
  *
  * @module
  */
-export {
-  type AdapterInfo,
-  adapterInfo,
-  adapterProfile,
-  getDevice,
-  GPUValidationError,
-} from "./device.ts";
-export type { AdapterFamily, AdapterProfile, Schedule } from "./profile.ts";
-export { GPUAllocationError, type MemoryStats, memoryStats, trimPool } from "./buffer_pool.ts";
-export { flush, type KernelTime, profileLaunches, queueStats, sync } from "./queue.ts";
+export * from "./api.ts";
+export * from "./errors.ts";
+export * from "./types.ts";
+export * from "./profile.ts";

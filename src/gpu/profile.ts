@@ -43,12 +43,19 @@ export interface AdapterProfile {
 
 /** The adapter fields {@link profileOf} reads (a `GPUAdapterInfo` has them). */
 export interface AdapterFacts {
+  /** The adapter's description (Deno: "llvmpipe (LLVM 15.0.6, 256 bits)"). */
   description?: string;
+  /** Its device name, where the description is empty (browsers). */
   device?: string;
+  /** Its vendor. */
   vendor?: string;
+  /** Its architecture. */
   architecture?: string;
+  /** Whether it is a fallback (software) adapter. */
   isFallbackAdapter?: boolean;
+  /** The smallest subgroup size, where reported. */
   subgroupMinSize?: number;
+  /** The largest subgroup size, where reported. */
   subgroupMaxSize?: number;
 }
 
@@ -60,16 +67,16 @@ const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|warp|microsoft basic re
  *
  * @example
  * ```ts
- * import { profileOf } from "./profile.ts";
  * import assert from "node:assert/strict";
- * const lavapipe = profileOf(
+ * import { gpu } from "../../mod.ts";
+ * const lavapipe = gpu.profileOf(
  *   { description: "llvmpipe (LLVM 15.0.6, 256 bits)", vendor: "65541", isFallbackAdapter: true },
  *   ["shader-f16"],
  *   {},
  * );
  * assert.equal(lavapipe.measured, "llvmpipe");
  * assert.equal(lavapipe.kind, "cpu");
- * const chromium = profileOf({ architecture: "swiftshader", vendor: "google" }, [], {});
+ * const chromium = gpu.profileOf({ architecture: "swiftshader", vendor: "google" }, [], {});
  * assert.equal(chromium.measured, null); // nobody measured it: plain schedules
  * assert.equal(chromium.kind, "cpu");
  * ```
@@ -116,14 +123,14 @@ export interface Schedule {
  *
  * @example
  * ```ts
- * import { choose, profileOf, type Schedule } from "./profile.ts";
  * import assert from "node:assert/strict";
- * const plain: Schedule = { name: "plain", adapters: [], measured: "" };
- * const fast: Schedule = { name: "llvmpipe", adapters: ["llvmpipe"], measured: "2x" };
- * const gpu = profileOf({ description: "NVIDIA H100" }, [], {});
- * assert.equal(choose(gpu, plain, fast).name, "plain");
- * const cpu = profileOf({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }, [], {});
- * assert.equal(choose(cpu, plain, fast).name, "llvmpipe");
+ * import { gpu } from "../../mod.ts";
+ * const plain: gpu.Schedule = { name: "plain", adapters: [], measured: "" };
+ * const fast: gpu.Schedule = { name: "llvmpipe", adapters: ["llvmpipe"], measured: "2x" };
+ * const h100 = gpu.profileOf({ description: "NVIDIA H100" }, [], {});
+ * assert.equal(gpu.choose(h100, plain, fast).name, "plain");
+ * const cpu = gpu.profileOf({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }, [], {});
+ * assert.equal(gpu.choose(cpu, plain, fast).name, "llvmpipe");
  * ```
  */
 export function choose<S extends Schedule>(profile: AdapterProfile, plain: S, ...tuned: S[]): S {

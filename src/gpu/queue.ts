@@ -19,6 +19,8 @@
  *
  * @module
  */
+import type { KernelTime } from "./types.ts";
+export type { KernelTime };
 import {
   adapterProfile,
   deviceSync,
@@ -88,18 +90,7 @@ export function recoverInterrupted(): void {
   if (encoding) dropInterruptedBatch();
 }
 
-/**
- * Counters for tests and benchmarks: submits so far, launches encoded and not yet
- * submitted, and bind groups created so far (a launch that binds what an earlier one bound
- * reuses that one's).
- *
- * @example
- * ```ts
- * import { queueStats } from "./queue.ts";
- * const { submits, pendingLaunches, bindGroups } = queueStats();
- * console.log(submits, pendingLaunches, bindGroups);
- * ```
- */
+/** Submits, pending launches and bind groups so far; public as `gpu.queueStats` (api.ts). */
 export function queueStats(): { submits: number; pendingLaunches: number; bindGroups: number } {
   return { submits, pendingLaunches: launches, bindGroups: bindGroupsCreated() };
 }
@@ -201,18 +192,6 @@ function encodeLaunch(l: Launch): void {
   launches++;
 }
 
-/** The time of one kernel's launches in a {@link profileLaunches} run. */
-export interface KernelTime {
-  /** The launch's label, e.g. `conv2d.forward@llvmpipe` (op, kernel, then the schedule). */
-  label: string;
-  /** Its entry point. */
-  entryPoint: string;
-  /** How many times it was launched. */
-  launches: number;
-  /** The sum, over those launches, of the time between its pass's two timestamps, in us. */
-  us: number;
-}
-
 /** A timestamp query set holds at most 4096 queries: 2048 launches of two timestamps each. */
 const QUERIES = 4096;
 
@@ -251,35 +230,8 @@ function profiledPass(p: Profile, l: Launch): GPUComputePassEncoder {
 }
 
 /**
- * Runs `fn` (synchronous: it encodes launches, and may flush) with each of its kernel
- * launches in a compute pass of its own, timestamped on the device at the pass's start and
- * end; then reads the timestamps back, in one host wait, and sums them per kernel (label and
- * entry point), the slowest first. Work encoded before is submitted first; afterwards, and
- * when `fn` throws (its launches are still submitted), launches share one pass again.
- *
- * What it measures: the device's time for each launch, not the JS thread's time to encode it,
- * nor gaps between launches, nor buffer copies (which are outside compute passes). A pass per
- * launch costs more than one shared pass (on llvmpipe, a LeNet step takes longer profiled: see
- * bench/train/README.md), so compare kernels with each other, and the sum with the step.
- *
- * Needs the adapter's `timestamp-query` feature (requested whenever the adapter offers it;
- * Mesa's lavapipe does); without it, it throws an error saying so. Profiles do not nest.
- *
- * @example
- * ```ts
- * import { profileLaunches } from "./queue.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * import { tidy } from "../tensor/tidy.ts";
- * import { getDevice } from "./device.ts";
- * import assert from "node:assert/strict";
- * const device = await getDevice();
- * const x = Tensor.ones([1000]);
- * if (device.features.has("timestamp-query")) {
- *   const kernels = await profileLaunches(() => tidy(() => void x.mul(2).add(1).mul(3)));
- *   assert.equal(kernels.reduce((n, k) => n + k.launches, 0), 3);
- *   for (const k of kernels) console.log(k.label, k.entryPoint, k.launches, k.us);
- * }
- * ```
+ * Each launch of `fn` in a pass of its own, timestamped; the device time per kernel. Public
+ * as `gpu.profileLaunches`, documented in api.ts.
  */
 export async function profileLaunches(fn: () => void): Promise<KernelTime[]> {
   const device = deviceSync();

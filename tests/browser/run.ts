@@ -43,6 +43,7 @@ const NOT_IN_BROWSER: Record<string, string> = {
     "copies the tree to a temporary folder and imports it from there (a page has one bundle)",
   "tests/models/lecture_batch_norm_test.ts":
     "loads Fashion-MNIST from the file system when imported (the kernels it runs are covered)",
+  "tests/gpu/namespace_doc_test.ts": "runs `deno doc` in a process of its own",
   "tests/gpu/quiet_wayland_test.ts":
     "starts a Deno process to read its output (Mesa's Wayland probe; a page has no such lines)",
 };
