@@ -8,13 +8,13 @@
  *
  * @module
  */
+import { addAfterWait } from "../gpu/queue.ts";
 
 /**
  * Who disposed something, for later error messages: the text, or a function that makes it
  * when a message needs it (tidy() names the line that opened its scope, from a stack trace
  * it formats only then: formatting it at every scope cost ~0.3 ms of a LeNet step).
  */
-import { addAfterWait } from "../gpu/queue.ts";
 export type DisposeReason = string | (() => string);
 
 /** Anything that holds GPU memory; `reason` says who disposed it, for error messages. */
