@@ -7,7 +7,7 @@
 import { copyBuffer, grid, launch, uniforms } from "../gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
 import { placeholder } from "../gpu/placeholder.ts";
-import { markWritten, type Tensor } from "../tensor/tensor.ts";
+import { checkTensor, markWritten, type Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import src from "./sgd.wgsl" with { type: "text" };
 
@@ -73,6 +73,7 @@ export class SGD {
     if (!(momentum >= 0)) throw new Error(`SGD needs momentum >= 0, got ${momentum}`);
     if (!(weightDecay >= 0)) throw new Error(`SGD needs weightDecay >= 0, got ${weightDecay}`);
     this.params = [...params];
+    this.params.forEach((p, i) => checkTensor("SGD", `params[${i}]`, p));
     if (this.params.length === 0) throw new Error("SGD got an empty parameter list");
     this.lr = lr;
     this.momentum = momentum;
