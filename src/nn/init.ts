@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { copyInto, Tensor } from "../tensor/tensor.ts";
+import { checkTensor, copyInto, Tensor } from "../tensor/tensor.ts";
 import { rngFor } from "../tensor/random.ts";
 import { fmt } from "../tensor/shape.ts";
 
@@ -59,6 +59,7 @@ function writeInPlace(t: Tensor, data: Float32Array): Tensor {
  * ```
  */
 export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {}): Tensor {
+  checkTensor("init.xavierUniform", "tensor", t);
   const { fanIn, fanOut } = fans(t.shape);
   const a = gain * Math.sqrt(6 / (fanIn + fanOut));
   const rng = rngFor(seed);
@@ -88,6 +89,8 @@ export function pytorchDefault(
   bias: Tensor | null,
   { seed }: { seed?: number } = {},
 ): void {
+  checkTensor("init.pytorchDefault", "weight", weight);
+  checkTensor("init.pytorchDefault", "bias", bias, true);
   const bound = weight.shape[1] ? 1 / Math.sqrt(fans(weight.shape).fanIn) : 0;
   uniform(weight, -bound, bound, { seed });
   if (bias) uniform(bias, -bound, bound, { seed: seed === undefined ? undefined : seed + 1 });
@@ -110,6 +113,7 @@ export function uniform(
   high: number,
   { seed }: { seed?: number } = {},
 ): Tensor {
+  checkTensor("init.uniform", "tensor", t);
   const rng = rngFor(seed);
   const data = new Float32Array(t.numel);
   for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * rng.uniform();
@@ -127,6 +131,7 @@ export function uniform(
  * ```
  */
 export function zeros(t: Tensor): Tensor {
+  checkTensor("init.zeros", "tensor", t);
   return fillInPlace(t, 0);
 }
 
@@ -141,6 +146,7 @@ export function zeros(t: Tensor): Tensor {
  * ```
  */
 export function ones(t: Tensor): Tensor {
+  checkTensor("init.ones", "tensor", t);
   return fillInPlace(t, 1);
 }
 

@@ -9,7 +9,7 @@
  */
 import { copyBuffer } from "../gpu/queue.ts";
 import { allocBuffer, releaseBuffer } from "../gpu/buffer_pool.ts";
-import { markWritten, Tensor } from "../tensor/tensor.ts";
+import { checkTensor, markWritten, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
 import type { HostTensor } from "../nn/module.ts";
 
@@ -82,6 +82,7 @@ export abstract class Optimizer {
   constructor(readonly name: string, params: Iterable<Tensor>, lr: number) {
     if (!(lr >= 0)) throw new Error(`${name} needs a learning rate lr >= 0, got ${lr}`);
     this.params = [...params];
+    this.params.forEach((p, i) => checkTensor(name, `params[${i}]`, p));
     if (this.params.length === 0) throw new Error(`${name} got an empty parameter list`);
     this.lr = lr;
     let total = 0;

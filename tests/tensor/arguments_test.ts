@@ -5,7 +5,7 @@
  */
 import { equal, throws } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { F, nn, Tensor } from "../../mod.ts";
+import { F, nn, optim, Tensor } from "../../mod.ts";
 import { assertClose } from "../assert_close.ts";
 
 gpuTest("backward takes its options as its only argument", async () => {
@@ -102,6 +102,26 @@ const cases: [string, () => unknown, RegExp][] = [
     "Sequential",
     () => new nn.Sequential(new nn.ReLU()).forward(5 as never),
     /ReLU\.forward: argument "input"/,
+  ],
+  [
+    "init.zeros",
+    () => nn.init.zeros(3 as never),
+    /init\.zeros: argument "tensor" must be a Tensor, got number 3/,
+  ],
+  [
+    "init.xavierUniform",
+    () => nn.init.xavierUniform(undefined as never),
+    /init\.xavierUniform: argument "tensor"/,
+  ],
+  [
+    "init.pytorchDefault",
+    () => nn.init.pytorchDefault(Tensor.zeros([2, 2]), 1 as never),
+    /init\.pytorchDefault: argument "bias" must be a Tensor or null/,
+  ],
+  [
+    "SGD",
+    () => new optim.SGD([Tensor.zeros([2]), 7 as never], { lr: 0.1 }),
+    /SGD: argument "params\[1\]" must be a Tensor, got number 7/,
   ],
 ];
 
