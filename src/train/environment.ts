@@ -7,7 +7,7 @@
  * @module
  */
 import { adapterInfo } from "../gpu/device.ts";
-import { print as printLine } from "../notebook/print.ts";
+import { flushOutput, print as printLine } from "../notebook/print.ts";
 
 /** What {@link experimentEnvironment} reports. */
 export interface ExperimentEnvironment {
@@ -99,6 +99,9 @@ export async function experimentEnvironment(
   const deno = Deno.version.deno;
   const line = `mode: ${quick ? "quick (BNLAB_QUICK=1: small subsets, few steps)" : "full"} · ` +
     `adapter: ${adapter} · CPU: ${cpu} · bnlab ${commit} · ${date} · Deno ${deno}`;
-  if (print) printLine(line);
+  if (print) {
+    printLine(line);
+    await flushOutput(); // a cell that ends here keeps the line (see flushOutput)
+  }
   return { quick, adapter, cpu, commit, date, deno, line };
 }
