@@ -923,17 +923,6 @@ const readChecks = new WeakMap<Tensor, ReadCheck>();
  * `t.toArray()` / `t.item()`: how an op reports what it found on the GPU (crossEntropy's
  * first invalid target) without a host wait of its own. `t` owns `check.data` (kept out of
  * any `tidy` scope, disposed with `t`). Internal to bnlab's ops.
- *
- * @example
- * ```ts
- * import { attachReadCheck, Tensor } from "./tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * const t = Tensor.from([1, 2]);
- * attachReadCheck(t, { data: Tensor.from([7]), onRead: (v) => assert.equal(v[0], 7) });
- * assert.deepEqual([...await t.toArray()], [1, 2]);
- * ```
  */
 export function attachReadCheck(t: Tensor, check: ReadCheck): void {
   keep(check.data);
@@ -961,16 +950,6 @@ function describeValue(v: unknown): string {
  * names the op and the argument: `conv2d: argument "weight" must be a Tensor, got number 3`.
  * A tensor made by another copy of bnlab (imported from another URL) is refused by name.
  * Every public op calls it on its tensor arguments before anything else.
- *
- * @example
- * ```ts
- * import { checkTensor, Tensor } from "./tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * checkTensor("relu", "input", Tensor.zeros([2])); // passes
- * assert.throws(() => checkTensor("linear", "weight", 3), /linear: argument "weight" must be a Tensor, got number 3/);
- * ```
  */
 export function checkTensor(op: string, name: string, value: unknown, nullable = false): void {
   if (value instanceof Tensor || (nullable && value === null)) return;

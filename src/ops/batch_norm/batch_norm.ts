@@ -133,16 +133,6 @@ export const BATCH_NORM_SCHEDULES: readonly BatchNormSchedule[] = [
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { batchNormSchedule } from "./batch_norm.ts";
- * import assert from "node:assert/strict";
- * const s = batchNormSchedule();
- * assert.equal(s.name, adapterProfile().measured === "llvmpipe" ? "llvmpipe" : "plain");
- * ```
  */
 export function batchNormSchedule(profile = adapterProfile()): BatchNormSchedule {
   return choose(profile, BATCH_NORM_PLAIN, BATCH_NORM_LLVMPIPE);

@@ -67,15 +67,6 @@ export const BLOCK_NORM_SCHEDULES: readonly BlockNormSchedule[] = [
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { BLOCK_NORM_PLAIN, blockNormSchedule } from "./block_norm.ts";
- * import assert from "node:assert/strict";
- * assert.equal(blockNormSchedule({ ...adapterProfile(), measured: null }), BLOCK_NORM_PLAIN);
- * ```
  */
 export function blockNormSchedule(profile = adapterProfile()): BlockNormSchedule {
   return choose(profile, BLOCK_NORM_PLAIN, BLOCK_NORM_LLVMPIPE);

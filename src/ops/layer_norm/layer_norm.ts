@@ -32,15 +32,6 @@ export interface LayerNormTuning {
  * the same on every adapter: on llvmpipe it was measured 2-5x faster than a workgroup per
  * row at the LeNet shapes (barriers cost more there than strided loads); on a GPU, where
  * threads sharing a row may win, nobody has measured.
- *
- * @example
- * ```ts
- * import { layerNormLayout } from "./layer_norm.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(layerNormLayout(400), { WG: 64, TPR: 1 });
- * assert.deepEqual(layerNormLayout(400, { threadsPerRow: 8 }), { WG: 64, TPR: 8 });
- * assert.deepEqual(layerNormLayout(2 ** 20), { WG: 64, TPR: 16 }); // 2^18 vec4s: 16 threads
- * ```
  */
 export function layerNormLayout(d: number, tuning: LayerNormTuning = {}): LayerNormLayout {
   let TPR = 1;

@@ -53,15 +53,6 @@ export const POOL_SCHEDULES: readonly PoolSchedule[] = [POOL_PLAIN, POOL_LLVMPIP
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { POOL_PLAIN, poolSchedule } from "./pool.ts";
- * import assert from "node:assert/strict";
- * assert.equal(poolSchedule({ ...adapterProfile(), measured: null }), POOL_PLAIN);
- * ```
  */
 export function poolSchedule(profile = adapterProfile()): PoolSchedule {
   return choose(profile, POOL_PLAIN, POOL_LLVMPIPE);
