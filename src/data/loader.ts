@@ -74,7 +74,7 @@ function fmix32(h: number): number {
  *
  * @example
  * ```ts
- * import { epochOrder } from "./loader.ts";
+ * import { epochOrder } from "../../train.ts";
  * const a = epochOrder(10, { seed: 1, epoch: 0 });
  * const b = epochOrder(10, { seed: 1, epoch: 0 });
  * console.log(a); // a permutation of 0..9, the same every run

@@ -15,8 +15,8 @@ import { fmt } from "../tensor/shape.ts";
  *
  * @example
  * ```ts
- * import { fans } from "./init.ts";
- * console.log(fans([16, 6, 5, 5])); // { fanIn: 150, fanOut: 400 }
+ * import { nn } from "../../mod.ts";
+ * console.log(nn.init.fans([16, 6, 5, 5])); // { fanIn: 150, fanOut: 400 }
  * ```
  */
 export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
@@ -51,9 +51,8 @@ function writeInPlace(t: Tensor, data: Float32Array): Tensor {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { xavierUniform } from "./init.ts";
- * const w = xavierUniform(Tensor.empty([120, 256]), { seed: 0 });
+ * import { nn, Tensor } from "../../mod.ts";
+ * const w = nn.init.xavierUniform(Tensor.empty([120, 256]), { seed: 0 });
  * const a = Math.sqrt(6 / (256 + 120));
  * console.log((await w.toArray()).every((v) => Math.abs(v) <= a)); // true
  * ```
@@ -75,10 +74,9 @@ export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {})
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { pytorchDefault } from "./init.ts";
+ * import { nn, Tensor } from "../../mod.ts";
  * const w = Tensor.zeros([120, 256]), b = Tensor.zeros([120]);
- * pytorchDefault(w, b, { seed: 0 });
+ * nn.init.pytorchDefault(w, b, { seed: 0 });
  * const bound = 1 / Math.sqrt(256);
  * console.log((await w.toArray()).every((v) => Math.abs(v) <= bound)); // true
  * ```
@@ -98,9 +96,8 @@ export function pytorchDefault(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { uniform } from "./init.ts";
- * const b = uniform(Tensor.empty([5]), -0.1, 0.1, { seed: 1 });
+ * import { nn, Tensor } from "../../mod.ts";
+ * const b = nn.init.uniform(Tensor.empty([5]), -0.1, 0.1, { seed: 1 });
  * console.log((await b.toArray()).every((v) => v >= -0.1 && v <= 0.1)); // true
  * ```
  */
@@ -121,9 +118,8 @@ export function uniform(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { zeros } from "./init.ts";
- * console.log(await zeros(Tensor.ones([3])).toArray()); // Float32Array [0, 0, 0]
+ * import { nn, Tensor } from "../../mod.ts";
+ * console.log(await nn.init.zeros(Tensor.ones([3])).toArray()); // Float32Array [0, 0, 0]
  * ```
  */
 export function zeros(t: Tensor): Tensor {
@@ -135,9 +131,8 @@ export function zeros(t: Tensor): Tensor {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { ones } from "./init.ts";
- * console.log(await ones(Tensor.zeros([2])).toArray()); // Float32Array [1, 1]
+ * import { nn, Tensor } from "../../mod.ts";
+ * console.log(await nn.init.ones(Tensor.zeros([2])).toArray()); // Float32Array [1, 1]
  * ```
  */
 export function ones(t: Tensor): Tensor {

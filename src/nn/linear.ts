@@ -28,9 +28,8 @@ export interface LinearOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Linear } from "./linear.ts";
- * const fc = new Linear(256, 120, { seed: 0 });
+ * import { nn, Tensor } from "../../mod.ts";
+ * const fc = new nn.Linear(256, 120, { seed: 0 });
  * const y = fc.forward(Tensor.randn([4, 256]));
  * console.log(y.shape); // [4, 120]
  * console.log(Object.keys(fc.stateDict())); // ["weight", "bias"]

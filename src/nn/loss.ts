@@ -15,9 +15,8 @@ import { crossEntropy, type CrossEntropyOptions } from "../ops/cross_entropy/cro
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { CrossEntropyLoss } from "./loss.ts";
- * const loss = new CrossEntropyLoss().forward(Tensor.zeros([4, 10]), Tensor.from([0, 1, 2, 3]));
+ * import { nn, Tensor } from "../../mod.ts";
+ * const loss = new nn.CrossEntropyLoss().forward(Tensor.zeros([4, 10]), Tensor.from([0, 1, 2, 3]));
  * console.log((await loss.item()).toFixed(4)); // 2.3026 (= log 10)
  * ```
  */

@@ -104,7 +104,7 @@ export function sendDisplay(
  *
  * @example
  * ```ts
- * import { flushOutput, print } from "./print.ts";
+ * import { flushOutput, print } from "../../mod.ts";
  * print("done");
  * await flushOutput();
  * ```
@@ -134,7 +134,7 @@ export async function flushOutput(): Promise<void> {
  *
  * @example
  * ```ts
- * import { print } from "./print.ts";
+ * import { print } from "../../mod.ts";
  * print("test accuracy", 0.861); // test accuracy 0.861
  * ```
  */

@@ -70,7 +70,7 @@ function duration(seconds: number): string {
  *
  * @example
  * ```ts
- * import { ProgressBar } from "./progress.ts";
+ * import { ProgressBar } from "../../train.ts";
  * const lines: string[] = [];
  * const writer = { writeSync: (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length) };
  * let t = 0;

@@ -236,7 +236,7 @@ export class DivergenceError extends Error {
  * @example
  * ```ts
  * import { lenet } from "../../mod.ts";
- * import { initXavier } from "./fit.ts";
+ * import { initXavier } from "../../train.ts";
  * const net = lenet();
  * initXavier(net, 0);
  * const w = await net[0].stateDict()["weight"].toArray(); // Conv2d(1, 6, 5)

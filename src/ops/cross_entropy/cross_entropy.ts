@@ -94,10 +94,9 @@ export interface CrossEntropyOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { crossEntropy } from "./cross_entropy.ts";
+ * import { F, Tensor } from "../../../mod.ts";
  * const logits = Tensor.from([[0, 0], [0, 0]]);
- * const loss = crossEntropy(logits, Tensor.from([0, 1]));
+ * const loss = F.crossEntropy(logits, Tensor.from([0, 1]));
  * console.log((await loss.item()).toFixed(4)); // 0.6931 (= log 2)
  * ```
  */
@@ -174,10 +173,9 @@ export function crossEntropy(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { countCorrect } from "./cross_entropy.ts";
+ * import { F, Tensor } from "../../../mod.ts";
  * const logits = Tensor.from([[2, 1], [0, 3], [5, 5]]);
- * const n = countCorrect(logits, Tensor.from([0, 0, 0])); // rows 0 and 2 (tie -> class 0)
+ * const n = F.countCorrect(logits, Tensor.from([0, 0, 0])); // rows 0 and 2 (tie -> class 0)
  * console.log(await n.item()); // 2
  * ```
  */

@@ -181,11 +181,10 @@ export interface LayerNormOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { layerNorm } from "./layer_norm.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([[1, 2, 3], [10, 20, 30]]);
- * const y = await layerNorm(x, [3], null, null, { eps: 0 }).toArray();
+ * const y = await F.layerNorm(x, [3], null, null, { eps: 0 }).toArray();
  * // Both rows become [-1.2247, 0, 1.2247] (= (x - mean) / std): a row's scale does not matter.
  * const want = [-Math.sqrt(1.5), 0, Math.sqrt(1.5)];
  * assert.ok(y.every((v, i) => Math.abs(v - want[i % 3]) < 1e-5));

@@ -234,14 +234,13 @@ function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): v
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { maxPool2d } from "./pool.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 0, 3, 3], {
  *   shape: [1, 1, 4, 4],
  *   requiresGrad: true,
  * });
- * const y = maxPool2d(x, 2);
+ * const y = F.maxPool2d(x, 2);
  * assert.deepEqual(Array.from(await y.toArray()), [5, 9, 7, 3]);
  * y.sum().backward();
  * // the 3s tie: the first (row-major) gets the gradient
@@ -288,11 +287,10 @@ export function maxPool2d(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { avgPool2d } from "./pool.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([1, 2, 3, 4], { shape: [1, 1, 2, 2], requiresGrad: true });
- * const y = avgPool2d(x, 2);
+ * const y = F.avgPool2d(x, 2);
  * assert.deepEqual(Array.from(await y.toArray()), [2.5]);
  * y.sum().backward();
  * assert.deepEqual(Array.from(await x.grad!.toArray()), [0.25, 0.25, 0.25, 0.25]);
