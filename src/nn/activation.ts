@@ -16,8 +16,9 @@ import type { FusedActivation } from "../ops/activation/activation.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nn, Tensor } from "../../mod.ts";
- * console.log(await new nn.Sigmoid().forward(Tensor.from([0])).toArray()); // Float32Array [0.5]
+ * assert.deepEqual(Array.from(await new nn.Sigmoid().forward(Tensor.from([0])).toArray()), [0.5]);
  * ```
  */
 export class Sigmoid extends Module {
@@ -40,8 +41,9 @@ export class Sigmoid extends Module {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nn, Tensor } from "../../mod.ts";
- * console.log(await new nn.ReLU().forward(Tensor.from([-1, 2])).toArray()); // Float32Array [0, 2]
+ * assert.deepEqual(Array.from(await new nn.ReLU().forward(Tensor.from([-1, 2])).toArray()), [0, 2]);
  * ```
  */
 export class ReLU extends Module {

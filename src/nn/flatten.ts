@@ -15,8 +15,9 @@ import { fmt } from "../tensor/shape.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nn, Tensor } from "../../mod.ts";
- * console.log(new nn.Flatten().forward(Tensor.zeros([256, 16, 4, 4])).shape); // [256, 256]
+ * assert.deepEqual(new nn.Flatten().forward(Tensor.zeros([256, 16, 4, 4])).shape, [256, 256]);
  * ```
  */
 export class Flatten extends Module {

@@ -18,9 +18,10 @@ import type { Tensor } from "../tensor/tensor.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nn, Sequential, Tensor } from "../../mod.ts";
  * const net = new Sequential(new nn.Linear(4, 3), new nn.Sigmoid(), new nn.Linear(3, 2));
- * console.log(net.forward(Tensor.randn([5, 4])).shape); // [5, 2]
+ * assert.deepEqual(net.forward(Tensor.randn([5, 4])).shape, [5, 2]);
  * console.log(Object.keys(net.stateDict())); // ["0.weight", "0.bias", "2.weight", "2.bias"]
  * console.log(net[1] instanceof nn.Sigmoid, net.length); // true 3
  * ```

@@ -145,10 +145,11 @@ export class Chart {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Chart, Plot, show } from "../../plot.ts";
  * const chart = Chart.plot({ marks: [Plot.dot([[1, 2], [3, 4]])] });
  * await show(chart); // shown in a notebook
- * console.log(chart.svg.length > 0); // true
+ * assert.ok(chart.svg.length > 0);
  * ```
  */
 export async function show(

@@ -168,12 +168,13 @@ let hold: Hold<Tensor>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../../mod.ts";
  * const x = Tensor.from([[1, 2], [3, 4]], { requiresGrad: true });
  * const y = x.square().sum(); // 1 + 4 + 9 + 16
  * y.backward();
- * console.log(await y.item()); // 30
- * console.log(await x.grad!.toArray()); // Float32Array [2, 4, 6, 8]
+ * assert.equal(await y.item(), 30);
+ * assert.deepEqual(Array.from(await x.grad!.toArray()), [2, 4, 6, 8]);
  * ```
  */
 export class Tensor implements Variable<Tensor> {
@@ -240,11 +241,12 @@ export class Tensor implements Variable<Tensor> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Tensor } from "../../mod.ts";
    * const a = Tensor.from([[1, 2, 3], [4, 5, 6]]); // shape [2, 3]
    * const b = Tensor.from(new Float32Array(6), [3, 2]);
    * const w = Tensor.from([0.5], { requiresGrad: true });
-   * console.log(a.shape, b.shape, w.requiresGrad); // [2, 3] [3, 2] true
+   * assert.deepEqual([a.shape, b.shape, w.requiresGrad], [[2, 3], [3, 2], true]);
    * ```
    */
   static from(
@@ -840,11 +842,12 @@ export class Tensor implements Variable<Tensor> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Tensor } from "../../mod.ts";
    * const x = Tensor.from([1, 2, 3], { requiresGrad: true });
    * const h = x.mul(2).retainGrad();
    * h.square().sum().backward(); // d/dh = 2h
-   * console.log(await h.grad!.toArray()); // Float32Array [4, 8, 12]
+   * assert.deepEqual(Array.from(await h.grad!.toArray()), [4, 8, 12]);
    * ```
    */
   retainGrad(): this {

@@ -236,19 +236,15 @@ export interface Conv2dOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { conv2d, CONV_PLAIN } from "./conv2d.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3]);
  * const w = Tensor.ones([1, 1, 2, 2]); // sums each 2x2 window
- * const y = conv2d(x, w, Tensor.from([0.5]));
+ * const y = F.conv2d(x, w, Tensor.from([0.5]));
  * assert.deepEqual(y.shape, [1, 1, 2, 2]);
  * assert.deepEqual(Array.from(await y.toArray()), [12.5, 16.5, 24.5, 28.5]);
  * // stride 2, padding 1: windows at -1 and 1 of the padded 5x5 input
- * assert.deepEqual(conv2d(x, w, null, { stride: 2, padding: 1 }).shape, [1, 1, 2, 2]);
- * // the plain schedule, on any adapter: the same sums
- * const plain = conv2d(x, w, Tensor.from([0.5]), { schedule: CONV_PLAIN });
- * assert.deepEqual(Array.from(await plain.toArray()), [12.5, 16.5, 24.5, 28.5]);
+ * assert.deepEqual(F.conv2d(x, w, null, { stride: 2, padding: 1 }).shape, [1, 1, 2, 2]);
  * ```
  */
 export function conv2d(
