@@ -33,7 +33,7 @@ export interface LinearOptions {
  * const fc = new nn.Linear(256, 120, { seed: 0 });
  * const y = fc.forward(Tensor.randn([4, 256]));
  * assert.deepEqual(y.shape, [4, 120]);
- * console.log(Object.keys(fc.stateDict())); // ["weight", "bias"]
+ * assert.deepEqual(Object.keys(fc.stateDict()), ["weight", "bias"]);
  * ```
  */
 export class Linear extends Module {
