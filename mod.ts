@@ -10,12 +10,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nn, Tensor } from "./mod.ts";
  * const bn = new nn.BatchNorm2d(3);
  * const x = Tensor.randn([8, 3, 5, 5], { seed: 0 });
  * const y = bn.forward(x); // per-channel zero mean, unit variance
  * const m = await y.mean([0, 2, 3]).toArray();
- * console.log(m.every((v) => Math.abs(v) < 1e-5)); // true
+ * assert.ok(m.every((v) => Math.abs(v) < 1e-5));
  * ```
  *
  * @module

@@ -9,9 +9,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Plot, plotSvg } from "./plot.ts";
  * const svg = plotSvg({ marks: [Plot.lineY([3, 1, 4, 1, 5])] });
- * console.log(svg.startsWith("<svg")); // true
+ * assert.ok(svg.startsWith("<svg"));
  * ```
  *
  * @module

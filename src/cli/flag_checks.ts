@@ -26,15 +26,6 @@ export interface ImpliedFlags {
  * (it would wrap to another seed), a learning rate that is 0 or infinite in float32 (the
  * weights' precision), batch norm (`batch`, `ghost`) with batches or ghost batches of one
  * example, or a `--limit` whose only batch would be left out for that reason.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkFlagImplications } from "./flag_checks.ts";
- * const flags = { norm: "batch", lr: 1, batchSize: 256, seed: 0 };
- * checkFlagImplications(flags, (m) => new Error(m)); // fine
- * assert.throws(() => checkFlagImplications({ ...flags, batchSize: 1 }, (m) => new Error(m)), /--batch-size 1/);
- * ```
  */
 export function checkFlagImplications(f: ImpliedFlags, makeError: (m: string) => Error): void {
   if (f.seed > MAX_SEED) {
@@ -80,15 +71,6 @@ export function checkFlagImplications(f: ImpliedFlags, makeError: (m: string) =>
  * Why the last batch of an epoch (of `n` examples in batches of `batchSize`) must be left
  * out with this `norm`, or undefined: batch norm cannot normalize a batch of one example,
  * nor ghost batch norm a last ghost batch of one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { lastBatchNote } from "./flag_checks.ts";
- * assert.equal(lastBatchNote(512, 256, "batch"), undefined);
- * assert.match(lastBatchNote(257, 256, "batch")!, /each epoch trains on 256 examples/);
- * assert.match(lastBatchNote(256 + 33, 256, "ghost")!, /each epoch trains on 256 examples/);
- * ```
  */
 export function lastBatchNote(n: number, batchSize: number, norm: string): string | undefined {
   const last = n % batchSize;

@@ -20,14 +20,6 @@ export interface CtrlC extends Disposable {
  * Listens for SIGINT while the returned object lives: the first aborts its `signal` and says
  * on stderr that the run stops after the current step; the second exits with
  * {@link EXIT_INTERRUPTED} at once.
- *
- * @example
- * ```ts
- * import { stopOnCtrlC } from "./interrupt.ts";
- * import assert from "node:assert/strict";
- * using ctrlC = stopOnCtrlC();
- * assert.equal(ctrlC.signal.aborted, false); // until Ctrl-C
- * ```
  */
 export function stopOnCtrlC(): CtrlC {
   const controller = new AbortController();

@@ -170,24 +170,6 @@ async function acquireLock(dir: string, id: string): Promise<Deno.FsFile> {
 /**
  * A run's folder, locked by this process until disposed. Open one with
  * {@link RunFolder.open}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { RunFolder } from "./run_folder.ts";
- * const out = `${await Deno.makeTempDir()}/run`;
- * const files = ["metrics.jsonl"];
- * {
- *   using run = await RunFolder.open(out, { files });
- *   await run.write("metrics.jsonl", new TextEncoder().encode(`{"runId":"${run.id}"}\n`));
- *   // A second run into the folder is refused while the first holds it.
- *   await assert.rejects(() => RunFolder.open(out, { files, overwrite: true }), /in use by another run \(PID \d+/);
- * }
- * // Then the folder holds a run: refused without overwrite, replaced whole with it.
- * await assert.rejects(() => RunFolder.open(out, { files }), /already holds a run/);
- * using again = await RunFolder.open(out, { files, overwrite: true });
- * assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), [".lock"]);
- * ```
  */
 export class RunFolder implements Disposable {
   /** The folder (the given path, or a unique variant of a default one). */

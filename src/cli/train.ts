@@ -109,15 +109,6 @@ function timestamp(d = new Date()): string {
 /**
  * Parses the command line into a {@link TrainConfig}; throws {@link UsageError} naming the
  * bad flag. Returns `"help"` for `--help`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseTrainArgs } from "./train.ts";
- * const c = parseTrainArgs(["--norm", "none", "--lr", "0.9", "--out", "runs/plain"]);
- * assert.ok(c !== "help");
- * assert.deepEqual([c.norm, c.lr, c.epochs, c.batchSize], ["none", 0.9, 10, 256]);
- * ```
  */
 export function parseTrainArgs(args: string[]): TrainConfig | "help" {
   let values: Record<string, string | boolean | undefined>;

@@ -28,14 +28,6 @@ export interface DownloadOptions {
 
 /**
  * The MD5 digest of `bytes` as 32 lowercase hex digits.
- *
- * @example
- * ```ts
- * import { md5Hex } from "./download.ts";
- * // RFC 1321, appendix A.5
- * const h = md5Hex(new TextEncoder().encode("abc"));
- * if (h !== "900150983cd24fb0d6963f7d28e17f72") throw new Error(h);
- * ```
  */
 export function md5Hex(bytes: Uint8Array): string {
   return createHash("md5").update(bytes).digest("hex");
@@ -48,17 +40,6 @@ export function md5Hex(bytes: Uint8Array): string {
  * Errors name the URL and the file: an HTTP error, a connection that breaks off, a body
  * shorter or longer than its Content-Length, or an MD5 mismatch. On any error the
  * `.part` file is removed and `dest` is left untouched.
- *
- * @example
- * ```ts
- * import { downloadFile, md5Hex } from "./download.ts";
- * const body = new TextEncoder().encode("hello");
- * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response(body));
- * const dest = `${await Deno.makeTempDir()}/hello.txt`;
- * await downloadFile(`http://127.0.0.1:${server.addr.port}/hello.txt`, dest, { md5: md5Hex(body) });
- * await server.shutdown();
- * if (await Deno.readTextFile(dest) !== "hello") throw new Error("wrong content");
- * ```
  */
 export async function downloadFile(
   url: string,

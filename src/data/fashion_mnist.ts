@@ -184,16 +184,23 @@ export function fashionMnistFiles(split: "train" | "test"): { images: string; la
  *
  * @example
  * ```ts
- * import { loadFashionMnist } from "./fashion_mnist.ts";
- * import { encodeIdx } from "./idx.ts";
+ * import assert from "node:assert/strict";
+ * import { loadFashionMnist } from "../../train.ts";
+ * // An IDX file of bytes: magic 0x0800 + rank, the dimensions as big-endian uint32, the data.
+ * function idx(data: Uint8Array, dims: number[]): Uint8Array {
+ *   const head = new DataView(new ArrayBuffer(4 + 4 * dims.length));
+ *   head.setUint32(0, 0x0800 + dims.length);
+ *   dims.forEach((d, i) => head.setUint32(4 + 4 * i, d));
+ *   return new Uint8Array([...new Uint8Array(head.buffer), ...data]);
+ * }
  * // Three tiny synthetic examples (not the real files).
  * const dir = await Deno.makeTempDir();
- * await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, encodeIdx(new Uint8Array(3 * 784), [3, 28, 28]));
- * await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte`, encodeIdx(Uint8Array.of(9, 0, 2), [3]));
+ * await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, idx(new Uint8Array(3 * 784), [3, 28, 28]));
+ * await Deno.writeFile(`${dir}/t10k-labels-idx1-ubyte`, idx(Uint8Array.of(9, 0, 2), [3]));
  * const ds = await loadFashionMnist({ split: "test", dir, download: false, checkSize: false });
- * console.log(ds.n, ds.rows, ds.cols, ds.labels); // 3 28 28 Uint8Array(3) [9, 0, 2]
  * await Deno.remove(dir, { recursive: true });
- * if (ds.n !== 3 || ds.images.length !== 3 * 784) throw new Error("wrong size");
+ * assert.deepEqual([ds.n, ds.rows, ds.cols, ds.images.length], [3, 28, 28, 3 * 784]);
+ * assert.deepEqual(Array.from(ds.labels), [9, 0, 2]);
  * ```
  */
 export async function loadFashionMnist(opts: LoadFashionMnistOptions): Promise<FashionMnist> {

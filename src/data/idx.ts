@@ -67,14 +67,6 @@ export interface ParseIdxOptions {
  * Errors on a wrong magic number, an element type other than unsigned byte, a file of
  * another kind than `expect` (saying which kind the magic number makes it), and a length
  * that does not match the header (a truncated file, or trailing bytes).
- *
- * @example
- * ```ts
- * import { encodeIdx, parseIdx } from "./idx.ts";
- * const idx = parseIdx(encodeIdx(Uint8Array.of(1, 2, 3, 4, 5, 6), [2, 3]));
- * console.log(idx.dims, idx.data); // [2, 3] Uint8Array(6) [1, 2, 3, 4, 5, 6]
- * if (idx.dims.join() !== "2,3") throw new Error("wrong dims");
- * ```
  */
 export function parseIdx(
   bytes: Uint8Array,
@@ -138,14 +130,6 @@ export function parseIdx(
 
 /**
  * Encodes unsigned bytes as an IDX file of shape `dims` (for tests and examples).
- *
- * @example
- * ```ts
- * import { encodeIdx } from "./idx.ts";
- * const b = encodeIdx(Uint8Array.of(7, 2), [2]);
- * console.log(b); // Uint8Array(10) [0, 0, 8, 1, 0, 0, 0, 2, 7, 2]
- * if (b.length !== 10 || b[3] !== 1) throw new Error("bad header");
- * ```
  */
 export function encodeIdx(data: Uint8Array, dims: readonly number[]): Uint8Array<ArrayBuffer> {
   const n = dims.reduce((a, b) => a * b, 1);
@@ -163,13 +147,6 @@ export function encodeIdx(data: Uint8Array, dims: readonly number[]): Uint8Array
 /**
  * Decompresses gzip bytes, including files of several concatenated gzip members (as
  * `cat a.gz b.gz` or some archivers write), with `node:zlib`.
- *
- * @example
- * ```ts
- * import { gunzip, gzip } from "./idx.ts";
- * const back = await gunzip(await gzip(Uint8Array.of(1, 2, 3)));
- * if (back.join() !== "1,2,3") throw new Error("round trip failed");
- * ```
  */
 export async function gunzip(
   bytes: Uint8Array,
@@ -190,13 +167,6 @@ export async function gunzip(
 
 /**
  * Compresses bytes with gzip (for tests and examples).
- *
- * @example
- * ```ts
- * import { gzip } from "./idx.ts";
- * const z = await gzip(new Uint8Array(1000));
- * if (z[0] !== 0x1f || z[1] !== 0x8b || z.length >= 1000) throw new Error("not gzip");
- * ```
  */
 export async function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   const out = await new Promise<Uint8Array>((resolve, reject) =>
@@ -209,16 +179,6 @@ export async function gzip(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> 
  * Reads an IDX file, gunzipping it first if it is gzip (detected by its `1f 8b` magic).
  * With `expect`, a file of the other kind is refused (see {@link parseIdx}); a directory
  * or anything else that is not a regular file is refused, called what it is.
- *
- * @example
- * ```ts
- * import { encodeIdx, gzip, readIdxFile } from "./idx.ts";
- * const path = await Deno.makeTempFile({ suffix: ".gz" });
- * await Deno.writeFile(path, await gzip(encodeIdx(Uint8Array.of(3, 1, 4), [3])));
- * const idx = await readIdxFile(path);
- * await Deno.remove(path);
- * if (idx.data.join() !== "3,1,4") throw new Error("wrong data");
- * ```
  */
 export async function readIdxFile(path: string, opts: ParseIdxOptions = {}): Promise<IdxArray> {
   const info = await Deno.stat(path);

@@ -74,13 +74,13 @@ function fmix32(h: number): number {
  *
  * @example
  * ```ts
- * import { epochOrder } from "./loader.ts";
+ * import assert from "node:assert/strict";
+ * import { epochOrder } from "../../train.ts";
  * const a = epochOrder(10, { seed: 1, epoch: 0 });
  * const b = epochOrder(10, { seed: 1, epoch: 0 });
- * console.log(a); // a permutation of 0..9, the same every run
- * if (a.join() !== b.join() || [...a].sort((x, y) => x - y).join() !== "0,1,2,3,4,5,6,7,8,9") {
- *   throw new Error("not a deterministic permutation");
- * }
+ * assert.deepEqual(a, b); // the same pair (seed, epoch), the same order
+ * assert.deepEqual([...a].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // a permutation
+ * assert.notDeepEqual(epochOrder(10, { seed: 1, epoch: 1 }), a); // each epoch its own
  * ```
  */
 export function epochOrder(
@@ -114,14 +114,14 @@ function positiveInt(v: number, what: string): void {
  *
  * @example
  * ```ts
- * import { DataLoader, DeviceDataset } from "./loader.ts";
- * import { getDevice } from "../gpu/device.ts";
- * await getDevice();
+ * import assert from "node:assert/strict";
+ * import "../../mod.ts"; // acquires the GPU device (train.ts builds on it)
+ * import { DataLoader, DeviceDataset } from "../../train.ts";
  * const labels = Uint8Array.of(0, 1, 2, 3, 4, 5);
  * using data = new DeviceDataset({ images: new Uint8Array(6 * 4), labels, n: 6, rows: 2, cols: 2 });
  * const small = new DataLoader(data, { batchSize: 2 });
  * const large = new DataLoader(data, { batchSize: 4 });
- * console.log(small.length, large.length); // 3 2
+ * assert.deepEqual([small.length, large.length], [3, 2]); // the two loaders share one upload
  * ```
  */
 export class DeviceDataset {
@@ -202,18 +202,18 @@ export class DeviceDataset {
  *
  * @example
  * ```ts
- * import { DataLoader } from "./loader.ts";
- * import { getDevice } from "../gpu/device.ts";
- * await getDevice();
+ * import assert from "node:assert/strict";
+ * import "../../mod.ts"; // acquires the GPU device (train.ts builds on it)
+ * import { DataLoader } from "../../train.ts";
  * // Five 2x2 "images" with pixel value 51 * label, labels 0..4.
  * const labels = Uint8Array.of(0, 1, 2, 3, 4);
  * const images = new Uint8Array(20).map((_, i) => 51 * labels[i >> 2]);
  * using loader = new DataLoader({ images, labels, n: 5, rows: 2, cols: 2 }, { batchSize: 2 });
- * console.log(loader.length); // 3 batches: 2 + 2 + 1
+ * assert.equal(loader.length, 3); // batches: 2 + 2 + 1
  * for (const { x, y } of loader.batches(0)) {
  *   const [xs, ys] = [await x.toArray(), await y.toArray()];
  *   // every pixel of image b is label / 5
- *   if (xs.some((v, i) => Math.abs(v - ys[i >> 2] / 5) > 1e-6)) throw new Error("mismatch");
+ *   assert.ok(xs.every((v, i) => Math.abs(v - ys[i >> 2] / 5) < 1e-6));
  * }
  * ```
  */

@@ -71,10 +71,7 @@ export interface LeNetOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { lenet } from "./lenet.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * await getDevice();
+ * import { lenet, Tensor } from "../../mod.ts";
  * const net = lenet({ norm: "batch" });
  * const y = net.forward(Tensor.randn([2, 1, 28, 28], { seed: 0 }));
  * assert.deepEqual(y.shape, [2, 10]);

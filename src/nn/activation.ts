@@ -16,9 +16,9 @@ import type { FusedActivation } from "../ops/activation/activation.ts";
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Sigmoid } from "./activation.ts";
- * console.log(await new Sigmoid().forward(Tensor.from([0])).toArray()); // Float32Array [0.5]
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * assert.deepEqual(Array.from(await new nn.Sigmoid().forward(Tensor.from([0])).toArray()), [0.5]);
  * ```
  */
 export class Sigmoid extends Module {
@@ -41,9 +41,9 @@ export class Sigmoid extends Module {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { ReLU } from "./activation.ts";
- * console.log(await new ReLU().forward(Tensor.from([-1, 2])).toArray()); // Float32Array [0, 2]
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * assert.deepEqual(Array.from(await new nn.ReLU().forward(Tensor.from([-1, 2])).toArray()), [0, 2]);
  * ```
  */
 export class ReLU extends Module {

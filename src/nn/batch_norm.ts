@@ -185,10 +185,9 @@ export abstract class BatchNormBase extends Module {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { BatchNorm1d } from "./batch_norm.ts";
  * import assert from "node:assert/strict";
- * const bn = new BatchNorm1d(2);
+ * import { nn, Tensor } from "../../mod.ts";
+ * const bn = new nn.BatchNorm1d(2);
  * const y = bn.forward(Tensor.from([[1, 10], [3, 30]]));
  * const out = await y.toArray(); // each column normalized: [-1, -1, 1, 1]
  * assert.ok(out.every((v, i) => Math.abs(v - [-1, -1, 1, 1][i]) < 1e-4));
@@ -223,10 +222,9 @@ export class BatchNorm1d extends BatchNormBase {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { BatchNorm2d } from "./batch_norm.ts";
  * import assert from "node:assert/strict";
- * const bn = new BatchNorm2d(3);
+ * import { nn, Tensor } from "../../mod.ts";
+ * const bn = new nn.BatchNorm2d(3);
  * const x = Tensor.randn([8, 3, 5, 5], { seed: 0 }).mul(4).add(2);
  * const m = await bn.forward(x).mean([0, 2, 3]).toArray(); // per channel
  * assert.ok(m.every((v) => Math.abs(v) < 1e-5));

@@ -38,9 +38,8 @@ export interface ChannelNoiseOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Tensor } from "../../mod.ts";
- * import { ChannelNoise } from "./channel_noise.ts";
- * const noise = new ChannelNoise(3, { seed: 1 });
+ * import { nn, Tensor } from "../../mod.ts";
+ * const noise = new nn.ChannelNoise(3, { seed: 1 });
  * const x = Tensor.ones([2, 3, 4]);
  * const a = await noise.forward(x).toArray(), b = await noise.forward(x).toArray();
  * assert.notDeepEqual(a, b); // a fresh draw each step

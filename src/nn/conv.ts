@@ -39,14 +39,13 @@ export interface Conv2dLayerOptions extends Conv2dOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Conv2d } from "./conv.ts";
  * import assert from "node:assert/strict";
- * const conv = new Conv2d(1, 6, 5, { seed: 0 }); // LeNet's first layer
+ * import { nn, Tensor } from "../../mod.ts";
+ * const conv = new nn.Conv2d(1, 6, 5, { seed: 0 }); // LeNet's first layer
  * const y = conv.forward(Tensor.randn([4, 1, 28, 28]));
  * assert.deepEqual(y.shape, [4, 6, 24, 24]);
  * assert.deepEqual(Object.keys(conv.stateDict()), ["weight", "bias"]);
- * assert.deepEqual(new Conv2d(1, 6, 5, { padding: 2 }).forward(Tensor.zeros([1, 1, 28, 28])).shape, [1, 6, 28, 28]);
+ * assert.deepEqual(new nn.Conv2d(1, 6, 5, { padding: 2 }).forward(Tensor.zeros([1, 1, 28, 28])).shape, [1, 6, 28, 28]);
  * ```
  */
 export class Conv2d extends Module {

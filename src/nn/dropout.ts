@@ -24,12 +24,12 @@ export interface DropoutLayerOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Dropout } from "./dropout.ts";
- * const drop = new Dropout(0.5, { seed: 0 });
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * const drop = new nn.Dropout(0.5, { seed: 0 });
  * const y = await drop.forward(Tensor.ones([8])).toArray();
- * console.log(y.every((v) => v === 0 || v === 2)); // true
- * console.log(await drop.eval().forward(Tensor.ones([2])).toArray()); // Float32Array [1, 1]
+ * assert.ok(y.every((v) => v === 0 || v === 2));
+ * assert.deepEqual(Array.from(await drop.eval().forward(Tensor.ones([2])).toArray()), [1, 1]);
  * ```
  */
 export class Dropout extends Module {

@@ -15,9 +15,9 @@ import { fmt } from "../tensor/shape.ts";
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Flatten } from "./flatten.ts";
- * console.log(new Flatten().forward(Tensor.zeros([256, 16, 4, 4])).shape); // [256, 256]
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * assert.deepEqual(new nn.Flatten().forward(Tensor.zeros([256, 16, 4, 4])).shape, [256, 256]);
  * ```
  */
 export class Flatten extends Module {

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { F, Tensor } from "../../mod.ts";
  * const x = Tensor.randn([4, 3, 8, 8], { seed: 0 });
  * const y = F.relu(F.batchNorm(x, null, null, null, null, { training: true }));
- * console.log(y.shape); // [4, 3, 8, 8]
+ * assert.deepEqual(y.shape, [4, 3, 8, 8]);
  * ```
  *
  * @module
@@ -39,8 +40,9 @@ export {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { F, Tensor } from "../../mod.ts";
- * console.log(await F.relu(Tensor.from([-2, 0, 3])).toArray()); // Float32Array [0, 0, 3]
+ * assert.deepEqual(Array.from(await F.relu(Tensor.from([-2, 0, 3])).toArray()), [0, 0, 3]);
  * ```
  */
 export function relu(x: Tensor): Tensor {
@@ -53,8 +55,9 @@ export function relu(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { F, Tensor } from "../../mod.ts";
- * console.log(await F.sigmoid(Tensor.from([0])).toArray()); // Float32Array [0.5]
+ * assert.deepEqual(Array.from(await F.sigmoid(Tensor.from([0])).toArray()), [0.5]);
  * ```
  */
 export function sigmoid(x: Tensor): Tensor {

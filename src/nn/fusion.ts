@@ -13,16 +13,6 @@ import type { FusedActivation } from "../ops/activation/activation.ts";
  * What `next` computes when it is a plain Sigmoid or ReLU (its class's own `forward`: no
  * forward hook, no subclass), for a module that can apply it in its own kernel (see
  * {@link Module.fusedWith}); else null.
- *
- * @example
- * ```ts
- * import { fusibleActivation } from "./fusion.ts";
- * import { ReLU, Sigmoid } from "./activation.ts";
- * console.log(fusibleActivation(new Sigmoid())); // "sigmoid"
- * const hooked = new ReLU();
- * hooked.registerForwardHook(() => {});
- * console.log(fusibleActivation(hooked)); // null
- * ```
  */
 export function fusibleActivation(next: Module): FusedActivation | null {
   if (next.forward === Sigmoid.prototype.forward) return "sigmoid";

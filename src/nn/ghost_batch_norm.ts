@@ -49,10 +49,9 @@ export interface GhostBatchNormLayerOptions extends BatchNormLayerOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { GhostBatchNorm } from "./ghost_batch_norm.ts";
  * import assert from "node:assert/strict";
- * const gbn = new GhostBatchNorm(3, { virtualBatchSize: 4 });
+ * import { nn, Tensor } from "../../mod.ts";
+ * const gbn = new nn.GhostBatchNorm(3, { virtualBatchSize: 4 });
  * const x = Tensor.randn([8, 3, 5, 5], { seed: 0 }).mul(2).add(1);
  * const y = await gbn.forward(x).toArray();
  * // Each ghost batch (4 examples) has per-channel mean 0: here channel 0 of the first.

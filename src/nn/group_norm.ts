@@ -40,10 +40,9 @@ export interface GroupNormLayerOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { GroupNorm } from "./group_norm.ts";
  * import assert from "node:assert/strict";
- * const gn = new GroupNorm(2, 6); // groups of 3 channels
+ * import { nn, Tensor } from "../../mod.ts";
+ * const gn = new nn.GroupNorm(2, 6); // groups of 3 channels
  * const x = Tensor.randn([4, 6, 5, 5], { seed: 0 }).mul(3).add(1);
  * const y = await gn.forward(x).toArray();
  * // Each (example, group) block of 3 * 25 = 75 values has mean 0 and variance 1.

@@ -15,8 +15,9 @@ import { fmt } from "../tensor/shape.ts";
  *
  * @example
  * ```ts
- * import { fans } from "./init.ts";
- * console.log(fans([16, 6, 5, 5])); // { fanIn: 150, fanOut: 400 }
+ * import assert from "node:assert/strict";
+ * import { nn } from "../../mod.ts";
+ * assert.deepEqual(nn.init.fans([16, 6, 5, 5]), { fanIn: 150, fanOut: 400 });
  * ```
  */
 export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
@@ -51,11 +52,11 @@ function writeInPlace(t: Tensor, data: Float32Array): Tensor {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { xavierUniform } from "./init.ts";
- * const w = xavierUniform(Tensor.empty([120, 256]), { seed: 0 });
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * const w = nn.init.xavierUniform(Tensor.empty([120, 256]), { seed: 0 });
  * const a = Math.sqrt(6 / (256 + 120));
- * console.log((await w.toArray()).every((v) => Math.abs(v) <= a)); // true
+ * assert.ok((await w.toArray()).every((v) => Math.abs(v) <= a));
  * ```
  */
 export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {}): Tensor {
@@ -76,12 +77,12 @@ export function xavierUniform(t: Tensor, { gain = 1, seed }: XavierOptions = {})
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { pytorchDefault } from "./init.ts";
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
  * const w = Tensor.zeros([120, 256]), b = Tensor.zeros([120]);
- * pytorchDefault(w, b, { seed: 0 });
+ * nn.init.pytorchDefault(w, b, { seed: 0 });
  * const bound = 1 / Math.sqrt(256);
- * console.log((await w.toArray()).every((v) => Math.abs(v) <= bound)); // true
+ * assert.ok((await w.toArray()).every((v) => Math.abs(v) <= bound));
  * ```
  */
 export function pytorchDefault(
@@ -101,10 +102,10 @@ export function pytorchDefault(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { uniform } from "./init.ts";
- * const b = uniform(Tensor.empty([5]), -0.1, 0.1, { seed: 1 });
- * console.log((await b.toArray()).every((v) => v >= -0.1 && v <= 0.1)); // true
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * const b = nn.init.uniform(Tensor.empty([5]), -0.1, 0.1, { seed: 1 });
+ * assert.ok((await b.toArray()).every((v) => v >= -0.1 && v <= 0.1));
  * ```
  */
 export function uniform(
@@ -125,9 +126,9 @@ export function uniform(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { zeros } from "./init.ts";
- * console.log(await zeros(Tensor.ones([3])).toArray()); // Float32Array [0, 0, 0]
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * assert.deepEqual(Array.from(await nn.init.zeros(Tensor.ones([3])).toArray()), [0, 0, 0]);
  * ```
  */
 export function zeros(t: Tensor): Tensor {
@@ -140,9 +141,9 @@ export function zeros(t: Tensor): Tensor {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { ones } from "./init.ts";
- * console.log(await ones(Tensor.zeros([2])).toArray()); // Float32Array [1, 1]
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * assert.deepEqual(Array.from(await nn.init.ones(Tensor.zeros([2])).toArray()), [1, 1]);
  * ```
  */
 export function ones(t: Tensor): Tensor {

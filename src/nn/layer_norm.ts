@@ -36,10 +36,9 @@ export interface LayerNormLayerOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { LayerNorm } from "./layer_norm.ts";
  * import assert from "node:assert/strict";
- * const ln = new LayerNorm([3, 4, 4]);
+ * import { nn, Tensor } from "../../mod.ts";
+ * const ln = new nn.LayerNorm([3, 4, 4]);
  * const x = Tensor.randn([2, 3, 4, 4], { seed: 0 }).mul(5).add(3);
  * const y = await ln.forward(x).toArray();
  * // Each example now has mean 0 and variance 1 over its 48 values.

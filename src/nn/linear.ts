@@ -28,12 +28,12 @@ export interface LinearOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Linear } from "./linear.ts";
- * const fc = new Linear(256, 120, { seed: 0 });
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * const fc = new nn.Linear(256, 120, { seed: 0 });
  * const y = fc.forward(Tensor.randn([4, 256]));
- * console.log(y.shape); // [4, 120]
- * console.log(Object.keys(fc.stateDict())); // ["weight", "bias"]
+ * assert.deepEqual(y.shape, [4, 120]);
+ * assert.deepEqual(Object.keys(fc.stateDict()), ["weight", "bias"]);
  * ```
  */
 export class Linear extends Module {

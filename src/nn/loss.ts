@@ -15,10 +15,10 @@ import { crossEntropy, type CrossEntropyOptions } from "../ops/cross_entropy/cro
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { CrossEntropyLoss } from "./loss.ts";
- * const loss = new CrossEntropyLoss().forward(Tensor.zeros([4, 10]), Tensor.from([0, 1, 2, 3]));
- * console.log((await loss.item()).toFixed(4)); // 2.3026 (= log 10)
+ * import assert from "node:assert/strict";
+ * import { nn, Tensor } from "../../mod.ts";
+ * const loss = new nn.CrossEntropyLoss().forward(Tensor.zeros([4, 10]), Tensor.from([0, 1, 2, 3]));
+ * assert.ok(Math.abs(await loss.item() - Math.log(10)) < 1e-5); // 2.3026 = log 10
  * ```
  */
 export class CrossEntropyLoss extends Module {

@@ -145,6 +145,7 @@ function named(m: Module, kinds: ("params" | "buffers")[], prefix: string): [str
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nn, Tensor } from "../../mod.ts";
  * class Scale extends nn.Module {
  *   weight = this.registerParameter("weight", Tensor.ones([3]));
@@ -154,7 +155,8 @@ function named(m: Module, kinds: ("params" | "buffers")[], prefix: string): [str
  * }
  * const m = new Scale();
  * using sd = m.stateDict();
- * console.log(Object.keys(sd)); // ["weight"]
+ * assert.deepEqual(Object.keys(sd), ["weight"]);
+ * assert.deepEqual(Array.from(await m.forward(Tensor.from([1, 2, 3])).toArray()), [1, 2, 3]);
  * ```
  */
 export abstract class Module {
@@ -190,10 +192,11 @@ export abstract class Module {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { nn, Tensor } from "../../mod.ts";
    * const fused = new nn.BatchNorm1d(3).fusedWith(new nn.Sigmoid());
-   * console.log(fused?.(Tensor.randn([4, 3])).gradFn?.op); // "batchNorm+sigmoid"
-   * console.log(new nn.Linear(3, 3).fusedWith(new nn.Sigmoid())); // null
+   * assert.equal(fused?.(Tensor.randn([4, 3])).gradFn?.op, "batchNorm+sigmoid");
+   * assert.equal(new nn.Linear(3, 3).fusedWith(new nn.Sigmoid()), null);
    * ```
    */
   fusedWith(_next: Module): ((x: Tensor) => Tensor) | null {
@@ -245,9 +248,10 @@ export abstract class Module {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { lenet } from "../../mod.ts";
    * const names = lenet().namedModules().map(([name, m]) => `${name}:${m.constructor.name}`);
-   * console.log(names.slice(0, 3)); // [":Sequential", "0:Conv2d", "1:BatchNorm2d"]
+   * assert.deepEqual(names.slice(0, 3), [":Sequential", "0:Conv2d", "1:BatchNorm2d"]);
    * ```
    */
   namedModules(prefix = ""): [string, Module][] {
@@ -325,6 +329,7 @@ export abstract class Module {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { nn, Tensor } from "../../mod.ts";
    * const net = new nn.Sequential(new nn.Linear(4, 3), new nn.Sigmoid());
    * const seen: number[][] = [];
@@ -334,7 +339,7 @@ export abstract class Module {
    * net.forward(Tensor.zeros([2, 4]));
    * handle.remove();
    * net.forward(Tensor.zeros([2, 4]));
-   * console.log(seen); // [[2, 3]]
+   * assert.deepEqual(seen, [[2, 3]]); // the second call ran without the hook
    * ```
    */
   registerForwardHook(hook: ForwardHook): HookHandle {
@@ -386,10 +391,15 @@ export abstract class Module {
    *
    * @example
    * ```ts
-   * import { lenet } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * import { lenet, Tensor } from "../../mod.ts";
    * const a = lenet(), b = lenet();
+   * const x = Tensor.randn([2, 1, 28, 28], { seed: 0 });
+   * a.eval(), b.eval();
+   * assert.notDeepEqual(await b.forward(x).toArray(), await a.forward(x).toArray());
    * using sd = a.stateDict();
    * b.loadStateDict(sd); // b now computes what a computes
+   * assert.deepEqual(await b.forward(x).toArray(), await a.forward(x).toArray());
    * ```
    */
   loadStateDict(

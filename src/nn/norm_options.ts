@@ -11,15 +11,6 @@
 /**
  * Throws unless `eps` is a finite number > 0 and `momentum` (when given; null means the
  * cumulative average) is a number in [0, 1]; the message names the layer and the value.
- *
- * @example
- * ```ts
- * import { checkNormOptions } from "./norm_options.ts";
- * import assert from "node:assert/strict";
- * checkNormOptions("BatchNorm2d", 1e-5, 0.1); // fine
- * assert.throws(() => checkNormOptions("BatchNorm2d", 0, 0.1), /BatchNorm2d: eps must be/);
- * assert.throws(() => checkNormOptions("BatchNorm2d", 1e-5, 1.5), /momentum must be/);
- * ```
  */
 export function checkNormOptions(layer: string, eps: number, momentum?: number | null): void {
   if (!(typeof eps === "number" && eps > 0 && Number.isFinite(eps))) {

@@ -21,10 +21,9 @@ import { pair } from "../ops/conv2d/conv2d.ts";
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { MaxPool2d } from "./pooling.ts";
  * import assert from "node:assert/strict";
- * const pool = new MaxPool2d(2);
+ * import { nn, Tensor } from "../../mod.ts";
+ * const pool = new nn.MaxPool2d(2);
  * const y = pool.forward(Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]));
  * assert.deepEqual(Array.from(await y.toArray()), [4]);
  * assert.deepEqual(pool.forward(Tensor.zeros([256, 6, 24, 24])).shape, [256, 6, 12, 12]);
@@ -70,10 +69,9 @@ export class MaxPool2d extends Module {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { AvgPool2d } from "./pooling.ts";
  * import assert from "node:assert/strict";
- * const y = new AvgPool2d(2).forward(Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]));
+ * import { nn, Tensor } from "../../mod.ts";
+ * const y = new nn.AvgPool2d(2).forward(Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]));
  * assert.deepEqual(Array.from(await y.toArray()), [2.5]);
  * ```
  */

@@ -18,13 +18,6 @@ export interface Printable {
 /**
  * A number as Python's `repr(float(x))` writes it: `0.1`, `1.0`, `1e-05`, `1e+16`, `nan`,
  * `inf`. For the float arguments of layers (eps, momentum, p).
- *
- * @example
- * ```ts
- * import { pyFloat } from "./repr.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual([1e-5, 0.1, 1, 1e16].map(pyFloat), ["1e-05", "0.1", "1.0", "1e+16"]);
- * ```
  */
 export function pyFloat(x: number): string {
   if (Number.isNaN(x)) return "nan";
@@ -44,14 +37,6 @@ export function pyFloat(x: number): string {
 /**
  * A value as Python's `repr` writes it: integers plain, other numbers by {@link pyFloat},
  * booleans `True`/`False`, null `None`, arrays as tuples (`(5, 5)`, `(120,)`).
- *
- * @example
- * ```ts
- * import { py } from "./repr.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual([py(2), py(0.5), py(true), py(null), py([5, 5]), py([120])],
- *   ["2", "0.5", "True", "None", "(5, 5)", "(120,)"]);
- * ```
  */
 export function py(v: number | boolean | null | readonly number[]): string {
   if (v === null) return "None";

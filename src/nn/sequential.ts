@@ -18,14 +18,12 @@ import type { Tensor } from "../tensor/tensor.ts";
  *
  * @example
  * ```ts
- * import { Tensor } from "../../mod.ts";
- * import { Sequential } from "./sequential.ts";
- * import { Linear } from "./linear.ts";
- * import { Sigmoid } from "./activation.ts";
- * const net = new Sequential(new Linear(4, 3), new Sigmoid(), new Linear(3, 2));
- * console.log(net.forward(Tensor.randn([5, 4])).shape); // [5, 2]
- * console.log(Object.keys(net.stateDict())); // ["0.weight", "0.bias", "2.weight", "2.bias"]
- * console.log(net[1] instanceof Sigmoid, net.length); // true 3
+ * import assert from "node:assert/strict";
+ * import { nn, Sequential, Tensor } from "../../mod.ts";
+ * const net = new Sequential(new nn.Linear(4, 3), new nn.Sigmoid(), new nn.Linear(3, 2));
+ * assert.deepEqual(net.forward(Tensor.randn([5, 4])).shape, [5, 2]);
+ * assert.deepEqual(Object.keys(net.stateDict()), ["0.weight", "0.bias", "2.weight", "2.bias"]);
+ * assert.deepEqual([net[1] instanceof nn.Sigmoid, net.length], [true, 3]);
  * ```
  */
 export class Sequential extends Module implements Iterable<Module> {

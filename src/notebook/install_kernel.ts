@@ -13,12 +13,6 @@
 /**
  * Runs `deno jupyter --install --force` (with `--name name`) and sets
  * `"interrupt_mode": "message"` in the kernel.json it wrote; returns that file's path.
- *
- * @example
- * ```ts ignore
- * import { installKernel } from "./install_kernel.ts";
- * console.log(await installKernel()); // e.g. /root/.local/share/jupyter/kernels/deno/kernel.json
- * ```
  */
 export async function installKernel(name = "deno"): Promise<string> {
   const r = await new Deno.Command(Deno.execPath(), {

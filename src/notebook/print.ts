@@ -104,9 +104,10 @@ export function sendDisplay(
  *
  * @example
  * ```ts
- * import { flushOutput, print } from "./print.ts";
+ * import assert from "node:assert/strict";
+ * import { flushOutput, print } from "../../mod.ts";
  * print("done");
- * await flushOutput();
+ * await assert.doesNotReject(flushOutput()); // outside Jupyter: nothing to wait for
  * ```
  */
 export async function flushOutput(): Promise<void> {
@@ -134,8 +135,13 @@ export async function flushOutput(): Promise<void> {
  *
  * @example
  * ```ts
- * import { print } from "./print.ts";
- * print("test accuracy", 0.861); // test accuracy 0.861
+ * import assert from "node:assert/strict";
+ * import { print } from "../../mod.ts";
+ * const lines: string[] = [], log = console.log;
+ * console.log = (line: string) => lines.push(line); // outside Jupyter, print is console.log
+ * print("test accuracy", 0.861);
+ * console.log = log;
+ * assert.deepEqual(lines, ["test accuracy 0.861"]);
  * ```
  */
 export function print(...values: unknown[]): void {

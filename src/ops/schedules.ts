@@ -15,16 +15,6 @@ import { POOL_SCHEDULES } from "./pool/pool.ts";
 
 /**
  * The schedules of each op with more than one, keyed by its label prefix.
- *
- * @example
- * ```ts
- * import { SCHEDULES } from "./schedules.ts";
- * import assert from "node:assert/strict";
- * for (const list of Object.values(SCHEDULES)) {
- *   assert.equal(list[0].name, "plain");
- *   assert.equal(list[0].adapters.length, 0); // plain: chosen where nobody has measured
- * }
- * ```
  */
 export const SCHEDULES: Readonly<Record<string, readonly Schedule[]>> = {
   batch_norm: BATCH_NORM_SCHEDULES,

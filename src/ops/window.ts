@@ -7,15 +7,6 @@
 
 /**
  * Normalizes a number-or-pair size option to [h, w], checking that both are integers >= min.
- *
- * @example
- * ```ts
- * import { pair } from "./window.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(pair(5, "kernelSize", 1), [5, 5]);
- * assert.deepEqual(pair([3, 2], "stride", 1), [3, 2]);
- * assert.throws(() => pair(0, "stride", 1), /stride must be an integer >= 1/);
- * ```
  */
 export function pair(v: number | readonly [number, number], name: string, min: number): [
   number,
@@ -50,15 +41,6 @@ export interface Window {
 /**
  * The window of kernel `[kh, kw]` over `inp` (shape [N, C, H, W]) with the given stride and
  * padding, or an error naming `op` when the kernel is larger than the padded input.
- *
- * @example
- * ```ts
- * import { slidingWindow } from "./window.ts";
- * import assert from "node:assert/strict";
- * const g = slidingWindow("conv2d", [256, 1, 28, 28], [5, 5], [1, 1], [2, 2]);
- * assert.deepEqual([g.oh, g.ow], [28, 28]);
- * assert.throws(() => slidingWindow("conv2d", [1, 1, 4, 4], [5, 5], [1, 1], [0, 0]), /larger/);
- * ```
  */
 export function slidingWindow(
   op: string,

@@ -224,6 +224,7 @@ export abstract class Optimizer {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { optim, Tensor } from "../../mod.ts";
    * const w = Tensor.from([1, 2], { requiresGrad: true });
    * const a = new optim.Adam([w]);
@@ -232,6 +233,10 @@ export abstract class Optimizer {
    * const b = new optim.Adam([w]);
    * using sd = a.stateDict();
    * b.loadStateDict(sd); // b goes on where a stands
+   * using sb = b.stateDict();
+   * assert.equal(sb.state[0].step, 1);
+   * const moment = async (s: optim.OptimizerStateDict) => (s.state[0].exp_avg as Tensor).toArray();
+   * assert.deepEqual(await moment(sb), await moment(sd));
    * ```
    */
   loadStateDict(sd: OptimizerStateDict): void {

@@ -103,7 +103,7 @@ function drawable(y: number, log: boolean): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { lineChart } from "./charts.ts";
+ * import { lineChart } from "../../plot.ts";
  * const chart = lineChart([
  *   { label: "BN", points: [{ x: 1, y: 0.9 }, { x: 2, y: 0.5 }] },
  *   { label: "no BN", points: [{ x: 1, y: 2.3 }, { x: 2, y: NaN }] },
@@ -220,7 +220,7 @@ const METRIC_LABEL: Record<RunMetric, string> = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { runsChart } from "./charts.ts";
+ * import { runsChart } from "../../plot.ts";
  * const run = (loss: number) => ({
  *   updates: [{ epoch: 1, fraction: 1, loss, trainAcc: 0.8 }],
  *   epochs: [{ epoch: 1, loss, trainAcc: 0.8, testAcc: 0.7 }],
@@ -269,7 +269,7 @@ export interface SweepPoint {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { sweepChart } from "./charts.ts";
+ * import { sweepChart } from "../../plot.ts";
  * const chart = sweepChart([
  *   { series: "BN", x: 0.1, y: 0.85 }, { series: "BN", x: 1, y: 0.88 },
  *   { series: "plain", x: 0.1, y: 0.80 }, { series: "plain", x: 1, y: NaN },
@@ -317,7 +317,7 @@ function tint(color: string, amount = 0.75): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bandsChart } from "./charts.ts";
+ * import { bandsChart } from "../../plot.ts";
  * const rows = [0, 1, 2].flatMap((x) =>
  *   ["layer 1", "layer 2"].map((panel) => ({ panel, x, lo: -1 - x, mid: 0, hi: 1 + x }))
  * );
@@ -402,7 +402,7 @@ export interface ImageGridOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { imageGrid } from "./charts.ts";
+ * import { imageGrid } from "../../plot.ts";
  * const pixels = new Float32Array(2 * 4).map((_, i) => (i % 4) / 3);
  * const grid = imageGrid(pixels, { rows: 2, cols: 2, labels: ["shirt", "bag"], predictions: ["shirt", "coat"] });
  * assert.ok(grid.svg.includes("data:image/png;base64,") && grid.svg.includes(">coat</text>"));

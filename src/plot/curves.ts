@@ -86,7 +86,7 @@ function finiteOr(v: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { curvesSvg } from "./curves.ts";
+ * import { curvesSvg } from "../../plot.ts";
  * const svg = curvesSvg({
  *   updates: [
  *     { epoch: 1, fraction: 0.5, loss: 1.2, trainAcc: 0.55 },
@@ -157,7 +157,7 @@ export function curvesSvg(history: CurveHistory, opts: CurvesOptions = {}): stri
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { curvesPng } from "./curves.ts";
+ * import { curvesPng } from "../../plot.ts";
  * const png = await curvesPng({
  *   updates: [{ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 }],
  *   epochs: [{ epoch: 1, testAcc: 0.7 }],
@@ -179,7 +179,7 @@ export function curvesPng(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { curvesChart } from "./curves.ts";
+ * import { curvesChart } from "../../plot.ts";
  * const chart = curvesChart({ updates: [], epochs: [{ epoch: 1, testAcc: 0.7 }] });
  * assert.ok(chart.svg.includes("test acc"));
  * ```
@@ -197,7 +197,7 @@ export function curvesChart(history: CurveHistory, opts: CurvesOptions = {}): Ch
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { LiveCurves } from "./curves.ts";
+ * import { LiveCurves } from "../../plot.ts";
  * const live = new LiveCurves({ epochs: 2 });
  * live.onUpdate({ epoch: 1, fraction: 1, loss: 0.9, trainAcc: 0.66 });
  * live.onEpoch({ epoch: 1, testAcc: 0.7 });

@@ -150,7 +150,7 @@ function drawLegend(doc: Doc, parent: Node, layout: ReturnType<typeof layoutLege
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Plot, plotSvg } from "./render.ts";
+ * import { Plot, plotSvg } from "../../plot.ts";
  * const svg = plotSvg({
  *   title: "Squares",
  *   marks: [Plot.lineY([0, 1, 4, 9, 16], { stroke: "steelblue" })],
@@ -228,7 +228,7 @@ export interface PngOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { svgToPng } from "./render.ts";
+ * import { svgToPng } from "../../plot.ts";
  * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"></svg>';
  * const png = await svgToPng(svg, { scale: 1 });
  * assert.equal(new TextDecoder().decode(png.subarray(1, 4)), "PNG");
@@ -273,7 +273,7 @@ export async function svgToPng(svg: string, { scale = 2 }: PngOptions = {}): Pro
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Plot, plotPng } from "./render.ts";
+ * import { Plot, plotPng } from "../../plot.ts";
  * const png = await plotPng({ width: 200, height: 100, marks: [Plot.barY([3, 1, 2])] });
  * const view = new DataView(png.buffer, png.byteOffset);
  * assert.deepEqual([view.getUint32(16), view.getUint32(20)], [400, 200]); // scale 2

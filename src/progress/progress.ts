@@ -70,18 +70,19 @@ function duration(seconds: number): string {
  *
  * @example
  * ```ts
- * import { ProgressBar } from "./progress.ts";
+ * import assert from "node:assert/strict";
+ * import { ProgressBar } from "../../train.ts";
  * const lines: string[] = [];
  * const writer = { writeSync: (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length) };
  * let t = 0;
  * const bar = new ProgressBar(200, { label: "epoch 1", unit: "ex", writer, tty: false, now: () => t });
  * t = 2000;
  * bar.update(100, "loss 0.693");
- * console.log(bar.format()); // "epoch 1 [############------------]  50% 100/200 ex 50 ex/s ETA 0:02 loss 0.693"
+ * assert.equal(bar.format(), "epoch 1 [############------------]  50% 100/200 ex 50 ex/s ETA 0:02 loss 0.693");
  * t = 4000;
  * bar.update(200);
  * bar.done("loss 0.412");
- * if (!lines.at(-1)!.includes("100% 200/200 ex")) throw new Error("unexpected final line");
+ * assert.ok(lines.at(-1)!.includes("100% 200/200 ex"), lines.at(-1));
  * ```
  */
 export class ProgressBar {

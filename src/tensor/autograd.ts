@@ -45,8 +45,9 @@ addAfterWait(() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isGradEnabled, noGrad } from "../../mod.ts";
- * console.log(isGradEnabled(), noGrad(() => isGradEnabled())); // true false
+ * assert.deepEqual([isGradEnabled(), noGrad(() => isGradEnabled())], [true, false]);
  * ```
  */
 export function isGradEnabled(): boolean {
@@ -67,10 +68,11 @@ export function resetGradModeAfterInterrupt(): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { noGrad, Tensor } from "../../mod.ts";
  * const w = Tensor.ones([3], { requiresGrad: true });
  * const y = noGrad(() => w.mul(2));
- * console.log(y.requiresGrad); // false
+ * assert.equal(y.requiresGrad, false);
  * ```
  */
 export function noGrad<T>(fn: () => T): T {

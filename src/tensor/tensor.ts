@@ -168,12 +168,13 @@ let hold: Hold<Tensor>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor } from "../../mod.ts";
  * const x = Tensor.from([[1, 2], [3, 4]], { requiresGrad: true });
  * const y = x.square().sum(); // 1 + 4 + 9 + 16
  * y.backward();
- * console.log(await y.item()); // 30
- * console.log(await x.grad!.toArray()); // Float32Array [2, 4, 6, 8]
+ * assert.equal(await y.item(), 30);
+ * assert.deepEqual(Array.from(await x.grad!.toArray()), [2, 4, 6, 8]);
  * ```
  */
 export class Tensor implements Variable<Tensor> {
@@ -240,11 +241,12 @@ export class Tensor implements Variable<Tensor> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Tensor } from "../../mod.ts";
    * const a = Tensor.from([[1, 2, 3], [4, 5, 6]]); // shape [2, 3]
    * const b = Tensor.from(new Float32Array(6), [3, 2]);
    * const w = Tensor.from([0.5], { requiresGrad: true });
-   * console.log(a.shape, b.shape, w.requiresGrad); // [2, 3] [3, 2] true
+   * assert.deepEqual([a.shape, b.shape, w.requiresGrad], [[2, 3], [3, 2], true]);
    * ```
    */
   static from(
@@ -840,11 +842,12 @@ export class Tensor implements Variable<Tensor> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Tensor } from "../../mod.ts";
    * const x = Tensor.from([1, 2, 3], { requiresGrad: true });
    * const h = x.mul(2).retainGrad();
    * h.square().sum().backward(); // d/dh = 2h
-   * console.log(await h.grad!.toArray()); // Float32Array [4, 8, 12]
+   * assert.deepEqual(Array.from(await h.grad!.toArray()), [4, 8, 12]);
    * ```
    */
   retainGrad(): this {
@@ -923,17 +926,6 @@ const readChecks = new WeakMap<Tensor, ReadCheck>();
  * `t.toArray()` / `t.item()`: how an op reports what it found on the GPU (crossEntropy's
  * first invalid target) without a host wait of its own. `t` owns `check.data` (kept out of
  * any `tidy` scope, disposed with `t`). Internal to bnlab's ops.
- *
- * @example
- * ```ts
- * import { attachReadCheck, Tensor } from "./tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * const t = Tensor.from([1, 2]);
- * attachReadCheck(t, { data: Tensor.from([7]), onRead: (v) => assert.equal(v[0], 7) });
- * assert.deepEqual([...await t.toArray()], [1, 2]);
- * ```
  */
 export function attachReadCheck(t: Tensor, check: ReadCheck): void {
   keep(check.data);
@@ -961,16 +953,6 @@ function describeValue(v: unknown): string {
  * names the op and the argument: `conv2d: argument "weight" must be a Tensor, got number 3`.
  * A tensor made by another copy of bnlab (imported from another URL) is refused by name.
  * Every public op calls it on its tensor arguments before anything else.
- *
- * @example
- * ```ts
- * import { checkTensor, Tensor } from "./tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * checkTensor("relu", "input", Tensor.zeros([2])); // passes
- * assert.throws(() => checkTensor("linear", "weight", 3), /linear: argument "weight" must be a Tensor, got number 3/);
- * ```
  */
 export function checkTensor(op: string, name: string, value: unknown, nullable = false): void {
   if (value instanceof Tensor || (nullable && value === null)) return;

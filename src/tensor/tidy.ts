@@ -55,13 +55,14 @@ export function track(t: Disposable): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keep, Tensor, tidy } from "../../mod.ts";
  * let kept: Tensor | undefined;
  * tidy(() => {
  *   kept = keep(Tensor.ones([2]));
  *   Tensor.zeros([2]); // freed when the scope ends
  * });
- * console.log(await kept!.toArray()); // Float32Array [1, 1]
+ * assert.deepEqual(Array.from(await kept!.toArray()), [1, 1]);
  * ```
  */
 export function keep<T extends Disposable>(t: T): T {
@@ -92,10 +93,11 @@ function where(site: Error): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tensor, tidy } from "../../mod.ts";
  * const x = Tensor.from([1, 2, 3]);
  * const y = tidy(() => x.mul(2).add(1)); // the intermediate x*2 is freed
- * console.log(await y.toArray()); // Float32Array [3, 5, 7]
+ * assert.deepEqual(Array.from(await y.toArray()), [3, 5, 7]);
  * ```
  */
 export function tidy<T>(fn: () => T): T {

@@ -24,17 +24,6 @@ function split(path: string): { dir: string; name: string } {
 /**
  * Throws unless `path` is absent or a regular file (not a symlink, directory, FIFO...),
  * naming what it is; `what` says whose file it is in the message.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { refuseSpecialFile } from "./atomic_write.ts";
- * const dir = await Deno.makeTempDir();
- * await Deno.symlink("/etc/hostname", `${dir}/model.safetensors`);
- * await assert.rejects(() => refuseSpecialFile(`${dir}/model.safetensors`), /is a symbolic link/);
- * await refuseSpecialFile(`${dir}/absent`); // nothing there: fine
- * await Deno.remove(dir, { recursive: true });
- * ```
  */
 export async function refuseSpecialFile(path: string, what = "the file"): Promise<void> {
   let info: Deno.FileInfo;
@@ -60,17 +49,6 @@ export async function refuseSpecialFile(path: string, what = "the file"): Promis
  * unpredictable name beside it, then renamed over `path`. A `path` that is a symlink or
  * not a regular file is refused (see {@link refuseSpecialFile}); on failure the temporary
  * file is removed. Mode `0o644` unless given.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { writeFileAtomic } from "./atomic_write.ts";
- * const dir = await Deno.makeTempDir();
- * await writeFileAtomic(`${dir}/a.txt`, new TextEncoder().encode("hello"));
- * assert.equal(await Deno.readTextFile(`${dir}/a.txt`), "hello");
- * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.txt"]);
- * await Deno.remove(dir, { recursive: true });
- * ```
  */
 export async function writeFileAtomic(
   path: string,
@@ -105,16 +83,6 @@ export async function writeFileAtomic(
  * Removes the temporary files that earlier {@link writeFileAtomic} calls for `path` left
  * behind when killed midway (`.<name>.<hex>.tmp`, regular files or symlinks, never
  * followed); returns how many. Call it only where no other writer of `path` runs.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { removeStaleTempFiles } from "./atomic_write.ts";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/.m.bin.0123456789abcdef.tmp`, "partial");
- * assert.equal(await removeStaleTempFiles(`${dir}/m.bin`), 1);
- * await Deno.remove(dir);
- * ```
  */
 export async function removeStaleTempFiles(path: string): Promise<number> {
   const { dir, name } = split(path);

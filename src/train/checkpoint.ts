@@ -59,7 +59,7 @@ export interface DecodeOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
+ * import { decodeSafetensors, encodeSafetensors } from "../../train.ts";
  * const bytes = encodeSafetensors({
  *   w: { dtype: "F32", shape: [2], data: Float32Array.of(1, 2) },
  * }, { note: "demo" });
@@ -110,7 +110,7 @@ export function encodeSafetensors(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeSafetensors, encodeSafetensors } from "./checkpoint.ts";
+ * import { decodeSafetensors, encodeSafetensors } from "../../train.ts";
  * const n = { dtype: "I64" as const, shape: [], data: BigInt64Array.of(7n) };
  * assert.equal(decodeSafetensors(encodeSafetensors({ n })).tensors.n.data[0], 7n);
  * ```
@@ -274,8 +274,8 @@ export interface SaveOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
  * import { nn, Tensor } from "../../mod.ts";
+ * import { loadCheckpoint, saveCheckpoint } from "../../train.ts";
  * class Scale extends nn.Module {
  *   weight: Tensor;
  *   constructor(w: number[]) {

@@ -36,19 +36,6 @@ export async function readAll(ts: readonly Tensor[]): Promise<Float32Array[]> {
  * The first layer of `net` (in module order) holding a value that is not finite in a
  * parameter or a floating-point buffer, as `"3 (BatchNorm2d), its running_var"`; null if
  * every value is finite. One host wait.
- *
- * @example
- * ```ts
- * import { lenet } from "../../mod.ts";
- * import { firstNonFiniteLayer } from "./diagnose.ts";
- * import { copyInto, Tensor } from "../tensor/tensor.ts";
- * import assert from "node:assert/strict";
- * const net = lenet();
- * assert.equal(await firstNonFiniteLayer(net), null);
- * const w = net[4].stateDict()["weight"]; // Conv2d(6, 16, 5)
- * copyInto(w, Tensor.full(w.shape, NaN));
- * assert.equal(await firstNonFiniteLayer(net), "4 (Conv2d), its weight");
- * ```
  */
 export async function firstNonFiniteLayer(net: Module): Promise<string | null> {
   const order = new Map(net.namedModules().map(([name], i) => [name, i]));

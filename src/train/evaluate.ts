@@ -100,14 +100,10 @@ export async function preservingBuffers<T>(net: Module, fn: () => Promise<T>): P
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { evaluateAccuracy } from "./evaluate.ts";
- * import { Sequential } from "../nn/sequential.ts";
- * import { Flatten } from "../nn/flatten.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * await getDevice();
+ * import { nn, Sequential, Tensor } from "../../mod.ts";
+ * import { evaluateAccuracy } from "../../train.ts";
  * // A "network" that copies 10 pixels: logits = x, so the class is the brightest pixel.
- * const net = new Sequential(new Flatten());
+ * const net = new Sequential(new nn.Flatten());
  * const x = Tensor.from([0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], [2, 10]);
  * const y = Tensor.from([2, 5]);
  * const loader = { length: 1, batches: () => [{ x, y }] };
@@ -150,13 +146,9 @@ export async function evaluateAccuracy(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { predict } from "./evaluate.ts";
- * import { Sequential } from "../nn/sequential.ts";
- * import { Flatten } from "../nn/flatten.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * await getDevice();
- * const net = new Sequential(new Flatten());
+ * import { nn, Sequential, Tensor } from "../../mod.ts";
+ * import { predict } from "../../train.ts";
+ * const net = new Sequential(new nn.Flatten());
  * const x = Tensor.from([0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3], [2, 10]);
  * assert.deepEqual(await predict(net, x), [2, 9]);
  * ```

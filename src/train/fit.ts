@@ -235,13 +235,14 @@ export class DivergenceError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lenet } from "../../mod.ts";
- * import { initXavier } from "./fit.ts";
+ * import { initXavier } from "../../train.ts";
  * const net = lenet();
  * initXavier(net, 0);
  * const w = await net[0].stateDict()["weight"].toArray(); // Conv2d(1, 6, 5)
  * const a = Math.sqrt(6 / (25 + 150));
- * console.log(w.every((v) => Math.abs(v) <= a)); // true
+ * assert.ok(w.every((v) => Math.abs(v) <= a));
  * ```
  */
 export function initXavier(net: Module, seed = 0): void {
@@ -342,11 +343,8 @@ class EpochSums {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { fit } from "./fit.ts";
- * import { lenet } from "../models/lenet.ts";
- * import { Tensor } from "../tensor/tensor.ts";
- * import { getDevice } from "../gpu/device.ts";
- * await getDevice();
+ * import { lenet, Tensor } from "../../mod.ts";
+ * import { fit } from "../../train.ts";
  * const x = Tensor.rand([8, 1, 28, 28], { seed: 1 });
  * const y = Tensor.from([0, 1, 2, 3, 4, 5, 6, 7]);
  * const loader = { length: 1, batches: () => [{ x, y }] };

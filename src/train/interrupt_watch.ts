@@ -40,19 +40,6 @@ const SETTLE = 1000;
 /**
  * Watches one run (see the module doc): every await of the run goes through
  * {@link InterruptWatch.wait}; {@link InterruptWatch.stop} ends the watch.
- *
- * @example
- * ```ts
- * import { InterruptWatch } from "./interrupt_watch.ts";
- * import { getDevice } from "../gpu/device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * let killed = false;
- * const watch = new InterruptWatch(() => killed = true, true); // (outside Jupyter too)
- * await watch.wait(new Promise((r) => setTimeout(r, 600)), false); // a live run waiting
- * watch.stop();
- * assert.equal(killed, false);
- * ```
  */
 export class InterruptWatch {
   #running = true;

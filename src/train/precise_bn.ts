@@ -75,7 +75,7 @@ class ChannelStats {
  * ```ts
  * import assert from "node:assert/strict";
  * import { nn, Tensor } from "../../mod.ts";
- * import { updateBatchNormStats } from "./precise_bn.ts";
+ * import { updateBatchNormStats } from "../../train.ts";
  * const bn = new nn.BatchNorm1d(2);
  * const x = Tensor.from([[1, 10], [3, 30], [5, 50], [7, 70]]);
  * const loader = { length: 2, batches: () => [{ x: x.reshape(4, 2), y: Tensor.zeros([4]) }] };

@@ -44,7 +44,7 @@ export function gainLabel(gain: Gain): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { nn, Tensor } from "../../mod.ts";
- * import { RunningStatsFilters } from "./running_stats.ts";
+ * import { RunningStatsFilters } from "../../train.ts";
  * const bn = new nn.BatchNorm1d(2); // momentum 0.1
  * using filters = new RunningStatsFilters(bn, [0.1, null]);
  * for (let i = 0; i < 3; i++) bn.forward(Tensor.randn([8, 2], { seed: i }));

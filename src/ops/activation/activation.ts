@@ -39,13 +39,6 @@ export type FusedActivation = "sigmoid" | "relu";
 /**
  * The `ACT` override of every kernel with a fused activation (batch norm, conv2d, max
  * pooling): 0 none, 1 ReLU, 2 sigmoid. Refuses any other value, naming `op` and the choices.
- *
- * @example
- * ```ts
- * import { activationCode } from "./activation.ts";
- * console.log(activationCode("conv2d", "sigmoid")); // 2
- * console.log(activationCode("conv2d", undefined)); // 0
- * ```
  */
 export function activationCode(op: string, activation: FusedActivation | undefined): 0 | 1 | 2 {
   if (activation === undefined) return 0;

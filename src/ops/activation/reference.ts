@@ -6,12 +6,6 @@
 
 /**
  * out[i] = 1 / (1 + exp(-inp[i])).
- *
- * @example
- * ```ts
- * import { refSigmoidForward } from "./reference.ts";
- * console.log(refSigmoidForward([0])); // Float64Array [0.5]
- * ```
  */
 export function refSigmoidForward(inp: ArrayLike<number>): Float64Array {
   const out = new Float64Array(inp.length);
@@ -21,12 +15,6 @@ export function refSigmoidForward(inp: ArrayLike<number>): Float64Array {
 
 /**
  * dinp[i] = dout[i] * out[i] * (1 - out[i]), from the forward's output.
- *
- * @example
- * ```ts
- * import { refSigmoidBackward } from "./reference.ts";
- * console.log(refSigmoidBackward([0.5], [2])); // Float64Array [0.5]
- * ```
  */
 export function refSigmoidBackward(out: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
   const dinp = new Float64Array(out.length);
@@ -36,12 +24,6 @@ export function refSigmoidBackward(out: ArrayLike<number>, dout: ArrayLike<numbe
 
 /**
  * out[i] = max(inp[i], 0).
- *
- * @example
- * ```ts
- * import { refReluForward } from "./reference.ts";
- * console.log(refReluForward([-1, 2])); // Float64Array [0, 2]
- * ```
  */
 export function refReluForward(inp: ArrayLike<number>): Float64Array {
   const out = new Float64Array(inp.length);
@@ -51,12 +33,6 @@ export function refReluForward(inp: ArrayLike<number>): Float64Array {
 
 /**
  * dinp[i] = dout[i] if inp[i] > 0 else 0 (PyTorch's convention at 0: gradient 0).
- *
- * @example
- * ```ts
- * import { refReluBackward } from "./reference.ts";
- * console.log(refReluBackward([-1, 0, 2], [5, 5, 5])); // Float64Array [0, 0, 5]
- * ```
  */
 export function refReluBackward(inp: ArrayLike<number>, dout: ArrayLike<number>): Float64Array {
   const dinp = new Float64Array(inp.length);

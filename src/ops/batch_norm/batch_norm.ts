@@ -133,16 +133,6 @@ export const BATCH_NORM_SCHEDULES: readonly BatchNormSchedule[] = [
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { batchNormSchedule } from "./batch_norm.ts";
- * import assert from "node:assert/strict";
- * const s = batchNormSchedule();
- * assert.equal(s.name, adapterProfile().measured === "llvmpipe" ? "llvmpipe" : "plain");
- * ```
  */
 export function batchNormSchedule(profile = adapterProfile()): BatchNormSchedule {
   return choose(profile, BATCH_NORM_PLAIN, BATCH_NORM_LLVMPIPE);
@@ -541,13 +531,12 @@ function checkChannelTensor(t: Tensor | null, name: string, c: number, inp: Tens
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { batchNorm } from "./batch_norm.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([[1, 10], [3, 30]]); // N = 2 examples, C = 2 features
  * const runningMean = Tensor.zeros([2]);
  * const runningVar = Tensor.ones([2]);
- * const y = batchNorm(x, runningMean, runningVar, null, null, { training: true });
+ * const y = F.batchNorm(x, runningMean, runningVar, null, null, { training: true });
  * const out = await y.toArray(); // each column normalized: [-1, -1, 1, 1]
  * assert.ok(out.every((v, i) => Math.abs(v - [-1, -1, 1, 1][i]) < 1e-4));
  * // 0.9 * 0 + 0.1 * [2, 20]

@@ -49,12 +49,6 @@ export interface RefBatchNormGrads {
 
 /**
  * [N, C, S] of a shape [N, C, ...]: examples, channels, positions per channel.
- *
- * @example
- * ```ts
- * import { refDims } from "./reference.ts";
- * console.log(refDims([256, 6, 24, 24])); // [256, 6, 576]
- * ```
  */
 export function refDims(shape: readonly number[]): [number, number, number] {
   let s = 1;
@@ -65,16 +59,6 @@ export function refDims(shape: readonly number[]): [number, number, number] {
 /**
  * Batch statistics per channel: mean and biased variance, two passes (mean, then the
  * centred sum of squares).
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBatchStats } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const { mean, var: v } = refBatchStats(refArray([1, 10, 3, 30], [2, 2]));
- * assert.deepEqual(Array.from(mean), [2, 20]);
- * assert.deepEqual(Array.from(v), [1, 100]);
- * ```
  */
 export function refBatchStats(inp: RefArray): RefStats {
   const [N, C, S] = refDims(inp.shape);
@@ -97,15 +81,6 @@ export function refBatchStats(inp: RefArray): RefStats {
  * out = weight * (x - mean) / sqrt(var + eps) + bias per channel, with the batch
  * statistics, or with `stats` (running statistics, inference mode) when given.
  * `weight`/`bias` null mean 1 and 0.
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBatchNormForward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const { out } = refBatchNormForward(refArray([1, 10, 3, 30], [2, 2]), null, null, 0);
- * assert.deepEqual(Array.from(out.data), [-1, -1, 1, 1]);
- * ```
  */
 export function refBatchNormForward(
   inp: RefArray,
@@ -137,17 +112,6 @@ export function refBatchNormForward(
  *     dbias = sum dout      dweight = sum dout * xhat
  *     training: dinp = weight * rstd * (dout - mean(dout) - xhat * mean(dout * xhat))
  *     eval (stats given, constants): dinp = weight * rstd * dout
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBatchNormBackward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const inp = refArray([1, 3], [2, 1]);
- * const g = refBatchNormBackward(refArray([1, 1], [2, 1]), inp, null, 0);
- * assert.deepEqual(Array.from(g.dinp.data), [0, 0]); // a shift of y cannot change xhat
- * assert.deepEqual(Array.from(g.dbias), [2]);
- * ```
  */
 export function refBatchNormBackward(
   dout: RefArray,
@@ -189,17 +153,6 @@ export function refBatchNormBackward(
  * One running-statistics update, as PyTorch's training step:
  * `running = (1 - momentum) * running + momentum * batch`, with the unbiased batch
  * variance (var * M/(M-1)) for the running variance. Returns new arrays.
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refRunningUpdate } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const r = refRunningUpdate({ mean: Float64Array.of(0), var: Float64Array.of(1) },
- *   refArray([1, 3], [2, 1]), 0.5);
- * assert.deepEqual(Array.from(r.mean), [1]); // 0.5 * 0 + 0.5 * 2
- * assert.deepEqual(Array.from(r.var), [1.5]); // 0.5 * 1 + 0.5 * 2 (unbiased)
- * ```
  */
 export function refRunningUpdate(running: RefStats, inp: RefArray, momentum: number): RefStats {
   const [N, , S] = refDims(inp.shape);
@@ -217,15 +170,6 @@ export type RefActivation = "relu" | "sigmoid";
  * act(batch norm of `inp`): {@link refBatchNormForward} followed by relu or sigmoid,
  * elementwise, in float64. Returns the activation's output and the normalized `y` it was
  * applied to.
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBatchNormActForward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const { out } = refBatchNormActForward(refArray([1, 10, 3, 30], [2, 2]), null, null, 0, "relu");
- * assert.deepEqual(Array.from(out.data), [0, 0, 1, 1]);
- * ```
  */
 export function refBatchNormActForward(
   inp: RefArray,
@@ -244,16 +188,6 @@ export function refBatchNormActForward(
  * Gradients of {@link refBatchNormActForward}: the chain rule through the activation,
  * g = dout * act'(y) (relu: y > 0; sigmoid: s (1 - s) with s = sigmoid(y)), then
  * {@link refBatchNormBackward} from g.
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBatchNormActBackward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const inp = refArray([1, 3], [2, 1]);
- * const g = refBatchNormActBackward(refArray([1, 1], [2, 1]), inp, null, null, 0, "relu");
- * assert.deepEqual(Array.from(g.dbias), [1]); // only the positive output passes dout
- * ```
  */
 export function refBatchNormActBackward(
   dout: RefArray,

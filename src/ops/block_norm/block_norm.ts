@@ -67,15 +67,6 @@ export const BLOCK_NORM_SCHEDULES: readonly BlockNormSchedule[] = [
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { BLOCK_NORM_PLAIN, blockNormSchedule } from "./block_norm.ts";
- * import assert from "node:assert/strict";
- * assert.equal(blockNormSchedule({ ...adapterProfile(), measured: null }), BLOCK_NORM_PLAIN);
- * ```
  */
 export function blockNormSchedule(profile = adapterProfile()): BlockNormSchedule {
   return choose(profile, BLOCK_NORM_PLAIN, BLOCK_NORM_LLVMPIPE);
@@ -300,12 +291,11 @@ export interface GroupNormOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { groupNorm } from "./block_norm.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * // One example, 4 channels of 2 values, 2 groups: channels {0, 1} and {2, 3}.
  * const x = Tensor.from([[[1, 3], [5, 7], [10, 10], [20, 20]]]);
- * const y = await groupNorm(x, 2, null, null, { eps: 0 }).toArray();
+ * const y = await F.groupNorm(x, 2, null, null, { eps: 0 }).toArray();
  * // Group 0 holds 1, 3, 5, 7 (mean 4, variance 5); group 1 holds 10, 10, 20, 20.
  * const want = [-3, -1, 1, 3].map((v) => v / Math.sqrt(5)).concat([-1, -1, 1, 1]);
  * assert.ok(y.every((v, i) => Math.abs(v - want[i]) < 1e-5));
@@ -391,13 +381,12 @@ export interface GhostBatchNormOptions extends Omit<BatchNormOptions, "schedule"
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { ghostBatchNorm } from "./block_norm.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * // Four examples of one feature, two ghost batches of two: {1, 3} and {10, 30}.
  * const x = Tensor.from([[1], [3], [10], [30]]);
  * const rm = Tensor.zeros([1]), rv = Tensor.ones([1]);
- * const y = ghostBatchNorm(x, rm, rv, null, null, { training: true, virtualBatchSize: 2, eps: 0 });
+ * const y = F.ghostBatchNorm(x, rm, rv, null, null, { training: true, virtualBatchSize: 2, eps: 0 });
  * // Each ghost batch normalized on its own: [-1, 1, -1, 1].
  * assert.deepEqual(Array.from(await y.toArray()), [-1, 1, -1, 1]);
  * // Running mean: 0.1 * 11 (the batch mean). Running var: 0.9 + 0.1 * (2 + 200) / 2.

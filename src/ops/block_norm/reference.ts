@@ -55,17 +55,6 @@ function forEachRow(
 /**
  * Normalizes each set of `bn` examples x `bc` channels x S positions with its mean and
  * biased variance, then applies `weight[c]` and `bias[c]` (null: 1 and 0).
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBlockNormForward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * // GroupNorm with 1 group on [1, 2, 2]: one set of 1, 3, 5, 7 (mean 4, variance 5).
- * const { out, mean } = refBlockNormForward(refArray([1, 3, 5, 7], [1, 2, 2]), 1, 2, null, null, 0);
- * assert.deepEqual(Array.from(mean), [4]);
- * assert.ok(Math.abs(out.data[3] - 3 / Math.sqrt(5)) < 1e-15);
- * ```
  */
 export function refBlockNormForward(
   inp: RefArray,
@@ -104,18 +93,6 @@ export function refBlockNormForward(
  *
  *     dinp = rstd * (g - (1/M) sum g - xhat * (1/M) sum g * xhat)
  *     dweight[c] = sum dout * xhat        dbias[c] = sum dout   (over examples, positions)
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refBlockNormBackward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * // A constant upstream gradient over a set is removed entirely: a set ignores shifts.
- * const g = refBlockNormBackward(refArray([1, 1, 1, 1], [2, 2]), refArray([1, 2, 4, 8], [2, 2]),
- *   2, 1, null, 1e-5);
- * assert.ok(g.dinp.data.every((v) => Math.abs(v) < 1e-12));
- * assert.deepEqual(Array.from(g.dbias), [2, 2]);
- * ```
  */
 export function refBlockNormBackward(
   dout: RefArray,
@@ -168,17 +145,6 @@ export interface RefRunning {
  * mean of the whole batch and the variance's is the pooled within-ghost-batch variance,
  * sum over ghost batches of their sums of squared deviations (each from its own mean)
  * divided by sum over ghost batches of (values - 1). Returns new arrays.
- *
- * @example
- * ```ts
- * import { refArray } from "../elementwise/reference.ts";
- * import { refGhostRunningUpdate } from "./reference.ts";
- * import assert from "node:assert/strict";
- * // Ghost batches {1, 3} and {10, 30}: mean 11, pooled variance (2 + 200) / (1 + 1).
- * const r = refGhostRunningUpdate({ mean: Float64Array.of(0), var: Float64Array.of(1) },
- *   refArray([1, 3, 10, 30], [4, 1]), 2, 1);
- * assert.deepEqual([r.mean[0], r.var[0]], [11, 101]);
- * ```
  */
 export function refGhostRunningUpdate(
   running: RefRunning,

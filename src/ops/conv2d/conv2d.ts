@@ -54,15 +54,6 @@ export interface ConvSchedule extends Schedule {
  * looping over its terms as the float64 reference does. Chosen on every adapter without a
  * measured schedule; on llvmpipe it takes 17-61x the llvmpipe schedule's time on LeNet's
  * passes (see {@link CONV_LLVMPIPE}).
- *
- * @example
- * ```ts
- * import { CONV_PLAIN } from "./conv2d.ts";
- * import assert from "node:assert/strict";
- * assert.equal(CONV_PLAIN.name, "plain");
- * assert.deepEqual(CONV_PLAIN.adapters, []); // chosen where nobody has measured
- * assert.equal(CONV_PLAIN.tiling, null);
- * ```
  */
 export const CONV_PLAIN: ConvSchedule = {
   name: "plain",
@@ -75,15 +66,6 @@ export const CONV_PLAIN: ConvSchedule = {
  * The llvmpipe schedule: register tiles of 4-8 channels x 4-12 pixels chosen per row by a
  * cost model, the input's rows padded once, the weight gradient as a split reduction
  * (tiled.ts, {@link LLVMPIPE_TILING} with each setting's figures). Chosen on llvmpipe only.
- *
- * @example
- * ```ts
- * import { CONV_LLVMPIPE } from "./conv2d.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(CONV_LLVMPIPE.adapters, ["llvmpipe"]);
- * assert.match(CONV_LLVMPIPE.measured, /llvmpipe/);
- * assert.equal(CONV_LLVMPIPE.tiling?.weightSets, 3);
- * ```
  */
 export const CONV_LLVMPIPE: TiledSchedule = {
   name: "llvmpipe",
@@ -99,31 +81,11 @@ export const CONV_LLVMPIPE: TiledSchedule = {
 
 /**
  * Every schedule of conv2d, plain first: the tests run each against the float64 reference.
- *
- * @example
- * ```ts
- * import { CONV2D_SCHEDULES } from "./conv2d.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(CONV2D_SCHEDULES.map((s) => s.name), ["plain", "llvmpipe"]);
- * // a tuned schedule says where it was measured
- * assert.ok(CONV2D_SCHEDULES.slice(1).every((s) => s.adapters.length && s.measured));
- * ```
  */
 export const CONV2D_SCHEDULES: readonly ConvSchedule[] = [CONV_PLAIN, CONV_LLVMPIPE];
 
 /**
  * The schedule conv2d runs on an adapter: the one measured on its family, else the plain one.
- *
- * @example
- * ```ts
- * import { CONV_LLVMPIPE, CONV_PLAIN, convSchedule } from "./conv2d.ts";
- * import { profileOf } from "../../gpu/profile.ts";
- * import assert from "node:assert/strict";
- * const lavapipe = profileOf({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }, [], {});
- * assert.equal(convSchedule(lavapipe), CONV_LLVMPIPE);
- * const chromium = profileOf({ architecture: "swiftshader" }, [], {});
- * assert.equal(convSchedule(chromium), CONV_PLAIN);
- * ```
  */
 export function convSchedule(profile: AdapterProfile): ConvSchedule {
   return choose(profile, CONV_PLAIN, CONV_LLVMPIPE);
@@ -169,19 +131,6 @@ function plainTaps(d: ConvWindow): number {
 /**
  * out [N, O, OH, OW] = act(bias + the convolution of `inp` with `weight`), one thread per
  * output, on the plain schedule.
- *
- * @example
- * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { launchConvForward } from "./conv2d.ts";
- * import { slidingWindow } from "../window.ts";
- * import assert from "node:assert/strict";
- * const x = Tensor.from([1, -2, 3, -4], [1, 1, 2, 2]);
- * const d = { ...slidingWindow("conv2d", x.shape, [2, 2], [1, 1], [0, 0]), o: 1 };
- * const out = Tensor.empty([1, 1, 1, 1]);
- * launchConvForward(d, x.buffer, Tensor.ones([1, 1, 2, 2]).buffer, null, out.buffer, "relu");
- * assert.deepEqual(Array.from(await out.toArray()), [0]); // relu(1 - 2 + 3 - 4)
- * ```
  */
 export function launchConvForward(
   d: ConvWindow,
@@ -208,20 +157,6 @@ export function launchConvForward(
 /**
  * dinp [N, C, H, W] from dout and the weight, one thread per input element gathering the
  * outputs whose windows cover it (any stride), on the plain schedule.
- *
- * @example
- * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { launchConvInputGrad } from "./conv2d.ts";
- * import { slidingWindow } from "../window.ts";
- * import assert from "node:assert/strict";
- * // 2x2 windows at stride 2 over a 3x3 input: the last row and column get no gradient
- * const d = { ...slidingWindow("conv2d", [1, 1, 3, 3], [2, 2], [2, 2], [0, 0]), o: 1 };
- * const dinp = Tensor.empty([1, 1, 3, 3]);
- * const w = Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]);
- * launchConvInputGrad(d, Tensor.from([10], [1, 1, 1, 1]).buffer, w.buffer, dinp.buffer);
- * assert.deepEqual(Array.from(await dinp.toArray()), [10, 20, 0, 30, 40, 0, 0, 0, 0]);
- * ```
  */
 export function launchConvInputGrad(
   d: ConvWindow,
@@ -245,21 +180,6 @@ export function launchConvInputGrad(
 /**
  * dweight [O, C, KH, KW] and dbias [O] (when `dbias` is given) from inp and dout, one thread
  * per element looping over the output positions (n, y, x), on the plain schedule.
- *
- * @example
- * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { launchConvWeightGrad } from "./conv2d.ts";
- * import { slidingWindow } from "../window.ts";
- * import assert from "node:assert/strict";
- * // a 1x1 kernel: dweight = sum of inp * dout, dbias = sum of dout
- * const d = { ...slidingWindow("conv2d", [1, 1, 1, 2], [1, 1], [1, 1], [0, 0]), o: 1 };
- * const [dweight, dbias] = [Tensor.empty([1, 1, 1, 1]), Tensor.empty([1])];
- * const inp = Tensor.from([2, 3], [1, 1, 1, 2]), dout = Tensor.from([5, 7], [1, 1, 1, 2]);
- * launchConvWeightGrad(d, inp.buffer, dout.buffer, dweight.buffer, dbias.buffer);
- * assert.deepEqual(Array.from(await dweight.toArray()), [31]);
- * assert.deepEqual(Array.from(await dbias.toArray()), [12]);
- * ```
  */
 export function launchConvWeightGrad(
   d: ConvWindow,
@@ -316,19 +236,15 @@ export interface Conv2dOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { conv2d, CONV_PLAIN } from "./conv2d.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3]);
  * const w = Tensor.ones([1, 1, 2, 2]); // sums each 2x2 window
- * const y = conv2d(x, w, Tensor.from([0.5]));
+ * const y = F.conv2d(x, w, Tensor.from([0.5]));
  * assert.deepEqual(y.shape, [1, 1, 2, 2]);
  * assert.deepEqual(Array.from(await y.toArray()), [12.5, 16.5, 24.5, 28.5]);
  * // stride 2, padding 1: windows at -1 and 1 of the padded 5x5 input
- * assert.deepEqual(conv2d(x, w, null, { stride: 2, padding: 1 }).shape, [1, 1, 2, 2]);
- * // the plain schedule, on any adapter: the same sums
- * const plain = conv2d(x, w, Tensor.from([0.5]), { schedule: CONV_PLAIN });
- * assert.deepEqual(Array.from(await plain.toArray()), [12.5, 16.5, 24.5, 28.5]);
+ * assert.deepEqual(F.conv2d(x, w, null, { stride: 2, padding: 1 }).shape, [1, 1, 2, 2]);
  * ```
  */
 export function conv2d(

@@ -25,13 +25,6 @@ export interface ConvDims {
 
 /**
  * Output height and width: OH = floor((H + 2 ph - kh) / sh) + 1, likewise OW.
- *
- * @example
- * ```ts
- * import { refConvOutSize } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 28, w: 28, o: 6, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
- * console.log(refConvOutSize(d)); // [28, 28]
- * ```
  */
 export function refConvOutSize(d: ConvDims): [number, number] {
   return [
@@ -43,14 +36,6 @@ export function refConvOutSize(d: ConvDims): [number, number] {
 /**
  * out[n, o, y, x] = bias[o] + sum_{c, ky, kx} inp[n, c, y sh - ph + ky, x sw - pw + kx]
  * * weight[o, c, ky, kx], with inp read as 0 outside [0, H) x [0, W).
- *
- * @example
- * ```ts
- * import { refConv2dForward } from "./reference.ts";
- * // a 2x2 input, one 2x2 filter of ones: the sum of the input, plus the bias
- * const d = { n: 1, c: 1, h: 2, w: 2, o: 1, kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0 };
- * console.log(refConv2dForward([1, 2, 3, 4], [1, 1, 1, 1], [0.5], d)); // Float64Array [10.5]
- * ```
  */
 export function refConv2dForward(
   inp: ArrayLike<number>,
@@ -98,14 +83,6 @@ export interface ConvGrads {
 /**
  * Backward of {@link refConv2dForward} given dout [N, O, OH, OW]: the forward's loops with each
  * multiply-add turned into its two gradient contributions.
- *
- * @example
- * ```ts
- * import { refConv2dBackward } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 2, w: 2, o: 1, kh: 2, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0 };
- * const g = refConv2dBackward([1, 2, 3, 4], [1, 0, 0, 1], [2], d);
- * console.log(g.dinp, g.dweight, g.dbias); // [2, 0, 0, 2] [2, 4, 6, 8] [2]
- * ```
  */
 export function refConv2dBackward(
   inp: ArrayLike<number>,

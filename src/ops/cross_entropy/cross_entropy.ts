@@ -94,11 +94,11 @@ export interface CrossEntropyOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { crossEntropy } from "./cross_entropy.ts";
+ * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const logits = Tensor.from([[0, 0], [0, 0]]);
- * const loss = crossEntropy(logits, Tensor.from([0, 1]));
- * console.log((await loss.item()).toFixed(4)); // 0.6931 (= log 2)
+ * const loss = F.crossEntropy(logits, Tensor.from([0, 1]));
+ * assert.ok(Math.abs(await loss.item() - Math.log(2)) < 1e-6); // 0.6931 = log 2
  * ```
  */
 export function crossEntropy(
@@ -174,11 +174,11 @@ export function crossEntropy(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { countCorrect } from "./cross_entropy.ts";
+ * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const logits = Tensor.from([[2, 1], [0, 3], [5, 5]]);
- * const n = countCorrect(logits, Tensor.from([0, 0, 0])); // rows 0 and 2 (tie -> class 0)
- * console.log(await n.item()); // 2
+ * const n = F.countCorrect(logits, Tensor.from([0, 0, 0])); // rows 0 and 2 (tie -> class 0)
+ * assert.equal(await n.item(), 2);
  * ```
  */
 export function countCorrect(logits: Tensor, target: Tensor): Tensor {

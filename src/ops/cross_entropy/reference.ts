@@ -9,13 +9,6 @@
  * Mean cross-entropy of rows of logits: (1/N) sum_n (log sum_c exp(inp[n, c]) - inp[n, t_n]),
  * computed stably (max subtracted), over the rows whose target is not `ignoreIndex` (N
  * counts those). Shapes: inp [N, C], target [N] (class indices).
- *
- * @example
- * ```ts
- * import { refCrossEntropyForward } from "./reference.ts";
- * // two equal logits: loss = log 2
- * console.log(refCrossEntropyForward([0, 0], [1], 1, 2).toFixed(4)); // 0.6931
- * ```
  */
 export function refCrossEntropyForward(
   inp: ArrayLike<number>,
@@ -40,12 +33,6 @@ export function refCrossEntropyForward(
 /**
  * Gradient of {@link refCrossEntropyForward} times the upstream scalar `dout`:
  * dinp[n, c] = dout * (softmax(inp[n])[c] - [c == t_n]) / N.
- *
- * @example
- * ```ts
- * import { refCrossEntropyBackward } from "./reference.ts";
- * console.log(refCrossEntropyBackward([0, 0], [1], 1, 2)); // Float64Array [0.5, -0.5]
- * ```
  */
 export function refCrossEntropyBackward(
   inp: ArrayLike<number>,
@@ -76,12 +63,6 @@ export function refCrossEntropyBackward(
 /**
  * Number of rows whose argmax (the first maximum on ties, as `torch.argmax`) equals the
  * target.
- *
- * @example
- * ```ts
- * import { refCountCorrect } from "./reference.ts";
- * console.log(refCountCorrect([1, 1, 0, 2], [0, 0], 2, 2)); // 1
- * ```
  */
 export function refCountCorrect(
   inp: ArrayLike<number>,

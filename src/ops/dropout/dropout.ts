@@ -29,10 +29,10 @@ export interface DropoutOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { dropout } from "./dropout.ts";
- * const y = await dropout(Tensor.ones([1000]), 0.5, { seed: 1 }).toArray();
- * console.log(y.every((v) => v === 0 || v === 2)); // true
+ * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
+ * const y = await F.dropout(Tensor.ones([1000]), 0.5, { seed: 1 }).toArray();
+ * assert.ok(y.every((v) => v === 0 || v === 2));
  * ```
  */
 export function dropout(inp: Tensor, p: number, opts: DropoutOptions = {}): Tensor {

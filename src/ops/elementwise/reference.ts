@@ -27,15 +27,6 @@ export type RefUnaryOp = "square" | "sqrt" | "exp" | "log" | "sigmoid" | "relu" 
 
 /**
  * Wraps data and shape into a {@link RefArray}, copying to float64.
- *
- * @example
- * ```ts
- * import { refArray } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const a = refArray([1, 2, 3, 4, 5, 6], [2, 3]);
- * assert.ok(a.data instanceof Float64Array);
- * assert.deepEqual(a.shape, [2, 3]);
- * ```
  */
 export function refArray(data: ArrayLike<number>, shape: readonly number[]): RefArray {
   let n = 1;
@@ -49,13 +40,6 @@ export function refArray(data: ArrayLike<number>, shape: readonly number[]): Ref
 /**
  * The broadcast shape of `a` and `b`: align on the right, each pair of sizes must be equal
  * or contain a 1, the result takes the larger.
- *
- * @example
- * ```ts
- * import { refBroadcastShape } from "./reference.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(refBroadcastShape([3, 1, 5], [4, 1]), [3, 4, 5]);
- * ```
  */
 export function refBroadcastShape(a: readonly number[], b: readonly number[]): number[] {
   const n = Math.max(a.length, b.length);
@@ -117,15 +101,6 @@ function applyBinary(op: RefBinaryOp, x: number, y: number): number {
 
 /**
  * out = a OP b, broadcasting.
- *
- * @example
- * ```ts
- * import { refArray, refBinary } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const out = refBinary("mul", refArray([1, 2], [2, 1]), refArray([3, 4, 5], [3]));
- * assert.deepEqual(out.shape, [2, 3]);
- * assert.deepEqual(Array.from(out.data), [3, 4, 5, 6, 8, 10]);
- * ```
  */
 export function refBinary(op: RefBinaryOp, a: RefArray, b: RefArray): RefArray {
   const shape = refBroadcastShape(a.shape, b.shape);
@@ -140,16 +115,6 @@ export function refBinary(op: RefBinaryOp, a: RefArray, b: RefArray): RefArray {
  * Gradients of `refBinary(op, a, b)` given `dout` (shape of the output):
  * add: (1, 1); sub: (1, -1); mul: (b, a); div: (1/b, -a/b^2); pow: (b a^(b-1), a^b ln a),
  * each times dout and summed over the positions where that input was broadcast.
- *
- * @example
- * ```ts
- * import { refArray, refBinaryBackward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const a = refArray([1, 2], [2]), b = refArray([10], [1]);
- * const [da, db] = refBinaryBackward("mul", a, b, refArray([1, 1], [2]));
- * assert.deepEqual(Array.from(da.data), [10, 10]);
- * assert.deepEqual(Array.from(db.data), [3]); // b was broadcast: 1 + 2
- * ```
  */
 export function refBinaryBackward(
   op: RefBinaryOp,
@@ -189,13 +154,6 @@ export function refBinaryBackward(
 
 /**
  * out = x OP c for a scalar c (the `Tensor` methods called with a number).
- *
- * @example
- * ```ts
- * import { refArray, refScalar } from "./reference.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(Array.from(refScalar("sub", refArray([5, 7], [2]), 2).data), [3, 5]);
- * ```
  */
 export function refScalar(op: RefBinaryOp, x: RefArray, c: number): RefArray {
   return { shape: [...x.shape], data: x.data.map((v) => applyBinary(op, v, c)) };
@@ -203,14 +161,6 @@ export function refScalar(op: RefBinaryOp, x: RefArray, c: number): RefArray {
 
 /**
  * Gradient of `refScalar(op, x, c)`: add/sub 1, mul c, div 1/c, pow c x^(c-1); times dout.
- *
- * @example
- * ```ts
- * import { refArray, refScalarBackward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const dx = refScalarBackward("pow", refArray([3], [1]), 2, refArray([1], [1]));
- * assert.equal(dx.data[0], 6);
- * ```
  */
 export function refScalarBackward(
   op: RefBinaryOp,
@@ -276,13 +226,6 @@ function unaryDerivative(op: RefUnaryOp, v: number): number {
 
 /**
  * out = OP(x), elementwise.
- *
- * @example
- * ```ts
- * import { refArray, refUnary } from "./reference.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(Array.from(refUnary("relu", refArray([-1, 2], [2])).data), [0, 2]);
- * ```
  */
 export function refUnary(op: RefUnaryOp, x: RefArray): RefArray {
   return { shape: [...x.shape], data: x.data.map((v) => applyUnary(op, v)) };
@@ -290,14 +233,6 @@ export function refUnary(op: RefUnaryOp, x: RefArray): RefArray {
 
 /**
  * Gradient of `refUnary(op, x)`: dinp = dout * OP'(x).
- *
- * @example
- * ```ts
- * import { refArray, refUnaryBackward } from "./reference.ts";
- * import assert from "node:assert/strict";
- * const dx = refUnaryBackward("square", refArray([3], [1]), refArray([2], [1]));
- * assert.equal(dx.data[0], 12);
- * ```
  */
 export function refUnaryBackward(op: RefUnaryOp, x: RefArray, dout: RefArray): RefArray {
   const dinp = new Float64Array(x.data.length);

@@ -32,15 +32,6 @@ export interface LayerNormTuning {
  * the same on every adapter: on llvmpipe it was measured 2-5x faster than a workgroup per
  * row at the LeNet shapes (barriers cost more there than strided loads); on a GPU, where
  * threads sharing a row may win, nobody has measured.
- *
- * @example
- * ```ts
- * import { layerNormLayout } from "./layer_norm.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual(layerNormLayout(400), { WG: 64, TPR: 1 });
- * assert.deepEqual(layerNormLayout(400, { threadsPerRow: 8 }), { WG: 64, TPR: 8 });
- * assert.deepEqual(layerNormLayout(2 ** 20), { WG: 64, TPR: 16 }); // 2^18 vec4s: 16 threads
- * ```
  */
 export function layerNormLayout(d: number, tuning: LayerNormTuning = {}): LayerNormLayout {
   let TPR = 1;
@@ -190,11 +181,10 @@ export interface LayerNormOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { layerNorm } from "./layer_norm.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([[1, 2, 3], [10, 20, 30]]);
- * const y = await layerNorm(x, [3], null, null, { eps: 0 }).toArray();
+ * const y = await F.layerNorm(x, [3], null, null, { eps: 0 }).toArray();
  * // Both rows become [-1.2247, 0, 1.2247] (= (x - mean) / std): a row's scale does not matter.
  * const want = [-Math.sqrt(1.5), 0, Math.sqrt(1.5)];
  * assert.ok(y.every((v, i) => Math.abs(v - want[i % 3]) < 1e-5));

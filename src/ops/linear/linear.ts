@@ -40,12 +40,12 @@ export interface LinearOptions {
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { linear } from "./linear.ts";
+ * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([[1, 2]]);
  * const w = Tensor.from([[3, 4], [5, 6]]);
- * const y = linear(x, w, Tensor.from([0.5, -0.5]));
- * console.log(await y.toArray()); // Float32Array [11.5, 16.5]
+ * const y = F.linear(x, w, Tensor.from([0.5, -0.5]));
+ * assert.deepEqual(Array.from(await y.toArray()), [11.5, 16.5]);
  * ```
  */
 export function linear(

@@ -85,15 +85,6 @@ export const LINEAR_SCHEDULES: readonly LinearSchedule[] = [LINEAR_PLAIN, LINEAR
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { LINEAR_PLAIN, linearSchedule } from "./products.ts";
- * import assert from "node:assert/strict";
- * assert.equal(linearSchedule({ ...adapterProfile(), measured: null }), LINEAR_PLAIN);
- * ```
  */
 export function linearSchedule(profile = adapterProfile()): LinearSchedule {
   return choose(profile, LINEAR_PLAIN, LINEAR_LLVMPIPE);

@@ -8,13 +8,6 @@
 /**
  * out[n, o] = sum_i inp[n, i] * weight[o, i] + bias[o].
  * Shapes: inp [N, I], weight [O, I], bias [O] or null, out [N, O].
- *
- * @example
- * ```ts
- * import { refLinearForward } from "./reference.ts";
- * // [1, 2] @ [[3, 4]]^T + [0.5] = [11.5]
- * console.log(refLinearForward([1, 2], [3, 4], [0.5], 1, 2, 1)); // Float64Array [11.5]
- * ```
  */
 export function refLinearForward(
   inp: ArrayLike<number>,
@@ -47,13 +40,6 @@ export interface LinearGrads {
 
 /**
  * Backward of {@link refLinearForward} given dout [N, O].
- *
- * @example
- * ```ts
- * import { refLinearBackward } from "./reference.ts";
- * const g = refLinearBackward([1, 2], [3, 4], [1], 1, 2, 1);
- * console.log(g.dinp, g.dweight, g.dbias); // [3, 4] [1, 2] [1]
- * ```
  */
 export function refLinearBackward(
   inp: ArrayLike<number>,

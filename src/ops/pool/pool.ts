@@ -53,15 +53,6 @@ export const POOL_SCHEDULES: readonly PoolSchedule[] = [POOL_PLAIN, POOL_LLVMPIP
 
 /**
  * The schedule for the current adapter: llvmpipe's there, else the plain one.
- *
- * @example
- * ```ts
- * import "../../../mod.ts";
- * import { adapterProfile } from "../../gpu/device.ts";
- * import { POOL_PLAIN, poolSchedule } from "./pool.ts";
- * import assert from "node:assert/strict";
- * assert.equal(poolSchedule({ ...adapterProfile(), measured: null }), POOL_PLAIN);
- * ```
  */
 export function poolSchedule(profile = adapterProfile()): PoolSchedule {
   return choose(profile, POOL_PLAIN, POOL_LLVMPIPE);
@@ -243,14 +234,13 @@ function run(entry: string, g: Geometry, total: number, buffers: GPUBuffer[]): v
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { maxPool2d } from "./pool.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 0, 3, 3], {
  *   shape: [1, 1, 4, 4],
  *   requiresGrad: true,
  * });
- * const y = maxPool2d(x, 2);
+ * const y = F.maxPool2d(x, 2);
  * assert.deepEqual(Array.from(await y.toArray()), [5, 9, 7, 3]);
  * y.sum().backward();
  * // the 3s tie: the first (row-major) gets the gradient
@@ -297,11 +287,10 @@ export function maxPool2d(
  *
  * @example
  * ```ts
- * import { Tensor } from "../../../mod.ts";
- * import { avgPool2d } from "./pool.ts";
  * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
  * const x = Tensor.from([1, 2, 3, 4], { shape: [1, 1, 2, 2], requiresGrad: true });
- * const y = avgPool2d(x, 2);
+ * const y = F.avgPool2d(x, 2);
  * assert.deepEqual(Array.from(await y.toArray()), [2.5]);
  * y.sum().backward();
  * assert.deepEqual(Array.from(await x.grad!.toArray()), [0.25, 0.25, 0.25, 0.25]);

@@ -22,13 +22,6 @@ export interface PoolDims {
 
 /**
  * Output height and width: OH = floor((H + 2 ph - kh) / sh) + 1, likewise OW.
- *
- * @example
- * ```ts
- * import { refPoolOutSize } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 7, w: 7, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(refPoolOutSize(d)); // [3, 3]
- * ```
  */
 export function refPoolOutSize(d: PoolDims): [number, number] {
   return [
@@ -49,14 +42,6 @@ export interface MaxPoolResult {
  * out[n, c, y, x] = max_{ky, kx} inp[n, c, y sh - ph + ky, x sw - pw + kx] over the window
  * positions inside the input. Ties go to the first maximum in row-major window order, and
  * a NaN wins, as in PyTorch.
- *
- * @example
- * ```ts
- * import { refMaxPool2dForward } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * const r = refMaxPool2dForward([1, 4, 4, 2], d);
- * console.log(r.out, r.indices); // [4] [1]: the first of the two 4s
- * ```
  */
 export function refMaxPool2dForward(inp: ArrayLike<number>, d: PoolDims): MaxPoolResult {
   const [OH, OW] = refPoolOutSize(d);
@@ -90,13 +75,6 @@ export function refMaxPool2dForward(inp: ArrayLike<number>, d: PoolDims): MaxPoo
 /**
  * Backward of {@link refMaxPool2dForward}: each dout goes to the input position that won its
  * window (summed where windows overlap). dinp [N, C, H, W].
- *
- * @example
- * ```ts
- * import { refMaxPool2dBackward } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(refMaxPool2dBackward([1], [5], d)); // Float64Array [0, 5, 0, 0]
- * ```
  */
 export function refMaxPool2dBackward(
   indices: ArrayLike<number>,
@@ -116,13 +94,6 @@ export function refMaxPool2dBackward(
 /**
  * out[n, c, y, x] = (1 / (kh kw)) sum_{ky, kx} inp[n, c, y sh - ph + ky, x sw - pw + kx],
  * padding counted as zeros in the divisor (PyTorch's default `count_include_pad=True`).
- *
- * @example
- * ```ts
- * import { refAvgPool2dForward } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(refAvgPool2dForward([1, 2, 3, 4], d)); // Float64Array [2.5]
- * ```
  */
 export function refAvgPool2dForward(inp: ArrayLike<number>, d: PoolDims): Float64Array {
   const [OH, OW] = refPoolOutSize(d);
@@ -150,13 +121,6 @@ export function refAvgPool2dForward(inp: ArrayLike<number>, d: PoolDims): Float6
 /**
  * Backward of {@link refAvgPool2dForward}: each dout / (kh kw) goes to every input position
  * of its window. dinp [N, C, H, W].
- *
- * @example
- * ```ts
- * import { refAvgPool2dBackward } from "./reference.ts";
- * const d = { n: 1, c: 1, h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
- * console.log(refAvgPool2dBackward([4], d)); // Float64Array [1, 1, 1, 1]
- * ```
  */
 export function refAvgPool2dBackward(dout: ArrayLike<number>, d: PoolDims): Float64Array {
   const [OH, OW] = refPoolOutSize(d);
