@@ -17,13 +17,6 @@ import { deviceSync } from "./device.ts";
  * epoch, then 1,029 and 607 new ones (the pool hands buffers back in a varying order: 3-5%
  * of launches). On 6,000 examples, 1024 kept oldest-out-first re-created 665 in the third
  * epoch, where 4096 kept least-recently-used created 209.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { BIND_GROUP_CACHE } from "./bind_groups.ts";
- * assert.equal(BIND_GROUP_CACHE.limit, 4096);
- * ```
  */
 export const BIND_GROUP_CACHE = { limit: 4096 };
 
@@ -42,20 +35,6 @@ function idOf(o: object): number {
 /**
  * The bind group of `pipe`'s group 0 with binding i = `bound[i]`: the cached one for the
  * same pipeline and ranges, or a new one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { bindGroup } from "./bind_groups.ts";
- * import { pipeline } from "./pipeline.ts";
- * import { getDevice } from "./device.ts";
- * const device = await getDevice();
- * const code = "@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n" +
- *   "@compute @workgroup_size(1) fn main() { o[0] = 1.0; }";
- * const buffer = device.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
- * const a = bindGroup("one", pipeline("one", code), [{ buffer }]);
- * assert.equal(bindGroup("one", pipeline("one", code), [{ buffer }]), a); // the cached one
- * ```
  */
 export function bindGroup(
   label: string,

@@ -75,18 +75,6 @@ export interface PipelineRecord {
  * (tests/browser/run.ts) checks that each `@compute` entry point of every .wgsl file in src/
  * was created, and so compiled and run, in Chromium, and (from the labels, which name the
  * schedule after an `@`) that every schedule of every op ran.
- *
- * @example
- * ```ts
- * import { pipeline, pipelinesCreated } from "./pipeline.ts";
- * import { getDevice } from "./device.ts";
- * import assert from "node:assert/strict";
- * await getDevice();
- * const code = "@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n" +
- *   "@compute @workgroup_size(1) fn main() { o[0] = 1.0; }";
- * pipeline("example.one@plain", code);
- * assert.equal(pipelinesCreated().at(-1)!.label, "example.one@plain: main()");
- * ```
  */
 export function pipelinesCreated(): readonly PipelineRecord[] {
   return created;

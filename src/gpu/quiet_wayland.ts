@@ -28,15 +28,6 @@ export const NO_DISPLAY_DIR = "/nonexistent/bnlab-no-wayland";
 /**
  * Runs `acquire` (the adapter's and device's creation) with XDG_RUNTIME_DIR set to
  * {@link NO_DISPLAY_DIR} when it is unset on Linux; then unsets it again.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { quietWayland } from "./quiet_wayland.ts";
- * const before = Deno.env.get("XDG_RUNTIME_DIR");
- * assert.equal(await quietWayland(() => Promise.resolve(42)), 42);
- * assert.equal(Deno.env.get("XDG_RUNTIME_DIR"), before); // as it was
- * ```
  */
 export async function quietWayland<T>(acquire: () => Promise<T>): Promise<T> {
   const deno = (globalThis as { Deno?: DenoEnv }).Deno;

@@ -42,21 +42,6 @@ export class Uniforms {
 
 /**
  * Values for a kernel's uniform struct, by field name: a binding of a launch.
- *
- * @example
- * ```ts
- * import { packUniforms, structLayout, uniforms } from "./uniforms.ts";
- * import assert from "node:assert/strict";
- * const code = "struct Params { n: u32, eps: f32, shape: vec4<u32> }";
- * const layout = structLayout(code, "Params");
- * // the order values are named in does not matter: each goes to its own field
- * const bytes = packUniforms(layout, uniforms({ eps: 0.5, shape: [1, 2, 3, 4], n: 7 }).values);
- * const view = new DataView(bytes.buffer, bytes.byteOffset);
- * assert.equal(view.getUint32(0, true), 7);
- * assert.equal(view.getFloat32(4, true), 0.5);
- * assert.equal(view.getUint32(16 + 12, true), 4); // the vec4 starts at 16, its alignment
- * assert.throws(() => packUniforms(layout, { n: 7, eps: 0.5 }), /missing field 'shape'/);
- * ```
  */
 export function uniforms(values: UniformValues, struct = "Params"): Uniforms {
   return new Uniforms(values, struct);
@@ -145,15 +130,6 @@ const layouts = new Map<string, Map<string, StructLayout>>();
  * each field at the next offset that its alignment allows (4 for scalars, 8 for vec2, 16
  * for vec3, vec4 and arrays), the size rounded up to the largest alignment. Cached per source
  * and name.
- *
- * @example
- * ```ts
- * import { structLayout } from "./uniforms.ts";
- * import assert from "node:assert/strict";
- * const l = structLayout("struct P { n: u32, shape: array<vec4<u32>, 2>, c: f32 }", "P");
- * assert.deepEqual(l.fields.map((f) => [f.name, f.offset]), [["n", 0], ["shape", 16], ["c", 48]]);
- * assert.equal(l.size, 64);
- * ```
  */
 export function structLayout(code: string, name: string): StructLayout {
   let perCode = layouts.get(code);

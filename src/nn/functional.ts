@@ -16,24 +16,153 @@
  */
 import { checkTensor, type Tensor } from "../tensor/tensor.ts";
 
-export { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
-export { layerNorm, type LayerNormOptions } from "../ops/layer_norm/layer_norm.ts";
-export {
-  ghostBatchNorm,
+import { batchNorm as batchNormOp, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
+import { layerNorm as layerNormOp, type LayerNormOptions } from "../ops/layer_norm/layer_norm.ts";
+import {
+  ghostBatchNorm as ghostBatchNormOp,
   type GhostBatchNormOptions,
-  groupNorm,
+  groupNorm as groupNormOp,
   type GroupNormOptions,
 } from "../ops/block_norm/block_norm.ts";
-export { conv2d, type Conv2dOptions } from "../ops/conv2d/conv2d.ts";
-export { avgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool/pool.ts";
-export { linear } from "../ops/linear/linear.ts";
-export { dropout, type DropoutOptions } from "../ops/dropout/dropout.ts";
-export {
-  countCorrect,
-  crossEntropy,
+import { conv2d as conv2dOp, type Conv2dOptions } from "../ops/conv2d/conv2d.ts";
+import {
+  avgPool2d as avgPool2dOp,
+  maxPool2d as maxPool2dOp,
+  type MaxPool2dOptions,
+  type Pool2dOptions,
+} from "../ops/pool/pool.ts";
+import { linear as linearOp, type LinearOptions } from "../ops/linear/linear.ts";
+import { dropout as dropoutOp, type DropoutOptions } from "../ops/dropout/dropout.ts";
+import {
+  countCorrect as countCorrectOp,
+  crossEntropy as crossEntropyOp,
   type CrossEntropyOptions,
-  TargetError,
 } from "../ops/cross_entropy/cross_entropy.ts";
+
+export type {
+  BatchNormOptions,
+  Conv2dOptions,
+  CrossEntropyOptions,
+  DropoutOptions,
+  GhostBatchNormOptions,
+  GroupNormOptions,
+  LayerNormOptions,
+  LinearOptions,
+  MaxPool2dOptions,
+  Pool2dOptions,
+};
+export * from "../ops/cross_entropy/target_error.ts";
+
+// The ops, declared here (each calls its op in src/ops/, where its full documentation and
+// float64 reference live) so that deno doc lists them in F: it lists no member that a
+// namespace re-exports by name.
+
+/**
+ * Batch normalization (`torch.nn.functional.batch_norm`): with `training` the batch's
+ * statistics per channel, the running ones updated in place; else the running statistics.
+ * Fused kernels, with an optional activation (`opts.activation`).
+ */
+export function batchNorm(
+  inp: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  return batchNormOp(inp, runningMean, runningVar, weight, bias, opts);
+}
+
+/** Layer normalization over the last dimensions `normalizedShape` (`F.layer_norm`). */
+export function layerNorm(
+  inp: Tensor,
+  normalizedShape: number | readonly number[],
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: LayerNormOptions = {},
+): Tensor {
+  return layerNormOp(inp, normalizedShape, weight, bias, opts);
+}
+
+/** Batch normalization over ghost batches of `opts.virtualBatchSize` examples each. */
+export function ghostBatchNorm(
+  inp: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: GhostBatchNormOptions = {},
+): Tensor {
+  return ghostBatchNormOp(inp, runningMean, runningVar, weight, bias, opts);
+}
+
+/** Group normalization over `numGroups` groups of channels (`F.group_norm`). */
+export function groupNorm(
+  inp: Tensor,
+  numGroups: number,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: GroupNormOptions = {},
+): Tensor {
+  return groupNormOp(inp, numGroups, weight, bias, opts);
+}
+
+/** 2-D convolution (`F.conv2d`): input [N, C, H, W], weight [O, C, KH, KW], bias [O]. */
+export function conv2d(
+  inp: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: Conv2dOptions = {},
+): Tensor {
+  return conv2dOp(inp, weight, bias, opts);
+}
+
+/** 2-D average pooling (`F.avg_pool2d`). */
+export function avgPool2d(
+  inp: Tensor,
+  kernelSize: number | readonly [number, number],
+  opts: Pool2dOptions = {},
+): Tensor {
+  return avgPool2dOp(inp, kernelSize, opts);
+}
+
+/** 2-D max pooling (`F.max_pool2d`), with an optional activation applied first. */
+export function maxPool2d(
+  inp: Tensor,
+  kernelSize: number | readonly [number, number],
+  opts: MaxPool2dOptions = {},
+): Tensor {
+  return maxPool2dOp(inp, kernelSize, opts);
+}
+
+/** y = x W^T + b (`F.linear`): input [N, in], weight [out, in], bias [out]. */
+export function linear(
+  inp: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: LinearOptions = {},
+): Tensor {
+  return linearOp(inp, weight, bias, opts);
+}
+
+/** Zeroes each element with probability `p` and scales the rest by 1 / (1 - p) (`F.dropout`). */
+export function dropout(inp: Tensor, p: number, opts: DropoutOptions = {}): Tensor {
+  return dropoutOp(inp, p, opts);
+}
+
+/** How many rows of `logits` have their largest value at `target` (a 0-d tensor). */
+export function countCorrect(logits: Tensor, target: Tensor): Tensor {
+  return countCorrectOp(logits, target);
+}
+
+/** The mean cross-entropy of `logits` [N, C] against class indices `target` [N] (`F.cross_entropy`). */
+export function crossEntropy(
+  logits: Tensor,
+  target: Tensor,
+  opts: CrossEntropyOptions = {},
+): Tensor {
+  return crossEntropyOp(logits, target, opts);
+}
 
 /**
  * Rectified linear unit, `x.relu()`: max(x, 0), one fused kernel each way.

@@ -12,6 +12,9 @@ import { isGradEnabled } from "../../tensor/autograd.ts";
 import { attachReadCheck, checkTensor, isUnitSeed, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import src from "./cross_entropy.wgsl" with { type: "text" };
+import { TargetError } from "./target_error.ts";
+
+export { TargetError };
 
 const WG = 256;
 
@@ -29,33 +32,6 @@ function check(what: string, logits: Tensor, target: Tensor): [number, number] {
   }
   if (C === 0) throw new Error(`${what} needs at least one class, got logits ${fmt(logits.shape)}`);
   return [N, C];
-}
-
-/**
- * A target of {@link crossEntropy} that is not a class index: PyTorch's "Target 10 is out of
- * bounds", with the row. Thrown when the loss is read back (`item()`, `toArray()`), which
- * reads the forward kernel's finding in the same host wait; the loss itself is NaN.
- */
-export class TargetError extends RangeError {
-  /** The first row whose target is invalid. */
-  readonly index: number;
-  /** Its target. */
-  readonly target: number;
-  /** The number of classes (the logits' columns). */
-  readonly classes: number;
-  /** The row, its target, the number of classes and the ignored index in the message. */
-  constructor(index: number, target: number, classes: number, ignoreIndex = -100) {
-    super(
-      `crossEntropy: target[${index}] = ${target} is not a class index: targets must be ` +
-        `integers in [0, ${classes}) (one per row of the logits, which have ${classes} ` +
-        `classes), or the ignoreIndex ${ignoreIndex}; check the labels, or the number of ` +
-        "classes of the model's last layer",
-    );
-    this.name = "TargetError";
-    this.index = index;
-    this.target = target;
-    this.classes = classes;
-  }
 }
 
 /** Throws a {@link TargetError} for the forward's `check` values [row, target] (row -1: none). */
