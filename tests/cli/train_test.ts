@@ -97,7 +97,7 @@ gpuTest(
       equal(epochs.length, 1);
       deepEqual(
         Object.keys(epochs[0]).sort(),
-        ["type", "epoch", "loss", "trainAcc", "testAcc", "seconds", "examplesPerSec"].sort(),
+        ["type", "epoch", "loss", "trainAcc", "testAcc", "seconds", "examplesPerSec", "lr"].sort(),
       );
       ok(lines.filter((l) => l.type === "update").length >= 2);
       ok((await Deno.readTextFile(`${out}/curves.svg`)).startsWith("<svg"));
