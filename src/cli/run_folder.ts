@@ -161,10 +161,16 @@ async function acquireLock(dir: string, id: string): Promise<Deno.FsFile> {
         "another --out",
     );
   }
+  await writeLockInfo(file, id);
+  return file;
+}
+
+/** Writes this process's PID and the run's `id` into the held lock file. */
+async function writeLockInfo(file: Deno.FsFile, id: string): Promise<void> {
   const text = JSON.stringify({ pid: Deno.pid, runId: id, started: new Date().toISOString() });
   await file.truncate(0);
+  await file.seek(0, Deno.SeekMode.Start);
   await file.write(new TextEncoder().encode(text + "\n"));
-  return file;
 }
 
 /**
@@ -244,6 +250,35 @@ export class RunFolder implements Disposable {
     }
   }
 
+  /**
+   * Opens the existing run folder `path` to resume its run: locks it (refusing a folder
+   * another run holds, naming its PID), then calls `identify` under the lock, which reads
+   * the run's saved state and returns its id; the resumed run keeps the folder and that id.
+   * A `path` that is absent or not a directory is a {@link RunFolderError}.
+   */
+  static async resume(
+    path: string,
+    identify: (dir: string) => Promise<string>,
+  ): Promise<RunFolder> {
+    const dir = path.replace(/(.)\/+$/, "$1");
+    const info = await Deno.stat(dir).catch(() => undefined);
+    if (!info?.isDirectory) {
+      throw new RunFolderError(
+        `--resume ${dir} is ${info ? "not a directory" : "absent"}: pass the folder of a run ` +
+          "of deno task train (its --out)",
+      );
+    }
+    const lock = await acquireLock(dir, "(resuming)");
+    try {
+      const id = await identify(dir);
+      await writeLockInfo(lock, id);
+      return new RunFolder(dir, id, lock);
+    } catch (e) {
+      lock.close();
+      throw e;
+    }
+  }
+
   /** Moves the run in `dir` aside in one rename, makes `dir` anew and locks it. */
   static async #replace(
     dir: string,
@@ -300,6 +335,31 @@ export class RunFolder implements Disposable {
   /** Creates `name` exclusively (refusing anything already there, symlinks included). */
   create(name: string): Promise<Deno.FsFile> {
     return Deno.open(this.file(name), { write: true, createNew: true, mode: 0o644 });
+  }
+
+  /**
+   * Opens the run's existing file `name` to append to it, cut back first to its first
+   * `keep` bytes (what a resumed run's saved state accounts for); refuses a file that is
+   * not a regular file or is shorter than `keep`.
+   */
+  async append(name: string, keep: number): Promise<Deno.FsFile> {
+    const info = await lstat(this.file(name));
+    if (!info?.isFile) {
+      throw new RunFolderError(
+        `${this.file(name)} is ${info ? "not a regular file" : "absent"}: the run cannot be ` +
+          "resumed; start a new run",
+      );
+    }
+    if (info.size < keep) {
+      throw new RunFolderError(
+        `${this.file(name)} holds ${info.size} bytes, fewer than the ${keep} the run's saved ` +
+          "state accounts for (it was cut or edited): the run cannot be resumed; start a new run",
+      );
+    }
+    const file = await Deno.open(this.file(name), { write: true });
+    await file.truncate(keep);
+    await file.seek(0, Deno.SeekMode.End);
+    return file;
   }
 
   /** Writes `name` atomically (see {@link writeFileAtomic}). */
