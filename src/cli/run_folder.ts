@@ -340,9 +340,10 @@ export class RunFolder implements Disposable {
   /**
    * Opens the run's existing file `name` to append to it, cut back first to its first
    * `keep` bytes (what a resumed run's saved state accounts for); refuses a file that is
-   * not a regular file or is shorter than `keep`.
+   * not a regular file or is shorter than `keep`. Returns the file and the number of lines
+   * cut.
    */
-  async append(name: string, keep: number): Promise<Deno.FsFile> {
+  async append(name: string, keep: number): Promise<{ file: Deno.FsFile; cut: number }> {
     const info = await lstat(this.file(name));
     if (!info?.isFile) {
       throw new RunFolderError(
@@ -356,10 +357,17 @@ export class RunFolder implements Disposable {
           "state accounts for (it was cut or edited): the run cannot be resumed; start a new run",
       );
     }
-    const file = await Deno.open(this.file(name), { write: true });
+    const file = await Deno.open(this.file(name), { read: true, write: true });
+    const tail = new Uint8Array(info.size - keep);
+    await file.seek(keep, Deno.SeekMode.Start);
+    for (let at = 0; at < tail.length;) {
+      const n = await file.read(tail.subarray(at));
+      if (n === null) break;
+      at += n;
+    }
     await file.truncate(keep);
     await file.seek(0, Deno.SeekMode.End);
-    return file;
+    return { file, cut: tail.filter((b) => b === 10).length };
   }
 
   /** Writes `name` atomically (see {@link writeFileAtomic}). */

@@ -472,9 +472,17 @@ export async function main(args: string[]): Promise<number> {
 
   // A resumed run cuts its metrics back to what its saved state accounts for (the lines of
   // an epoch that did not end are dropped) and goes on from there.
-  const metrics = saved
-    ? await run.append("metrics.jsonl", saved.metricsBytes)
-    : await run.create("metrics.jsonl");
+  let metrics: Deno.FsFile;
+  if (saved) {
+    const { file, cut } = await run.append("metrics.jsonl", saved.metricsBytes);
+    metrics = file;
+    if (cut) {
+      console.log(
+        `note: ${cut} line${cut > 1 ? "s" : ""} of metrics.jsonl after epoch ${saved.epochs} ` +
+          "(of an epoch that did not end) dropped: that epoch is trained again",
+      );
+    }
+  } else metrics = await run.create("metrics.jsonl");
   let metricsBytes = saved?.metricsBytes ?? 0;
   const enc = new TextEncoder();
   const log = (o: Record<string, unknown>): void => {
@@ -541,7 +549,8 @@ export async function main(args: string[]): Promise<number> {
     if (history.stopped) {
       log({ type: "interrupted", ...history.stopped });
       console.error(
-        `stopped in epoch ${history.stopped.epoch}: ${keptCheckpoint(checkpoint, savedEpochs)}`,
+        `stopped in epoch ${history.stopped.epoch}: ${keptCheckpoint(checkpoint, savedEpochs)}` +
+          (savedEpochs ? `; continue with: deno task train --resume ${c.out}` : ""),
       );
       return EXIT_INTERRUPTED;
     }

@@ -136,6 +136,7 @@ gpuTest(
       const resumed = await runCli(["--resume", b, "--epochs", "3"]);
       equal(resumed.code, 0, resumed.stderr);
       ok(resumed.stdout.includes(`resuming run ${id} in ${b} after epoch 2, to 3`), resumed.stdout);
+      ok(resumed.stdout.includes("note: 1 line of metrics.jsonl after epoch 2"), resumed.stdout);
       const [la, lb] = [await lines(a), await lines(b)];
       deepEqual(readings(lb), readings(la), "every update and epoch line");
       deepEqual(lb.map((l) => l.type).filter((t) => t !== "update"), [
