@@ -37,6 +37,29 @@ async function tensors(path: string): Promise<Record<string, number[]>> {
   return out;
 }
 
+/** Runs the trainer and sends it Ctrl-C (SIGINT) as soon as it reports its first epoch. */
+async function interruptAfterEpoch1(args: string[]): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let stdout = "";
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  while (!stdout.includes("epoch 1:")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += value;
+  }
+  child.kill("SIGINT");
+  for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+  const { code } = await child.status;
+  ok(!stdout.includes("epoch 3:"), `the run ended before Ctrl-C: ${stdout}`);
+  return { code, stderr: await stderr };
+}
+
 Deno.test("parseTrainArgs: --optimizer, --momentum, --weight-decay, --schedule", () => {
   const c = parseTrainArgs(["--optimizer", "adamw", "--schedule", "cosine", "--epochs", "4"]);
   if (c === "help") throw new Error("unexpected help");
@@ -106,7 +129,7 @@ gpuTest(
       "--limit",
       "192",
       "--batch-size",
-      "64",
+      "32",
       "--optimizer",
       "adamw",
       "--lr",
@@ -155,6 +178,17 @@ gpuTest(
       );
       const lock = JSON.parse(await Deno.readTextFile(`${b}/.lock`));
       equal(lock.runId, id);
+
+      // Ctrl-C in epoch 2 of a run started for 3, then --resume without --epochs: it ends
+      // as planned, equal to the run that never stopped.
+      const c = `${root}/c`;
+      const stopped = await interruptAfterEpoch1([...flags, "--epochs", "3", "--out", c]);
+      equal(stopped.code, 130, stopped.stderr);
+      ok(stopped.stderr.includes(`continue with: deno task train --resume ${c}`), stopped.stderr);
+      const finished = await runCli(["--resume", c]);
+      equal(finished.code, 0, finished.stderr);
+      deepEqual(readings(await lines(c)), readings(la), "every update and epoch line");
+      deepEqual(await tensors(`${c}/model.safetensors`), await tensors(`${a}/model.safetensors`));
 
       // Refusals, each before any data is loaded.
       const refusals: [string[], RegExp][] = [
