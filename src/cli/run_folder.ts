@@ -151,10 +151,17 @@ async function acquireLock(dir: string, id: string): Promise<Deno.FsFile> {
   }
   if (!(await file.tryLock(true))) {
     let who = "PID unknown: the lock file cannot be read on this system";
-    try {
-      const held = JSON.parse(new TextDecoder().decode(await Deno.readFile(path)));
-      who = `PID ${held.pid}, run ${held.runId}, started ${held.started}`;
-    } catch { /* Windows: a locked file cannot be read */ }
+    // A run that has just taken the lock may not have written its PID yet: wait for it a little.
+    for (let tries = 0; tries < 20; tries++) {
+      try {
+        const held = JSON.parse(new TextDecoder().decode(await Deno.readFile(path)));
+        who = `PID ${held.pid}, run ${held.runId}, started ${held.started}`;
+        break;
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) break; // Windows: a locked file cannot be read
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     file.close();
     throw new RunFolderError(
       `--out ${dir} is in use by another run (${who}); wait for it to end, or choose ` +
@@ -168,9 +175,11 @@ async function acquireLock(dir: string, id: string): Promise<Deno.FsFile> {
 /** Writes this process's PID and the run's `id` into the held lock file. */
 async function writeLockInfo(file: Deno.FsFile, id: string): Promise<void> {
   const text = JSON.stringify({ pid: Deno.pid, runId: id, started: new Date().toISOString() });
-  await file.truncate(0);
+  const bytes = new TextEncoder().encode(text + "\n");
+  // Written over the old text, then cut to length: a reader never finds it empty.
   await file.seek(0, Deno.SeekMode.Start);
-  await file.write(new TextEncoder().encode(text + "\n"));
+  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+  await file.truncate(bytes.length);
 }
 
 /**

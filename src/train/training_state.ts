@@ -2,15 +2,15 @@
  * A training run's whole state in one safetensors file, to resume it exactly: the model's
  * parameters and buffers (`model.<name>`), the optimizer's state tensors
  * (`optimizer.<index>.<name>`: momentum buffers, Adam's moments), and in the metadata the
- * optimizer's step counts and hyperparameters, the scheduler's state, and the history of
+ * optimizer's step counts and hyperparameters, the scheduler's state, where each layer
+ * that draws random numbers (`Dropout`, `ChannelNoise`) stands, and the history of
  * readings so far (whose last epoch is where training resumes). One file, written
  * atomically (`writeFileAtomic`): a run stopped at any moment leaves the state after some
  * whole epoch, never the weights of one epoch with the optimizer of another.
  *
  * Nothing else is needed for `fit` to go on bit for bit as the uninterrupted run would:
- * the loader's order of epoch `e` depends only on its seed and `e`, and a model without
- * `Dropout` or `ChannelNoise` draws no random numbers while training. (A model with them
- * draws from seeds of its own and is not resumed exactly: their state is not saved.)
+ * the loader's order of epoch `e` depends only on its seed and `e`, and the layers that draw
+ * random numbers draw from their own seed and count of draws, which are saved.
  *
  * @module
  */
@@ -31,6 +31,20 @@ import {
 import { architectureOf } from "../models/architecture.ts";
 import { readAll } from "./diagnose.ts";
 import type { History } from "./fit.ts";
+import type { RandomState } from "../tensor/random.ts";
+
+/** A layer that draws random numbers while training, with its {@link RandomState}. */
+interface Random {
+  randomState(): RandomState;
+  loadRandomState(s: RandomState): void;
+}
+
+/** `net`'s layers that draw random numbers, by module name. */
+function randomLayers(net: Module): [string, Random][] {
+  return net.namedModules().filter(([, m]) =>
+    typeof (m as unknown as Partial<Random>).randomState === "function"
+  ) as unknown as [string, Random][];
+}
 
 /** The value of the `format` metadata key that marks a training-state file. */
 export const TRAINING_STATE_FORMAT = "bnlab-training-state";
@@ -112,6 +126,9 @@ export async function saveTrainingState(
         scheduler: JSON.stringify({ name: scheduler.constructor.name, ...scheduler.stateDict() }),
       }
       : {}),
+    random: JSON.stringify(
+      Object.fromEntries(randomLayers(net).map(([k, m]) => [k, m.randomState()])),
+    ),
     history: JSON.stringify({ updates: history.updates, epochs: history.epochs }),
   });
   await writeFileAtomic(path, bytes, { what: "a training state" });
@@ -180,7 +197,17 @@ export async function loadTrainingState(
       );
     }
   }
+  const random = JSON.parse(metadata.random ?? "{}") as Record<string, RandomState>;
+  const layers = randomLayers(net);
+  const [savedLayers, ourLayers] = [Object.keys(random), layers.map(([k]) => k)];
+  if (savedLayers.join() !== ourLayers.join()) {
+    throw new Error(
+      `Training state ${path} holds the random state of the layers [${savedLayers.join(", ")}], ` +
+        `this model draws random numbers in [${ourLayers.join(", ")}]: build the saved model`,
+    );
+  }
   loadEntries(net, model, metadata, path);
+  for (const [k, m] of layers) m.loadRandomState(random[k]);
   try {
     optimizer.loadStateDict({ state, param_groups: saved.param_groups });
     if (scheduler) scheduler.loadStateDict(sched);

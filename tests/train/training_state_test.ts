@@ -11,6 +11,8 @@ import { SGD } from "../../src/optim/sgd.ts";
 import type { Optimizer } from "../../src/optim/optimizer.ts";
 import { CosineAnnealingLR, type LRScheduler, StepLR } from "../../src/optim/schedulers.ts";
 import type { Module } from "../../src/nn/module.ts";
+import type { LeNetOptions } from "../../src/models/lenet.ts";
+import { manualSeed } from "../../src/tensor/random.ts";
 
 const data = await loadFashionMnist({ split: "test", download: false });
 
@@ -31,23 +33,30 @@ async function weights(net: Module): Promise<Record<string, number[]>> {
 type Setup = (net: Module) => { optimizer: Optimizer; scheduler?: LRScheduler };
 
 /** Trains `epochs` epochs straight, and `split` + the rest through a saved training state. */
-async function straightAndResumed(setup: Setup, split: number, epochs: number) {
+async function straightAndResumed(
+  setup: Setup,
+  split: number,
+  epochs: number,
+  model: LeNetOptions = { norm: "batch" },
+) {
   using train = new DataLoader(data, { batchSize: 32, shuffle: true, seed: 5, limit: 160 });
   using test = new DataLoader(data, { batchSize: 64, limit: 64 });
   const opts = { updatesPerEpoch: 2, init: "xavier" as const, seed: 2 };
 
-  const a = lenet({ norm: "batch" });
+  manualSeed(7); // the seed of Dropout layers, when there are some
+  const a = lenet(model);
   const sa = setup(a);
   const straight = await fit(a, train, test, { ...opts, epochs, ...sa });
 
-  const b = lenet({ norm: "batch" });
+  manualSeed(7);
+  const b = lenet(model);
   const sb = setup(b);
   const first = await fit(b, train, test, { ...opts, epochs: split, ...sb });
   const path = await Deno.makeTempFile({ suffix: ".safetensors" });
   try {
     await saveTrainingState(path, { net: b, ...sb }, first);
     // A fresh process would build everything anew: a new model, optimizer and scheduler.
-    const c = lenet({ norm: "batch" });
+    const c = lenet(model); // its Dropout layers draw other seeds: the state restores them
     const sc = setup(c);
     const { history } = await loadTrainingState(path, { net: c, ...sc });
     deepEqual(readings(history), readings(first));
@@ -93,6 +102,17 @@ for (const [name, setup] of setups) {
     },
   );
 }
+
+gpuTest("a resumed run with Dropout draws the masks the run that never stopped drew", async () => {
+  const setup: Setup = (net) => ({ optimizer: new SGD(net.parameters(), { lr: 0.5 }) });
+  const { straight, resumed, a, c, path } = await straightAndResumed(setup, 1, 2, {
+    norm: "none",
+    dropout: 0.5,
+  });
+  await Deno.remove(path);
+  deepEqual(readings(resumed), readings(straight));
+  deepEqual(await weights(c), await weights(a));
+});
 
 gpuTest("fit steps a scheduler once per epoch and records each epoch's rate", async () => {
   using train = new DataLoader(data, { batchSize: 32, limit: 64 });
