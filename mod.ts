@@ -44,7 +44,7 @@ export {
 } from "./src/tensor/autograd.ts";
 export { type Disposable, type DisposeReason, keep, tidy } from "./src/tensor/tidy.ts";
 export type { Shape } from "./src/tensor/shape.ts";
-export { manualSeed } from "./src/tensor/random.ts";
+export { manualSeed, type RandomState } from "./src/tensor/random.ts";
 export { AnomalyError, isAnomalyEnabled, setDetectAnomaly } from "./src/tensor/anomaly.ts";
 export { flushOutput, print } from "./src/notebook/print.ts";
 export * as gpu from "./src/gpu/mod.ts";

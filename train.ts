@@ -69,10 +69,24 @@ export {
   saveCheckpoint,
   type SaveOptions,
 } from "./src/train/checkpoint.ts";
+export {
+  loadTrainingState,
+  readTrainingStateMetadata,
+  saveTrainingState,
+  TRAINING_STATE_FORMAT,
+  type TrainingState,
+} from "./src/train/training_state.ts";
 export { ProgressBar, type ProgressOptions, type ProgressWriter } from "./src/progress/progress.ts";
 export { type ExperimentEnvironment, experimentEnvironment } from "./src/train/environment.ts";
 // Core classes that the signatures above name, as types (import the values from `mod.ts`).
 export type { Module } from "./src/nn/module.ts";
 export type { SGD } from "./src/optim/sgd.ts";
+export type {
+  Hyperparameter,
+  Optimizer,
+  OptimizerStateDict,
+  ParamState,
+} from "./src/optim/optimizer.ts";
+export type { HasLearningRate, LRScheduler, SchedulerStateDict } from "./src/optim/schedulers.ts";
 export type { Sequential } from "./src/nn/sequential.ts";
 export type { Architecture } from "./src/models/architecture.ts";

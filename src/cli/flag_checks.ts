@@ -85,3 +85,101 @@ export function lastBatchNote(n: number, batchSize: number, norm: string): strin
     n - last
   } examples (different ones are left out each epoch, by the shuffle)`;
 }
+
+/** A learning-rate schedule as `--schedule` gives it, resolved (see {@link parseSchedule}). */
+export type Schedule =
+  | { kind: "none" }
+  | { kind: "step"; stepSize: number; gamma: number }
+  | { kind: "cosine"; tMax: number };
+
+/**
+ * Parses `--schedule`: `none`; `step:STEP_SIZE[:GAMMA]` (PyTorch's `StepLR`: the rate times
+ * GAMMA, default 0.1, every STEP_SIZE epochs); `cosine[:T_MAX]` (`CosineAnnealingLR` down to
+ * 0 over T_MAX epochs, default `epochs`). Returns the schedule and its full spelling (every
+ * default written out, as a run records it); throws `makeError(message)` naming the text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseSchedule } from "./flag_checks.ts";
+ * assert.equal(parseSchedule("cosine", 10, (m) => new Error(m)).text, "cosine:10");
+ * assert.deepEqual(parseSchedule("step:3", 10, (m) => new Error(m)).schedule, { kind: "step", stepSize: 3, gamma: 0.1 });
+ * assert.throws(() => parseSchedule("step:0", 10, (m) => new Error(m)), /STEP_SIZE must be a whole number >= 1/);
+ * ```
+ */
+export function parseSchedule(
+  text: string,
+  epochs: number,
+  makeError: (m: string) => Error,
+): { schedule: Schedule; text: string } {
+  const [kind, ...rest] = text.split(":");
+  const syntax = "none, step:STEP_SIZE[:GAMMA] or cosine[:T_MAX]";
+  const whole = (v: string, what: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) {
+      throw makeError(
+        `--schedule ${text}: ${what} must be a whole number >= 1, got ${JSON.stringify(v)}`,
+      );
+    }
+    return Number(v);
+  };
+  if (kind === "none" && rest.length === 0) return { schedule: { kind: "none" }, text: "none" };
+  if (kind === "step" && (rest.length === 1 || rest.length === 2)) {
+    const stepSize = whole(rest[0], "STEP_SIZE");
+    const gamma = rest.length === 2 ? Number(rest[1]) : 0.1;
+    if (
+      rest.length === 2 && (!/^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(rest[1]) || !(gamma > 0))
+    ) {
+      throw makeError(
+        `--schedule ${text}: GAMMA must be a number > 0 in decimal notation (the factor the ` +
+          `rate is multiplied by), got ${JSON.stringify(rest[1])}`,
+      );
+    }
+    return { schedule: { kind: "step", stepSize, gamma }, text: `step:${stepSize}:${gamma}` };
+  }
+  if (kind === "cosine" && rest.length <= 1) {
+    const tMax = rest.length ? whole(rest[0], "T_MAX") : epochs;
+    return { schedule: { kind: "cosine", tMax }, text: `cosine:${tMax}` };
+  }
+  throw makeError(`--schedule must be ${syntax}, got ${JSON.stringify(text)}`);
+}
+
+/** The optimizer flags that {@link checkOptimizerFlags} reads. */
+export interface OptimizerFlags {
+  optimizer: string;
+  momentum: number;
+  weightDecay: number;
+}
+
+/**
+ * Throws `makeError(message)` on optimizer flags that cannot work as asked: `--momentum`
+ * with Adam or AdamW (whose momentum is their first beta, 0.9), or a momentum outside
+ * [0, 1) (1 or more makes the steps grow without bound); `given` names the flags that were
+ * on the command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOptimizerFlags } from "./flag_checks.ts";
+ * const f = { optimizer: "adam", momentum: 0.9, weightDecay: 0 };
+ * assert.throws(() => checkOptimizerFlags(f, new Set(["momentum"]), (m) => new Error(m)), /--momentum applies to --optimizer sgd/);
+ * ```
+ */
+export function checkOptimizerFlags(
+  f: OptimizerFlags,
+  given: ReadonlySet<string>,
+  makeError: (m: string) => Error,
+): void {
+  if (f.optimizer !== "sgd" && given.has("momentum")) {
+    throw makeError(
+      `--momentum applies to --optimizer sgd; ${f.optimizer === "adam" ? "Adam" : "AdamW"}'s ` +
+        "momentum is its first beta (0.9, as in PyTorch): leave --momentum out, or pass " +
+        "--optimizer sgd",
+    );
+  }
+  if (!(f.momentum >= 0 && f.momentum < 1)) {
+    throw makeError(
+      `--momentum must be from 0 to below 1 (1 or more makes the steps grow without bound), ` +
+        `got ${f.momentum}`,
+    );
+  }
+}

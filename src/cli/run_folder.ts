@@ -151,20 +151,35 @@ async function acquireLock(dir: string, id: string): Promise<Deno.FsFile> {
   }
   if (!(await file.tryLock(true))) {
     let who = "PID unknown: the lock file cannot be read on this system";
-    try {
-      const held = JSON.parse(new TextDecoder().decode(await Deno.readFile(path)));
-      who = `PID ${held.pid}, run ${held.runId}, started ${held.started}`;
-    } catch { /* Windows: a locked file cannot be read */ }
+    // A run that has just taken the lock may not have written its PID yet: wait for it a little.
+    for (let tries = 0; tries < 20; tries++) {
+      try {
+        const held = JSON.parse(new TextDecoder().decode(await Deno.readFile(path)));
+        who = `PID ${held.pid}, run ${held.runId}, started ${held.started}`;
+        break;
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) break; // Windows: a locked file cannot be read
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     file.close();
     throw new RunFolderError(
       `--out ${dir} is in use by another run (${who}); wait for it to end, or choose ` +
         "another --out",
     );
   }
-  const text = JSON.stringify({ pid: Deno.pid, runId: id, started: new Date().toISOString() });
-  await file.truncate(0);
-  await file.write(new TextEncoder().encode(text + "\n"));
+  await writeLockInfo(file, id);
   return file;
+}
+
+/** Writes this process's PID and the run's `id` into the held lock file. */
+async function writeLockInfo(file: Deno.FsFile, id: string): Promise<void> {
+  const text = JSON.stringify({ pid: Deno.pid, runId: id, started: new Date().toISOString() });
+  const bytes = new TextEncoder().encode(text + "\n");
+  // Written over the old text, then cut to length: a reader never finds it empty.
+  await file.seek(0, Deno.SeekMode.Start);
+  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+  await file.truncate(bytes.length);
 }
 
 /**
@@ -220,6 +235,35 @@ export class RunFolder implements Disposable {
         );
       }
       return await RunFolder.#replace(dir, id, lock, files);
+    } catch (e) {
+      lock.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens the existing run folder `path` to resume its run: locks it (refusing a folder
+   * another run holds, naming its PID), then calls `identify` under the lock, which reads
+   * the run's saved state and returns its id; the resumed run keeps the folder and that id.
+   * A `path` that is absent or not a directory is a {@link RunFolderError}.
+   */
+  static async resume(
+    path: string,
+    identify: (dir: string) => Promise<string>,
+  ): Promise<RunFolder> {
+    const dir = path.replace(/(.)\/+$/, "$1");
+    const info = await Deno.stat(dir).catch(() => undefined);
+    if (!info?.isDirectory) {
+      throw new RunFolderError(
+        `--resume ${dir} is ${info ? "not a directory" : "absent"}: pass the folder of a run ` +
+          "of deno task train (its --out)",
+      );
+    }
+    const lock = await acquireLock(dir, "(resuming)");
+    try {
+      const id = await identify(dir);
+      await writeLockInfo(lock, id);
+      return new RunFolder(dir, id, lock);
     } catch (e) {
       lock.close();
       throw e;
@@ -282,6 +326,39 @@ export class RunFolder implements Disposable {
   /** Creates `name` exclusively (refusing anything already there, symlinks included). */
   create(name: string): Promise<Deno.FsFile> {
     return Deno.open(this.file(name), { write: true, createNew: true, mode: 0o644 });
+  }
+
+  /**
+   * Opens the run's existing file `name` to append to it, cut back first to its first
+   * `keep` bytes (what a resumed run's saved state accounts for); refuses a file that is
+   * not a regular file or is shorter than `keep`. Returns the file and the number of lines
+   * cut.
+   */
+  async append(name: string, keep: number): Promise<{ file: Deno.FsFile; cut: number }> {
+    const info = await lstat(this.file(name));
+    if (!info?.isFile) {
+      throw new RunFolderError(
+        `${this.file(name)} is ${info ? "not a regular file" : "absent"}: the run cannot be ` +
+          "resumed; start a new run",
+      );
+    }
+    if (info.size < keep) {
+      throw new RunFolderError(
+        `${this.file(name)} holds ${info.size} bytes, fewer than the ${keep} the run's saved ` +
+          "state accounts for (it was cut or edited): the run cannot be resumed; start a new run",
+      );
+    }
+    const file = await Deno.open(this.file(name), { read: true, write: true });
+    const tail = new Uint8Array(info.size - keep);
+    await file.seek(keep, Deno.SeekMode.Start);
+    for (let at = 0; at < tail.length;) {
+      const n = await file.read(tail.subarray(at));
+      if (n === null) break;
+      at += n;
+    }
+    await file.truncate(keep);
+    await file.seek(0, Deno.SeekMode.End);
+    return { file, cut: tail.filter((b) => b === 10).length };
   }
 
   /** Writes `name` atomically (see {@link writeFileAtomic}). */

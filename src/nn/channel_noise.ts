@@ -8,7 +8,7 @@ import { Module } from "./module.ts";
 import { pyFloat } from "./repr.ts";
 import { checkTensor, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
-import { rngFor } from "../tensor/random.ts";
+import { checkRandomState, type RandomState, rngFor } from "../tensor/random.ts";
 
 /** Options of {@link ChannelNoise}. */
 export interface ChannelNoiseOptions {
@@ -75,6 +75,17 @@ export class ChannelNoise extends Module {
     this.shift = shift;
     this.shiftMean = shiftMean;
     this.#seed = (seed ?? rngFor().nextU32()) >>> 0;
+  }
+
+  /** Its seed and the draws made so far, to resume training exactly. */
+  randomState(): RandomState {
+    return { seed: this.#seed, calls: this.#calls };
+  }
+
+  /** Restores a {@link ChannelNoise.randomState}: the next draw is the one it would have made. */
+  loadRandomState(s: RandomState): void {
+    checkRandomState("ChannelNoise", s);
+    [this.#seed, this.#calls] = [s.seed, s.calls];
   }
 
   /** `6, scale=0.5, shift=0.5, shift_mean=0.2`, in PyTorch's manner. */

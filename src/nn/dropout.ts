@@ -7,7 +7,7 @@ import { Module } from "./module.ts";
 import { pyFloat } from "./repr.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dropout } from "../ops/dropout/dropout.ts";
-import { rngFor } from "../tensor/random.ts";
+import { checkRandomState, type RandomState, rngFor } from "../tensor/random.ts";
 
 /** Options of {@link Dropout}. */
 export interface DropoutLayerOptions {
@@ -33,8 +33,7 @@ export interface DropoutLayerOptions {
  * ```
  */
 export class Dropout extends Module {
-  /** The seed of its masks: call k of `forward` in training draws the mask of (seed, k). */
-  readonly seed: number;
+  #seed: number;
   #calls = 0;
 
   /** Zeroes each element with probability `p` in training (and scales the rest by 1 / (1 - p)). */
@@ -43,7 +42,23 @@ export class Dropout extends Module {
     if (!(p >= 0 && p <= 1)) {
       throw new Error(`Dropout probability has to be between 0 and 1, got ${p}`);
     }
-    this.seed = (seed ?? rngFor().nextU32()) >>> 0;
+    this.#seed = (seed ?? rngFor().nextU32()) >>> 0;
+  }
+
+  /** The seed of its masks: call k of `forward` in training draws the mask of (seed, k). */
+  get seed(): number {
+    return this.#seed;
+  }
+
+  /** Its seed and the masks drawn so far, to resume training exactly. */
+  randomState(): RandomState {
+    return { seed: this.#seed, calls: this.#calls };
+  }
+
+  /** Restores a {@link Dropout.randomState}: the next mask is the one it would have drawn. */
+  loadRandomState(s: RandomState): void {
+    checkRandomState("Dropout", s);
+    [this.#seed, this.#calls] = [s.seed, s.calls];
   }
 
   /** PyTorch's: `p=0.5, inplace=False`. */
@@ -54,6 +69,6 @@ export class Dropout extends Module {
   /** x * mask / (1 - p) in training, x in eval. */
   forward(x: Tensor): Tensor {
     if (!this.training) return x;
-    return dropout(x, this.p, { seed: this.seed, counter: this.#calls++ });
+    return dropout(x, this.p, { seed: this.#seed, counter: this.#calls++ });
   }
 }

@@ -41,6 +41,29 @@ export class Rng {
 
 let global = new Rng(0);
 
+/**
+ * Where a layer that draws random numbers while training (`Dropout`, `ChannelNoise`) stands:
+ * its seed, and how many draws it has made (its `forward` calls in training). Saved and
+ * restored to resume a run exactly (`saveTrainingState`).
+ */
+export interface RandomState {
+  /** The layer's seed. */
+  seed: number;
+  /** Draws made so far: the next one is draw `calls` of `seed`. */
+  calls: number;
+}
+
+/** Throws unless `s` is a {@link RandomState}: a 32-bit seed and a whole number of calls. */
+export function checkRandomState(who: string, s: RandomState): void {
+  const u32 = Number.isInteger(s?.seed) && s.seed >= 0 && s.seed < 2 ** 32;
+  if (!u32 || !(Number.isSafeInteger(s.calls) && s.calls >= 0)) {
+    throw new Error(
+      `${who}.loadRandomState needs { seed: 0 to 2^32 - 1, calls: a whole number >= 0 }, got ` +
+        JSON.stringify(s),
+    );
+  }
+}
+
 /** Reseeds the global generator used when no `seed` option is given (like `torch.manual_seed`). */
 export function manualSeed(seed: number): void {
   global = new Rng(seed);

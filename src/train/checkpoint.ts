@@ -329,7 +329,7 @@ export interface LoadOptions {
  * end), and its header length checked against {@link SAFETENSORS_MAX_HEADER} before the
  * rest is read.
  */
-async function readCheckpointFile(path: string): Promise<Uint8Array> {
+export async function readCheckpointFile(path: string): Promise<Uint8Array> {
   const info = await Deno.stat(path).catch((e) => {
     throw new Error(`Cannot read checkpoint ${path}: ${(e as Error).message}`);
   });
@@ -423,6 +423,21 @@ export async function loadCheckpoint(
     name: path,
     allowNonFinite,
   });
+  loadEntries(net, tensors, metadata, path);
+  return metadata;
+}
+
+/**
+ * Loads decoded checkpoint `tensors` into `net` with {@link loadCheckpoint}'s checks
+ * (architecture, names and shapes, types, counts and variances), naming `path` in every
+ * error. All or nothing. For readers of files that hold a model among other things.
+ */
+export function loadEntries(
+  net: Module,
+  tensors: Record<string, SafetensorsEntry>,
+  metadata: Record<string, string>,
+  path: string,
+): void {
   const theirs = checkpointArchitecture(metadata), ours = architectureOf(net);
   if (theirs && ours && architectureDiff(theirs, ours)) {
     throw new Error(
@@ -464,7 +479,6 @@ export async function loadCheckpoint(
   } catch (e) {
     throw new Error(`Checkpoint ${path} does not fit this model: ${(e as Error).message}`);
   }
-  return metadata;
 }
 
 /**

@@ -16,6 +16,8 @@ import { BatchNormBase } from "../nn/batch_norm.ts";
 import { xavierUniform, zeros } from "../nn/init.ts";
 import { CrossEntropyLoss } from "../nn/loss.ts";
 import { SGD } from "../optim/sgd.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import type { LRScheduler } from "../optim/schedulers.ts";
 import { countCorrect, TargetError } from "../ops/cross_entropy/cross_entropy.ts";
 import { takeReadCheck, Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/autograd.ts";
@@ -58,6 +60,8 @@ export interface EpochEvent {
   seconds: number;
   /** Training examples per second in this epoch. */
   examplesPerSec: number;
+  /** The learning rate this epoch trained with (before the scheduler's step, if any). */
+  lr: number;
 }
 
 /** One optimizer step, for {@link FitOptions.onStep}: its tensors live until the hook returns. */
@@ -112,10 +116,18 @@ export interface FitOptions {
   /** L2 weight decay. Default 0. Ignored with `optimizer`. */
   weightDecay?: number;
   /**
-   * An optimizer to step, instead of a fresh `SGD` (its state, such as momentum buffers,
-   * carries over between calls). The caller owns it.
+   * An optimizer to step (`SGD`, `Adam`, `AdamW`: any {@link Optimizer}), instead of a
+   * fresh `SGD` (its state, such as momentum buffers, carries over between calls). The
+   * caller owns it.
    */
-  optimizer?: SGD;
+  optimizer?: Optimizer;
+  /**
+   * A learning-rate scheduler of `optimizer`, stepped once after each epoch's training
+   * steps and test pass, before {@link FitOptions.onEpoch} (so a checkpoint written there
+   * holds the next epoch's rate), as PyTorch's `scheduler.step()` once per epoch. Needs
+   * `optimizer`.
+   */
+  scheduler?: LRScheduler;
   /**
    * `"xavier"`: re-initialise first, as the book's `train_ch6` does (see
    * {@link initXavier}). Default `"none"`: train the weights as they are, so a loaded
@@ -330,11 +342,15 @@ class EpochSums {
 }
 
 /**
- * Trains `net` with SGD on cross-entropy, as d2l's `train_ch6`: per epoch, the training
- * loss and accuracy averaged over the epoch in training mode, then the test accuracy in
- * eval mode, and examples per second. Returns the history of readings.
+ * Trains `net` with SGD (or `opts.optimizer`, stepped by an optional per-epoch
+ * `opts.scheduler`) on cross-entropy, as d2l's `train_ch6`: per epoch, the training loss
+ * and accuracy averaged over the epoch in training mode, then the test accuracy in eval
+ * mode, and examples per second. Returns the history of readings.
  *
- * The same seeds (init, loader shuffle) on the same adapter give the same curve. Callbacks
+ * The same seeds (init, loader shuffle) on the same adapter give the same curve. A run
+ * resumes exactly: epoch `e` gets the loader's order `batches(e - 1)` and the history's
+ * next number, so a `fit` given the saved weights, optimizer and scheduler state and
+ * history (see `saveTrainingState`) goes on as the uninterrupted run would. Callbacks
  * are awaited, so an error in one (a failed save) rejects `fit`. A non-finite training
  * loss stops training with a {@link DivergenceError}. An aborted `signal` stops it at the
  * next step boundary (`history.stopped`); in a notebook, Kernel > Interrupt rejects it at
@@ -378,6 +394,12 @@ export async function fit(
   }
   if (trainLoader.length === 0) {
     throw new Error("fit: the training loader has no batches; give it at least one example");
+  }
+  if (opts.scheduler && opts.scheduler.optimizer !== opts.optimizer) {
+    throw new Error(
+      "fit: the scheduler drives another optimizer than opts.optimizer: pass the optimizer " +
+        "the scheduler was made with as opts.optimizer",
+    );
   }
   checkLoneLastBatch(net, trainLoader);
   if (init === "xavier") initXavier(net, seed);
@@ -547,6 +569,7 @@ export async function fit(
       bar?.stop();
     }
     const seconds = (performance.now() - start) / 1000;
+    const lr = sgd.lr;
     const testAcc = await watch.wait(evaluateAccuracy(net, testLoader), false);
     const e: EpochEvent = {
       epoch,
@@ -555,7 +578,9 @@ export async function fit(
       testAcc,
       seconds,
       examplesPerSec: sums.n / seconds,
+      lr,
     };
+    opts.scheduler?.step();
     history.epochs.push(e);
     await watch.wait(onEpoch?.(e), false);
   }

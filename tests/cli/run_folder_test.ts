@@ -172,3 +172,45 @@ Deno.test("deno task train: every file of a run carries its id; a planted tempor
     await rejects(() => RunFolder.open(out, { files: FILES }), /already holds a run/);
   });
 });
+
+Deno.test("RunFolder.resume keeps the run's id and folder; append cuts what the state does not account for (#24.5)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    let id: string;
+    {
+      using run = await RunFolder.open(dir, { files: FILES });
+      id = run.id;
+      await Deno.writeTextFile(run.file("metrics.jsonl"), "a\nb\nc\n");
+    }
+    await rejects(
+      () => RunFolder.resume(`${dir}/absent`, () => Promise.resolve(id)),
+      /--resume .*absent is absent/,
+    );
+    {
+      using again = await RunFolder.resume(dir, () => Promise.resolve(id));
+      equal(again.id, id);
+      equal(again.path, dir);
+      equal(JSON.parse(await Deno.readTextFile(`${dir}/.lock`)).runId, id);
+      // A second resume while the first holds the folder is refused, naming the holder.
+      await rejects(
+        () => RunFolder.resume(dir, () => Promise.resolve(id)),
+        new RegExp(`in use by another run \\(PID ${Deno.pid}, run ${id}`),
+      );
+      await rejects(() => again.append("metrics.jsonl", 100), /holds 6 bytes, fewer than the 100/);
+      const { file, cut } = await again.append("metrics.jsonl", 4);
+      equal(cut, 1);
+      await file.write(new TextEncoder().encode("d\n"));
+      file.close();
+      equal(await Deno.readTextFile(`${dir}/metrics.jsonl`), "a\nb\nd\n");
+    }
+    // A refusal inside identify releases the lock.
+    await rejects(
+      () => RunFolder.resume(dir, () => Promise.reject(new Error("not a run"))),
+      /not a run/,
+    );
+    using last = await RunFolder.resume(dir, () => Promise.resolve(id));
+    equal(last.id, id, "the lock was released by the refused resume");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -25,13 +25,18 @@ Deno.test("parseTrainArgs: defaults reproduce the lecture", () => {
     norm: "batch",
     pool: "max",
     activation: "sigmoid",
+    optimizer: "sgd",
     lr: 1,
+    momentum: 0,
+    weightDecay: 0,
+    schedule: "none",
     epochs: 10,
     batchSize: 256,
     seed: 0,
     data: undefined,
     overwrite: false,
     limit: undefined,
+    resume: undefined,
   });
   ok(/^runs\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/.test(out), out);
   equal(parseTrainArgs(["--help"]), "help");
@@ -97,7 +102,7 @@ gpuTest(
       equal(epochs.length, 1);
       deepEqual(
         Object.keys(epochs[0]).sort(),
-        ["type", "epoch", "loss", "trainAcc", "testAcc", "seconds", "examplesPerSec"].sort(),
+        ["type", "epoch", "loss", "trainAcc", "testAcc", "seconds", "examplesPerSec", "lr"].sort(),
       );
       ok(lines.filter((l) => l.type === "update").length >= 2);
       ok((await Deno.readTextFile(`${out}/curves.svg`)).startsWith("<svg"));
