@@ -1,18 +1,13 @@
 import { equal, ok } from "node:assert/strict";
 import { parseTrainArgs, UsageError } from "../../src/cli/train.ts";
 import { GHOST_BATCH, lastBatchNote } from "../../src/cli/flag_checks.ts";
+import { runCli, TRAIN_SCRIPT } from "./run_cli.ts";
 
-const script = new URL("../../src/cli/train.ts", import.meta.url).pathname;
+const script = TRAIN_SCRIPT;
 
 /** Runs the CLI with data that does not exist: a flag error must come before the data load. */
-async function runCli(args: string[]): Promise<{ code: number; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, "--data", "/nonexistent/fashion-mnist", ...args],
-    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+function runCliNoData(args: string[]): Promise<{ code: number; stderr: string }> {
+  return runCli(["--data", "/nonexistent/fashion-mnist", ...args]);
 }
 
 const refusals: [string[], RegExp][] = [
@@ -61,7 +56,7 @@ Deno.test("parseTrainArgs refuses flags whose implications cannot work (#25.9)",
 
 Deno.test("deno task train reports what its flags imply before loading data (#25.9)", async () => {
   for (const [args, msg] of refusals.slice(0, 1).concat(refusals.slice(5, 7))) {
-    const r = await runCli(args);
+    const r = await runCliNoData(args);
     equal(r.code, 2, `${args}: ${r.stderr}`);
     ok(msg.test(r.stderr), `${args}: ${r.stderr}`);
     ok(!r.stderr.includes("was not found"), `${args}: the data was looked for first`);
@@ -87,7 +82,7 @@ Deno.test("deno task train reports an unusable --out before loading data (#25.9)
       cases.push([`${dir}/ro`, new RegExp(`--out ${dir}/ro is not writable`)]);
     }
     for (const [out, msg] of cases) {
-      const r = await runCli(["--out", out]);
+      const r = await runCliNoData(["--out", out]);
       equal(r.code, 2, `${out}: ${r.stderr}`);
       ok(msg.test(r.stderr), `${out}: ${r.stderr}`);
       ok(!r.stderr.includes("was not found"), `${out}: the data was looked for first`);

@@ -2,19 +2,9 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
 import { parseTrainArgs, UsageError } from "../../src/cli/train.ts";
 import { decodeSafetensors } from "../../src/train/checkpoint.ts";
+import { runCli, TRAIN_SCRIPT } from "./run_cli.ts";
 
-const script = new URL("../../src/cli/train.ts", import.meta.url).pathname;
-
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const script = TRAIN_SCRIPT;
 
 // deno-lint-ignore no-explicit-any
 type Line = Record<string, any>;

@@ -7,20 +7,9 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { RunFolder } from "../../src/cli/run_folder.ts";
 import { pngTexts } from "../../src/cli/png_text.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../src/train/checkpoint.ts";
+import { runCli } from "./run_cli.ts";
 
-const script = new URL("../../src/cli/train.ts", import.meta.url).pathname;
 const FILES = ["metrics.jsonl", "model.safetensors", "curves.svg", "curves.png"];
-
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();

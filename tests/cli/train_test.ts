@@ -3,19 +3,7 @@ import { gpuTest } from "../gpu_test.ts";
 import { parseTrainArgs, UsageError } from "../../src/cli/train.ts";
 import { lenet } from "../../src/models/lenet.ts";
 import { loadCheckpoint } from "../../src/train/checkpoint.ts";
-
-const script = new URL("../../src/cli/train.ts", import.meta.url).pathname;
-
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { runCli } from "./run_cli.ts";
 
 Deno.test("parseTrainArgs: defaults reproduce the lecture", () => {
   const c = parseTrainArgs([]);

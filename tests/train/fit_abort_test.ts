@@ -6,23 +6,8 @@ import { gpuTest } from "../gpu_test.ts";
 import { assertClose } from "../assert_close.ts";
 import { lenet } from "../../src/models/lenet.ts";
 import { fit } from "../../src/train/fit.ts";
-import { DataLoader, type Dataset } from "../../src/data/loader.ts";
-import type { Module } from "../../src/nn/module.ts";
-
-function data(n: number): Dataset {
-  const labels = new Uint8Array(n).map((_, i) => (i * 7) % 10);
-  const images = new Uint8Array(n * 784).map((_, i) =>
-    (labels[Math.floor(i / 784)] * 25 + i) & 0xff
-  );
-  return { images, labels, n, rows: 28, cols: 28 };
-}
-
-async function weights(net: Module): Promise<number[]> {
-  using sd = net.stateDict();
-  const out: number[] = [];
-  for (const t of Object.values(sd)) out.push(...await t.toArray());
-  return out;
-}
+import { DataLoader } from "../../src/data/loader.ts";
+import { data, weights } from "./tiny_data.ts";
 
 gpuTest("fit stops at the step boundary after its signal is aborted", async () => {
   using tr = new DataLoader(data(64), { batchSize: 8, seed: 0 });

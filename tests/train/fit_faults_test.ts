@@ -7,28 +7,12 @@ import { assertClose } from "../assert_close.ts";
 import { lenet } from "../../src/models/lenet.ts";
 import { DivergenceError, fit, type StepEvent } from "../../src/train/fit.ts";
 import { evaluateAccuracy } from "../../src/train/evaluate.ts";
-import { DataLoader, type Dataset } from "../../src/data/loader.ts";
+import { DataLoader } from "../../src/data/loader.ts";
+import { data, weights } from "./tiny_data.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import type { Tensor } from "../../src/tensor/tensor.ts";
 import { keep } from "../../src/tensor/tidy.ts";
 import { queueStats } from "../../src/gpu/queue.ts";
-import type { Module } from "../../src/nn/module.ts";
-
-/** n synthetic 28x28 images whose class shows in their brightness. */
-function data(n: number): Dataset {
-  const labels = new Uint8Array(n).map((_, i) => (i * 7) % 10);
-  const images = new Uint8Array(n * 784).map((_, i) =>
-    (labels[Math.floor(i / 784)] * 25 + i) & 0xff
-  );
-  return { images, labels, n, rows: 28, cols: 28 };
-}
-
-async function weights(net: Module): Promise<number[]> {
-  using sd = net.stateDict();
-  const out: number[] = [];
-  for (const t of Object.values(sd)) out.push(...await t.toArray());
-  return out;
-}
 
 gpuTest(
   "a diverging run stops with a DivergenceError naming the epoch and step (#6.3)",
