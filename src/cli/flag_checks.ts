@@ -97,15 +97,6 @@ export type Schedule =
  * GAMMA, default 0.1, every STEP_SIZE epochs); `cosine[:T_MAX]` (`CosineAnnealingLR` down to
  * 0 over T_MAX epochs, default `epochs`). Returns the schedule and its full spelling (every
  * default written out, as a run records it); throws `makeError(message)` naming the text.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseSchedule } from "./flag_checks.ts";
- * assert.equal(parseSchedule("cosine", 10, (m) => new Error(m)).text, "cosine:10");
- * assert.deepEqual(parseSchedule("step:3", 10, (m) => new Error(m)).schedule, { kind: "step", stepSize: 3, gamma: 0.1 });
- * assert.throws(() => parseSchedule("step:0", 10, (m) => new Error(m)), /STEP_SIZE must be a whole number >= 1/);
- * ```
  */
 export function parseSchedule(
   text: string,
@@ -155,14 +146,6 @@ export interface OptimizerFlags {
  * with Adam or AdamW (whose momentum is their first beta, 0.9), or a momentum outside
  * [0, 1) (1 or more makes the steps grow without bound); `given` names the flags that were
  * on the command line.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkOptimizerFlags } from "./flag_checks.ts";
- * const f = { optimizer: "adam", momentum: 0.9, weightDecay: 0 };
- * assert.throws(() => checkOptimizerFlags(f, new Set(["momentum"]), (m) => new Error(m)), /--momentum applies to --optimizer sgd/);
- * ```
  */
 export function checkOptimizerFlags(
   f: OptimizerFlags,

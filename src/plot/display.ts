@@ -47,7 +47,10 @@ export const JUPYTER_DISPLAY: unique symbol = Symbol.for(
  * A rendered chart: its standalone SVG, and its PNG on demand. As the last expression of a
  * notebook cell it displays itself: as an HTML `<img>` of its PNG at the chart's size (a
  * cell's value carries no metadata, so the size goes in the HTML), with the PNG and a line
- * of text beside it for viewers without HTML.
+ * of text beside it for viewers without HTML. In a notebook whose outputs are saved by
+ * `jupyter nbconvert --execute`, use `await show(chart)` instead: a cell's value is drawn
+ * after the cell's code ends, and Deno's kernel can report the cell finished before it has
+ * sent it (once in a CI run under load), so the saved notebook may lack it.
  *
  * @example
  * ```ts
