@@ -50,16 +50,19 @@ def run(code, timeout):
         reply = kc.get_shell_msg(timeout=timeout)
     seconds = time.monotonic() - t0
     outputs = []
+    # Deno's kernel can report the cell idle before its last stream message (a live front end
+    # shows it anyway): after idle, keep what still comes for the cell until 1 s passes quiet.
+    idle = False
     while True:
         try:
-            m = kc.get_iopub_msg(timeout=2)
+            m = kc.get_iopub_msg(timeout=1 if idle else 2)
         except Exception:
             break
         if m["parent_header"].get("msg_id") != msg_id:
             continue
         if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-            break
-        if m["msg_type"] in ("stream", "error", "execute_result"):
+            idle = True
+        elif m["msg_type"] in ("stream", "error", "execute_result"):
             outputs.append(m["content"])
     return reply["content"], seconds, outputs
 
