@@ -2,7 +2,8 @@
  * bnlab's training and data: Fashion-MNIST, GPU-resident data loaders, d2l's
  * `train_ch6` training loop (`fit`), evaluation, checkpoints in the safetensors format,
  * and the terminal progress bar. Builds on the core (`mod.ts`), which it re-exports
- * nothing of; import both.
+ * nothing of; import both. Importing it acquires the WebGPU device, as `mod.ts` does, so
+ * that its loaders work whichever of the two a program imports first.
  *
  * @example
  * ```ts
@@ -18,6 +19,10 @@
  *
  * @module
  */
+import { getDevice } from "./src/gpu/device.ts";
+
+await getDevice(); // a DataLoader made before anything else needs the device
+
 export {
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_SIZES,
