@@ -5,52 +5,33 @@ import { gpuTest } from "../gpu_test.ts";
 import { lenet } from "../../src/models/lenet.ts";
 import { loadCheckpoint } from "../../src/train/checkpoint.ts";
 
-const script = new URL("../../src/cli/train.ts", import.meta.url).pathname;
+import { startCli } from "./run_cli.ts";
 
 gpuTest(
   "Ctrl-C stops the trainer after a step, keeps the last epoch's checkpoint, exits 130",
   async () => {
     const out = await Deno.makeTempDir();
     try {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          script,
-          "--limit",
-          "1024",
-          "--batch-size",
-          "64",
-          "--epochs",
-          "100",
-          "--out",
-          out,
-          "--overwrite",
-        ],
-        env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const stderr = new Response(child.stderr).text();
+      const run = startCli([
+        "--limit",
+        "1024",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "100",
+        "--out",
+        out,
+        "--overwrite",
+      ]);
       // Wait for the first epoch's line, then interrupt during the second epoch.
-      let stdout = "";
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      while (!stdout.includes("epoch 1:")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        stdout += value;
-      }
-      ok(stdout.includes("epoch 1:"), `the trainer ended before its first epoch: ${stdout}`);
+      const first = await run.readUntil("epoch 1:");
+      ok(first.includes("epoch 1:"), `the trainer ended before its first epoch: ${first}`);
       await new Promise((r) => setTimeout(r, 500));
       const t0 = performance.now();
-      child.kill("SIGINT");
-      const rest = (async () => {
-        for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
-      })();
-      const status = await child.status;
-      await rest;
+      run.child.kill("SIGINT");
+      const [stdout, status] = await Promise.all([run.readAll(), run.child.status]);
       const seconds = (performance.now() - t0) / 1000;
-      const err = await stderr;
+      const err = await run.stderr;
       equal(status.code, 130, `exit status; stderr: ${err}`);
       ok(seconds < 20, `it took ${seconds.toFixed(1)} s to stop`);
       const epochs = [...stdout.matchAll(/^epoch (\d+):/gm)].map((m) => +m[1]);

@@ -1,10 +1,8 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { parseTrainArgs, UsageError } from "../../src/cli/train.ts";
+import { parseTrainArgs } from "../../src/cli/train.ts";
 import { decodeSafetensors } from "../../src/train/checkpoint.ts";
-import { runCli, TRAIN_SCRIPT } from "./run_cli.ts";
-
-const script = TRAIN_SCRIPT;
+import { expectUsageErrors, runCli, startCli } from "./run_cli.ts";
 
 // deno-lint-ignore no-explicit-any
 type Line = Record<string, any>;
@@ -29,25 +27,13 @@ async function tensors(path: string): Promise<Record<string, number[]>> {
 
 /** Runs the trainer and sends it Ctrl-C (SIGINT) as soon as it reports its first epoch. */
 async function interruptAfterEpoch1(args: string[]): Promise<{ code: number; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    env: { XDG_RUNTIME_DIR: "/tmp/xdg", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let stdout = "";
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  while (!stdout.includes("epoch 1:")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stdout += value;
-  }
-  child.kill("SIGINT");
-  for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
-  const { code } = await child.status;
+  const run = startCli(args);
+  await run.readUntil("epoch 1:");
+  run.child.kill("SIGINT");
+  const stdout = await run.readAll();
+  const { code } = await run.child.status;
   ok(!stdout.includes("epoch 3:"), `the run ended before Ctrl-C: ${stdout}`);
-  return { code, stderr: await stderr };
+  return { code, stderr: await run.stderr };
 }
 
 Deno.test("parseTrainArgs: --optimizer, --momentum, --weight-decay, --schedule", () => {
@@ -82,16 +68,7 @@ Deno.test("parseTrainArgs: --optimizer, --momentum, --weight-decay, --schedule",
     [["--schedule", "cosine:1.5"], /T_MAX must be a whole number >= 1, got "1.5"/],
     [["--resume", ""], /--resume must be a directory path/],
   ];
-  for (const [args, msg] of cases) {
-    try {
-      parseTrainArgs(args);
-    } catch (e) {
-      ok(e instanceof UsageError, `${args}: ${e}`);
-      ok(msg.test((e as Error).message), `${args}: ${(e as Error).message}`);
-      continue;
-    }
-    throw new Error(`${args.join(" ")} was accepted`);
-  }
+  expectUsageErrors(cases);
 });
 
 Deno.test("deno task train --help documents the new flags", async () => {
