@@ -33,16 +33,18 @@ function idOf(o: object): number {
 }
 
 /**
- * The bind group of `pipe`'s group 0 with binding i = `bound[i]`: the cached one for the
- * same pipeline and ranges, or a new one.
+ * The bind group of `pipe`'s group 0 with binding i = `bound[i]` (none where it is null): the
+ * cached one for the same pipeline and ranges, or a new one.
  */
 export function bindGroup(
   label: string,
   pipe: GPUComputePipeline,
-  bound: GPUBufferBinding[],
+  bound: (GPUBufferBinding | null)[],
 ): GPUBindGroup {
   let key = `${idOf(pipe)}`;
-  for (const b of bound) key += ` ${idOf(b.buffer)}@${b.offset ?? 0}+${b.size ?? "all"}`;
+  for (const b of bound) {
+    key += b ? ` ${idOf(b.buffer)}@${b.offset ?? 0}+${b.size ?? "all"}` : " -";
+  }
   let group = groups.get(key);
   if (group) {
     groups.delete(key); // re-inserted last: the most recently used
@@ -52,7 +54,7 @@ export function bindGroup(
     group = deviceSync().createBindGroup({
       label,
       layout,
-      entries: bound.map((resource, binding) => ({ binding, resource })),
+      entries: bound.flatMap((resource, binding) => resource ? [{ binding, resource }] : []),
     });
     created++;
     while (groups.size >= BIND_GROUP_CACHE.limit) groups.delete(groups.keys().next().value!);

@@ -145,9 +145,10 @@ export interface Launch {
   /**
    * Bindings of group 0 in order: binding i is `bindings[i]`. {@link Uniforms} fill the
    * kernel's uniform struct at that binding, by field name (a slot of the uniform arena); a
-   * GPUBuffer is bound whole.
+   * GPUBuffer is bound whole; null leaves binding i out (one the entry point does not use,
+   * below one it does).
    */
-  bindings: (GPUBuffer | Uniforms)[];
+  bindings: (GPUBuffer | Uniforms | null)[];
   /** Workgroup counts; see {@link grid} for splitting large 1-D counts. */
   workgroups: [number, number?, number?];
 }
@@ -181,7 +182,7 @@ export function launch(l: Launch): void {
 function encodeLaunch(l: Launch): void {
   const pipe = getPipeline(l.label, l.code, l.overrides, l.entryPoint);
   const bound = l.bindings.map((b, i) =>
-    b instanceof Uniforms ? uniformSlot(uniformBytes(l, b, i)) : { buffer: b }
+    b === null ? null : b instanceof Uniforms ? uniformSlot(uniformBytes(l, b, i)) : { buffer: b }
   );
   const p = profile ? profiledPass(profile, l) : getPass();
   p.setPipeline(pipe);

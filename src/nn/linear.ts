@@ -8,6 +8,7 @@ import { Tensor } from "../tensor/tensor.ts";
 import { linear } from "../ops/linear/linear.ts";
 import { pytorchDefault } from "./init.ts";
 import { py } from "./repr.ts";
+import { fusibleActivation } from "./fusion.ts";
 
 /** Options of {@link Linear}. */
 export interface LinearOptions {
@@ -69,5 +70,16 @@ export class Linear extends Module {
   /** y = x W^T + b. */
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
+  }
+
+  /**
+   * Linear followed by a plain Sigmoid or ReLU as one kernel each way (`linear(..., {
+   * activation })`, see {@link Module.fusedWith}); null for any other pair, or when either
+   * module's `forward` is not its class's own (a forward hook, a subclass).
+   */
+  override fusedWith(next: Module): ((x: Tensor) => Tensor) | null {
+    if (this.forward !== Linear.prototype.forward) return null;
+    const activation = fusibleActivation(next);
+    return activation ? (x) => linear(x, this.weight, this.bias, { activation }) : null;
   }
 }

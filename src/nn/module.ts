@@ -183,9 +183,10 @@ export abstract class Module {
 
   /**
    * One pass computing this module and then `next`, when this module has a fused kernel for
-   * the pair (BatchNorm1d/2d or Conv2d followed by Sigmoid or ReLU: `batchNorm(..., {
-   * activation })`, `conv2d(..., { activation })`; Sigmoid or ReLU followed by MaxPool2d:
-   * `maxPool2d(..., { activation })`), else null. {@link Sequential} asks each neighbouring pair and runs the fused pass in
+   * the pair (BatchNorm1d/2d, Conv2d or Linear followed by Sigmoid or ReLU: `batchNorm(...,
+   * { activation })`, `conv2d(..., { activation })`, `linear(..., { activation })`; Sigmoid
+   * or ReLU followed by MaxPool2d: `maxPool2d(..., { activation })`), else null.
+   * {@link Sequential} asks each neighbouring pair and runs the fused pass in
    * place of the two forwards: the same values up to float32 rounding, one kernel and one
    * tensor fewer each way. A pair where either module has a forward hook or a `forward` of
    * its own (a subclass) is not fused: the intermediate tensor is then seen, so it is made.
@@ -196,7 +197,8 @@ export abstract class Module {
    * import { nn, Tensor } from "../../mod.ts";
    * const fused = new nn.BatchNorm1d(3).fusedWith(new nn.Sigmoid());
    * assert.equal(fused?.(Tensor.randn([4, 3])).gradFn?.op, "batchNorm+sigmoid");
-   * assert.equal(new nn.Linear(3, 3).fusedWith(new nn.Sigmoid()), null);
+   * assert.equal(new nn.Linear(3, 3).fusedWith(new nn.ReLU())?.(Tensor.randn([2, 3])).gradFn?.op, "linear+relu");
+   * assert.equal(new nn.Sigmoid().fusedWith(new nn.BatchNorm1d(3)), null);
    * ```
    */
   fusedWith(_next: Module): ((x: Tensor) => Tensor) | null {

@@ -1,4 +1,4 @@
-// Sequential runs BatchNorm or Conv2d + Sigmoid/ReLU as one fused kernel (Module.fusedWith):
+// Sequential runs BatchNorm, Conv2d or Linear + Sigmoid/ReLU as one fused kernel (Module.fusedWith):
 // the same values, gradients and running statistics as the two modules one by one, and no
 // fusion where the intermediate tensor must be seen (a hook, a subclass's own forward).
 import { deepEqual, equal } from "node:assert/strict";
@@ -10,6 +10,7 @@ import { GhostBatchNorm } from "../../src/nn/ghost_batch_norm.ts";
 import { ReLU, Sigmoid } from "../../src/nn/activation.ts";
 import { Sequential } from "../../src/nn/sequential.ts";
 import { Conv2d } from "../../src/nn/conv.ts";
+import { Linear } from "../../src/nn/linear.ts";
 import { conv2d } from "../../src/ops/conv2d/conv2d.ts";
 import { MaxPool2d } from "../../src/nn/pooling.ts";
 import type { Module } from "../../src/nn/module.ts";
@@ -252,5 +253,29 @@ gpuTest(
     pool.registerForwardHook(() => {});
     const z = new Sequential(conv, sig, pool).forward(Tensor.randn([1, 2, 6, 6], { seed: 2 }));
     equal(z.gradFn?.next[0]?.op, "conv2d+sigmoid");
+  },
+);
+
+gpuTest(
+  "Sequential fuses Linear + Sigmoid / ReLU: same output and gradients (plain LeNet's)",
+  async () => {
+    for (const n of [2, 130]) { // the general products, and llvmpipe's uniform chunks
+      await compareChain(
+        () => [new Linear(400, 120, { seed: 3 }), new Sigmoid(), new Linear(120, 84, { seed: 5 })],
+        [n, 400],
+        "linear",
+      );
+      await compareChain(
+        () => [new Linear(84, 10, { seed: 6 }), new ReLU()],
+        [n, 84],
+        "linear+relu",
+      );
+    }
+    const [fc, sig] = [new Linear(4, 3), new Sigmoid()];
+    const y = new Sequential(fc, sig, new Linear(3, 2)).forward(Tensor.randn([2, 4], { seed: 1 }));
+    equal(y.gradFn?.next[0]?.op, "linear+sigmoid", "the first pair ran as one kernel");
+    sig.registerForwardHook(() => {});
+    const z = new Sequential(fc, sig).forward(Tensor.randn([2, 4], { seed: 1 }));
+    equal(z.gradFn?.op, "sigmoid", "a hook on the Sigmoid sees its input");
   },
 );

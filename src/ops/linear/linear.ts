@@ -10,6 +10,12 @@
 import { checkTensor, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
 import {
+  activationCode,
+  type FusedActivation,
+  launchActivation,
+} from "../activation/activation.ts";
+import {
+  chunkedBackward,
   type LinearSchedule,
   linearSchedule,
   productAB,
@@ -27,6 +33,12 @@ export {
 
 /** Options of {@link linear}. */
 export interface LinearOptions {
+  /**
+   * An activation applied to the output in the same kernel (`"sigmoid"` or `"relu"`), as
+   * `linear(...).sigmoid()` would, and its derivative applied to dout inside the backward
+   * products (below the uniform-chunk kernels' batch; a launch of its own from there).
+   */
+  activation?: FusedActivation;
   /** How the products cut the work (tests, benchmarks); default {@link linearSchedule}'s. */
   schedule?: LinearSchedule;
 }
@@ -58,6 +70,7 @@ export function linear(
   checkTensor("linear", "weight", weight);
   checkTensor("linear", "bias", bias, true);
   const s = opts.schedule ?? linearSchedule();
+  const act = activationCode("linear", opts.activation); // refuses an unknown one first
   if (weight.rank !== 2) {
     throw new Error(`linear expects a 2-D weight [out, in], got ${fmt(weight.shape)}`);
   }
@@ -76,14 +89,25 @@ export function linear(
   const outShape = [...inp.shape.slice(0, -1), O];
   const out = Tensor.empty(outShape);
   // Empty sizes need no special case: K = 0 gives all-zero products, M or P = 0 no dispatch.
-  productABt(s, inp, weight, out, bias?.buffer ?? null, N, I, O);
+  productABt(s, inp, weight, out, bias?.buffer ?? null, N, I, O, act);
   const parents = bias ? [inp, weight, bias] : [inp, weight];
-  return record(out, "linear", parents, (dout) => {
+  const op = opts.activation ? `linear+${opts.activation}` : "linear";
+  return record(out, op, parents, (g) => {
+    // Through the activation, from its saved output (y > 0 iff x > 0 for ReLU): inside the
+    // general products, or by a launch of its own before the uniform-chunk ones (and when
+    // I = 0, where no product runs and dbias sums dout).
+    let dout = g;
+    let fused: { code: 1 | 2; saved: GPUBuffer } | undefined;
+    if (act !== 0 && (chunkedBackward(s, N) || I === 0)) {
+      dout = Tensor.empty(out.shape);
+      const entry = act === 2 ? "sigmoid_backward" : "relu_backward";
+      launchActivation(entry, [out.buffer, g.buffer, dout.buffer], out.numel);
+    } else if (act !== 0) fused = { code: act, saved: out.buffer };
     let dinp: Tensor | null = null;
     if (inp.requiresGrad) {
       // dinp [N, I] = dout [N, O] @ weight [O, I]
       dinp = Tensor.empty(inp.shape);
-      productAB(s, dout, weight, dinp, N, O, I);
+      productAB(s, dout, weight, dinp, N, O, I, fused);
     }
     let dweight: Tensor | null = null;
     let dbias: Tensor | null = null;
@@ -92,12 +116,13 @@ export function linear(
       dweight = Tensor.empty(weight.shape);
       dbias = bias ? Tensor.empty([O]) : null;
       const buf = dbias?.buffer ?? null;
-      productAtB(s, dout, inp, dweight, buf, O, N, I);
+      productAtB(s, dout, inp, dweight, buf, O, N, I, fused);
       if (dbias && I === 0) { // no threads ran (P = 0): sum dout directly
         dbias.dispose();
         dbias = dout.reshape([N, O]).sum(0);
       }
     }
+    if (dout !== g) dout.dispose();
     return [dinp, dweight, dbias];
   });
 }

@@ -30,8 +30,17 @@
 // promises that A's (B's) contiguous dimension is a multiple of 4, enabling vec4 loads;
 // otherwise the same tiles are gathered with scalar loads.
 //
+// A fused activation (linear + sigmoid or ReLU in one pass each way): ACT applies it to
+// the forward's output as it is stored (1 ReLU, 2 sigmoid; `rows` too); DACT (same codes)
+// makes the backward products read dout through it, multiplying each value of A (dout, in
+// backward_inp and backward_weight) by the activation's derivative at the same place, from
+// the forward's saved output y: y (1 - y) for sigmoid, y > 0 for ReLU (as
+// activation.wgsl's backward kernels compute it). dbias, summed from the same A, follows.
+//
 // Bindings: 0 params (uniform: M, K, P), 1 a, 2 b, 3 c (all f32, bound as vec4 arrays),
-// 4 bias (forward, read when HAS_BIAS = 1) or dbias (backward_weight, written).
+// 4 bias (forward, read when HAS_BIAS = 1) or dbias (backward_weight, written; backward_inp
+// leaves it unbound), 5 y (the saved output, read when DACT != 0; every entry point of the
+// three binds it).
 // Dispatch: [ceil(P / (4 WG_P)), ceil(M / (4 WG_M))].
 // Gradients overwrite (dinp, dweight, dbias are fresh tensors); the autograd tape sums them.
 
@@ -40,6 +49,8 @@ override WG_P: u32 = 8u;
 override ALIGN_A: bool = true;
 override ALIGN_B: bool = true;
 override HAS_BIAS: bool = true;
+override ACT: u32 = 0u;  // the forward's activation on store: 0 none, 1 ReLU, 2 sigmoid
+override DACT: u32 = 0u; // the backward's: A (dout) through that activation's derivative
 
 struct Params {
   m: u32,
@@ -52,6 +63,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> vec: array<f32>;
+@group(0) @binding(5) var<storage, read> ysave: array<vec4<f32>>;
 
 fn a_at(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
 fn b_at(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
@@ -74,6 +86,37 @@ fn load_b(row_start: u32, i: u32, len: u32, aligned: bool) -> vec4<f32> {
   for (var j = 0u; j < 4u; j++) {
     if (i + j < len) { v[j] = b_at(row_start + i + j); }
   }
+  return v;
+}
+
+fn y_at(i: u32) -> f32 { return ysave[i >> 2u][i & 3u]; }
+
+// load_a's four values times the activation's derivative at the same places (DACT != 0),
+// from the saved output y, laid out as A.
+fn load_a_act(row_start: u32, i: u32, len: u32, aligned: bool) -> vec4<f32> {
+  let v = load_a(row_start, i, len, aligned);
+  if (DACT == 0u) { return v; }
+  var y = vec4<f32>(0.0);
+  if (aligned) {
+    y = ysave[(row_start + i) >> 2u];
+  } else {
+    for (var j = 0u; j < 4u; j++) {
+      if (i + j < len) { y[j] = y_at(row_start + i + j); }
+    }
+  }
+  return activate_back(v, y);
+}
+
+// g through the activation whose output is y: ReLU g (y > 0), sigmoid g y (1 - y).
+fn activate_back(g: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
+  if (DACT == 1u) { return select(vec4<f32>(0.0), g, y > vec4<f32>(0.0)); }
+  return g * y * (1.0 - y);
+}
+
+// The forward's activation (ACT) on an output vec4.
+fn activate(v: vec4<f32>) -> vec4<f32> {
+  if (ACT == 1u) { return max(v, vec4<f32>(0.0)); }
+  if (ACT == 2u) { return 1.0 / (1.0 + exp(-v)); }
   return v;
 }
 
@@ -112,19 +155,19 @@ fn tile(m0: u32, p0: u32, trans_a: bool, trans_b: bool, rowsum: ptr<function, ve
     if (trans_a) {
       // A's contiguous index is m: load A(k0+q, m0..m0+3) along rows q, then transpose.
       // (m0 < M, and with ALIGN_A M is a multiple of 4, so the vec4 load is in bounds.)
-      let q0 = load_a(k0 * M, m0, M, ALIGN_A);
-      let q1 = select(zero, load_a(min(k0 + 1u, K - 1u) * M, m0, M, ALIGN_A), k0 + 1u < K);
-      let q2 = select(zero, load_a(min(k0 + 2u, K - 1u) * M, m0, M, ALIGN_A), k0 + 2u < K);
-      let q3 = select(zero, load_a(min(k0 + 3u, K - 1u) * M, m0, M, ALIGN_A), k0 + 3u < K);
+      let q0 = load_a_act(k0 * M, m0, M, ALIGN_A);
+      let q1 = select(zero, load_a_act(min(k0 + 1u, K - 1u) * M, m0, M, ALIGN_A), k0 + 1u < K);
+      let q2 = select(zero, load_a_act(min(k0 + 2u, K - 1u) * M, m0, M, ALIGN_A), k0 + 2u < K);
+      let q3 = select(zero, load_a_act(min(k0 + 3u, K - 1u) * M, m0, M, ALIGN_A), k0 + 3u < K);
       a0 = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
       a1 = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
       a2 = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
       a3 = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
     } else {
-      a0 = load_a(m0 * K, k0, K, ALIGN_A);
-      a1 = load_a(min(m0 + 1u, M - 1u) * K, k0, K, ALIGN_A);
-      a2 = load_a(min(m0 + 2u, M - 1u) * K, k0, K, ALIGN_A);
-      a3 = load_a(min(m0 + 3u, M - 1u) * K, k0, K, ALIGN_A);
+      a0 = load_a_act(m0 * K, k0, K, ALIGN_A);
+      a1 = load_a_act(min(m0 + 1u, M - 1u) * K, k0, K, ALIGN_A);
+      a2 = load_a_act(min(m0 + 2u, M - 1u) * K, k0, K, ALIGN_A);
+      a3 = load_a_act(min(m0 + 3u, M - 1u) * K, k0, K, ALIGN_A);
     }
     var b0: vec4<f32>;
     var b1: vec4<f32>;
@@ -189,6 +232,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < 4u; j++) { bias[j] = vec[min(p0 + j, sz.p - 1u)]; }
     for (var r = 0u; r < 4u; r++) { acc[r] += bias; }
   }
+  for (var r = 0u; r < 4u; r++) { acc[r] = activate(acc[r]); }
   store(m0, p0, acc);
 }
 
@@ -274,6 +318,8 @@ fn store_row(m: u32, p0: u32, lo: vec4<f32>, hi: vec4<f32>, valid: u32) {
       h[j] += vec[min(p0 + 4u + j, rp.p - 1u)];
     }
   }
+  l = activate(l);
+  h = activate(h);
   let base = m * rp.p + p0;
   if ((rp.p & 3u) == 0u) { // rows of C are whole vec4s, and so is every valid quad
     c[base >> 2u] = l;

@@ -93,7 +93,22 @@ export function linearSchedule(profile = adapterProfile()): LinearSchedule {
 /** The general products of `matmul.wgsl`. */
 export type Entry = "forward" | "backward_inp" | "backward_weight";
 
-/** Launches one entry point of matmul.wgsl computing C [M, P] from A and B (see its header). */
+/**
+ * A fused activation in a product (matmul.wgsl's ACT and DACT): `code` (1 ReLU, 2 sigmoid,
+ * {@link activationCode}'s) applied to the forward's output as it is stored, or, with
+ * `saved` (that output), A (dout) read through its derivative by the backward products.
+ */
+export interface ProductActivation {
+  /** 1 ReLU, 2 sigmoid. */
+  code: 1 | 2;
+  /** The forward's output, [M, K] as A is laid out (backward products only). */
+  saved?: GPUBuffer;
+}
+
+/**
+ * Launches one entry point of matmul.wgsl computing C [M, P] from A and B (see its header),
+ * with `act` fused: the forward's activation, or the backward's dout through it.
+ */
 export function product(
   s: LinearSchedule,
   entry: Entry,
@@ -106,7 +121,14 @@ export function product(
   P: number,
   alignA: boolean,
   alignB: boolean,
+  act?: ProductActivation,
 ): void {
+  if (act && (entry === "forward") === (act.saved !== undefined)) {
+    throw new Error(
+      `linear.${entry}: a fused activation needs the saved output in the backward products ` +
+        `and none in the forward`,
+    );
+  }
   // Narrow outputs (P = 10 classes) would leave most of a 16-wide row of threads idle: give
   // the workgroup's threads to rows instead; and short ones (M = 2 examples) most of its rows:
   // give them to columns. Threads past the output compute (clamped) and do not store, so
@@ -117,13 +139,14 @@ export function product(
   let wgP = Math.min(WG_P, pow2(Math.ceil(P / 4)));
   const wgM = Math.min(threads / wgP, pow2(Math.ceil(M / 4)));
   wgP = Math.min(threads / wgM, pow2(Math.ceil(P / 4)));
-  const bindings: (GPUBuffer | Uniforms)[] = [
+  const bindings: (GPUBuffer | Uniforms | null)[] = [
     uniforms({ m: M, k: K, p: P }),
     a.buffer,
     b.buffer,
     c.buffer,
+    entry === "backward_inp" ? null : vec ?? placeholder(),
+    act?.saved ?? placeholder(1),
   ];
-  if (entry !== "backward_inp") bindings.push(vec ?? placeholder());
   launch({
     label: `linear.${entry}@${s.name}`,
     code: src,
@@ -134,6 +157,8 @@ export function product(
       ALIGN_A: alignA ? 1 : 0,
       ALIGN_B: alignB ? 1 : 0,
       HAS_BIAS: vec ? 1 : 0,
+      ACT: entry === "forward" ? act?.code ?? 0 : 0,
+      DACT: entry === "forward" ? 0 : act?.code ?? 0,
     },
     bindings,
     workgroups: [Math.ceil(P / (4 * wgP)), Math.ceil(M / (4 * wgM))],
@@ -191,7 +216,8 @@ export function weightGradProduct(
 }
 
 /**
- * C [M, P] = A [M, K] @ BT^T (+ bias) by the `rows` entry point, BT [P, K] being `weight`
+ * C [M, P] = A [M, K] @ BT^T (+ bias, then the activation `act`: 1 ReLU, 2 sigmoid) by the
+ * `rows` entry point, BT [P, K] being `weight`
  * [P, K] itself or, with `transpose`, the transpose of `weight` [K, P]; BT is read in
  * uniform chunks of whole columns blocks. Returns false, launching nothing, when K is not a
  * multiple of 4 or a block of 8 columns does not fit a chunk: the caller then uses
@@ -207,6 +233,7 @@ export function rowsProduct(
   M: number,
   K: number,
   P: number,
+  act: 0 | 1 | 2 = 0,
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
   const r = s.rowsPerLane;
@@ -232,7 +259,7 @@ export function rowsProduct(
       label: `linear.rows@${s.name}`,
       code: src,
       entryPoint: "rows",
-      overrides: { R: r, RWG: rwg, HAS_BIAS: +(bias !== null) },
+      overrides: { R: r, RWG: rwg, HAS_BIAS: +(bias !== null), ACT: act },
       bindings: [rp, a.buffer, chunk, c.buffer, bias ?? placeholder()],
       workgroups: [Math.ceil(M / (r * rwg)), Math.ceil(rowsInChunk / 8)],
     });
@@ -242,7 +269,7 @@ export function rowsProduct(
 
 /**
  * C [M, P] = A [M, K] @ B^T (+ bias [P]), B given as [P, K] row-major (linear's forward:
- * out = inp @ weight^T + bias).
+ * out = inp @ weight^T + bias), then the activation `act` (1 ReLU, 2 sigmoid) if given.
  */
 export function productABt(
   s: LinearSchedule,
@@ -253,13 +280,28 @@ export function productABt(
   M: number,
   K: number,
   P: number,
+  act: 0 | 1 | 2 = 0,
 ): void {
-  if (rowsProduct(s, a, b, false, c, bias, M, K, P)) return;
+  if (rowsProduct(s, a, b, false, c, bias, M, K, P, act)) return;
   const aligned = K % 4 === 0;
-  product(s, "forward", a, b, c, bias, M, K, P, aligned, aligned);
+  const fused = act ? { code: act } : undefined;
+  product(s, "forward", a, b, c, bias, M, K, P, aligned, aligned, fused);
 }
 
-/** C [M, P] = A [M, K] @ B [K, P], all row-major (linear's input gradient: dout @ weight). */
+/**
+ * Whether the backward products at `rows` rows (the batch) run the uniform-chunk kernels,
+ * which read dout as it is: a fused activation's derivative is then applied by a launch of
+ * its own (`act` of {@link productAB} and {@link productAtB} is for the general products).
+ */
+export function chunkedBackward(s: LinearSchedule, rows: number): boolean {
+  return s.rowsPerLane !== 0 && rows >= s.chunkRows;
+}
+
+/**
+ * C [M, P] = A [M, K] @ B [K, P], all row-major (linear's input gradient: dout @ weight);
+ * with `act`, A read through the activation's derivative at its saved output (the general
+ * products only).
+ */
 export function productAB(
   s: LinearSchedule,
   a: Buffered,
@@ -268,15 +310,17 @@ export function productAB(
   M: number,
   K: number,
   P: number,
+  act?: ProductActivation,
 ): void {
-  if (rowsProduct(s, a, b, true, c, null, M, K, P)) return;
-  product(s, "backward_inp", a, b, c, null, M, K, P, K % 4 === 0, P % 4 === 0);
+  if (!act && rowsProduct(s, a, b, true, c, null, M, K, P)) return;
+  product(s, "backward_inp", a, b, c, null, M, K, P, K % 4 === 0, P % 4 === 0, act);
 }
 
 /**
  * C [M, P] = A^T @ B with A [K, M] and B [K, P] row-major, and, when `colSums` is given, the
  * column sums of A into it ([M]; linear's weight and bias gradients: dout^T @ inp, sum of
- * dout's rows).
+ * dout's rows); with `act`, A read through the activation's derivative at its saved output
+ * (the general products only).
  */
 export function productAtB(
   s: LinearSchedule,
@@ -287,7 +331,8 @@ export function productAtB(
   M: number,
   K: number,
   P: number,
+  act?: ProductActivation,
 ): void {
-  if (weightGradProduct(s, a, b, c, colSums, K, P, M)) return;
-  product(s, "backward_weight", a, b, c, colSums, M, K, P, M % 4 === 0, P % 4 === 0);
+  if (!act && weightGradProduct(s, a, b, c, colSums, K, P, M)) return;
+  product(s, "backward_weight", a, b, c, colSums, M, K, P, M % 4 === 0, P % 4 === 0, act);
 }
