@@ -119,7 +119,12 @@ async function check(
 }
 
 /** llvmpipe's schedule with its uniform-chunk kernels at every batch size, not only from 256. */
-const CHUNKS_ALWAYS: LinearSchedule = { ...LINEAR_LLVMPIPE, name: "llvmpipe-chunks", chunkRows: 0 };
+const CHUNKS_ALWAYS: LinearSchedule = {
+  ...LINEAR_LLVMPIPE,
+  name: "llvmpipe-chunks",
+  chunkRows: 0,
+  weightChunkRows: 0,
+};
 
 // Every shape under every schedule, whichever the adapter would pick.
 for (const schedule of [...LINEAR_SCHEDULES, CHUNKS_ALWAYS]) {

@@ -1,9 +1,10 @@
 /**
  * The linear layer's maths on the GPU: `linear(inp, weight, bias)` = inp @ weight^T + bias,
- * with a fused backward (`matmul.wgsl`). The forward and the input gradient run `rows` and
- * the weight gradient (with dbias) `weight_grad`, which read the weight, or dout, as uniforms
- * in 64 KiB chunks; sizes they cannot take (a row length not a multiple of 4, a batch over
- * 2048 for the weight gradient) run the general 4x4-tile products.
+ * with a fused backward (`matmul.wgsl`). On llvmpipe the forward and the input gradient run
+ * `rows` from a batch of 128, and the weight gradient (with dbias) `weight_grad` at every
+ * batch, which read the weight, or dout, as uniforms in 64 KiB chunks; smaller batches, other
+ * adapters and sizes they cannot take (a row length not a multiple of 4, a batch over 2048
+ * for the weight gradient) run the general 4x4-tile products. See products.ts.
  *
  * @module
  */

@@ -406,8 +406,9 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // to 8), 3 c (dweight [O, I]), 4 vec (dbias, written when HAS_BIAS).
 // Dispatch: [ceil(I / (4 RWG)), ceil(rows_in_chunk / 8)].
 
-// pack_dout: chunk[n, q] = dout[n, p_base + q] for q < CW (0 past O); 0 rp, 1 a (dout), 2
-// chunk_out. Dispatch [ceil(N CW / 64)].
+// pack_dout: chunk[n, q] = dout[n, p_base + q] for q < CW (0 past O), through the fused
+// activation's derivative when DACT (as load_a_act); 0 rp, 1 a (dout), 2 chunk_out, 5 y.
+// Dispatch [ceil(N CW / 64)].
 @compute @workgroup_size(64)
 fn pack_dout(@builtin(global_invocation_id) gid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -417,11 +418,20 @@ fn pack_dout(@builtin(global_invocation_id) gid: vec3<u32>,
   let n = i / cw;
   let q = i - n * cw;
   let o = rp.p_base + q;
-  chunk_out[i] = select(0.0, a_at(n * rp.p + min(o, rp.p - 1u)), o < rp.p);
+  let at = n * rp.p + min(o, rp.p - 1u);
+  var g = a_at(at);
+  if (DACT != 0u) { g = activate_back(vec4<f32>(g), vec4<f32>(y_at(at))).x; }
+  chunk_out[i] = select(0.0, g, o < rp.p);
 }
 
 @compute @workgroup_size(RWG)
-fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+  // The loop's bound N, times min(nwg.z, 1) = 1, which no compiler can know: Mesa 22.3's
+  // lavapipe substitutes a uniform that bounds a loop with its value at the first dispatch,
+  // and where that shrinks the shader (N = 2: the loop unrolled) recompiles it at every later
+  // dispatch, 4-9 ms each (GPU timestamps; at batch 2, 3 and 5, not 1 or 8).
+  let m = rp.m * min(nwg.z, 1u);
   let q0 = wid.y * 8u; // this workgroup's first output within the chunk (uniform)
   if (q0 >= rp.rows_in_chunk) { return; }
   let cw4 = (rp.rows_in_chunk + 7u) / 8u * 2u; // vec4s per chunk row
@@ -432,7 +442,7 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   var g1 = g0; var g2 = g0; var g3 = g0; var g4 = g0; var g5 = g0; var g6 = g0; var g7 = g0;
   var db0 = g0;
   var db1 = g0;
-  for (var n = 0u; n < rp.m; n++) {
+  for (var n = 0u; n < m; n++) {
     let u0 = bu[min(n * cw4 + q0 / 4u, 4095u)];
     let u1 = bu[min(n * cw4 + q0 / 4u + 1u, 4095u)];
     let x = a[n * row4 + col];

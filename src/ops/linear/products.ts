@@ -39,10 +39,15 @@ export interface LinearSchedule extends Schedule {
    */
   readonly rowsPerLane: 0 | 1 | 2 | 4;
   /**
-   * The fewest rows (the batch: inp's rows for the forward and both gradients) for which the
-   * uniform-chunk kernels run; fewer take the general products.
+   * The fewest rows (the batch: inp's rows) for which the forward and the input gradient run
+   * the uniform-chunk kernel `rows`; fewer take the general products.
    */
   readonly chunkRows: number;
+  /**
+   * The fewest rows (the batch) for which the weight gradient runs `weight_grad` (dout in
+   * uniform chunks); fewer take the general product.
+   */
+  readonly weightChunkRows: number;
 }
 
 /**
@@ -56,13 +61,15 @@ export const LINEAR_PLAIN: LinearSchedule = {
   tile: { WG_M: 8, WG_P: 8 },
   rowsPerLane: 0,
   chunkRows: Infinity,
+  weightChunkRows: Infinity,
 };
 
 /**
  * llvmpipe's schedule: from a batch of 128 rows (`chunkRows`), the forward and the input
- * gradient by `rows` (the weight read as uniforms in 64 KiB chunks, 4 output
- * rows per lane) and the weight gradient by `weight_grad` (dout in uniform chunks), where the
- * sizes allow; the general products in 4x16 workgroups elsewhere.
+ * gradient by `rows` (the weight read as uniforms in 64 KiB chunks, 4 output rows per
+ * lane); at every batch (`weightChunkRows`) the weight gradient by `weight_grad` (dout in
+ * uniform chunks); each where the sizes allow, the general products in 4x16 workgroups
+ * elsewhere.
  */
 export const LINEAR_LLVMPIPE: LinearSchedule = {
   name: "llvmpipe",
@@ -78,6 +85,13 @@ export const LINEAR_LLVMPIPE: LinearSchedule = {
   // time at [2, 400] x [120] and [2, 120] x [84]; at 8 1.9x and 1.4x; at 32 1.04x and 1.38x;
   // at 64 0.95x and 1.10x; at 128 (7 rounds) 0.61x, 0.65x; at 256 0.57x, 0.61x.
   chunkRows: 128,
+  // The weight gradient alone, device time per launch (GPU timestamps, least of 30 rounds,
+  // AMD EPYC, 2 cores, 2026-12-07): weight_grad + pack_dout against the general product's
+  // 4x4 tiles, whose fixed cost grows with the output (dweight [O, I]), not the batch: at
+  // [400 -> 120] 203 against 795 us at batch 2, 358 against 771 at 8, 607 against 1185 at
+  // 32; at [256 -> 120] 150 against 679, 259 against 516, 507 against 1195; at [120 -> 84]
+  // 112 against 261, 253 against 370, 237 against 315. So from the first row.
+  weightChunkRows: 1,
 };
 
 /** Every linear schedule: the tests run each against the reference. */
@@ -167,9 +181,10 @@ export function product(
 
 /**
  * dweight [O, I] = dout^T @ inp and dbias [O] (when given) by the `weight_grad` entry point,
- * dout read in uniform chunks of whole blocks of 8 outputs. Returns false, launching
- * nothing, when I is not a multiple of 4 or a block of 8 outputs over N does not fit a
- * chunk: the caller then uses `product`.
+ * dout read in uniform chunks of whole blocks of 8 outputs (with `act`, through the
+ * activation's derivative as pack_dout copies it). Returns false, launching nothing, below
+ * the schedule's {@link LinearSchedule.weightChunkRows}, when I is not a multiple of 4 or a
+ * block of 8 outputs over N does not fit a chunk: the caller then uses `product`.
  */
 export function weightGradProduct(
   s: LinearSchedule,
@@ -180,9 +195,10 @@ export function weightGradProduct(
   N: number,
   I: number,
   O: number,
+  act?: ProductActivation,
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
-  if (s.rowsPerLane === 0 || N < s.chunkRows) return false;
+  if (s.rowsPerLane === 0 || N < s.weightChunkRows) return false;
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
   // A lane per vec4 of a row of inp, in as few workgroups of at most 64 lanes as it takes,
   // each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's I = 400 (100 vec4s)
@@ -200,7 +216,8 @@ export function weightGradProduct(
       label: `linear.pack_dout@${s.name}`,
       code: src,
       entryPoint: "pack_dout",
-      bindings: [rp, dout.buffer, chunk],
+      overrides: { DACT: act?.code ?? 0 },
+      bindings: [rp, dout.buffer, chunk, null, null, act?.saved ?? placeholder(1)],
       workgroups: grid(Math.ceil((N * Math.ceil(outs / 8) * 8) / 64)),
     });
     launch({
@@ -289,9 +306,9 @@ export function productABt(
 }
 
 /**
- * Whether the backward products at `rows` rows (the batch) run the uniform-chunk kernels,
- * which read dout as it is: a fused activation's derivative is then applied by a launch of
- * its own (`act` of {@link productAB} and {@link productAtB} is for the general products).
+ * Whether the input gradient at `rows` rows (the batch) runs the uniform-chunk kernel
+ * `rows`, which reads dout as it is: a fused activation's derivative is then applied by a
+ * launch of its own (`act` of {@link productAB} is for the general product).
  */
 export function chunkedBackward(s: LinearSchedule, rows: number): boolean {
   return s.rowsPerLane !== 0 && rows >= s.chunkRows;
@@ -319,8 +336,7 @@ export function productAB(
 /**
  * C [M, P] = A^T @ B with A [K, M] and B [K, P] row-major, and, when `colSums` is given, the
  * column sums of A into it ([M]; linear's weight and bias gradients: dout^T @ inp, sum of
- * dout's rows); with `act`, A read through the activation's derivative at its saved output
- * (the general products only).
+ * dout's rows); with `act`, A read through the activation's derivative at its saved output.
  */
 export function productAtB(
   s: LinearSchedule,
@@ -333,6 +349,6 @@ export function productAtB(
   P: number,
   act?: ProductActivation,
 ): void {
-  if (!act && weightGradProduct(s, a, b, c, colSums, K, P, M)) return;
+  if (weightGradProduct(s, a, b, c, colSums, K, P, M, act)) return;
   product(s, "backward_weight", a, b, c, colSums, M, K, P, M % 4 === 0, P % 4 === 0, act);
 }
