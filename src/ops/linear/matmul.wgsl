@@ -273,9 +273,9 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
 // columns. Needs K % 4 == 0 (else the host uses the entry points above).
 //
 // Bindings: rows 0 rp, 1 a (A [M, K]), 2 bu (the chunk, uniform), 3 c (C [M, P]), 4 vec
-// (bias, read when HAS_BIAS); pack_chunk 0 rp, 1 a (the weight [O, I]), 2 chunk_out.
+// (bias, read when HAS_BIAS); pack_chunk 0 rp, 1 a (the weight [O, I]), 2 chunk_out4.
 // Dispatch: rows [ceil(M / (R RWG)), ceil(rows_in_chunk / 8)]; pack_chunk
-// [ceil(rows_in_chunk K / 64)].
+// [ceil(K / 256), rows_in_chunk] (a thread per vec4 of a row of the chunk).
 
 override R: u32 = 4u;        // rows of C per lane (1, 2 or 4)
 override RWG: u32 = 64u;     // lanes per workgroup of rows
@@ -290,21 +290,31 @@ struct RowsParams {
 @group(0) @binding(0) var<uniform> rp: RowsParams;
 @group(0) @binding(2) var<uniform> bu: array<vec4<f32>, 4096>;
 @group(0) @binding(2) var<storage, read_write> chunk_out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> chunk_out4: array<vec4<f32>>;
 
+// Row q of the chunk, values k .. k+3 (k = 4 gid.x): BT[p, k..] with p = p_base + q, from
+// weight[p, k..] (weight [P, K]: one vec4) or, transposed, weight[k.., p] (weight [K, P]).
+// A thread per vec4, over a grid of (vec4s of a row, rows): a division per value to find its
+// row and column made the earlier 1-D kernel cost about as much as the rows product itself.
 @compute @workgroup_size(64)
-fn pack_chunk(@builtin(global_invocation_id) gid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 64u;
-  if (i >= rp.rows_in_chunk * rp.k) { return; }
-  let q = i / rp.k;
-  let k = i - q * rp.k;
+fn pack_chunk(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let k4 = rp.k / 4u;
+  let q = gid.y;
+  if (gid.x >= k4 || q >= rp.rows_in_chunk) { return; }
   let p = rp.p_base + q;
-  // BT[p, k]: weight[p, k] (weight [P, K]) or, transposed, weight[k, p] (weight [K, P])
+  var v: vec4<f32>;
   if (TRANSPOSE) {
-    chunk_out[i] = a_at(k * rp.p + p);
+    let k = 4u * gid.x;
+    v = vec4<f32>(
+      a_at(k * rp.p + p),
+      a_at((k + 1u) * rp.p + p),
+      a_at((k + 2u) * rp.p + p),
+      a_at((k + 3u) * rp.p + p),
+    );
   } else {
-    chunk_out[i] = a_at(p * rp.k + k);
+    v = a[p * k4 + gid.x];
   }
+  chunk_out4[q * k4 + gid.x] = v;
 }
 
 // Columns p0 .. p0+3 (lo) and p0+4 .. p0+7 (hi) of row m, the first `valid` of them.

@@ -270,7 +270,7 @@ export function rowsProduct(
       entryPoint: "pack_chunk",
       overrides: { TRANSPOSE: +transpose },
       bindings: [rp, weight.buffer, chunk],
-      workgroups: grid(Math.ceil((rowsInChunk * K) / 64)),
+      workgroups: [Math.ceil(K / 4 / 64), rowsInChunk],
     });
     launch({
       label: `linear.rows@${s.name}`,
