@@ -405,7 +405,11 @@ fn reduce_grads(@builtin(global_invocation_id) gid: vec3<u32>,
   let c = id - sets;
   if (!PARAM_GRADS || c >= p.c) { return; }
   var sums = vec2<f32>(0.0);
-  for (var n = 0u; n < p.n; n++) { sums += partial[n * p.c + c]; }
+  // N times min(nwg.z, 1) = 1, which no compiler can know: Mesa 22.3's lavapipe substitutes
+  // a uniform that bounds a loop with its value at the first dispatch and, where that shrinks
+  // the shader (batch 16), recompiled this kernel at every later dispatch (about 5 ms each).
+  let n_end = p.n * min(nwg.z, 1u);
+  for (var n = 0u; n < n_end; n++) { sums += partial[n * p.c + c]; }
   dbias[c] = sums.x;
   dweight[c] = sums.y;
 }
