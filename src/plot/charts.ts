@@ -312,7 +312,8 @@ function tint(color: string, amount = 0.75): string {
 /**
  * Percentile bands over time (Ioffe & Szegedy's Figure 1: the 15th, 50th and 85th
  * percentiles of an activation), as small multiples: one panel per `panel`, a band and a
- * median line per `series` within each.
+ * median line per `series` within each; with `rows`, one row of panels per series
+ * instead, so that no band hides another (the y scale shared by every panel).
  *
  * @example
  * ```ts
@@ -327,7 +328,11 @@ function tint(color: string, amount = 0.75): string {
  */
 export function bandsChart(
   rows: readonly BandPoint[],
-  opts: LineChartOptions & { panelWidth?: number } = {},
+  opts: LineChartOptions & {
+    panelWidth?: number;
+    /** One row of panels per series (named at the right), not overlaid. Default false. */
+    rows?: boolean;
+  } = {},
 ): Chart {
   const names = [...new Set(rows.map((r) => r.series ?? ""))];
   const panels = [...new Set(rows.map((r) => r.panel ?? ""))];
@@ -343,13 +348,15 @@ export function bandsChart(
   const marks: Plot.Markish[] = [Plot.gridY({ stroke: "#e8e8e8", strokeOpacity: 1 })];
   const own = (s: string) => data.filter((d) => d.series === s);
   // All bands first, then all lines: no band hides another series' median.
+  const { rows: byRow = false } = opts;
+  const fy = byRow ? { fy: "series" } : {};
   for (const s of names) {
     marks.push(
-      Plot.areaY(own(s), { x: "x", y1: "lo", y2: "hi", fx: "panel", fill: tint(color(s)) }),
+      Plot.areaY(own(s), { x: "x", y1: "lo", y2: "hi", fx: "panel", ...fy, fill: tint(color(s)) }),
     );
   }
   for (const s of names) {
-    const line = { x: "x", fx: "panel", stroke: color(s) };
+    const line = { x: "x", fx: "panel", ...fy, stroke: color(s) };
     marks.push(Plot.line(own(s), { ...line, y: "mid", strokeWidth: 1.5 }));
     marks.push(Plot.line(own(s), { ...line, y: "lo", strokeWidth: 0.6, strokeDasharray: "3,2" }));
     marks.push(Plot.line(own(s), { ...line, y: "hi", strokeWidth: 0.6, strokeDasharray: "3,2" }));
@@ -357,15 +364,20 @@ export function bandsChart(
   const legend: LegendItem[] = names.length > 1 || names[0]
     ? names.map((s) => ({ label: s, color: color(s), symbol: "square" }))
     : [];
-  const { panelWidth = 220, height = 260 } = opts;
+  const { panelWidth = 220 } = opts;
+  const height = opts.height ?? (byRow ? 60 + 140 * names.length : 260);
+  // Room at the right for the row names: about 6 px a character at the 10 px font.
+  const rowNames = byRow ? 6 * Math.max(...names.map((s) => s.length)) : 0;
   return Chart.plot({
-    width: opts.width ?? Math.max(360, 60 + panelWidth * panels.length),
+    width: opts.width ?? Math.max(360, 60 + panelWidth * panels.length) + rowNames,
     height,
     marginTop: 28,
     marginLeft: 56,
+    ...(byRow ? { marginRight: 16 + rowNames } : {}),
     title: opts.title,
     subtitle: opts.subtitle,
     fx: { label: null, domain: panels },
+    ...(byRow ? { fy: { label: null, domain: names } } : {}),
     x: { label: opts.xLabel ?? null },
     y: {
       label: opts.yLabel ?? null,

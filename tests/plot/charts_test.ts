@@ -93,6 +93,30 @@ Deno.test("bandsChart: one panel per layer, a band and a median per series", () 
   for (const t of [">conv1<", ">fc1<", ">BN<", ">no BN<"]) ok(chart.svg.includes(t), t);
 });
 
+Deno.test("bandsChart with rows: one row of panels per series, each series in its colour", () => {
+  const rows = [0, 1, 2].flatMap((x) =>
+    ["conv1", "fc1"].flatMap((panel) =>
+      ["BN", "no BN"].map((series, i) => ({ panel, series, x, lo: -1 - i, mid: 0, hi: 1 + i }))
+    )
+  );
+  const overlaid = bandsChart(rows, { xLabel: "step" });
+  const byRow = bandsChart(rows, { xLabel: "step", yLabel: "input", rows: true });
+  // The panel (facet) each band is drawn in: overlaid, two bands share each of two panels;
+  // by row, each of four panels holds one band.
+  const bandsPerPanel = (svg: string) => {
+    const n = new Map<string, number>();
+    for (const m of svg.matchAll(/<g transform="(translate\([^)]*\))" fill="rgb\(/g)) {
+      n.set(m[1], (n.get(m[1]) ?? 0) + 1);
+    }
+    return [...n.values()];
+  };
+  deepEqual(bandsPerPanel(overlaid.svg), [2, 2]);
+  deepEqual(bandsPerPanel(byRow.svg), [1, 1, 1, 1]);
+  for (const t of [">conv1<", ">fc1<", ">BN<", ">no BN<", ">input"]) ok(byRow.svg.includes(t), t);
+  ok(byRow.size.height > overlaid.size.height, "taller: a row per series");
+  ok(byRow.svg.includes('stroke="#1f77b4"') && byRow.svg.includes('stroke="#ff7f0e"'));
+});
+
 Deno.test("imageGrid: images with labels, wrong predictions in red, in SVG and PNG", async () => {
   const pixels = new Float32Array(3 * 16).map((_, i) => (i % 16) / 15);
   const grid = imageGrid(pixels, {
