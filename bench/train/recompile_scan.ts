@@ -65,7 +65,7 @@ type Norm = "batch" | "none" | "group" | "layer" | "ghost";
 async function child(norm: Norm, batch: number): Promise<void> {
   const { gpu, lenet, nn, optim, Tensor, tidy } = await import("../../mod.ts");
   const { initXavier } = await import("../../train.ts");
-  const net = lenet(norm === "ghost" ? { norm, virtualBatchSize: 2 } : { norm });
+  const net = lenet(norm === "ghost" ? { norm, virtualBatchSize: batch % 2 ? 3 : 2 } : { norm });
   initXavier(net, 0);
   const sgd = new optim.SGD(net.parameters(), { lr: 0.1 });
   const loss = new nn.CrossEntropyLoss();
