@@ -83,7 +83,10 @@ export const LINEAR_LLVMPIPE: LinearSchedule = {
   // Forward + backward, chunks against the general 4x16 products (AMD EPYC, 2 cores, medians
   // of 9 interleaved rounds, `rows` with as many lanes as rows): at batch 2 5.6x and 11x the
   // time at [2, 400] x [120] and [2, 120] x [84]; at 8 1.9x and 1.4x; at 32 1.04x and 1.38x;
-  // at 64 0.95x and 1.10x; at 128 (7 rounds) 0.61x, 0.65x; at 256 0.57x, 0.61x.
+  // at 64 0.95x and 1.10x; at 128 (7 rounds) 0.61x, 0.65x; at 256 0.57x, 0.61x. (Those
+  // small-batch figures include weight_grad compiled anew at every dispatch by lavapipe, fixed
+  // since; without it, on 2026-12-07, `rows` and its two packs still took longer than the
+  // general forward and dinp at batch 32: 922 against 650 us at [256 -> 120].)
   chunkRows: 128,
   // The weight gradient alone, device time per launch (GPU timestamps, least of 30 rounds,
   // AMD EPYC, 2 cores, 2026-12-07): weight_grad + pack_dout against the general product's
