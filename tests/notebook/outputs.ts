@@ -31,14 +31,11 @@ const DISPLAYS = /\bprint\(|\bshow\(|\.finish\(\)/;
 const join = (t: string | string[] | undefined) => (Array.isArray(t) ? t.join("") : t ?? "");
 
 /**
- * The problem with `nb`'s outputs, or undefined when there is none. `provenance: false`
- * accepts a first output that gives only the mode, adapter and CPU, as the committed full
- * runs made before the commit, date and Deno version were added do (until they are re-run).
+ * The problem with `nb`'s outputs, or undefined when there is none: an error, no chart, a
+ * first output without the mode, adapter, CPU, commit, date and Deno version, or a cell that
+ * displays something but kept no output.
  */
-export function outputsProblem(
-  nb: Notebook,
-  { provenance = true }: { provenance?: boolean } = {},
-): string | undefined {
+export function outputsProblem(nb: Notebook): string | undefined {
   const code = nb.cells.filter((c) => c.cell_type === "code");
   const outputs = code.flatMap((c) => c.outputs ?? []);
   const error = outputs.find((o) => o.output_type === "error");
@@ -48,11 +45,9 @@ export function outputsProblem(
   const first = outputs[0] ? join(outputs[0].text ?? outputs[0].data?.["text/plain"]) : "";
   const full =
     /^mode: .* · adapter: .* · CPU: .* · bnlab ([0-9a-f]{7}\+?|unknown) · \d{4}-\d\d-\d\d \d\d:\d\d UTC · Deno \d+\.\d+\.\d+/;
-  const before = /^mode: .* · adapter: .* · CPU: /;
-  if (!(provenance ? full : before).test(first)) {
-    return `its first output does not give the mode, adapter, CPU${
-      provenance ? ", commit, date and Deno version" : ""
-    } (experimentEnvironment()): ${JSON.stringify(first.slice(0, 200))}`;
+  if (!full.test(first)) {
+    return `its first output does not give the mode, adapter, CPU, commit, date and Deno ` +
+      `version (experimentEnvironment()): ${JSON.stringify(first.slice(0, 200))}`;
   }
   const silent = code.findIndex((c) => {
     const src = join(c.source).replace(/^\s*\/\/.*$/gm, ""); // comments do not display

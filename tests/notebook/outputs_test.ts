@@ -74,9 +74,7 @@ Deno.test("the committed notebooks carry the outputs of a full run, none lost", 
   assert.ok(names.length >= 6, `expected the six notebooks, found ${names.join(", ")}`);
   for (const name of names) {
     const nb = JSON.parse(await Deno.readTextFile(new URL(name, dir)));
-    // Issue 22 (point 8) re-runs them with the commit, date and Deno version; until then
-    // their first line is the older one, which every fresh run (tests/notebooks.sh) fails.
-    const problem = outputsProblem(nb, { provenance: false });
+    const problem = outputsProblem(nb);
     assert.equal(problem, undefined, `${name}: ${problem}`);
     const firstText = [
       nb.cells.find((c: { cell_type: string }) => c.cell_type === "code").outputs[0]
