@@ -37,6 +37,22 @@ export function launchActivation(entry: ActivationEntry, buffers: GPUBuffer[], n
 export type FusedActivation = "sigmoid" | "relu";
 
 /**
+ * The backward of an activation that a kernel applied as it stored `out` ({@link
+ * FusedActivation}): `dinp` = `dout` through its derivative, read off `out` (for ReLU, out > 0
+ * iff its input was), over `n` elements. One launch.
+ */
+export function launchFusedActivationBackward(
+  activation: FusedActivation,
+  out: GPUBuffer,
+  dout: GPUBuffer,
+  dinp: GPUBuffer,
+  n: number,
+): void {
+  const entry = activation === "sigmoid" ? "sigmoid_backward" : "relu_backward";
+  launchActivation(entry, [out, dout, dinp], n);
+}
+
+/**
  * The `ACT` override of every kernel with a fused activation (batch norm, conv2d, max
  * pooling): 0 none, 1 ReLU, 2 sigmoid. Refuses any other value, naming `op` and the choices.
  */

@@ -22,7 +22,7 @@ import { isGradEnabled } from "../../tensor/autograd.ts";
 import {
   activationCode,
   type FusedActivation,
-  launchActivation,
+  launchFusedActivationBackward,
 } from "../activation/activation.ts";
 import { fmt } from "../../tensor/shape.ts";
 import { pair, slidingWindow } from "../window.ts";
@@ -299,8 +299,7 @@ export function conv2d(
     let dout = g;
     if (activation) {
       dout = Tensor.empty(out.shape);
-      const entry = activation === "sigmoid" ? "sigmoid_backward" : "relu_backward";
-      launchActivation(entry, [out.buffer, g.buffer, dout.buffer], out.numel);
+      launchFusedActivationBackward(activation, out.buffer, g.buffer, dout.buffer, out.numel);
     }
     const dinp = inp.requiresGrad ? Tensor.empty(inp.shape) : null;
     const dweight = grads ? Tensor.empty(weight.shape) : null;

@@ -13,15 +13,16 @@ import { fmt } from "../../tensor/shape.ts";
 import {
   activationCode,
   type FusedActivation,
-  launchActivation,
+  launchFusedActivationBackward,
 } from "../activation/activation.ts";
 import {
-  chunkedBackward,
   type LinearSchedule,
   linearSchedule,
   productAB,
   productABt,
+  type ProductActivation,
   productAtB,
+  takesRows,
 } from "./products.ts";
 
 export {
@@ -98,11 +99,10 @@ export function linear(
     // general products, or by a launch of its own before the uniform-chunk ones (and when
     // I = 0, where no product runs and dbias sums dout).
     let dout = g;
-    let fused: { code: 1 | 2; saved: GPUBuffer } | undefined;
-    if (act !== 0 && (chunkedBackward(s, N) || I === 0)) {
+    let fused: ProductActivation | undefined;
+    if (opts.activation && (takesRows(s, N) || I === 0)) {
       dout = Tensor.empty(out.shape);
-      const entry = act === 2 ? "sigmoid_backward" : "relu_backward";
-      launchActivation(entry, [out.buffer, g.buffer, dout.buffer], out.numel);
+      launchFusedActivationBackward(opts.activation, out.buffer, g.buffer, dout.buffer, out.numel);
     } else if (act !== 0) fused = { code: act, saved: out.buffer };
     let dinp: Tensor | null = null;
     if (inp.requiresGrad) {

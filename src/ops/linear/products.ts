@@ -257,7 +257,7 @@ export function rowsProduct(
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
   const r = s.rowsPerLane;
-  if (r === 0 || M < s.chunkRows || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
+  if (!takesRows(s, M) || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
   // lanes over rows, r each: as many as there are rows, in groups of 8 (llvmpipe's SIMD width)
   const rwg = Math.min(64, Math.max(8, Math.ceil(Math.ceil(M / r) / 8) * 8));
   for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
@@ -309,11 +309,12 @@ export function productABt(
 }
 
 /**
- * Whether the input gradient at `rows` rows (the batch) runs the uniform-chunk kernel
- * `rows`, which reads dout as it is: a fused activation's derivative is then applied by a
- * launch of its own (`act` of {@link productAB} is for the general product).
+ * Whether the forward and the input gradient at `rows` rows (the batch) run the uniform-chunk
+ * kernel `rows` where their sizes allow ({@link LinearSchedule.chunkRows}). It reads dout as
+ * it is: a fused activation's derivative is then applied by a launch of its own (`act` of
+ * {@link productAB} is for the general product).
  */
-export function chunkedBackward(s: LinearSchedule, rows: number): boolean {
+export function takesRows(s: LinearSchedule, rows: number): boolean {
   return s.rowsPerLane !== 0 && rows >= s.chunkRows;
 }
 
