@@ -2,8 +2,9 @@
  * What the adapter can do, measured in the same run as the comparison, so that each row is
  * also a fraction of it: the copy kernel's bandwidth (bench/ops/copy.wgsl, vec4 loads and
  * stores, the most a memory-bound kernel can expect), bnlab's best matrix product's
- * arithmetic rate (`linear` at 512x512x512: the `rows` kernel, weights read as uniforms, see
- * src/ops/linear/matmul.wgsl and bench/ops/linear_bench.ts),
+ * arithmetic rate (`linear` at 512x512x512: on llvmpipe its batch kernel, the activations read
+ * as uniforms, see src/ops/linear/matmul.wgsl and bench/ops/linear_bench.ts; until
+ * 2026-12-07 the `rows` kernel, the weights read as uniforms: 0.84-0.96x its time there),
  * and the price of one host wait on each side.
  *
  * Kernel rates use bench/timing.ts's `msPerCall`: several calls, one wait, minus the cost of

@@ -18,7 +18,7 @@ export const UNIFORM_SCRATCH_FLOATS = 16384;
 const scratch = deviceBuffers(
   "uniform scratch",
   4 * UNIFORM_SCRATCH_FLOATS,
-  GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
+  GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
 );
 
 /** The `i`-th scratch buffer of the current device (created on first use). */

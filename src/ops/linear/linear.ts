@@ -1,10 +1,11 @@
 /**
  * The linear layer's maths on the GPU: `linear(inp, weight, bias)` = inp @ weight^T + bias,
  * with a fused backward (`matmul.wgsl`). On llvmpipe the forward and the input gradient run
- * `rows` from a batch of 128, and the weight gradient (with dbias) `weight_grad` at every
- * batch, which read the weight, or dout, as uniforms in 64 KiB chunks; smaller batches, other
- * adapters and sizes they cannot take (a row length not a multiple of 4, a batch over 2048
- * for the weight gradient) run the general 4x4-tile products. See products.ts.
+ * the batch kernels from a batch of 8 (the activations read as uniforms, in 64 KiB chunks of
+ * whole rows), and the weight gradient (with dbias) `weight_grad` at every batch (dout in
+ * uniform chunks); smaller batches, other adapters and sizes they cannot take (a row length
+ * not a multiple of 4, a batch over 2048 for the weight gradient) run the general 4x4-tile
+ * products. See products.ts.
  *
  * @module
  */
@@ -22,7 +23,6 @@ import {
   productABt,
   type ProductActivation,
   productAtB,
-  takesRows,
 } from "./products.ts";
 
 export {
@@ -38,7 +38,7 @@ export interface LinearOptions {
   /**
    * An activation applied to the output in the same kernel (`"sigmoid"` or `"relu"`), as
    * `linear(...).sigmoid()` would, and its derivative applied to dout inside the backward
-   * products (below the uniform-chunk kernels' batch; a launch of its own from there).
+   * products (or the packs that feed them dout).
    */
   activation?: FusedActivation;
   /** How the products cut the work (tests, benchmarks); default {@link linearSchedule}'s. */
@@ -96,11 +96,11 @@ export function linear(
   const op = opts.activation ? `linear+${opts.activation}` : "linear";
   return record(out, op, parents, (g) => {
     // Through the activation, from its saved output (y > 0 iff x > 0 for ReLU): inside the
-    // general products, or by a launch of its own before the uniform-chunk ones (and when
-    // I = 0, where no product runs and dbias sums dout).
+    // products (or their packs of dout), or, when I = 0 (no product runs: dbias sums dout),
+    // by a launch of its own.
     let dout = g;
     let fused: ProductActivation | undefined;
-    if (opts.activation && (takesRows(s, N) || I === 0)) {
+    if (opts.activation && I === 0) {
       dout = Tensor.empty(out.shape);
       launchFusedActivationBackward(opts.activation, out.buffer, g.buffer, dout.buffer, out.numel);
     } else if (act !== 0) fused = { code: act, saved: out.buffer };

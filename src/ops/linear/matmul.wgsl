@@ -1,7 +1,7 @@
-// Linear layer as register-blocked matrix products, forward and backward. The host runs
-// `rows` (forward, input gradient) and `weight_grad` (weight and bias gradients), at the end
-// of this file, whenever the sizes allow; the three entry points described first are the
-// general path:
+// Linear layer as register-blocked matrix products, forward and backward. On llvmpipe the
+// host runs the uniform-chunk kernels at the end of this file (`weight_grad` for the weight
+// and bias gradients, and from a batch of 8 `forward_batch` and `backward_inp_batch`)
+// whenever the sizes allow; the three entry points described first are the general path:
 //
 //   forward          out[n, o]     = sum_i inp[n, i] * weight[o, i] + bias[o]    out  = inp @ weight^T + bias
 //   backward_inp     dinp[n, i]    = sum_o dout[n, o] * weight[o, i]             dinp = dout @ weight
@@ -31,11 +31,12 @@
 // otherwise the same tiles are gathered with scalar loads.
 //
 // A fused activation (linear + sigmoid or ReLU in one pass each way): ACT applies it to
-// the forward's output as it is stored (1 ReLU, 2 sigmoid; `rows` too); DACT (same codes)
-// makes the backward products read dout through it, multiplying each value of A (dout, in
-// backward_inp and backward_weight) by the activation's derivative at the same place, from
-// the forward's saved output y: y (1 - y) for sigmoid, y > 0 for ReLU (as
+// the forward's output as it is stored (1 ReLU, 2 sigmoid; forward_batch too); DACT (same
+// codes) makes the backward products read dout through it, multiplying each value of A
+// (dout, in backward_inp and backward_weight) by the activation's derivative at the same
+// place, from the forward's saved output y: y (1 - y) for sigmoid, y > 0 for ReLU (as
 // activation.wgsl's backward kernels compute it). dbias, summed from the same A, follows.
+// The uniform-chunk kernels get dout through it from their packs (pack_dout, pack_rows).
 //
 // Bindings: 0 params (uniform: M, K, P), 1 a, 2 b, 3 c (all f32, bound as vec4 arrays),
 // 4 bias (forward, read when HAS_BIAS = 1) or dbias (backward_weight, written; backward_inp
@@ -261,30 +262,17 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---------------------------------------------------------------------------------------
-// rows: C[m, p] = sum_k A[m, k] * BT[p, k] (+ bias[p]), the forward (BT = weight) and the
-// input gradient (BT = weight^T), with BT read from a uniform buffer. On llvmpipe a storage
-// load costs several times a uniform-buffer load at a workgroup-uniform index, and the
-// 4x4-tile entry points above make 8 storage loads per 64 multiply-adds; here a lane owns R
-// rows of C (m0, m0 + RWG, ...) and the workgroup 8 columns, so per 4 k a lane makes R
-// storage loads (its rows of A) and 8 uniform ones (the columns' BT) for 32 R
-// multiply-adds. BT comes in chunks of at most 16384 floats (64 KiB, the uniform limit):
-// pack_chunk copies rows p_base .. p_base + rows_in_chunk of BT (transposing the weight for
-// the input gradient) into a uniform buffer, and one rows dispatch per chunk covers those
-// columns. Needs K % 4 == 0 (else the host uses the entry points above).
-//
-// Bindings: rows 0 rp, 1 a (A [M, K]), 2 bu (the chunk, uniform), 3 c (C [M, P]), 4 vec
-// (bias, read when HAS_BIAS); pack_chunk 0 rp, 1 a (the weight [O, I]), 2 chunk_out4.
-// Dispatch: rows [ceil(M / (R RWG)), ceil(rows_in_chunk / 8)]; pack_chunk
-// [ceil(K / 256), rows_in_chunk] (a thread per vec4 of a row of the chunk).
+// The uniform chunks (weight_grad, pack_dout, and the batch kernels below): 64 KiB scratch
+// buffers that a pack (or a copy) fills as storage and the next dispatch reads as uniforms.
+// On llvmpipe a storage load at a per-lane index is a loop over the 8 SIMD lanes, while a
+// uniform-buffer load at a workgroup-uniform index is one load for all of them.
 
-override R: u32 = 4u;        // rows of C per lane (1, 2 or 4)
-override RWG: u32 = 64u;     // lanes per workgroup of rows
-override TRANSPOSE: bool = false; // pack_chunk: BT = weight^T
+override RWG: u32 = 64u; // lanes per workgroup of the uniform-chunk kernels
 
 struct RowsParams {
   m: u32, k: u32, p: u32,
-  p_base: u32,        // first column (row of BT) of this chunk
-  rows_in_chunk: u32, // columns in this chunk (a multiple of 8 unless it is the last)
+  p_base: u32,        // first column (output) of this chunk
+  rows_in_chunk: u32, // columns (outputs) in this chunk (a multiple of 8 unless it is the last)
 }
 
 @group(0) @binding(0) var<uniform> rp: RowsParams;
@@ -292,119 +280,14 @@ struct RowsParams {
 @group(0) @binding(2) var<storage, read_write> chunk_out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> chunk_out4: array<vec4<f32>>;
 
-// Row q of the chunk, values k .. k+3 (k = 4 gid.x): BT[p, k..] with p = p_base + q, from
-// weight[p, k..] (weight [P, K]: one vec4) or, transposed, weight[k.., p] (weight [K, P]).
-// A thread per vec4, over a grid of (vec4s of a row, rows): a division per value to find its
-// row and column made the earlier 1-D kernel cost about as much as the rows product itself.
-@compute @workgroup_size(64)
-fn pack_chunk(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let k4 = rp.k / 4u;
-  let q = gid.y;
-  if (gid.x >= k4 || q >= rp.rows_in_chunk) { return; }
-  let p = rp.p_base + q;
-  var v: vec4<f32>;
-  if (TRANSPOSE) {
-    let k = 4u * gid.x;
-    v = vec4<f32>(
-      a_at(k * rp.p + p),
-      a_at((k + 1u) * rp.p + p),
-      a_at((k + 2u) * rp.p + p),
-      a_at((k + 3u) * rp.p + p),
-    );
-  } else {
-    v = a[p * k4 + gid.x];
-  }
-  chunk_out4[q * k4 + gid.x] = v;
-}
-
-// Columns p0 .. p0+3 (lo) and p0+4 .. p0+7 (hi) of row m, the first `valid` of them.
-fn store_row(m: u32, p0: u32, lo: vec4<f32>, hi: vec4<f32>, valid: u32) {
-  if (m >= rp.m) { return; }
-  var l = lo;
-  var h = hi;
-  if (HAS_BIAS) {
-    for (var j = 0u; j < 4u; j++) {
-      l[j] += vec[min(p0 + j, rp.p - 1u)];
-      h[j] += vec[min(p0 + 4u + j, rp.p - 1u)];
-    }
-  }
-  l = activate(l);
-  h = activate(h);
-  let base = m * rp.p + p0;
-  if ((rp.p & 3u) == 0u) { // rows of C are whole vec4s, and so is every valid quad
-    c[base >> 2u] = l;
-    if (valid > 4u) { c[(base >> 2u) + 1u] = h; }
-    return;
-  }
-  for (var j = 0u; j < 4u; j++) {
-    let i = base + j;
-    if (j < valid) { c[i >> 2u][i & 3u] = l[j]; }
-    let i2 = base + 4u + j;
-    if (4u + j < valid) { c[i2 >> 2u][i2 & 3u] = h[j]; }
-  }
-}
-
-// Columns q .. q+3 of this lane's row a: vec4(dot(a, BT[q]), .., dot(a, BT[q+3])).
+// vec4(dot(a, w0), .., dot(a, w3)).
 fn dots(a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
   return vec4<f32>(dot(a, w0), dot(a, w1), dot(a, w2), dot(a, w3));
 }
 
-@compute @workgroup_size(RWG)
-fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let q0 = wid.y * 8u; // this workgroup's first column within the chunk (uniform)
-  if (q0 >= rp.rows_in_chunk) { return; }
-  let valid = min(8u, rp.rows_in_chunk - q0);
-  let k4 = rp.k / 4u;
-  let m0 = wid.x * R * RWG + lid.x;
-  let last = rp.m - 1u;
-  // rows m0 + r RWG of A (clamped: rows past M are computed and not stored)
-  let ra0 = min(m0, last) * k4;
-  let ra1 = min(m0 + RWG, last) * k4;
-  let ra2 = min(m0 + 2u * RWG, last) * k4;
-  let ra3 = min(m0 + 3u * RWG, last) * k4;
-  // BT rows q0 .. q0+7 of the chunk (clamped to the 64 KiB; columns past it are not stored)
-  let w_row = q0 * k4;
-  var lo0 = vec4<f32>(0.0);
-  var hi0 = lo0; var lo1 = lo0; var hi1 = lo0; var lo2 = lo0; var hi2 = lo0; var lo3 = lo0;
-  var hi3 = lo0;
-  for (var j = 0u; j < k4; j++) {
-    let w0 = bu[min(w_row + j, 4095u)];
-    let w1 = bu[min(w_row + k4 + j, 4095u)];
-    let w2 = bu[min(w_row + 2u * k4 + j, 4095u)];
-    let w3 = bu[min(w_row + 3u * k4 + j, 4095u)];
-    let w4 = bu[min(w_row + 4u * k4 + j, 4095u)];
-    let w5 = bu[min(w_row + 5u * k4 + j, 4095u)];
-    let w6 = bu[min(w_row + 6u * k4 + j, 4095u)];
-    let w7 = bu[min(w_row + 7u * k4 + j, 4095u)];
-    let a0 = a[ra0 + j];
-    lo0 += dots(a0, w0, w1, w2, w3);
-    hi0 += dots(a0, w4, w5, w6, w7);
-    if (R > 1u) {
-      let a1 = a[ra1 + j];
-      lo1 += dots(a1, w0, w1, w2, w3);
-      hi1 += dots(a1, w4, w5, w6, w7);
-    }
-    if (R > 2u) {
-      let a2 = a[ra2 + j];
-      let a3 = a[ra3 + j];
-      lo2 += dots(a2, w0, w1, w2, w3);
-      hi2 += dots(a2, w4, w5, w6, w7);
-      lo3 += dots(a3, w0, w1, w2, w3);
-      hi3 += dots(a3, w4, w5, w6, w7);
-    }
-  }
-  let p0 = rp.p_base + q0;
-  store_row(m0, p0, lo0, hi0, valid);
-  if (R > 1u) { store_row(m0 + RWG, p0, lo1, hi1, valid); }
-  if (R > 2u) {
-    store_row(m0 + 2u * RWG, p0, lo2, hi2, valid);
-    store_row(m0 + 3u * RWG, p0, lo3, hi3, valid);
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // weight_grad: dweight[o, i] = sum_n dout[n, o] * inp[n, i] and dbias[o] = sum_n dout[n, o],
-// with dout read from a uniform buffer, as `rows` reads the weight: a lane owns 4 columns
+// with dout read from a uniform buffer: a lane owns 4 columns
 // i0 .. i0+3 (one vec4 of each inp row), the workgroup 8 outputs o; per n a lane makes 1
 // storage load (inp[n, i0..]) and 2 uniform ones (dout[n, o0 .. o0+7]) for 32
 // multiply-adds. The chunks are blocks of outputs: pack_dout copies dout[:, p_base ..
@@ -486,4 +369,162 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       vec[o0 + q] = select(db0[q & 3u], db1[q & 3u], q >= 4u);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The batch's rows as uniforms (forward_batch, backward_inp_batch): the forward and the
+// input gradient from a batch of 8, where the 4x4 tiles' 8 storage loads per 64
+// multiply-adds cost most (below it, RB rows a workgroup would be mostly absent rows). The
+// activations (inp for the forward, dout for the input gradient) come in a uniform chunk of
+// whole rows, U [rows_in_chunk, K] (rows m_base ..); the weight is read from storage, each
+// load shared by the RB rows of the workgroup:
+//
+//   forward_batch       lane = 4 output columns p..p+3: per 4 k, 4 storage loads
+//                       (weight[p + j, k..k+3]) and RB uniform loads (the rows' inp[m,
+//                       k..k+3]) for 16 RB multiply-adds
+//   backward_inp_batch  lane = 4 columns p..p+3 (P % 4 == 0): per 4 k, 4 storage loads
+//                       (weight[k + j, p..p+3]) and RB uniform loads (dout[m, k..k+3]) for
+//                       16 RB multiply-adds
+//
+// Needs K % 4 == 0 (a row of U is whole vec4s). pack_rows copies rows m_base .. of A (dout)
+// into the chunk through the fused activation's derivative (DACT != 0; without it the host
+// copies the rows as they are).
+//
+// Bindings: 0 bp, 1 a (the weight), 2 bu (the chunk, uniform), 3 c (C [M, P]), 4 vec (bias,
+// read when HAS_BIAS; forward_batch only); pack_rows 0 bp, 1 a (dout), 2 chunk_out4, 5 y.
+// Dispatch: forward_batch and backward_inp_batch [ceil(P / (4 RWG)), ceil(rows_in_chunk /
+// RB)]; pack_rows [ceil(rows_in_chunk K / 256)].
+
+override RB: u32 = 8u; // rows of the chunk per workgroup (8)
+
+struct BatchParams {
+  m: u32, k: u32, p: u32,
+  m_base: u32,        // first row of A in this chunk
+  rows_in_chunk: u32, // rows in this chunk
+}
+
+@group(0) @binding(0) var<uniform> bp: BatchParams;
+
+@compute @workgroup_size(64)
+fn pack_rows(@builtin(global_invocation_id) gid: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u; // a vec4 of the chunk
+  let k4 = bp.k / 4u;
+  if (i >= bp.rows_in_chunk * k4) { return; }
+  let at = bp.m_base * k4 + i;
+  var g = a[at];
+  if (DACT != 0u) { g = activate_back(g, ysave[at]); }
+  chunk_out4[i] = g;
+}
+
+// Row r of the chunk, values k4 * 4 .. + 3 (clamped to the 64 KiB: rows past the chunk are
+// computed and not stored).
+fn urow(r: u32, k4: u32, j: u32) -> vec4<f32> {
+  return bu[min(r * k4 + j, 4095u)];
+}
+
+// Columns p0 .. p0+3 of row r of the chunk (bias added, then the activation), those before P.
+fn store_cols(r: u32, p0: u32, v: vec4<f32>, bias: vec4<f32>) {
+  if (r >= bp.rows_in_chunk || p0 >= bp.p) { return; }
+  let x = activate(v + bias);
+  let base = (bp.m_base + r) * bp.p + p0;
+  if ((bp.p & 3u) == 0u) {
+    c[base >> 2u] = x;
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let i = base + j;
+    if (p0 + j < bp.p) { c[i >> 2u][i & 3u] = x[j]; }
+  }
+}
+
+@compute @workgroup_size(RWG)
+fn forward_batch(@builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r0 = wid.y * RB; // this workgroup's first row within the chunk (uniform)
+  // The loop's bound, times min(nwg.z, 1) = 1: see weight_grad.
+  let k4 = bp.k / 4u * min(nwg.z, 1u);
+  let p0 = (wid.x * RWG + lid.x) * 4u;
+  let last = bp.p - 1u; // columns past P are clamped: computed, not stored
+  let w_0 = min(p0, last) * k4;
+  let w_1 = min(p0 + 1u, last) * k4;
+  let w_2 = min(p0 + 2u, last) * k4;
+  let w_3 = min(p0 + 3u, last) * k4;
+  var s0 = vec4<f32>(0.0);
+  var s1 = s0; var s2 = s0; var s3 = s0; var s4 = s0; var s5 = s0; var s6 = s0; var s7 = s0;
+  for (var j = 0u; j < k4; j++) {
+    let w0 = a[w_0 + j];
+    let w1 = a[w_1 + j];
+    let w2 = a[w_2 + j];
+    let w3 = a[w_3 + j];
+    s0 += dots(urow(r0, k4, j), w0, w1, w2, w3);
+    s1 += dots(urow(r0 + 1u, k4, j), w0, w1, w2, w3);
+    s2 += dots(urow(r0 + 2u, k4, j), w0, w1, w2, w3);
+    s3 += dots(urow(r0 + 3u, k4, j), w0, w1, w2, w3);
+    s4 += dots(urow(r0 + 4u, k4, j), w0, w1, w2, w3);
+    s5 += dots(urow(r0 + 5u, k4, j), w0, w1, w2, w3);
+    s6 += dots(urow(r0 + 6u, k4, j), w0, w1, w2, w3);
+    s7 += dots(urow(r0 + 7u, k4, j), w0, w1, w2, w3);
+  }
+  var bias = vec4<f32>(0.0);
+  if (HAS_BIAS) {
+    bias = vec4<f32>(vec[min(p0, last)], vec[min(p0 + 1u, last)], vec[min(p0 + 2u, last)],
+                     vec[min(p0 + 3u, last)]);
+  }
+  store_cols(r0, p0, s0, bias);
+  store_cols(r0 + 1u, p0, s1, bias);
+  store_cols(r0 + 2u, p0, s2, bias);
+  store_cols(r0 + 3u, p0, s3, bias);
+  store_cols(r0 + 4u, p0, s4, bias);
+  store_cols(r0 + 5u, p0, s5, bias);
+  store_cols(r0 + 6u, p0, s6, bias);
+  store_cols(r0 + 7u, p0, s7, bias);
+}
+
+// rows r of the chunk times the 4 x 4 block of the weight: u (row r, values k..k+3) against
+// rows k..k+3 of weight columns p..p+3 (w0 .. w3).
+fn mix(u: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>) -> vec4<f32> {
+  return u.x * w0 + u.y * w1 + u.z * w2 + u.w * w3;
+}
+
+fn store_quad(r: u32, p4: u32, v: vec4<f32>) {
+  if (r >= bp.rows_in_chunk || p4 >= bp.p / 4u) { return; }
+  c[(bp.m_base + r) * (bp.p / 4u) + p4] = v;
+}
+
+@compute @workgroup_size(RWG)
+fn backward_inp_batch(@builtin(workgroup_id) wid: vec3<u32>,
+                      @builtin(local_invocation_id) lid: vec3<u32>,
+                      @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r0 = wid.y * RB;
+  let k4 = bp.k / 4u * min(nwg.z, 1u); // see weight_grad
+  let p4 = wid.x * RWG + lid.x;
+  let row4 = bp.p / 4u;
+  let col = min(p4, row4 - 1u);
+  var s0 = vec4<f32>(0.0);
+  var s1 = s0; var s2 = s0; var s3 = s0; var s4 = s0; var s5 = s0; var s6 = s0; var s7 = s0;
+  for (var j = 0u; j < k4; j++) {
+    let at = 4u * j * row4 + col;
+    let w0 = a[at];
+    let w1 = a[at + row4];
+    let w2 = a[at + 2u * row4];
+    let w3 = a[at + 3u * row4];
+    s0 += mix(urow(r0, k4, j), w0, w1, w2, w3);
+    s1 += mix(urow(r0 + 1u, k4, j), w0, w1, w2, w3);
+    s2 += mix(urow(r0 + 2u, k4, j), w0, w1, w2, w3);
+    s3 += mix(urow(r0 + 3u, k4, j), w0, w1, w2, w3);
+    s4 += mix(urow(r0 + 4u, k4, j), w0, w1, w2, w3);
+    s5 += mix(urow(r0 + 5u, k4, j), w0, w1, w2, w3);
+    s6 += mix(urow(r0 + 6u, k4, j), w0, w1, w2, w3);
+    s7 += mix(urow(r0 + 7u, k4, j), w0, w1, w2, w3);
+  }
+  store_quad(r0, p4, s0);
+  store_quad(r0 + 1u, p4, s1);
+  store_quad(r0 + 2u, p4, s2);
+  store_quad(r0 + 3u, p4, s3);
+  store_quad(r0 + 4u, p4, s4);
+  store_quad(r0 + 5u, p4, s5);
+  store_quad(r0 + 6u, p4, s6);
+  store_quad(r0 + 7u, p4, s7);
 }

@@ -1,6 +1,6 @@
 /**
  * The matrix products of `matmul.wgsl` and their schedules, on GPU buffers: the general
- * 4x4-tile products (`product`) and the uniform-chunk ones (`rowsProduct`,
+ * 4x4-tile products (`product`) and the uniform-chunk ones (`batchProduct`,
  * `weightGradProduct`), and the three products every caller needs, each taking the
  * schedule's fastest kernel for its sizes: C = A @ B^T (`productABt`, linear's forward),
  * C = A @ B (`productAB`, linear's input gradient) and C = A^T @ B (`productAtB`, its
@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
+import { copyBuffer, grid, launch, type Uniforms, uniforms } from "../../gpu/queue.ts";
 import { adapterProfile } from "../../gpu/device.ts";
 import { choose, type Schedule } from "../../gpu/profile.ts";
 import { placeholder } from "../../gpu/placeholder.ts";
@@ -23,8 +23,9 @@ export interface Buffered {
 
 /**
  * A schedule of the linear layer's products: the workgroup of the general 4x4-tile
- * products, and whether the forward, input gradient and weight gradient use the
- * uniform-chunk kernels (`rows`, `weight_grad`) where the sizes allow.
+ * products, and from which batch the forward, input gradient and weight gradient take the
+ * uniform-chunk kernels (`forward_batch`, `backward_inp_batch`, `weight_grad`) where the sizes
+ * allow.
  */
 export interface LinearSchedule extends Schedule {
   /**
@@ -34,15 +35,11 @@ export interface LinearSchedule extends Schedule {
    */
   readonly tile: { readonly WG_M: number; readonly WG_P: number };
   /**
-   * Rows of the output per lane of `rows` (R in matmul.wgsl: 1, 2 or 4), or 0: the general
-   * products only (no uniform chunks).
-   */
-  readonly rowsPerLane: 0 | 1 | 2 | 4;
-  /**
    * The fewest rows (the batch: inp's rows) for which the forward and the input gradient run
-   * the uniform-chunk kernel `rows`; fewer take the general products.
+   * the batch kernels (`forward_batch`, `backward_inp_batch`: the activations read as
+   * uniforms, in chunks of whole rows); fewer take the general products.
    */
-  readonly chunkRows: number;
+  readonly batchRows: number;
   /**
    * The fewest rows (the batch) for which the weight gradient runs `weight_grad` (dout in
    * uniform chunks); fewer take the general product.
@@ -59,35 +56,36 @@ export const LINEAR_PLAIN: LinearSchedule = {
   adapters: [],
   measured: "",
   tile: { WG_M: 8, WG_P: 8 },
-  rowsPerLane: 0,
-  chunkRows: Infinity,
+  batchRows: Infinity,
   weightChunkRows: Infinity,
 };
 
 /**
- * llvmpipe's schedule: from a batch of 128 rows (`chunkRows`), the forward and the input
- * gradient by `rows` (the weight read as uniforms in 64 KiB chunks, 4 output rows per
- * lane); at every batch (`weightChunkRows`) the weight gradient by `weight_grad` (dout in
- * uniform chunks); each where the sizes allow, the general products in 4x16 workgroups
- * elsewhere.
+ * llvmpipe's schedule: from a batch of 8 rows (`batchRows`), the forward and the input
+ * gradient by the batch kernels (the activations as uniforms in 64 KiB chunks of whole rows,
+ * the weight from storage); at every batch (`weightChunkRows`) the weight gradient by
+ * `weight_grad` (dout in uniform chunks); each where the sizes allow, the general products in
+ * 4x16 workgroups elsewhere.
  */
 export const LINEAR_LLVMPIPE: LinearSchedule = {
   name: "llvmpipe",
   adapters: ["llvmpipe"],
   measured: "llvmpipe: forward + backward 0.71x the plain schedule's time at [256, 256] x " +
     "[120, 256]^T, 0.77x at [256, 400] x [120, 400]^T, 0.90x at [256, 120] x [84, 120]^T, " +
-    "0.98x at [256, 84] x [10, 84]^T (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); 4x16 workgroups beat " +
+    "0.98x at [256, 84] x [10, 84]^T (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds, with the `rows` kernel that the batch kernels replaced); 4x16 workgroups beat " +
     "8x8, 16x4, 4x8, 16x16 and 2x32 by 10-40% at LeNet's shapes",
   tile: { WG_M: 4, WG_P: 16 },
-  rowsPerLane: 4,
-  // Forward + backward, chunks against the general 4x16 products (AMD EPYC, 2 cores, medians
-  // of 9 interleaved rounds, `rows` with as many lanes as rows): at batch 2 5.6x and 11x the
-  // time at [2, 400] x [120] and [2, 120] x [84]; at 8 1.9x and 1.4x; at 32 1.04x and 1.38x;
-  // at 64 0.95x and 1.10x; at 128 (7 rounds) 0.61x, 0.65x; at 256 0.57x, 0.61x. (Those
-  // small-batch figures include weight_grad compiled anew at every dispatch by lavapipe, fixed
-  // since; without it, on 2026-12-07, `rows` and its two packs still took longer than the
-  // general forward and dinp at batch 32: 922 against 650 us at [256 -> 120].)
-  chunkRows: 128,
+  // The forward and the input gradient, batch kernels against the general 4x16 products and
+  // (from 128) the `rows` kernel with its packs of the weight, which they replaced: device
+  // time per launch (GPU timestamps, least of 20 interleaved rounds, AMD EPYC, 2 cores,
+  // 2026-12-07), forward + input gradient. Against the general products: at [400 -> 120]
+  // 501 against 681 us at batch 8, 593 against 867 at 32, 1077 against 1474 at 64; at
+  // [256 -> 120] 385 against 574 at 32; at [120 -> 84] 224 against 313 at 32; but 375
+  // against 298 at batch 2 and 342 against 365 at 4 ([400 -> 120]), 175 against 157 at
+  // [2, 120 -> 84]. Against `rows` and its packs: at [400 -> 120] 1885 against 2946 at 128,
+  // 3620 against 4509 at 256; at [256 -> 120] 2212 against 2653 at 256; at [120 -> 84] 911
+  // against 1059 at 256.
+  batchRows: 8,
   // The weight gradient alone, device time per launch (GPU timestamps, least of 30 rounds,
   // AMD EPYC, 2 cores, 2026-12-07): weight_grad + pack_dout against the general product's
   // 4x4 tiles, whose fixed cost grows with the output (dweight [O, I]), not the batch: at
@@ -201,7 +199,7 @@ export function weightGradProduct(
   act?: ProductActivation,
 ): boolean {
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
-  if (s.rowsPerLane === 0 || N < s.weightChunkRows) return false;
+  if (N < s.weightChunkRows) return false;
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
   // A lane per vec4 of a row of inp, in as few workgroups of at most 64 lanes as it takes,
   // each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's I = 400 (100 vec4s)
@@ -236,55 +234,76 @@ export function weightGradProduct(
 }
 
 /**
- * C [M, P] = A [M, K] @ BT^T (+ bias, then the activation `act`: 1 ReLU, 2 sigmoid) by the
- * `rows` entry point, BT [P, K] being `weight`
- * [P, K] itself or, with `transpose`, the transpose of `weight` [K, P]; BT is read in
- * uniform chunks of whole columns blocks. Returns false, launching nothing, when K is not a
- * multiple of 4 or a block of 8 columns does not fit a chunk: the caller then uses
- * `product`.
+ * The forward (C [M, P] = A [M, K] @ weight [P, K]^T + bias, then `act.code`) or the input
+ * gradient (C = A [M, K] @ weight [K, P], A read through the derivative of the activation
+ * saved in `act.saved`) by `forward_batch` or `backward_inp_batch`: A, the activations, in
+ * uniform chunks of whole rows, the weight from storage. Returns false, launching nothing,
+ * outside the schedule's batch range or when K (for the input gradient P too) is not a
+ * multiple of 4: the caller then uses another product.
  */
-export function rowsProduct(
+export function batchProduct(
   s: LinearSchedule,
+  entry: "forward" | "backward_inp",
   a: Buffered,
   weight: Buffered,
-  transpose: boolean,
   c: Buffered,
   bias: GPUBuffer | null,
   M: number,
   K: number,
   P: number,
-  act: 0 | 1 | 2 = 0,
+  act?: ProductActivation,
 ): boolean {
-  const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / 8) * 8; // columns per chunk, whole blocks
-  const r = s.rowsPerLane;
-  if (!takesRows(s, M) || K % 4 !== 0 || perChunk < 8 || M === 0 || P === 0) return false;
-  // lanes over rows, r each: as many as there are rows, in groups of 8 (llvmpipe's SIMD width)
-  const rwg = Math.min(64, Math.max(8, Math.ceil(Math.ceil(M / r) / 8) * 8));
-  for (let j = 0, pBase = 0; pBase < P; j++, pBase += perChunk) {
-    const rowsInChunk = Math.min(perChunk, P - pBase);
-    const rp = uniforms(
-      { m: M, k: K, p: P, p_base: pBase, rows_in_chunk: rowsInChunk },
-      "RowsParams",
-    );
+  if (!takesBatch(s, M) || K % 4 !== 0 || M === 0 || K === 0 || P === 0) return false;
+  const forward = entry === "forward";
+  if (!forward && P % 4 !== 0) return false;
+  const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / BATCH_RB) * BATCH_RB; // whole blocks
+  if (perChunk < BATCH_RB) return false;
+  // lanes over column quads, in as few workgroups of at most 64 lanes as it takes, each a
+  // multiple of 8 (llvmpipe's SIMD width)
+  const cols = Math.ceil(P / 4);
+  const groups = Math.ceil(cols / 64);
+  const lanes = Math.ceil(cols / groups / 8) * 8;
+  const saved = forward ? undefined : act?.saved;
+  for (let j = 0, mBase = 0; mBase < M; j++, mBase += perChunk) {
+    const rows = Math.min(perChunk, M - mBase);
+    const bp = uniforms({ m: M, k: K, p: P, m_base: mBase, rows_in_chunk: rows }, "BatchParams");
     const chunk = uniformScratch(j);
+    if (saved) {
+      launch({
+        label: `linear.pack_rows@${s.name}`,
+        code: src,
+        entryPoint: "pack_rows",
+        overrides: { DACT: act!.code },
+        bindings: [bp, a.buffer, chunk, null, null, saved],
+        workgroups: grid(Math.ceil((rows * K) / 4 / 64)),
+      });
+    } else copyBuffer(a.buffer, chunk, rows * K * 4, mBase * K * 4);
     launch({
-      label: `linear.pack_chunk@${s.name}`,
+      label: `linear.${entry}_batch@${s.name}`,
       code: src,
-      entryPoint: "pack_chunk",
-      overrides: { TRANSPOSE: +transpose },
-      bindings: [rp, weight.buffer, chunk],
-      workgroups: [Math.ceil(K / 4 / 64), rowsInChunk],
-    });
-    launch({
-      label: `linear.rows@${s.name}`,
-      code: src,
-      entryPoint: "rows",
-      overrides: { R: r, RWG: rwg, HAS_BIAS: +(bias !== null), ACT: act },
-      bindings: [rp, a.buffer, chunk, c.buffer, bias ?? placeholder()],
-      workgroups: [Math.ceil(M / (r * rwg)), Math.ceil(rowsInChunk / 8)],
+      entryPoint: `${entry}_batch`,
+      overrides: {
+        RWG: lanes,
+        RB: BATCH_RB,
+        HAS_BIAS: +(bias !== null),
+        ACT: forward ? act?.code ?? 0 : 0,
+      },
+      bindings: [bp, weight.buffer, chunk, c.buffer, forward ? bias ?? placeholder() : null],
+      workgroups: [groups, Math.ceil(rows / BATCH_RB)],
     });
   }
   return true;
+}
+
+/** Rows of the chunk per workgroup of the batch kernels (RB in matmul.wgsl). */
+const BATCH_RB = 8;
+
+/**
+ * Whether the forward and the input gradient at `rows` rows (the batch) run the batch
+ * kernels (`forward_batch`, `backward_inp_batch`) where their sizes allow.
+ */
+export function takesBatch(s: LinearSchedule, rows: number): boolean {
+  return rows >= s.batchRows;
 }
 
 /**
@@ -302,26 +321,15 @@ export function productABt(
   P: number,
   act: 0 | 1 | 2 = 0,
 ): void {
-  if (rowsProduct(s, a, b, false, c, bias, M, K, P, act)) return;
-  const aligned = K % 4 === 0;
   const fused = act ? { code: act } : undefined;
+  if (batchProduct(s, "forward", a, b, c, bias, M, K, P, fused)) return;
+  const aligned = K % 4 === 0;
   product(s, "forward", a, b, c, bias, M, K, P, aligned, aligned, fused);
 }
 
 /**
- * Whether the forward and the input gradient at `rows` rows (the batch) run the uniform-chunk
- * kernel `rows` where their sizes allow ({@link LinearSchedule.chunkRows}). It reads dout as
- * it is: a fused activation's derivative is then applied by a launch of its own (`act` of
- * {@link productAB} is for the general product).
- */
-export function takesRows(s: LinearSchedule, rows: number): boolean {
-  return s.rowsPerLane !== 0 && rows >= s.chunkRows;
-}
-
-/**
  * C [M, P] = A [M, K] @ B [K, P], all row-major (linear's input gradient: dout @ weight);
- * with `act`, A read through the activation's derivative at its saved output (the general
- * products only).
+ * with `act`, A read through the activation's derivative at its saved output.
  */
 export function productAB(
   s: LinearSchedule,
@@ -333,7 +341,7 @@ export function productAB(
   P: number,
   act?: ProductActivation,
 ): void {
-  if (!act && rowsProduct(s, a, b, true, c, null, M, K, P)) return;
+  if (batchProduct(s, "backward_inp", a, b, c, null, M, K, P, act)) return;
   product(s, "backward_inp", a, b, c, null, M, K, P, K % 4 === 0, P % 4 === 0, act);
 }
 
