@@ -86,6 +86,19 @@ const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
 const ONE_BLOCK_ITEMS = 8192;
 
 /**
+ * Items per channel from which llvmpipe's schedule gives a one-block unit 8 threads (one
+ * vector), in a workgroup of its own: with one thread per unit and 64 per workgroup, LeNet's
+ * 6 or 16 channels ran in a single workgroup, on one core, 6 or 16 lanes of 8-wide vectors.
+ * Forward / backward, GPU timestamps, least of 20 interleaved rounds (AMD EPYC, 2 cores,
+ * 2026-12-07), 8 threads against 1: 332 / 380 against 515 / 651 us at [32, 6, 24, 24] (4,608
+ * items), 868 / 1179 against 1340 / 1596 at [256, 16, 8, 8] (4,096), 162 / 153 against 149 /
+ * 217 at [8, 6, 24, 24] (1,152); even at [32, 16, 8, 8] (512: 219 / 187 against 189 / 234),
+ * slower below (2 x 6 x 24 x 24: 70 / 108 against 84 / 82) and at [32, 120] (columns: 94 / 49
+ * against 58 / 65). 4 and 16 threads were slower than 8 at 4,608 items.
+ */
+const SHARED_UNIT_ITEMS = 1024;
+
+/**
  * The plain schedule, as the float64 reference loops: a unit is a whole channel (or channel
  * quad, for columns), all N examples, owned by one workgroup whose threads stride over its
  * values (up to 64 threads, one per item for small channels) and merge their statistics in a
@@ -116,13 +129,16 @@ export const BATCH_NORM_LLVMPIPE: BatchNormSchedule = {
     "time at [256, 6, 24, 24], 0.58x at [256, 16, 8, 8], 0.77x at [256, 120], 0.75x at " +
     "[256, 84] (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); [256, 6, 24, 24] forward at 0.82 of a " +
     "copy's bandwidth (bench/ops/batch_norm_bench.ts, 2-core Intel Xeon)",
-  tuning: (n, groups, seg) => ({
-    examplesPerBlock: n * seg <= ONE_BLOCK_ITEMS
-      ? n
-      : Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128))),
-    threadsPerUnit: 1,
-    workgroupSize: 64,
-  }),
+  tuning: (n, groups, seg) => {
+    if (n * seg > ONE_BLOCK_ITEMS) {
+      const nb = Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128)));
+      return { examplesPerBlock: nb, threadsPerUnit: 1, workgroupSize: 64 };
+    }
+    // a large unit: a workgroup of one vector of threads each, so that the units spread over
+    // the cores and fill the vector
+    const t = n * seg >= SHARED_UNIT_ITEMS ? 8 : 1;
+    return { examplesPerBlock: n, threadsPerUnit: t, workgroupSize: t === 1 ? 64 : t };
+  },
 };
 
 /** Every batch-norm schedule: the tests run each against the reference. */
