@@ -16,9 +16,11 @@ import {
 import {
   columnPlan,
   CONV_TILES,
+  type ConvWindow,
   launchTiledForward,
   launchTiledInputGrad,
   launchTiledWeightGrad,
+  paddingQuads,
 } from "../../src/ops/conv2d/tiled.ts";
 import { slidingWindow } from "../../src/ops/window.ts";
 import { adapterProfile } from "../../src/gpu/device.ts";
@@ -46,6 +48,50 @@ function dims(
 ): ConvDims {
   return { n, c, h, w, o, kh, kw, sh, sw, ph, pw };
 }
+
+Deno.test("conv2d's tiled forward skips the window vec4s that hold only padding in every block", () => {
+  // LeNet+BN's conv2 dinp as a forward: dout rows of 8 padded by 4 on each side (values 4 ..
+  // 11 of 16), one block of 12 pixels: its window's vec4s 0 (values 0 .. 3), 3 (12 .. 15) and
+  // 4 (16 .. 19, which no tap reads at KW = 5)
+  const d: ConvWindow = {
+    n: 2,
+    c: 16,
+    h: 8,
+    w: 8,
+    o: 6,
+    kh: 5,
+    kw: 5,
+    sh: 1,
+    sw: 1,
+    ph: 4,
+    pw: 4,
+    oh: 12,
+    ow: 12,
+  };
+  const rows = { buffer: null as unknown as GPUBuffer, wp: 16, at: 4 };
+  const tile = { channels: 8, pixels: 12 } as const;
+  equal(paddingQuads(d, rows, { tile, x0: 0, blocks: 1, kxLo: 0, kxHi: 5 }), 0b11001);
+  // two blocks of 4 from pixel 0: block 1's vec4 0 (values 4 .. 7) is real, vec4 3 of block
+  // 0 (12 .. 15) is padding but block 1's (16 .. 19) is too
+  const four = { channels: 8, pixels: 4 } as const;
+  equal(paddingQuads(d, rows, { tile: four, x0: 0, blocks: 2, kxLo: 0, kxHi: 5 }), 0b11000);
+  // without padding, the vec4s past the row's 8 values (read only for pixels past OW); with a
+  // stride, none
+  equal(
+    paddingQuads({ ...d, pw: 0 }, { ...rows, at: 0, wp: 8 }, {
+      tile,
+      x0: 0,
+      blocks: 1,
+      kxLo: 0,
+      kxHi: 5,
+    }),
+    0b11100,
+  );
+  equal(
+    paddingQuads({ ...d, sh: 2, sw: 2 }, rows, { tile, x0: 0, blocks: 1, kxLo: 0, kxHi: 5 }),
+    0,
+  );
+});
 
 Deno.test("conv2d reference backward matches central differences", () => {
   for (

@@ -378,6 +378,25 @@ export function columnPlan(s: TiledSchedule, d: ConvWindow, tile?: ConvTile): Co
 }
 
 /**
+ * The vec4s j (bit j, 0 to 4) of the row window that tap_row reads for each block of `run`
+ * (padded values x0 + 4j .. x0 + 4j + 3 for a block at pixel x0) which hold only the row's
+ * padding in every block: tiled.wgsl's ZEROS, loads it skips. Unit stride only (0 otherwise).
+ */
+export function paddingQuads(d: ConvWindow, rows: ConvRows, run: ColumnRun): number {
+  if (d.sh !== 1 || d.sw !== 1) return 0;
+  let zeros = 0;
+  for (let j = 0; j < 5; j++) {
+    let padding = true;
+    for (let b = 0; b < run.blocks && padding; b++) {
+      const lo = run.x0 + b * run.tile.pixels + 4 * j; // padded values lo .. lo + 3
+      padding = lo + 4 <= rows.at || lo >= rows.at + d.w;
+    }
+    if (padding) zeros |= 1 << j;
+  }
+  return zeros;
+}
+
+/**
  * out [N, O, OH, OW] = the convolution of `inp` with `weight` (+ bias), or, with
  * `flipped`, of dout with the weight flipped and transposed (dinp of a unit-stride
  * convolution, whose dims `d` are then those of that correlation). `rows`: the input's rows
@@ -431,6 +450,7 @@ export function launchTiledForward(
         ACT: activationCode("conv2d", opts.activation),
         KX_LO: run.kxLo,
         KX_HI: run.kxHi,
+        ZEROS: paddingQuads(d, rows, run),
         UNIT_STRIDE: +(d.sh === 1 && d.sw === 1),
         OUT_ALIGNED: +(d.ow % 4 === 0),
         XLANES: +xlanes,

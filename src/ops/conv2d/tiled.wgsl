@@ -48,6 +48,9 @@
 // [KX_LO, KX_HI): the taps, and whole tap blocks, that would read only padding are skipped at
 // compile time, and the runs' tiles are chosen so that few pixels past the row and few padding
 // taps are computed. (Rows need no such split: each thread loops over the ky whose row exists.)
+// Within the taps that run, a vec4 of the row window that holds only padding in every block
+// of the dispatch (ZEROS) is not loaded: at LeNet+BN's conv2 dinp (8 values padded by 4 on
+// each side, one block of 12 pixels) two of the four loads per (channel, kernel row).
 //
 // backward_weight is a reduction over N*OH*OW, split in two passes. Pass 1: workgroup
 // (tile, lane group, row range), the tile being 4 OQ output channels o0.. x CT sets of
@@ -70,7 +73,8 @@
 // are kernel rows), FULL_SETS (every tile has CT sets), W_TAIL (the channels of a single
 // tile); TAIL (forward: the channels of a single channel block); ACT (forward: sigmoid or
 // ReLU of the biased sum, the activation that follows, fused); KX_LO, KX_HI (forward: the
-// taps of this dispatch's pixel blocks that read real values); W_UNIFORM; KH, KW (0 = read
+// taps of this dispatch's pixel blocks that read real values); ZEROS (forward: the vec4s
+// of the blocks' windows that hold only padding, not loaded); W_UNIFORM; KH, KW (0 = read
 // from the uniform); UNIT_STRIDE (SH = SW = 1); OUT_ALIGNED (OW a multiple of 4: the
 // forward's out rows are vec4s); HAS_BIAS.
 //
@@ -107,6 +111,7 @@ override ACT: u32 = 0u;       // forward: the activation applied on store (0 non
 override XLANES: bool = false; // forward: lanes over (image, pixel block of a row), not images
 override KX_LO: u32 = 0u;     // forward, KW <= 8: the pixel blocks' taps that read real values,
 override KX_HI: u32 = 0xffffffffu; // kx in [KX_LO, KX_HI) (the others read only padding)
+override ZEROS: u32 = 0u;     // forward, KW <= 8: bit j, vec4 j of every block's window is padding
 
 struct Params {
   n: u32, c: u32, h: u32, w: u32,
@@ -363,10 +368,12 @@ fn tap_row(a0: Acc, a1: Acc, a2: Acc, a3: Acc, a4: Acc, a5: Acc, a6: Acc, a7: Ac
 
 // Whether tap_row reads vec4 j of the row: the low block (taps 0 .. 3, when `lo`) reads
 // vec4s 0 .. TW / 4, the high one (taps 4 .., when `hi`) vec4s 1 .. TW / 4, and one more
-// when it has a tap past the fifth. Constant arguments: every test folds.
+// when it has a tap past the fifth; not one that holds only the row's padding in every
+// block of the dispatch (ZEROS), which is 0. Constant arguments: every test folds.
 fn row_reads(j: u32, lo: bool, hi: bool) -> bool {
   let q = TW / 4u;
-  return (lo && j <= q) || (hi && j >= 1u && j <= q + select(0u, 1u, KW > 5u));
+  let read = (lo && j <= q) || (hi && j >= 1u && j <= q + select(0u, 1u, KW > 5u));
+  return read && (ZEROS & (1u << j)) == 0u;
 }
 
 fn uses_tap(kx: u32) -> bool {
