@@ -11,7 +11,12 @@ import { py, pyFloat } from "./repr.ts";
 import { fusibleActivation } from "./fusion.ts";
 import { checkTensor, copyInto, Tensor } from "../tensor/tensor.ts";
 import { fmt } from "../tensor/shape.ts";
-import { batchNorm, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
+import {
+  batchNorm,
+  batchNormMaxPool2d,
+  type BatchNormOptions,
+} from "../ops/batch_norm/batch_norm.ts";
+import type { MaxPool2d } from "./pooling.ts";
 
 /** Options of {@link BatchNorm1d} and {@link BatchNorm2d}, as PyTorch's keywords. */
 export interface BatchNormLayerOptions {
@@ -122,6 +127,26 @@ export abstract class BatchNormBase extends Module {
       const { runningMean, runningVar, options } = this.statistics(x);
       const opts = { ...options, activation } as const;
       return batchNorm(x, runningMean, runningVar, this.weight, this.bias, opts);
+    };
+  }
+
+  /**
+   * BatchNorm, a plain Sigmoid or ReLU and a plain MaxPool2d of 2x2 windows, stride 2, no
+   * padding, as one pass each way (`batchNormMaxPool2d`; see {@link Module.fusedThrough});
+   * null for any other three, or when a module's `forward` is not its class's own.
+   */
+  override fusedThrough(next: Module, after: Module): ((x: Tensor) => Tensor) | null {
+    if (this.forward !== BatchNormBase.prototype.forward) return null;
+    const activation = fusibleActivation(next);
+    if (!activation || !next.fusedWith(after)) return null; // after: a plain MaxPool2d
+    const { kernelSize, stride, padding } = after as MaxPool2d;
+    if ([...kernelSize, ...stride].some((v) => v !== 2) || padding.some((v) => v !== 0)) {
+      return null;
+    }
+    return (x) => {
+      const { runningMean, runningVar, options } = this.statistics(x);
+      const opts = { ...options, activation } as const;
+      return batchNormMaxPool2d(x, runningMean, runningVar, this.weight, this.bias, opts);
     };
   }
 

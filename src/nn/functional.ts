@@ -16,7 +16,11 @@
  */
 import { checkTensor, type Tensor } from "../tensor/tensor.ts";
 
-import { batchNorm as batchNormOp, type BatchNormOptions } from "../ops/batch_norm/batch_norm.ts";
+import {
+  batchNorm as batchNormOp,
+  batchNormMaxPool2d as batchNormMaxPool2dOp,
+  type BatchNormOptions,
+} from "../ops/batch_norm/batch_norm.ts";
 import { layerNorm as layerNormOp, type LayerNormOptions } from "../ops/layer_norm/layer_norm.ts";
 import {
   ghostBatchNorm as ghostBatchNormOp,
@@ -71,6 +75,22 @@ export function batchNorm(
   opts: BatchNormOptions = {},
 ): Tensor {
   return batchNormOp(inp, runningMean, runningVar, weight, bias, opts);
+}
+
+/**
+ * Batch normalization, its optional activation, then 2x2 max pooling of stride 2:
+ * `maxPool2d(batchNorm(x, ..., opts), 2)`, with the normalized values never stored where a
+ * fused kernel exists (`nn.Sequential` runs it for BatchNorm2d, Sigmoid or ReLU, MaxPool2d(2)).
+ */
+export function batchNormMaxPool2d(
+  inp: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  return batchNormMaxPool2dOp(inp, runningMean, runningVar, weight, bias, opts);
 }
 
 /** Layer normalization over the last dimensions `normalizedShape` (`F.layer_norm`). */

@@ -206,6 +206,27 @@ export abstract class Module {
   }
 
   /**
+   * One pass computing this module, then `next`, then `after`, when this module has a fused
+   * kernel for the three (BatchNorm2d, then Sigmoid or ReLU, then MaxPool2d(2):
+   * `batchNormMaxPool2d`, which never stores the normalized values), else null.
+   * {@link Sequential} asks each run of three before the pairs; the same rule as
+   * {@link fusedWith}: a module with a forward hook or a `forward` of its own is not fused.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { nn, Tensor } from "../../mod.ts";
+   * const bn = new nn.BatchNorm2d(2);
+   * const fused = bn.fusedThrough(new nn.Sigmoid(), new nn.MaxPool2d(2));
+   * assert.equal(fused?.(Tensor.randn([2, 2, 4, 4])).gradFn?.op, "batchNorm+sigmoid+maxPool2d");
+   * assert.equal(bn.fusedThrough(new nn.Sigmoid(), new nn.MaxPool2d(3)), null);
+   * ```
+   */
+  fusedThrough(_next: Module, _after: Module): ((x: Tensor) => Tensor) | null {
+    return null;
+  }
+
+  /**
    * Registers a learnable parameter under its PyTorch name (it gets `requiresGrad`, and
    * the module owns it); returns it.
    */

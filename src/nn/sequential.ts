@@ -61,8 +61,9 @@ export class Sequential extends Module implements Iterable<Module> {
   }
 
   /**
-   * The passes {@link forward} runs, in order: each module alone, or a pair with a fused
-   * kernel (BatchNorm or Conv2d + activation, activation + max pool; see
+   * The passes {@link forward} runs, in order: each module alone, three with a fused pass
+   * (BatchNorm2d, activation, max pool; see {@link Module.fusedThrough}), or a pair with a
+   * fused kernel (BatchNorm or Conv2d + activation, activation + max pool; see
    * {@link Module.fusedWith}) as one. When the second module of a pair also fuses with the
    * third (Conv2d, Sigmoid, MaxPool2d), the later pair does: the activation then runs after
    * pooling, on a quarter of the values. Asked afresh at each call, so hooks added or
@@ -81,6 +82,13 @@ export class Sequential extends Module implements Iterable<Module> {
     const ms = this.#modules;
     const out: SequentialPass[] = [];
     for (let i = 0; i < ms.length; i++) {
+      const three = i + 2 < ms.length ? ms[i].fusedThrough(ms[i + 1], ms[i + 2]) : null;
+      if (three) {
+        const name = ms.slice(i, i + 3).map((m) => m.constructor.name).join("+");
+        out.push({ first: i, modules: ms.slice(i, i + 3), name, forward: three });
+        i += 2;
+        continue;
+      }
       const fused = i + 1 < ms.length ? ms[i].fusedWith(ms[i + 1]) : null;
       const later = fused && i + 2 < ms.length ? ms[i + 1].fusedWith(ms[i + 2]) : null;
       if (fused && !later) {
@@ -105,9 +113,12 @@ export class Sequential extends Module implements Iterable<Module> {
 export interface SequentialPass {
   /** The index of its (first) module. */
   first: number;
-  /** Its modules, one or two. */
+  /** Its modules, one to three. */
   modules: Module[];
-  /** Their class names, joined by "+" for a pair: "Conv2d", "Sigmoid+MaxPool2d". */
+  /**
+   * Their class names, joined by "+" for a fused pass: "Conv2d", "Sigmoid+MaxPool2d",
+   * "BatchNorm2d+Sigmoid+MaxPool2d".
+   */
   name: string;
   /** Runs it. */
   forward: (x: Tensor) => Tensor;

@@ -279,3 +279,90 @@ gpuTest(
     equal(z.gradFn?.op, "sigmoid", "a hook on the Sigmoid sees its input");
   },
 );
+
+/**
+ * Sequential(BatchNorm2d, activation, MaxPool2d(2)) against the three modules one by one: the
+ * same output, gradients and running statistics, in training and eval; one fused pass where
+ * the pool has its kernel (llvmpipe's pool schedule, W % 4 == 0).
+ */
+async function compareThree(act: "sigmoid" | "relu", shape: number[]) {
+  const make = () => {
+    const bn = new BatchNorm2d(shape[1]);
+    copyInto(bn.weight!, Tensor.randn([shape[1]], { seed: 11 }).add(1));
+    copyInto(bn.bias!, Tensor.randn([shape[1]], { seed: 21 }));
+    return [bn, act === "sigmoid" ? new Sigmoid() : new ReLU(), new MaxPool2d(2)] as const;
+  };
+  const [bnA, actA, poolA] = make();
+  const [bnB, actB, poolB] = make();
+  const fused = new Sequential(bnA, actA, poolA);
+  deepEqual(fused.passes().map((p) => p.name), [`BatchNorm2d+${actA.constructor.name}+MaxPool2d`]);
+  const fusedOp = poolSchedule().pool2 && shape[3] % 4 === 0 ? `batchNorm+${act}+maxPool2d` : null;
+  for (const training of [true, true, false]) {
+    fused.train(training);
+    bnB.train(training);
+    const x = Tensor.randn(shape, { seed: 3 }).mul(2).add(0.5);
+    x.requiresGrad = true;
+    const xb = x.detach();
+    xb.requiresGrad = true;
+    const yA = fused.forward(x);
+    const yB = poolB.forward(actB.forward(bnB.forward(xb)));
+    const what = `BatchNorm2d+${act}+MaxPool2d, ${training ? "training" : "eval"} ${shape}`;
+    if (fusedOp) equal(yA.gradFn?.op, fusedOp, `${what}: Sequential ran the fused pass`);
+    assertClose(await yA.toArray(), await yB.toArray(), TOL, `${what}: output`);
+    const g = Tensor.randn(yA.shape, { seed: 4 });
+    yA.mul(g).sum().backward();
+    yB.mul(g).sum().backward();
+    assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
+    for (const name of ["weight", "bias"] as const) {
+      const [a, b] = [bnA[name]!.grad!, bnB[name]!.grad!];
+      assertClose(await a.toArray(), await b.toArray(), TOL, `${what}: d${name}`);
+      bnA[name]!.grad = null;
+      bnB[name]!.grad = null;
+    }
+    const [sa, sb] = [bnA.stateDict(), bnB.stateDict()];
+    for (const k of ["running_mean", "running_var", "num_batches_tracked"]) {
+      assertClose(await sa[k].toArray(), await sb[k].toArray(), TOL, `${what}: ${k}`);
+    }
+  }
+}
+
+gpuTest(
+  "Sequential fuses BatchNorm2d + Sigmoid + MaxPool2d(2): same output, gradients, running stats",
+  () => compareThree("sigmoid", [4, 3, 8, 12]),
+);
+
+gpuTest(
+  "Sequential fuses BatchNorm2d + ReLU + MaxPool2d(2), also where the pool has no fused kernel",
+  async () => {
+    await compareThree("relu", [3, 2, 6, 8]);
+    await compareThree("relu", [3, 2, 6, 6]); // W % 4 != 0: batch norm, then the pool
+  },
+);
+
+gpuTest("Sequential keeps BatchNorm2d, activation, MaxPool2d apart where one must be seen", () => {
+  const names = (...ms: Module[]) => new Sequential(...ms).passes().map((p) => p.name);
+  const sig = new Sigmoid();
+  sig.registerForwardHook(() => {});
+  deepEqual(names(new BatchNorm2d(2), sig, new MaxPool2d(2)), [
+    "BatchNorm2d",
+    "Sigmoid",
+    "MaxPool2d",
+  ]);
+  deepEqual(names(new BatchNorm2d(2), new Sigmoid(), new MaxPool2d(3)), [
+    "BatchNorm2d",
+    "Sigmoid+MaxPool2d",
+  ]);
+  deepEqual(names(new BatchNorm2d(2), new Sigmoid(), new MaxPool2d(2, { padding: 1 })), [
+    "BatchNorm2d",
+    "Sigmoid+MaxPool2d",
+  ]);
+  class Shifted extends BatchNorm2d {
+    override forward(x: Tensor): Tensor {
+      return super.forward(x).add(1);
+    }
+  }
+  deepEqual(names(new Shifted(2), new Sigmoid(), new MaxPool2d(2)), [
+    "Shifted",
+    "Sigmoid+MaxPool2d",
+  ]);
+});

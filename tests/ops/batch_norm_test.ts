@@ -9,6 +9,7 @@ import {
   BATCH_NORM_SCHEDULES,
   batchNorm,
   batchNormLayout,
+  batchNormMaxPool2d,
   type BatchNormSchedule,
   batchNormSchedule,
   type BatchNormTuning,
@@ -29,6 +30,8 @@ import {
   type RefStats,
 } from "../../src/ops/batch_norm/reference.ts";
 import { centralDiff } from "../central_diff.ts";
+import { POOL_SCHEDULES, type PoolSchedule } from "../../src/ops/pool/pool.ts";
+import { refMaxPool2dBackward, refMaxPool2dForward } from "../../src/ops/pool/reference.ts";
 
 const EPS = 1e-5;
 
@@ -505,3 +508,106 @@ gpuTest("batchNorm errors name the bad value and the fix", () => {
   );
   throws(() => batchNorm(Tensor.zeros([2, 4]), null, null), /needs runningMean and runningVar/);
 });
+
+// ---------------------------------------------------------------------------------------
+// batchNormMaxPool2d: batch norm, its activation and 2x2 max pooling, against the float64
+// references composed (forward: batch norm with the activation, then the pool; backward:
+// the pooled gradient routed by the pool's indices, then batch norm's backward through the
+// activation), under every batch-norm and pool schedule: the fused pass where the pool has
+// its kernel (W % 4 == 0, llvmpipe's pool schedule), the two ops elsewhere.
+
+interface NormPoolCase {
+  shape: [number, number, number, number];
+  act?: RefActivation;
+  eval?: boolean;
+  /** Whether the fused pass runs under llvmpipe's pool schedule (else the two ops). */
+  fused: boolean;
+}
+
+async function checkNormPool(
+  k: NormPoolCase,
+  schedule: BatchNormSchedule,
+  poolSchedule: PoolSchedule,
+): Promise<void> {
+  const { shape, act, eval: eval_ = false } = k;
+  const [N, C, H, W] = shape;
+  const what = `${JSON.stringify(shape)}${act ? ` +${act}` : ""}${eval_ ? " eval" : ""} ` +
+    `(${schedule.name} batch norm, ${poolSchedule.name} pool)`;
+  const x = Tensor.randn(shape, { seed: 21, requiresGrad: true });
+  const w = Tensor.randn([C], { seed: 22, requiresGrad: true });
+  const b = Tensor.randn([C], { seed: 23, requiresGrad: true });
+  const stats = eval_ ? someStats(C, 24) : undefined;
+  const rm = Tensor.from(stats ? stats.mean : new Float64Array(C).fill(0.5), [C]);
+  const rv = Tensor.from(stats ? stats.var : new Float64Array(C).fill(2), [C]);
+  const opts = { training: !eval_, eps: EPS, activation: act, schedule, poolSchedule };
+  const y = batchNormMaxPool2d(x, rm, rv, w, b, opts);
+  // the fused pass's node, or the two ops' last one
+  const fusedOp = `batchNorm${act ? `+${act}` : ""}+maxPool2d`;
+  const fusedHere = k.fused && poolSchedule.pool2;
+  ok((y.gradFn?.op === fusedOp) === fusedHere, `${what}: op ${y.gradFn?.op}, fused ${fusedHere}`);
+  const dy = Tensor.randn(y.shape, { seed: 25 });
+  y.backward(dy);
+
+  const xr = refArray(await x.toArray(), shape);
+  const wr = await w.toArray(), br = await b.toArray();
+  const normed = act
+    ? refBatchNormActForward(xr, wr, br, EPS, act, stats).out
+    : refBatchNormForward(xr, wr, br, EPS, stats).out;
+  const dims = { n: N, c: C, h: H, w: W, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 };
+  const pooled = refMaxPool2dForward(normed.data, dims);
+  const g = {
+    shape: [...shape],
+    data: refMaxPool2dBackward(pooled.indices, await dy.toArray(), dims),
+  };
+  const grads = act
+    ? refBatchNormActBackward(g, xr, wr, br, EPS, act, stats)
+    : refBatchNormBackward(g, xr, wr, EPS, stats);
+  assertClose(await y.toArray(), pooled.out, { atol: 2e-5, rtol: 1e-5 }, `${what}: out`);
+  // dinp relative to each channel's scale |w| rstd rms(dinp), dweight and dbias to their
+  // largest magnitude: float32 sums over the channel
+  const ref = refBatchNormForward(xr, wr, br, EPS, stats);
+  let ms = 0;
+  for (const v of grads.dinp.data) ms += v * v;
+  const scale = ref.rstd.map(() => Math.sqrt(ms / grads.dinp.data.length) || 1);
+  assertClose(
+    perChannel(await x.grad!.toArray(), shape, scale),
+    perChannel(grads.dinp.data, shape, scale),
+    { atol: 1e-4, rtol: 0 },
+    `${what}: dinp / rms(dinp)`,
+  );
+  const big = (a: ArrayLike<number>) => Math.max(1e-6, ...Array.from(a, Math.abs));
+  assertClose(await w.grad!.toArray(), grads.dweight, {
+    atol: 1e-5 * big(grads.dweight) * N,
+    rtol: 1e-4,
+  }, `${what}: dweight`);
+  assertClose(await b.grad!.toArray(), grads.dbias, {
+    atol: 1e-5 * big(grads.dbias) * N,
+    rtol: 1e-4,
+  }, `${what}: dbias`);
+  const start = stats ?? { mean: new Float64Array(C).fill(0.5), var: new Float64Array(C).fill(2) };
+  const want = eval_ ? start : refRunningUpdate(start, xr, 0.1);
+  assertClose(await rm.toArray(), want.mean, { atol: 1e-5, rtol: 1e-5 }, `${what}: running mean`);
+  assertClose(await rv.toArray(), want.var, { atol: 1e-4, rtol: 1e-4 }, `${what}: running var`);
+  for (const t of [x, w, b, rm, rv, y, dy]) t.dispose();
+}
+
+const normPools: NormPoolCase[] = [
+  { shape: [2, 6, 24, 24], act: "sigmoid", fused: true }, // LeNet+BN's first, batch 2
+  { shape: [32, 6, 24, 24], act: "sigmoid", fused: true }, // 8 threads a channel
+  { shape: [3, 16, 8, 8], act: "sigmoid", eval: true, fused: true },
+  { shape: [128, 1, 16, 20], act: "relu", fused: true }, // several blocks: the stats passes
+  { shape: [3, 5, 8, 8], fused: true }, // no activation
+  { shape: [2, 3, 5, 8], act: "sigmoid", fused: true }, // odd H: the last row never wins
+  { shape: [3, 2, 6, 6], act: "sigmoid", fused: false }, // W % 4 != 0: the two ops
+];
+for (const schedule of BATCH_NORM_SCHEDULES) {
+  for (const pool of POOL_SCHEDULES) {
+    gpuTest(
+      `batchNormMaxPool2d matches the references composed (${schedule.name} batch norm, ` +
+        `${pool.name} pool)`,
+      async () => {
+        for (const k of normPools) await checkNormPool(k, schedule, pool);
+      },
+    );
+  }
+}

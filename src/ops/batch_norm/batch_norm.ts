@@ -18,6 +18,13 @@ import { placeholder } from "../../gpu/placeholder.ts";
 import { activationCode, type FusedActivation } from "../activation/activation.ts";
 import { checkTensor, markWritten, record, Tensor } from "../../tensor/tensor.ts";
 import { fmt } from "../../tensor/shape.ts";
+import {
+  maxPool2d,
+  normalizedMaxPool2d,
+  type PoolSchedule,
+  poolSchedule,
+  takesNormalizedPool,
+} from "../pool/pool.ts";
 import src from "./batch_norm.wgsl" with { type: "text" };
 
 /** Options of {@link batchNorm}, as PyTorch's `F.batch_norm` keywords. */
@@ -340,7 +347,8 @@ export function launchBatchStats(
  * (`l.blocks === 1`: every unit holds all N examples of its channels): what
  * {@link launchBatchStats} then {@link launchNormalize} compute, including the running
  * update and the batch count (a cumulative average, momentum null, counts in a second
- * launch: every channel reads the count first).
+ * launch: every channel reads the count first). With `normalize` false, the statistics
+ * alone (`out` unwritten: a placeholder will do).
  */
 export function launchForwardFused(
   l: BatchNormLayout,
@@ -351,6 +359,7 @@ export function launchForwardFused(
   eps: number,
   momentum: number | null,
   act: keyof typeof ACT = "none",
+  normalize = true,
 ): void {
   if (l.blocks !== 1) throw new Error(`forward_fused needs one block, got ${l.blocks}`);
   const track = ch.runningMean !== null;
@@ -365,6 +374,7 @@ export function launchForwardFused(
       TRACK: +track,
       CUMULATIVE: +(momentum === null),
       COUNT: +(count && momentum !== null),
+      NORMALIZE: +normalize,
     },
     bindings: [
       params(l, eps, momentum ?? 0),
@@ -567,6 +577,56 @@ export function batchNorm(
   bias: Tensor | null = null,
   opts: BatchNormOptions = {},
 ): Tensor {
+  return batchNormThen(inp, runningMean, runningVar, weight, bias, opts, null);
+}
+
+/**
+ * {@link batchNorm} (with its activation, if any) then 2x2 max pooling of stride 2, as
+ * `maxPool2d(batchNorm(x, ..., { activation }), 2)`, in two passes each way where the pool
+ * has a fused kernel ({@link takesNormalizedPool}: [N, C, H, W] with W a multiple of 4, on
+ * llvmpipe's schedule): the statistics, then the pool reading the input and normalizing it
+ * as it goes, so that the normalized values are never stored; the backward routes the
+ * pooled gradient to them, then runs batch norm's. Elsewhere the two ops. `nn.Sequential`
+ * uses it for BatchNorm2d, Sigmoid or ReLU, MaxPool2d(2).
+ *
+ * Shape: inp [N, C, H, W], runningMean/runningVar/weight/bias [C] -> [N, C, H / 2, W / 2]
+ * (rounded down).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { F, Tensor } from "../../../mod.ts";
+ * const x = Tensor.randn([2, 3, 4, 4], { seed: 1 });
+ * const opts = { training: true, activation: "sigmoid" } as const;
+ * const fused = F.batchNormMaxPool2d(x, null, null, null, null, opts);
+ * const apart = F.maxPool2d(F.batchNorm(x, null, null, null, null, opts), 2);
+ * const [a, b] = [await fused.toArray(), await apart.toArray()];
+ * assert.deepEqual(fused.shape, [2, 3, 2, 2]);
+ * assert.ok(a.every((v, i) => Math.abs(v - b[i]) < 1e-6));
+ * ```
+ */
+export function batchNormMaxPool2d(
+  inp: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  opts: BatchNormOptions & { poolSchedule?: PoolSchedule } = {},
+): Tensor {
+  const { poolSchedule: pool = poolSchedule(), ...bn } = opts;
+  return batchNormThen(inp, runningMean, runningVar, weight, bias, bn, pool);
+}
+
+/** batchNorm, then, with `pool`, the 2x2 max pool (see {@link batchNormMaxPool2d}). */
+function batchNormThen(
+  inp: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions,
+  pool: PoolSchedule | null,
+): Tensor {
   checkTensor("batchNorm", "input", inp);
   checkTensor("batchNorm", "runningMean", runningMean, true);
   checkTensor("batchNorm", "runningVar", runningVar, true);
@@ -623,24 +683,41 @@ export function batchNorm(
     runningVar: runningVar?.buffer ?? null,
     numBatchesTracked: numBatchesTracked?.buffer ?? null,
   };
+  if (pool && !takesNormalizedPool(inp.shape, pool)) {
+    ownW?.dispose();
+    ownB?.dispose();
+    const bn = { ...opts, activation: undefined };
+    const y = batchNormThen(inp, runningMean, runningVar, weight, bias, bn, null);
+    return maxPool2d(y, 2, { activation, schedule: pool });
+  }
   const stats = Tensor.empty([c, 4]); // (mean, rstd, scale, bias): the backward's cache
-  const out = Tensor.empty(inp.shape);
+  // With the pool, the normalized values are the pool's input, never stored.
+  const out = pool ? null : Tensor.empty(inp.shape);
+  const into = out?.buffer ?? placeholder(5);
   if (training) {
     if (l.blocks === 1) {
-      launchForwardFused(l, inp.buffer, stats.buffer, out.buffer, ch, eps, momentum, act);
+      launchForwardFused(l, inp.buffer, stats.buffer, into, ch, eps, momentum, act, !pool);
     } else {
       launchBatchStats(l, inp.buffer, stats.buffer, ch, eps, momentum);
-      launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
+      if (out) launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
     }
     // In-place updates: a backward that saved these before now would be refused.
     for (const t of [runningMean, runningVar]) if (t) markWritten(t);
     if (runningMean && numBatchesTracked) markWritten(numBatchesTracked);
   } else {
     launchEvalStats(l, stats.buffer, ch, eps); // a snapshot: later updates do not leak in
-    launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
+    if (out) launchNormalize(l, inp.buffer, stats.buffer, out.buffer, act);
   }
+  const pooled = pool ? normalizedMaxPool2d(inp, stats.buffer, activation, pool) : null;
+  const res = pooled?.out ?? out!;
   const parents = [inp, weight, bias].filter((t): t is Tensor => t !== null);
-  record(out, activation ? `batchNorm+${activation}` : "batchNorm", parents, (dout) => {
+  const name = (activation ? `batchNorm+${activation}` : "batchNorm") +
+    (pool ? "+maxPool2d" : "");
+  const saved = [stats, ...[ownW, ownB, pooled?.idx].filter((t): t is Tensor => !!t)];
+  record(res, name, parents, (dres) => {
+    // the pool's backward first: the gradient of the normalized values (its activation's
+    // derivative included), which batch norm's backward then takes without one
+    const dout = pooled ? pooled.grad(dres) : dres;
     const dweight = w ? Tensor.empty([c]) : null;
     const dbias = w ? Tensor.empty([c]) : null;
     const dinp = inp.requiresGrad ? Tensor.empty(inp.shape) : null;
@@ -648,7 +725,7 @@ export function batchNorm(
       l,
       {
         inp: inp.buffer,
-        out: out.buffer,
+        out: res.buffer,
         dout: dout.buffer,
         stats: stats.buffer,
         weight: w?.buffer ?? null,
@@ -657,20 +734,19 @@ export function batchNorm(
         dbias: dbias?.buffer ?? null,
       },
       training,
-      act,
+      pooled ? "none" : act,
     );
+    if (dout !== dres) dout.dispose();
     const grads: (Tensor | null)[] = [dinp];
     if (weight) grads.push(dweight);
     else dweight?.dispose();
     if (bias) grads.push(dbias);
     else dbias?.dispose();
     return grads;
-  }, [stats, ...[ownW, ownB].filter((t): t is Tensor => t !== null)]);
-  if (!out.requiresGrad) {
-    // Not recorded: nothing will read the cache or the stand-ins again.
-    stats.dispose();
-    ownW?.dispose();
-    ownB?.dispose();
+  }, saved);
+  if (!res.requiresGrad) {
+    // Not recorded: nothing will read the caches or the stand-ins again.
+    for (const t of saved) t.dispose();
   }
-  return out;
+  return res;
 }

@@ -63,7 +63,9 @@
 //
 //   forward_fused  per unit: unit_stats's walk and tree; the unit's first thread finishes
 //                  the statistics (stats_finalize's work, COUNT included), shares them in
-//                  workgroup memory, then every thread normalizes its items
+//                  workgroup memory, then every thread normalizes its items (not with
+//                  NORMALIZE false: the statistics alone, for a pass that reads them, as
+//                  pool.wgsl's pool2_forward with NORM)
 //   backward_fused per unit: grad_partial's walk and tree; the first thread writes
 //                  dweight, dbias and the coefficients, then every thread writes its dinp
 //
@@ -104,6 +106,7 @@ override TRACK: bool = false; // stats_finalize updates the running statistics
 override CUMULATIVE: bool = false; // ... with weight 1/k (the cumulative average)
 override COUNT: bool = false; // stats_finalize / forward_fused: num_batches_tracked += 1
 override DINP: bool = true;   // backward_fused: write dinp (else only dweight and dbias)
+override NORMALIZE: bool = true; // forward_fused: write out (else only the statistics)
 override EVAL: bool = false;  // grad_finalize: the statistics were constants
 override ACT: u32 = 0u;       // 0 none, 1 relu, 2 sigmoid
 
@@ -576,7 +579,7 @@ fn forward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (COUNT && u.g == 0u) { count_f[0] += 1.0; }
   }
   workgroupBarrier();
-  if (u.t >= u.len) { return; }
+  if (u.t >= u.len || !NORMALIZE) { return; }
   walk_normalize(u, w_s1[lead], w_s2[lead], w_k[lead]);
 }
 

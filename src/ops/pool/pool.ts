@@ -131,6 +131,7 @@ function runPool2(
   g: Geometry,
   buffers: GPUBuffer[],
   act = 0,
+  extra: Record<string, number> = {},
 ): void {
   const total = kernels === "pool2"
     ? g.n * g.c * g.oh * Math.ceil(g.ow / 4)
@@ -142,6 +143,7 @@ function runPool2(
     ACT: act,
     OW_C: g.ow,
     OH_C: g.oh,
+    ...extra,
   };
   if (kernels === "pool2") overrides.OUT_ALIGNED = +(g.ow % 4 === 0);
   launch({
@@ -165,6 +167,7 @@ function forward(
   const kernels = pool2(g);
   if (kernels) {
     const b = [inp.buffer, out.buffer, idx?.buffer ?? placeholder()];
+    if (kernels === "pool2") b.push(placeholder(1)); // norm_stats, read with NORM only
     runPool2(kernels, "forward", kind, g, b, act);
   } else {
     run(`${kind}_forward`, g, out.numel, [inp.buffer, out.buffer, ...(idx ? [idx.buffer] : [])]);
@@ -273,6 +276,50 @@ export function maxPool2d(
   ]);
   if (!res.requiresGrad) idx.dispose(); // else the backward's cache, held by the graph
   return res;
+}
+
+/**
+ * Whether {@link normalizedMaxPool2d} has a kernel for input `shape` on `schedule`: 2x2
+ * windows of stride 2 over [N, C, H, W] with W a multiple of 4, on a schedule with the
+ * `pool2` kernels.
+ */
+export function takesNormalizedPool(
+  shape: readonly number[],
+  schedule: PoolSchedule = poolSchedule(),
+): boolean {
+  return schedule.pool2 && shape.length === 4 && shape[2] >= 2 && shape[3] % 4 === 0 &&
+    shape[3] > 0;
+}
+
+/**
+ * 2x2 max pooling of stride 2 of `act((inp - mean) * scale + bias)`, the normalization per
+ * channel from `stats` ([C] vec4s (mean, rstd, scale, bias): batch_norm's cache), in one
+ * pass that never stores the normalized values (batch norm, its activation and the max pool
+ * fused; batch_norm.ts runs it). Returns the pooled output, the winners' indices and `grad`,
+ * which maps the output's gradient to the normalized values' (the activation's derivative
+ * included). Only where {@link takesNormalizedPool} holds (else throws).
+ */
+export function normalizedMaxPool2d(
+  inp: Tensor,
+  stats: GPUBuffer,
+  activation: FusedActivation | undefined,
+  schedule: PoolSchedule = poolSchedule(),
+): { out: Tensor; idx: Tensor; grad: (dout: Tensor) => Tensor } {
+  if (!takesNormalizedPool(inp.shape, schedule)) {
+    throw new Error(
+      `normalizedMaxPool2d: no kernel for input ${fmt(inp.shape)} on the ${schedule.name} ` +
+        `schedule (it needs [N, C, H, W] with W a multiple of 4, on a schedule with pool2)`,
+    );
+  }
+  const act = activationCode("maxPool2d", activation);
+  const g = geometry("maxPool2d", inp, 2, { schedule });
+  const out = Tensor.empty([g.n, g.c, g.oh, g.ow]);
+  const idx = Tensor.empty(out.shape);
+  runPool2("pool2", "forward", "max", g, [inp.buffer, out.buffer, idx.buffer, stats], act, {
+    NORM: 1,
+    NORM_C: g.c,
+  });
+  return { out, idx, grad: (dout) => backward("max", g, inp, dout, idx, act, out) };
 }
 
 /**

@@ -201,7 +201,8 @@ fn avg_backward_disjoint(@builtin(workgroup_id) wid: vec3<u32>,
 // the backward writes the same 2 x 8 values as 4 vec4s. pool2_backward needs windows that
 // tile the input (H and W even) or a zeroed dinp, like the *_disjoint entry points.
 // Bindings as max_forward / max_backward (avg_*: the idx binding is a placeholder), and the
-// backward's 4 pooled (the forward's output, read with ACT; else a placeholder).
+// backward's 4 pooled (the forward's output, read with ACT; else a placeholder), the
+// forward's 4 norm_stats (read with NORM; else a placeholder).
 // Dispatch: grid(ceil(total / WG)), total = N * C * OH * ceil(OW / 4).
 
 override IS_MAX: bool = true;
@@ -216,6 +217,13 @@ override ACT: u32 = 0u;
 // constant divisor becomes a multiply and a shift. quad() and window2() divide by them.
 override OW_C: u32 = 0u;
 override OH_C: u32 = 0u;
+// pool2_forward: the input normalized first, per channel, x' = (x - mean) * scale + bias
+// from norm_stats[c] = (mean, rstd, scale, bias) (batch_norm's stats, binding 4), as
+// batch_norm.wgsl's normalize computes it: batch norm, the activation and max pooling in one
+// pass, the normalized values never stored. NORM_C: the channels (a constant: the channel of
+// a plane is its index modulo NORM_C).
+override NORM: bool = false;
+override NORM_C: u32 = 1u;
 
 fn out_w() -> u32 { return select(p.ow, OW_C, OW_C != 0u); }
 fn out_h() -> u32 { return select(p.oh, OH_C, OH_C != 0u); }
@@ -227,6 +235,7 @@ fn out_h() -> u32 { return select(p.oh, OH_C, OH_C != 0u); }
 @group(0) @binding(2) var<storage, read_write> dinp4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> idx4_in: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read> pooled: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> norm_stats: array<vec4<f32>>;
 
 fn activate(v: vec4<f32>) -> vec4<f32> {
   if (ACT == 1u) { return max(v, vec4<f32>(0.0)); }
@@ -292,10 +301,17 @@ fn pool2_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (i >= p.total) { return; }
   let q = quad(i);
   let top = (q.plane * p.h + 2u * q.y) * p.w + 2u * q.x0; // a multiple of 4
-  let a0 = inp4[top / 4u];
-  let a1 = inp4[top / 4u + 1u];
-  let b0 = inp4[(top + p.w) / 4u];
-  let b1 = inp4[(top + p.w) / 4u + 1u];
+  var a0 = inp4[top / 4u];
+  var a1 = inp4[top / 4u + 1u];
+  var b0 = inp4[(top + p.w) / 4u];
+  var b1 = inp4[(top + p.w) / 4u + 1u];
+  if (NORM) {
+    let st = norm_stats[q.plane % NORM_C];
+    a0 = (a0 - st.x) * st.z + st.w;
+    a1 = (a1 - st.x) * st.z + st.w;
+    b0 = (b0 - st.x) * st.z + st.w;
+    b1 = (b1 - st.x) * st.z + st.w;
+  }
   // window element k of output j: e_k[j], in row-major window order
   let e = array<vec4<f32>, 4>(vec4<f32>(a0.xz, a1.xz), vec4<f32>(a0.yw, a1.yw),
                               vec4<f32>(b0.xz, b1.xz), vec4<f32>(b0.yw, b1.yw));
