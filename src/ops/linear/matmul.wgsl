@@ -268,6 +268,7 @@ fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
 // uniform-buffer load at a workgroup-uniform index is one load for all of them.
 
 override RWG: u32 = 64u; // lanes per workgroup of the uniform-chunk kernels
+override OB: u32 = 8u;   // weight_grad: outputs per workgroup (8 or 16)
 
 struct RowsParams {
   m: u32, k: u32, p: u32,
@@ -288,16 +289,16 @@ fn dots(a: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>
 // ---------------------------------------------------------------------------------------
 // weight_grad: dweight[o, i] = sum_n dout[n, o] * inp[n, i] and dbias[o] = sum_n dout[n, o],
 // with dout read from a uniform buffer: a lane owns 4 columns
-// i0 .. i0+3 (one vec4 of each inp row), the workgroup 8 outputs o; per n a lane makes 1
-// storage load (inp[n, i0..]) and 2 uniform ones (dout[n, o0 .. o0+7]) for 32
-// multiply-adds. The chunks are blocks of outputs: pack_dout copies dout[:, p_base ..
+// i0 .. i0+3 (one vec4 of each inp row), the workgroup OB (8 or 16) outputs o; per n a lane
+// makes 1 storage load (inp[n, i0..]) and OB / 4 uniform ones (dout[n, o0 .. o0+OB-1]) for
+// 4 OB multiply-adds. The chunks are blocks of outputs: pack_dout copies dout[:, p_base ..
 // p_base + rows_in_chunk] into a uniform buffer as rows [N, CW]. Needs I % 4 == 0 and
 // 8 N <= 16384.
 //
 // Bindings: 0 rp (m = N, k = I, p = O, p_base, rows_in_chunk = outputs in the chunk),
 // 1 a (inp [N, I]), 2 bu (the chunk: [N, CW] with CW = rows_in_chunk rounded up
 // to 8), 3 c (dweight [O, I]), 4 vec (dbias, written when HAS_BIAS).
-// Dispatch: [ceil(I / (4 RWG)), ceil(rows_in_chunk / 8)].
+// Dispatch: [ceil(I / (4 RWG)), ceil(rows_in_chunk / OB)].
 
 // pack_dout: chunk[n, q] = dout[n, p_base + q] for q < CW (0 past O), through the fused
 // activation's derivative when DACT (as load_a_act); 0 rp, 1 a (dout), 2 chunk_out, 5 y.
@@ -325,7 +326,7 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   // and where that shrinks the shader (N = 2: the loop unrolled) recompiles it at every later
   // dispatch, 4-9 ms each (GPU timestamps; at batch 2, 3 and 5, not 1 or 8).
   let m = rp.m * min(nwg.z, 1u);
-  let q0 = wid.y * 8u; // this workgroup's first output within the chunk (uniform)
+  let q0 = wid.y * OB; // this workgroup's first output within the chunk (uniform)
   if (q0 >= rp.rows_in_chunk) { return; }
   let cw4 = (rp.rows_in_chunk + 7u) / 8u * 2u; // vec4s per chunk row
   let i4 = wid.x * RWG + lid.x;                 // this lane's vec4 of columns
@@ -333,8 +334,12 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let col = min(i4, row4 - 1u);                 // clamped: lanes past I compute, do not store
   var g0 = vec4<f32>(0.0);
   var g1 = g0; var g2 = g0; var g3 = g0; var g4 = g0; var g5 = g0; var g6 = g0; var g7 = g0;
+  var h0 = g0; var h1 = g0; var h2 = g0; var h3 = g0; var h4 = g0; var h5 = g0; var h6 = g0;
+  var h7 = g0;
   var db0 = g0;
   var db1 = g0;
+  var db2 = g0;
+  var db3 = g0;
   for (var n = 0u; n < m; n++) {
     let u0 = bu[min(n * cw4 + q0 / 4u, 4095u)];
     let u1 = bu[min(n * cw4 + q0 / 4u + 1u, 4095u)];
@@ -351,8 +356,24 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       db0 += u0;
       db1 += u1;
     }
+    if (OB > 8u) { // outputs q0 + 8 .. q0 + 15 (past the chunk row: not stored)
+      let u2 = bu[min(n * cw4 + q0 / 4u + 2u, 4095u)];
+      let u3 = bu[min(n * cw4 + q0 / 4u + 3u, 4095u)];
+      h0 += u2.x * x;
+      h1 += u2.y * x;
+      h2 += u2.z * x;
+      h3 += u2.w * x;
+      h4 += u3.x * x;
+      h5 += u3.y * x;
+      h6 += u3.z * x;
+      h7 += u3.w * x;
+      if (HAS_BIAS) {
+        db2 += u2;
+        db3 += u3;
+      }
+    }
   }
-  let valid = min(8u, rp.rows_in_chunk - q0);
+  let valid = min(OB, rp.rows_in_chunk - q0);
   let o0 = rp.p_base + q0;
   if (i4 < row4) {
     if (valid > 0u) { c[(o0 + 0u) * row4 + i4] = g0; }
@@ -363,10 +384,19 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (valid > 5u) { c[(o0 + 5u) * row4 + i4] = g5; }
     if (valid > 6u) { c[(o0 + 6u) * row4 + i4] = g6; }
     if (valid > 7u) { c[(o0 + 7u) * row4 + i4] = g7; }
+    if (valid > 8u) { c[(o0 + 8u) * row4 + i4] = h0; }
+    if (valid > 9u) { c[(o0 + 9u) * row4 + i4] = h1; }
+    if (valid > 10u) { c[(o0 + 10u) * row4 + i4] = h2; }
+    if (valid > 11u) { c[(o0 + 11u) * row4 + i4] = h3; }
+    if (valid > 12u) { c[(o0 + 12u) * row4 + i4] = h4; }
+    if (valid > 13u) { c[(o0 + 13u) * row4 + i4] = h5; }
+    if (valid > 14u) { c[(o0 + 14u) * row4 + i4] = h6; }
+    if (valid > 15u) { c[(o0 + 15u) * row4 + i4] = h7; }
   }
   if (HAS_BIAS && i4 == 0u) {
     for (var q = 0u; q < valid; q++) {
-      vec[o0 + q] = select(db0[q & 3u], db1[q & 3u], q >= 4u);
+      let d = array<vec4<f32>, 4>(db0, db1, db2, db3);
+      vec[o0 + q] = d[q / 4u][q & 3u];
     }
   }
 }

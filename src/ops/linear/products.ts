@@ -209,6 +209,12 @@ export function weightGradProduct(
   // Under 4 workgroups (the classifier's [10, 84]) the 4x4 tiles spread the work wider:
   // measured 1.3x faster there on llvmpipe.
   if (Math.ceil(I / 4 / lanes) * Math.ceil(O / 8) < 4) return false;
+  // Outputs per workgroup: 16 from batch 32, each inp load then feeding 64 multiply-adds
+  // (weight_grad alone, GPU timestamps, least of 20 interleaved rounds, AMD EPYC, 2 cores,
+  // 2026-12-07: 1479 against 1788 us at [256, 400 -> 120], 882 against 1179 at [256, 256 ->
+  // 120], 240 against 269 at [32, 400 -> 120], 188 against 180 at [32, 256 -> 120]; but 137
+  // against 124 at [8, 400 -> 120]).
+  const ob = N >= 32 ? 16 : 8;
   for (let j = 0, oBase = 0; oBase < O; j++, oBase += perChunk) {
     const outs = Math.min(perChunk, O - oBase);
     const rp = uniforms({ m: N, k: I, p: O, p_base: oBase, rows_in_chunk: outs }, "RowsParams");
@@ -225,9 +231,9 @@ export function weightGradProduct(
       label: `linear.weight_grad@${s.name}`,
       code: src,
       entryPoint: "weight_grad",
-      overrides: { RWG: lanes, HAS_BIAS: +(dbias !== null) },
+      overrides: { RWG: lanes, HAS_BIAS: +(dbias !== null), OB: ob },
       bindings: [rp, inp.buffer, chunk, dweight.buffer, dbias ?? placeholder()],
-      workgroups: [Math.ceil(I / 4 / lanes), Math.ceil(outs / 8)],
+      workgroups: [Math.ceil(I / 4 / lanes), Math.ceil(outs / ob)],
     });
   }
   return true;
