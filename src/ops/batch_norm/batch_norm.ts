@@ -132,10 +132,11 @@ export const BATCH_NORM_PLAIN: BatchNormSchedule = {
 export const BATCH_NORM_LLVMPIPE: BatchNormSchedule = {
   name: "llvmpipe",
   adapters: ["llvmpipe"],
-  measured: "llvmpipe: BatchNorm + sigmoid forward + backward 0.30x the plain schedule's " +
-    "time at [256, 6, 24, 24], 0.58x at [256, 16, 8, 8], 0.77x at [256, 120], 0.75x at " +
-    "[256, 84] (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds); [256, 6, 24, 24] forward at 0.82 of a " +
-    "copy's bandwidth (bench/ops/batch_norm_bench.ts, 2-core Intel Xeon)",
+  measured: "llvmpipe: BatchNorm + sigmoid forward + backward 0.32-0.38x the plain " +
+    "schedule's time at [256, 6, 24, 24], 0.77-0.98x at [256, 16, 8, 8], 0.84-0.86x at " +
+    "[256, 120], 0.76-0.77x at [256, 84] (bench/ops/schedules_bench.ts, 2-core AMD EPYC, " +
+    "medians of 7 interleaved rounds, two runs on 2026-12-07); [256, 6, 24, 24] forward at " +
+    "0.82 of a copy's bandwidth (bench/ops/batch_norm_bench.ts, 2-core Intel Xeon, earlier)",
   tuning: (n, groups, seg) => {
     if (n * seg > ONE_BLOCK_ITEMS) {
       const nb = Math.max(1, Math.min(Math.ceil(64 / seg), Math.floor((n * groups) / 128)));

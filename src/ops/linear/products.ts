@@ -70,10 +70,12 @@ export const LINEAR_PLAIN: LinearSchedule = {
 export const LINEAR_LLVMPIPE: LinearSchedule = {
   name: "llvmpipe",
   adapters: ["llvmpipe"],
-  measured: "llvmpipe: forward + backward 0.71x the plain schedule's time at [256, 256] x " +
-    "[120, 256]^T, 0.77x at [256, 400] x [120, 400]^T, 0.90x at [256, 120] x [84, 120]^T, " +
-    "0.98x at [256, 84] x [10, 84]^T (bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 9 interleaved rounds, with the `rows` kernel that the batch kernels replaced); 4x16 workgroups beat " +
-    "8x8, 16x4, 4x8, 16x16 and 2x32 by 10-40% at LeNet's shapes",
+  measured: "llvmpipe: forward + backward 0.60-0.62x the plain schedule's time at [256, 256] x " +
+    "[120, 256]^T, 0.63-0.69x at [256, 400] x [120, 400]^T, 0.69-0.75x at [256, 120] x " +
+    "[84, 120]^T, 1.13x at [256, 84] x [10, 84]^T, where both run the general products " +
+    "(bench/ops/schedules_bench.ts, 2-core AMD EPYC, medians of 7 interleaved rounds, two " +
+    "runs on 2026-12-07); 4x16 workgroups beat 8x8, 16x4, 4x8, 16x16 and 2x32 by 10-40% at " +
+    "LeNet's shapes (earlier)",
   tile: { WG_M: 4, WG_P: 16 },
   // The forward and the input gradient, batch kernels against the general 4x16 products and
   // (from 128) the `rows` kernel with its packs of the weight, which they replaced: device
