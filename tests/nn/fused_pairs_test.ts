@@ -25,6 +25,28 @@ const poolWith = (act: "sigmoid" | "relu") => poolSchedule().pool2 ? `maxPool2d+
 
 const TOL = { atol: 1e-6, rtol: 1e-5 };
 
+/**
+ * The input's gradient (`x`, the fused side's, against `xb`), the batch norms' weight and
+ * bias gradients (then cleared) and running statistics are the same on both sides.
+ */
+async function sameGradients(
+  [x, xb]: [Tensor, Tensor],
+  [bnA, bnB]: [BatchNorm1d | BatchNorm2d, BatchNorm1d | BatchNorm2d],
+  what: string,
+) {
+  assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
+  for (const name of ["weight", "bias"] as const) {
+    const [a, b] = [bnA[name]!.grad!, bnB[name]!.grad!];
+    assertClose(await a.toArray(), await b.toArray(), TOL, `${what}: d${name}`);
+    bnA[name]!.grad = null;
+    bnB[name]!.grad = null;
+  }
+  const [sa, sb] = [bnA.stateDict(), bnB.stateDict()];
+  for (const k of ["running_mean", "running_var", "num_batches_tracked"]) {
+    assertClose(await sa[k].toArray(), await sb[k].toArray(), TOL, `${what}: ${k}`);
+  }
+}
+
 /** Runs `pair` as Sequential and its twin module by module; compares everything. */
 async function compare(
   make: () => [BatchNorm1d | BatchNorm2d, Module],
@@ -53,17 +75,7 @@ async function compare(
     assertClose(await yA.toArray(), await yB.toArray(), TOL, `${what}: output`);
     yA.mul(g).sum().backward();
     yB.mul(g).sum().backward();
-    assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
-    for (const name of ["weight", "bias"] as const) {
-      const [a, b] = [bnA[name]!.grad!, bnB[name]!.grad!];
-      assertClose(await a.toArray(), await b.toArray(), TOL, `${what}: d${name}`);
-      bnA[name]!.grad = null;
-      bnB[name]!.grad = null;
-    }
-    const [sa, sb] = [bnA.stateDict(), bnB.stateDict()];
-    for (const k of ["running_mean", "running_var", "num_batches_tracked"]) {
-      assertClose(await sa[k].toArray(), await sb[k].toArray(), TOL, `${what}: ${k}`);
-    }
+    await sameGradients([x, xb], [bnA, bnB], what);
   }
 }
 
@@ -312,17 +324,7 @@ async function compareThree(act: "sigmoid" | "relu", shape: number[]) {
     const g = Tensor.randn(yA.shape, { seed: 4 });
     yA.mul(g).sum().backward();
     yB.mul(g).sum().backward();
-    assertClose(await x.grad!.toArray(), await xb.grad!.toArray(), TOL, `${what}: dinp`);
-    for (const name of ["weight", "bias"] as const) {
-      const [a, b] = [bnA[name]!.grad!, bnB[name]!.grad!];
-      assertClose(await a.toArray(), await b.toArray(), TOL, `${what}: d${name}`);
-      bnA[name]!.grad = null;
-      bnB[name]!.grad = null;
-    }
-    const [sa, sb] = [bnA.stateDict(), bnB.stateDict()];
-    for (const k of ["running_mean", "running_var", "num_batches_tracked"]) {
-      assertClose(await sa[k].toArray(), await sb[k].toArray(), TOL, `${what}: ${k}`);
-    }
+    await sameGradients([x, xb], [bnA, bnB], what);
   }
 }
 
