@@ -26,7 +26,7 @@ const WG = 256;
  * and 57 at 8 against 116 and 119 with 256 threads (83 against 87 at 32, 137 against 140 at
  * 256).
  */
-export function reduceThreads(n: number): number {
+function reduceThreads(n: number): number {
   return Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n)))));
 }
 

@@ -425,7 +425,7 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 // Dispatch: forward_batch and backward_inp_batch [ceil(P / (4 RWG)), ceil(rows_in_chunk /
 // RB)]; pack_rows [ceil(rows_in_chunk K / 256)].
 
-override RB: u32 = 8u; // rows of the chunk per workgroup (8)
+const RB = 8u; // rows of the chunk per workgroup: s0 .. s7 below, written out
 
 struct BatchParams {
   m: u32, k: u32, p: u32,

@@ -203,11 +203,8 @@ export function weightGradProduct(
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / N / 8) * 8; // outputs per chunk, whole blocks
   if (N < s.weightChunkRows) return false;
   if (I % 4 !== 0 || perChunk < 8 || N === 0 || I === 0 || O === 0) return false;
-  // A lane per vec4 of a row of inp, in as few workgroups of at most 64 lanes as it takes,
-  // each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's I = 400 (100 vec4s)
-  // in 2 x 56 lanes, not 2 x 64.
-  const groups = Math.ceil(I / 4 / 64);
-  const lanes = Math.ceil(I / 4 / groups / 8) * 8;
+  // A lane per vec4 of a row of inp.
+  const { groups, lanes } = vectorLanes(I / 4);
   // Under 4 workgroups (the classifier's [10, 84]) the 4x4 tiles spread the work wider:
   // measured 1.3x faster there on llvmpipe.
   if (Math.ceil(I / 4 / lanes) * Math.ceil(O / 8) < 4) return false;
@@ -261,20 +258,18 @@ export function batchProduct(
   P: number,
   act?: ProductActivation,
 ): boolean {
-  if (!takesBatch(s, M) || K % 4 !== 0 || M === 0 || K === 0 || P === 0) return false;
+  if (M < s.batchRows || K % 4 !== 0 || M === 0 || K === 0 || P === 0) return false;
   const forward = entry === "forward";
   if (!forward && P % 4 !== 0) return false;
   const perChunk = Math.floor(UNIFORM_SCRATCH_FLOATS / K / BATCH_RB) * BATCH_RB; // whole blocks
   if (perChunk < BATCH_RB) return false;
-  // lanes over column quads, in as few workgroups of at most 64 lanes as it takes, each a
-  // multiple of 8 (llvmpipe's SIMD width). Fewer than 8 quads leave most of a vector idle:
+  // lanes over column quads (vectorLanes). Fewer than 8 quads leave most of a vector idle:
   // the classifier's forward ([N, 84] -> 10) took 1.2-1.5x the general product's time
   // (msPerCall, medians of 9 interleaved rounds: 0.366 against 0.247 ms at batch 256, 0.213
   // against 0.170 at 32; 0.182 against 0.150 at [32, 84] -> 16).
   const cols = Math.ceil(P / 4);
   if (cols < 8) return false;
-  const groups = Math.ceil(cols / 64);
-  const lanes = Math.ceil(cols / groups / 8) * 8;
+  const { groups, lanes } = vectorLanes(cols);
   const saved = forward ? undefined : act?.saved;
   for (let j = 0, mBase = 0; mBase < M; j++, mBase += perChunk) {
     const rows = Math.min(perChunk, M - mBase);
@@ -296,7 +291,6 @@ export function batchProduct(
       entryPoint: `${entry}_batch`,
       overrides: {
         RWG: lanes,
-        RB: BATCH_RB,
         HAS_BIAS: +(bias !== null),
         ACT: forward ? act?.code ?? 0 : 0,
       },
@@ -311,11 +305,13 @@ export function batchProduct(
 const BATCH_RB = 8;
 
 /**
- * Whether the forward and the input gradient at `rows` rows (the batch) run the batch
- * kernels (`forward_batch`, `backward_inp_batch`) where their sizes allow.
+ * `count` lanes' work (vec4s of a row, column quads) in as few workgroups of at most 64
+ * lanes as it takes, each a multiple of 8 lanes (llvmpipe's SIMD width): plain LeNet's
+ * 100 vec4s of I = 400 in 2 x 56 lanes, not 2 x 64.
  */
-export function takesBatch(s: LinearSchedule, rows: number): boolean {
-  return rows >= s.batchRows;
+function vectorLanes(count: number): { groups: number; lanes: number } {
+  const groups = Math.ceil(count / 64);
+  return { groups, lanes: Math.ceil(count / groups / 8) * 8 };
 }
 
 /**

@@ -287,8 +287,9 @@ export function takesNormalizedPool(
   shape: readonly number[],
   schedule: PoolSchedule = poolSchedule(),
 ): boolean {
-  return schedule.pool2 && shape.length === 4 && shape[2] >= 2 && shape[3] % 4 === 0 &&
-    shape[3] > 0;
+  if (shape.length !== 4 || shape[2] < 2 || shape[3] < 2) return false; // maxPool2d's to refuse
+  const g = { ...slidingWindow("maxPool2d", shape, [2, 2], [2, 2], [0, 0]), schedule };
+  return pool2(g) === "pool2";
 }
 
 /**
