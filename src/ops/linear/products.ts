@@ -207,7 +207,7 @@ export function weightGradProduct(
   const { groups, lanes } = vectorLanes(I / 4);
   // Under 4 workgroups (the classifier's [10, 84]) the 4x4 tiles spread the work wider:
   // measured 1.3x faster there on llvmpipe.
-  if (Math.ceil(I / 4 / lanes) * Math.ceil(O / 8) < 4) return false;
+  if (groups * Math.ceil(O / 8) < 4) return false;
   // Outputs per workgroup: 16 from batch 32, each inp load then feeding 64 multiply-adds
   // (weight_grad alone, GPU timestamps, least of 20 interleaved rounds, AMD EPYC, 2 cores,
   // 2026-12-07: 1479 against 1788 us at [256, 400 -> 120], 882 against 1179 at [256, 256 ->
@@ -232,7 +232,7 @@ export function weightGradProduct(
       entryPoint: "weight_grad",
       overrides: { RWG: lanes, HAS_BIAS: +(dbias !== null), OB: ob },
       bindings: [rp, inp.buffer, chunk, dweight.buffer, dbias ?? placeholder()],
-      workgroups: [Math.ceil(I / 4 / lanes), Math.ceil(outs / ob)],
+      workgroups: [groups, Math.ceil(outs / ob)],
     });
   }
   return true;
