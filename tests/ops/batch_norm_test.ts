@@ -546,7 +546,12 @@ async function checkNormPool(
   const fusedHere = k.fused && poolSchedule.pool2;
   ok((y.gradFn?.op === fusedOp) === fusedHere, `${what}: op ${y.gradFn?.op}, fused ${fusedHere}`);
   const dy = Tensor.randn(y.shape, { seed: 25 });
+  const before = queueStats().pendingLaunches;
   y.backward(dy);
+  // one block: the pool's backward and batch norm's in one launch (backward_pooled)
+  const launches = queueStats().pendingLaunches - before;
+  const oneLaunch = fusedHere && batchNormLayout(shape, {}, schedule).blocks === 1;
+  ok((launches === 1) === oneLaunch, `${what}: backward in ${launches} launches`);
 
   const xr = refArray(await x.toArray(), shape);
   const wr = await w.toArray(), br = await b.toArray();
@@ -598,6 +603,7 @@ const normPools: NormPoolCase[] = [
   { shape: [128, 1, 16, 20], act: "relu", fused: true }, // several blocks: the stats passes
   { shape: [3, 5, 8, 8], fused: true }, // no activation
   { shape: [2, 3, 5, 8], act: "sigmoid", fused: true }, // odd H: the last row never wins
+  { shape: [4, 3, 6, 12], act: "relu", eval: true, fused: true }, // eval, OW not a multiple of 4
   { shape: [3, 2, 6, 6], act: "sigmoid", fused: false }, // W % 4 != 0: the two ops
 ];
 for (const schedule of BATCH_NORM_SCHEDULES) {

@@ -530,6 +530,64 @@ export function launchBatchNormBackward(
   releaseBuffer(coef);
 }
 
+/**
+ * The backward of batch norm, `act` and a 2x2 max pool of stride 2 over an input of width
+ * `w` (a multiple of 4) pooled to `oh` rows, in one launch (batch_norm.wgsl's
+ * backward_pooled): from the pool's output gradient `dres`, its output `pooled` and winners
+ * `idx`, for a layout of one block. What the pool's backward and {@link launchBatchNormBackward}
+ * compute, without the full-size gradient between them.
+ */
+function launchPooledBackward(
+  l: BatchNormLayout,
+  w: number,
+  oh: number,
+  b: {
+    inp: GPUBuffer;
+    stats: GPUBuffer;
+    pooled: GPUBuffer;
+    dres: GPUBuffer;
+    idx: GPUBuffer;
+    dinp: GPUBuffer | null;
+    dweight: GPUBuffer | null;
+    dbias: GPUBuffer | null;
+  },
+  training: boolean,
+  act: keyof typeof ACT,
+): void {
+  if (l.blocks !== 1 || l.columns || !l.vec || w % 4 !== 0) {
+    throw new Error(
+      `batch norm's pooled backward needs one block of rows of vec4s, got ${l.blocks} ` +
+        `blocks${l.columns ? ", columns" : ""}, width ${w}`,
+    );
+  }
+  launch({
+    label: `batch_norm.backward_pooled@${l.schedule}`,
+    code: src,
+    entryPoint: "backward_pooled",
+    overrides: {
+      ...unitOverrides(l),
+      AFFINE: +(b.dweight !== null),
+      EVAL: +!training,
+      DINP: +(b.dinp !== null),
+      POOL_ACT: ACT[act],
+      W4: w / 4,
+      PSEG: (oh * w) / 4,
+    },
+    bindings: [
+      params(l),
+      b.inp,
+      b.stats,
+      act === "none" ? placeholder(0) : b.pooled,
+      b.dres,
+      b.dinp ?? placeholder(1),
+      b.dweight ?? placeholder(2),
+      b.idx,
+      b.dbias ?? placeholder(3),
+    ],
+    workgroups: unitGrid(l),
+  });
+}
+
 function checkChannelTensor(t: Tensor | null, name: string, c: number, inp: Tensor): void {
   if (t && (t.rank !== 1 || t.shape[0] !== c)) {
     throw new Error(
@@ -583,12 +641,15 @@ export function batchNorm(
 
 /**
  * {@link batchNorm} (with its activation, if any) then 2x2 max pooling of stride 2, as
- * `maxPool2d(batchNorm(x, ..., { activation }), 2)`, in two passes each way where the pool
- * has a fused kernel ({@link takesNormalizedPool}: [N, C, H, W] with W a multiple of 4, on
- * llvmpipe's schedule): the statistics, then the pool reading the input and normalizing it
- * as it goes, so that the normalized values are never stored; the backward routes the
- * pooled gradient to them, then runs batch norm's. Elsewhere the two ops. `nn.Sequential`
- * uses it for BatchNorm2d, Sigmoid or ReLU, MaxPool2d(2).
+ * `maxPool2d(batchNorm(x, ..., { activation }), 2)`, where the pool has a fused kernel
+ * ({@link takesNormalizedPool}: [N, C, H, W] with W a multiple of 4, on llvmpipe's
+ * schedule) in two passes forward: the statistics, then the pool reading the input and
+ * normalizing it as it goes, so that the normalized values are never stored. The backward
+ * is one pass when batch norm's layout is one block (small batches: batch_norm.wgsl's
+ * backward_pooled sums over the pooled gradients and the inputs at the windows' winners,
+ * then writes dinp), else the pool's backward routes the pooled gradient to the normalized
+ * values and batch norm's backward follows. Elsewhere the two ops. `nn.Sequential` uses it
+ * for BatchNorm2d, Sigmoid or ReLU, MaxPool2d(2).
  *
  * Shape: inp [N, C, H, W], runningMean/runningVar/weight/bias [C] -> [N, C, H / 2, W / 2]
  * (rounded down).
@@ -716,12 +777,41 @@ function batchNormThen(
     (pool ? "+maxPool2d" : "");
   const saved = [stats, ...[ownW, ownB, pooled?.idx].filter((t): t is Tensor => !!t)];
   record(res, name, parents, (dres) => {
-    // the pool's backward first: the gradient of the normalized values (its activation's
-    // derivative included), which batch norm's backward then takes without one
-    const dout = pooled ? pooled.grad(dres) : dres;
     const dweight = w ? Tensor.empty([c]) : null;
     const dbias = w ? Tensor.empty([c]) : null;
     const dinp = inp.requiresGrad ? Tensor.empty(inp.shape) : null;
+    // what the caller gets, after the launch that wrote them (a stand-in's are dropped)
+    const grads = (): (Tensor | null)[] => {
+      const g: (Tensor | null)[] = [dinp];
+      if (weight) g.push(dweight);
+      else dweight?.dispose();
+      if (bias) g.push(dbias);
+      else dbias?.dispose();
+      return g;
+    };
+    if (pooled && l.blocks === 1) {
+      launchPooledBackward(
+        l,
+        inp.shape[3],
+        pooled.out.shape[2],
+        {
+          inp: inp.buffer,
+          stats: stats.buffer,
+          pooled: pooled.out.buffer,
+          dres: dres.buffer,
+          idx: pooled.idx.buffer,
+          dinp: dinp?.buffer ?? null,
+          dweight: dweight?.buffer ?? null,
+          dbias: dbias?.buffer ?? null,
+        },
+        training,
+        act,
+      );
+      return grads();
+    }
+    // the pool's backward first: the gradient of the normalized values (its activation's
+    // derivative included), which batch norm's backward then takes without one
+    const dout = pooled ? pooled.grad(dres) : dres;
     launchBatchNormBackward(
       l,
       {
@@ -738,12 +828,7 @@ function batchNormThen(
       pooled ? "none" : act,
     );
     if (dout !== dres) dout.dispose();
-    const grads: (Tensor | null)[] = [dinp];
-    if (weight) grads.push(dweight);
-    else dweight?.dispose();
-    if (bias) grads.push(dbias);
-    else dbias?.dispose();
-    return grads;
+    return grads();
   }, saved);
   if (!res.requiresGrad) {
     // Not recorded: nothing will read the caches or the stand-ins again.

@@ -68,6 +68,8 @@
 //                  pool.wgsl's pool2_forward with NORM)
 //   backward_fused per unit: grad_partial's walk and tree; the first thread writes
 //                  dweight, dbias and the coefficients, then every thread writes its dinp
+//   backward_pooled backward_fused for batch norm, an activation and a 2x2 max pool, from
+//                  the pool's output gradient (see its section at the end)
 //
 // The per-channel caches: stats[c] = (mean, rstd, scale, bias), scale = weight * rstd (the
 // forward's normalization, saved for the backward; x - mean is formed before scaling, so
@@ -629,4 +631,99 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   workgroupBarrier();
   if (!DINP || u.t >= u.len) { return; }
   walk_dinp(u, array<vec4<f32>, 4>(w_n[lead], w_s1[lead], w_s2[lead], w_k[lead]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Batch norm, an activation and a 2x2 max pool (stride 2, W % 4 == 0: pool.wgsl's pool2),
+// backward in one launch, for a layout of one block of rows of vec4s. The pool's output
+// gradient dres [N, C, OH, OW] reaches the normalized values only at each window's winner
+// (idx [N, C, OH, OW] from pool2_forward, iy * W + ix within the plane), through the
+// activation's derivative read off the pooled output. So the sums walk the pooled values (a
+// quarter of the items), reading x only at the winners; then dinp walks the items, each
+// vec4 of a row taking its two windows' g where it won. The full-size gradient that the pool's backward wrote, and batch norm's backward then
+// read twice, is never formed.
+//
+// Bindings: 1 inp, 2 stats, 3 pooled (read when POOL_ACT), 4 dres, 5 dinp, 6 dweight,
+// 7 idx, 8 dbias; no weight (stats' scale is weight * rstd): 8 storage buffers, WebGPU's
+// default limit.
+
+override POOL_ACT: u32 = 0u; // the activation between batch norm and the pool (as ACT)
+override W4: u32 = 1u;       // W / 4: items per input row, and vec2s per pooled row
+override PSEG: u32 = 1u;     // OH * W / 4: a plane's pooled vec2s (constants: divided by)
+
+@group(0) @binding(3) var<storage, read> pooled2: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read> dres2: array<vec2<f32>>;
+@group(0) @binding(7) var<storage, read> won2: array<vec2<u32>>;
+
+// The gradient of the normalized values at the winners of pooled vec2 `pi`: dres through
+// the activation's derivative (as pool.wgsl's through_activation).
+fn pooled_grad(pi: u32) -> vec2<f32> {
+  let d = dres2[pi];
+  if (POOL_ACT == 1u) { return select(vec2<f32>(0.0), d, pooled2[pi] > vec2<f32>(0.0)); }
+  if (POOL_ACT == 2u) { let y = pooled2[pi]; return d * y * (1.0 - y); }
+  return d;
+}
+
+// fused_coef with the scale weight * rstd read from stats instead of weight and rstd.
+fn pooled_coef(c: u32, sum_g: f32, sum_gx: f32) -> vec4<f32> {
+  let st = stats[c];
+  let dw = sum_gx * st.y;
+  if (AFFINE) {
+    dbias_f[c] = sum_g;
+    dweight_f[c] = dw;
+  }
+  if (EVAL) { return vec4<f32>(st.x, st.z, 0.0, 0.0); }
+  return vec4<f32>(st.x, st.z, sum_g / p.m, st.z * st.y * dw / p.m);
+}
+
+@compute @workgroup_size(WG)
+fn backward_pooled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+  let u = unit_of(wid, nwg, lid);
+  var sum_g = vec2<f32>(0.0);
+  var sum_gx = vec2<f32>(0.0);
+  if (u.len > 0u) {
+    let mean = stats[u.g].x;
+    for (var j = u.t; j < p.n * PSEG; j += TPR) {
+      let n = j / PSEG;
+      let plane = n * p.c + u.g;
+      let pi = plane * PSEG + (j - n * PSEG);
+      let g = pooled_grad(pi);
+      let won = won2[pi] + vec2<u32>(plane * p.seg * 4u); // the winners' flat indices
+      let x = vec2<f32>(inp[won.x >> 2u][won.x & 3u], inp[won.y >> 2u][won.y & 3u]);
+      sum_g += g;
+      sum_gx += g * (x - mean);
+    }
+  }
+  let s = tree_sums(vec4<f32>(sum_g, 0.0, 0.0), vec4<f32>(sum_gx, 0.0, 0.0), lid);
+  // the tree leaves w_s1 and w_s2 in use until every thread has passed its last barrier
+  workgroupBarrier();
+  let lead = lid - u.t;
+  if (u.t == 0u && u.len > 0u) {
+    let e = pooled_coef(u.g, s[0].x + s[0].y, s[1].x + s[1].y);
+    w_n[lead] = vec4<f32>(e.x);
+    w_s1[lead] = vec4<f32>(e.y);
+    w_s2[lead] = vec4<f32>(e.z);
+    w_k[lead] = vec4<f32>(e.w);
+  }
+  workgroupBarrier();
+  if (!DINP || u.t >= u.len) { return; }
+  let k = array<vec4<f32>, 4>(w_n[lead], w_s1[lead], w_s2[lead], w_k[lead]); // mean, a, m1, b
+  let oh = PSEG / W4;
+  var w = walk_start(u);
+  for (var j = u.t; j < u.len; j += TPR) {
+    let i = index(u, w);
+    // the item's row h and vec4 q in it: its values are columns 4q .. 4q + 3, under windows
+    // 2q and 2q + 1 of pooled row h / 2 (pooled vec2 q of that row); a value gets its
+    // window's g where it won. (A last row under no window, for odd H, reads pooled row
+    // OH - 1, whose winners are in the rows above: it gets none.)
+    let h = w.k / W4;
+    let pi = ((w.n * p.c + u.g) * oh + min(h / 2u, oh - 1u)) * W4 + (w.k - h * W4);
+    let g = pooled_grad(pi);
+    let at = vec4<u32>(4u * w.k) + vec4<u32>(0u, 1u, 2u, 3u); // iy * W + ix of each value
+    let won = won2[pi];
+    let dg = select(vec4<f32>(0.0), vec4<f32>(g.xx, g.yy), vec4<u32>(won.xx, won.yy) == at);
+    dinp[i] = k[1] * (dg - k[2]) - k[3] * (inp[i] - k[0]);
+    w = walk_next(w);
+  }
 }
