@@ -28,6 +28,7 @@ fn helper() {}
     "grad_inp",
     "forward_fused",
     "backward_fused",
+    "backward_pooled",
   ]);
 });
 
