@@ -69,7 +69,12 @@ if ((!$#)); then
     echo "   ok"
   else
     echo "   FAILED:" >&2
-    grep "^interrupt.py:" "$out/interrupt.log" >&2 || tail -n 20 "$out/interrupt.log" >&2
+    # the failure and every line after it (a WebGPU error's messages follow on their own lines)
+    if grep -q "^interrupt.py:" "$out/interrupt.log"; then
+      sed -n '/^interrupt.py:/,$p' "$out/interrupt.log" | head -n 40 >&2
+    else
+      tail -n 20 "$out/interrupt.log" >&2
+    fi
     failed+=("tests/notebook/interrupt.py")
   fi
 fi
