@@ -66,28 +66,41 @@ gpuTest("profileLaunches: a 4 MB copy takes longer than a 4 KB one; kernels apar
   copy("test.copy 4 MB", bigIn, bigOut); // compile outside the profile
   copy("test.copy 4 KB", smallIn, smallOut, "fill");
   await sync();
-  const kernels = await profileLaunches(() => {
-    for (let i = 0; i < 5; i++) {
-      copy("test.copy 4 MB", bigIn, bigOut);
-      copy("test.copy 4 KB", smallIn, smallOut);
+  // Three profiles: the shared machines stall a launch now and then (once, in CI, five 4 KB
+  // copies took 3455 us against 10541 for five 4 MB ones), so the sizes are compared on each
+  // kernel's least time over the three, as the benchmarks compare them.
+  const least = new Map<string, number>();
+  for (let run = 0; run < 3; run++) {
+    const kernels = await profileLaunches(() => {
+      for (let i = 0; i < 5; i++) {
+        copy("test.copy 4 MB", bigIn, bigOut);
+        copy("test.copy 4 KB", smallIn, smallOut);
+      }
+      for (let i = 0; i < 3; i++) copy("test.copy 4 KB", smallIn, smallOut, "fill");
+    });
+    const rows = kernels.map((k) => [k.label, k.entryPoint, k.launches]);
+    deepEqual([...rows].sort(), [
+      ["test.copy 4 KB", "fill", 3],
+      ["test.copy 4 KB", "main", 5],
+      ["test.copy 4 MB", "main", 5],
+    ]);
+    ok(launchesIn(kernels) === 13, `${launchesIn(kernels)} launches counted, 13 made`);
+    for (const k of kernels) ok(Number.isFinite(k.us) && k.us > 0, `${k.label}: ${k.us} us`);
+    for (let i = 1; i < kernels.length; i++) {
+      ok(
+        kernels[i - 1].us >= kernels[i].us,
+        `not sorted slowest first: ${JSON.stringify(kernels)}`,
+      );
     }
-    for (let i = 0; i < 3; i++) copy("test.copy 4 KB", smallIn, smallOut, "fill");
-  });
-  const rows = kernels.map((k) => [k.label, k.entryPoint, k.launches]);
-  deepEqual([...rows].sort(), [
-    ["test.copy 4 KB", "fill", 3],
-    ["test.copy 4 KB", "main", 5],
-    ["test.copy 4 MB", "main", 5],
-  ]);
-  ok(launchesIn(kernels) === 13, `${launchesIn(kernels)} launches counted, 13 made`);
-  for (const k of kernels) ok(Number.isFinite(k.us) && k.us > 0, `${k.label}: ${k.us} us`);
-  for (let i = 1; i < kernels.length; i++) {
-    ok(kernels[i - 1].us >= kernels[i].us, `not sorted slowest first: ${JSON.stringify(kernels)}`);
+    for (const k of kernels) {
+      const key = `${k.label}:${k.entryPoint}`;
+      least.set(key, Math.min(least.get(key) ?? Infinity, k.us));
+    }
   }
-  const big = kernels.find((k) => k.label === "test.copy 4 MB")!;
-  const small = kernels.find((k) => k.label === "test.copy 4 KB" && k.entryPoint === "main")!;
+  const big = least.get("test.copy 4 MB:main")!;
+  const small = least.get("test.copy 4 KB:main")!;
   // 1,024 times the bytes: at least 4 times the time, even with a launch's fixed cost
-  ok(big.us > 4 * small.us, `4 MB copies ${big.us.toFixed(0)} us, 4 KB ${small.us.toFixed(0)} us`);
+  ok(big > 4 * small, `4 MB copies ${big.toFixed(0)} us, 4 KB ${small.toFixed(0)} us (least of 3)`);
   // the profiled launches did their work
   assertClose(await bigOut.toArray(), await bigIn.toArray(), { atol: 0, rtol: 0 }, "4 MB copy");
   assertClose(await smallOut.toArray(), new Float32Array(KB).fill(1), { atol: 0, rtol: 0 }, "fill");
