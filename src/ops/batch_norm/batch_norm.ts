@@ -483,7 +483,7 @@ export function launchBatchNormBackward(
         b.dout,
         b.dinp ?? placeholder(1),
         b.dweight ?? placeholder(2),
-        b.weight ?? placeholder(3),
+        null, // (the weight: its product with rstd is stats' scale)
         b.dbias ?? placeholder(4),
       ],
       workgroups: unitGrid(l),

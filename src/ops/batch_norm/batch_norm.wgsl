@@ -92,7 +92,7 @@
 //   grad_inp:       1 inp, 2 coef, 3 out, 4 dout, 5 dinp (out)
 //   forward_fused:  1 inp, 2 running_var, 3 out, 4 bias, 5 stats (out), 6 running_mean,
 //                   7 weight, 8 num_batches_tracked (in/out)
-//   backward_fused: 1 inp, 2 stats, 3 out, 4 dout, 5 dinp, 6 dweight, 7 weight, 8 dbias
+//   backward_fused: 1 inp, 2 stats, 3 out, 4 dout, 5 dinp, 6 dweight, 8 dbias
 // With AFFINE = 0, weight/bias/dweight/dbias are placeholders (weight 1, bias 0); without
 // ACT, out in the backward is a placeholder. Every array is f32, bound as vec4s (stats
 // and coef hold one vec4 per channel, partial one per (block, channel)).
@@ -585,18 +585,17 @@ fn forward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   walk_normalize(u, w_s1[lead], w_s2[lead], w_k[lead]);
 }
 
-// coef for channel c from its sums (as grad_finalize), writing dweight and dbias.
+// coef for channel c from its sums (as grad_finalize), writing dweight and dbias. a =
+// weight * rstd is stats' scale, as the forward computed it (rstd alone without AFFINE).
 fn fused_coef(c: u32, sum_g: f32, sum_gx: f32) -> vec4<f32> {
   let st = stats[c];
   let dw = sum_gx * st.y; // sum g * xhat = rstd * sum g * (x - mean)
-  var a = st.y;
   if (AFFINE) {
-    a = weight_f[c] * st.y;
     dbias_f[c] = sum_g;
     dweight_f[c] = dw;
   }
-  if (EVAL) { return vec4<f32>(st.x, a, 0.0, 0.0); }
-  return vec4<f32>(st.x, a, sum_g / p.m, a * st.y * dw / p.m);
+  if (EVAL) { return vec4<f32>(st.x, st.z, 0.0, 0.0); }
+  return vec4<f32>(st.x, st.z, sum_g / p.m, st.z * st.y * dw / p.m);
 }
 
 @compute @workgroup_size(WG)
@@ -640,12 +639,11 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 // (idx [N, C, OH, OW] from pool2_forward, iy * W + ix within the plane), through the
 // activation's derivative read off the pooled output. So the sums walk the pooled values (a
 // quarter of the items), reading x only at the winners; then dinp walks the items, each
-// vec4 of a row taking its two windows' g where it won. The full-size gradient that the pool's backward wrote, and batch norm's backward then
-// read twice, is never formed.
+// vec4 of a row taking its two windows' g where it won. The full-size gradient that the
+// pool's backward wrote, and batch norm's backward then read twice, is never formed.
 //
 // Bindings: 1 inp, 2 stats, 3 pooled (read when POOL_ACT), 4 dres, 5 dinp, 6 dweight,
-// 7 idx, 8 dbias; no weight (stats' scale is weight * rstd): 8 storage buffers, WebGPU's
-// default limit.
+// 7 idx, 8 dbias: 8 storage buffers, WebGPU's default limit (fused_coef needs no weight).
 
 override POOL_ACT: u32 = 0u; // the activation between batch norm and the pool (as ACT)
 override W4: u32 = 1u;       // W / 4: items per input row, and vec2s per pooled row
@@ -662,18 +660,6 @@ fn pooled_grad(pi: u32) -> vec2<f32> {
   if (POOL_ACT == 1u) { return select(vec2<f32>(0.0), d, pooled2[pi] > vec2<f32>(0.0)); }
   if (POOL_ACT == 2u) { let y = pooled2[pi]; return d * y * (1.0 - y); }
   return d;
-}
-
-// fused_coef with the scale weight * rstd read from stats instead of weight and rstd.
-fn pooled_coef(c: u32, sum_g: f32, sum_gx: f32) -> vec4<f32> {
-  let st = stats[c];
-  let dw = sum_gx * st.y;
-  if (AFFINE) {
-    dbias_f[c] = sum_g;
-    dweight_f[c] = dw;
-  }
-  if (EVAL) { return vec4<f32>(st.x, st.z, 0.0, 0.0); }
-  return vec4<f32>(st.x, st.z, sum_g / p.m, st.z * st.y * dw / p.m);
 }
 
 @compute @workgroup_size(WG)
@@ -700,7 +686,7 @@ fn backward_pooled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   workgroupBarrier();
   let lead = lid - u.t;
   if (u.t == 0u && u.len > 0u) {
-    let e = pooled_coef(u.g, s[0].x + s[0].y, s[1].x + s[1].y);
+    let e = fused_coef(u.g, s[0].x + s[0].y, s[1].x + s[1].y);
     w_n[lead] = vec4<f32>(e.x);
     w_s1[lead] = vec4<f32>(e.y);
     w_s2[lead] = vec4<f32>(e.z);
