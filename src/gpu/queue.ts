@@ -105,9 +105,16 @@ function getPass(): GPUComputePassEncoder {
   return pass;
 }
 
+/**
+ * Ends the open pass, if any. It is forgotten before it is ended, as {@link submit} forgets
+ * the encoder before finishing it: a call that throws midway (the caller's `finally` then
+ * clears {@link encoding}) leaves no ended pass or finished encoder behind for the next
+ * launch to encode into, which WebGPU would refuse ("Encoding must not have ended").
+ */
 function endPass(): void {
-  pass?.end();
+  const p = pass;
   pass = undefined;
+  p?.end();
 }
 
 function uniformSlot(data: Uint8Array): GPUBufferBinding {
@@ -355,20 +362,25 @@ export function flush(): void {
 function submit(): void {
   if (!encoder) return;
   endPass();
-  const device = deviceSync();
-  for (let i = 0; i <= chunkIndex && i < chunks.length; i++) {
-    const used = i < chunkIndex ? CHUNK : chunkOffset;
-    if (used) device.queue.writeBuffer(chunks[i].buffer, 0, chunks[i].data, 0, used);
-  }
-  device.pushErrorScope("validation");
-  device.queue.submit([encoder.finish()]);
-  device.popErrorScope().then((e) => {
-    if (e) recordError(e.message);
-  });
+  // The batch is taken off the shared state before it is finished (see endPass).
+  const batch = encoder, lastChunk = chunkIndex, lastUsed = chunkOffset;
   encoder = undefined;
   launches = 0;
   chunkIndex = 0;
   chunkOffset = 0;
+  const device = deviceSync();
+  for (let i = 0; i <= lastChunk && i < chunks.length; i++) {
+    const used = i < lastChunk ? CHUNK : lastUsed;
+    if (used) device.queue.writeBuffer(chunks[i].buffer, 0, chunks[i].data, 0, used);
+  }
+  device.pushErrorScope("validation");
+  try {
+    device.queue.submit([batch.finish()]);
+  } finally {
+    device.popErrorScope().then((e) => {
+      if (e) recordError(e.message);
+    });
+  }
   submits++;
 }
 

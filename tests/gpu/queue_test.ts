@@ -1,4 +1,4 @@
-import { deepEqual, ok } from "node:assert/strict";
+import { deepEqual, ok, throws } from "node:assert/strict";
 /**
  * Batched encoding: a chain of ops submits nothing until a readback, which submits once;
  * the pipeline cache compiles each (source, entry point, overrides) once.
@@ -34,6 +34,61 @@ gpuTest("a chain of 50 ops is one submit, made by toArray()", async () => {
     return v;
   });
   assertClose(got, want, { atol: 1e-5, rtol: 1e-5 }, "the chain's result");
+  x.dispose();
+  y.dispose();
+});
+
+/**
+ * Makes `method` of `proto` run once as `wrap` says (then it is the real one again): a
+ * WebGPU call that throws halfway, as a call may (a lost device, an interrupted cell).
+ */
+function failOnce<T extends object>(
+  proto: T,
+  method: keyof T & string,
+  wrap: (real: (...a: unknown[]) => unknown, self: T, args: unknown[]) => unknown,
+): () => void {
+  const real = (proto as Record<string, unknown>)[method] as (...a: unknown[]) => unknown;
+  (proto as Record<string, unknown>)[method] = function (this: T, ...args: unknown[]) {
+    (proto as Record<string, unknown>)[method] = real;
+    return wrap(real, this, args);
+  };
+  return () => (proto as Record<string, unknown>)[method] = real;
+}
+
+gpuTest("a submit that throws leaves no finished encoder for the next launch", async () => {
+  const x = Tensor.from([1, 2, 3]);
+  await sync();
+  // finish() ran (it is submit's argument), then submit throws: the batch is lost, but the
+  // next launches must go into a fresh encoder, not the finished one.
+  const restore = failOnce(GPUQueue.prototype, "submit", () => {
+    throw new Error("submit failed (test)");
+  });
+  try {
+    const y = x.add(1);
+    throws(() => flush(), /submit failed \(test\)/);
+    y.dispose();
+  } finally {
+    restore();
+  }
+  deepEqual([...await x.mul(2).toArray()], [2, 4, 6]); // a GPUValidationError if not
+  x.dispose();
+});
+
+gpuTest("a pass whose end() throws is not ended again, nor encoded into", async () => {
+  const x = Tensor.from([1, 2, 3]);
+  await sync();
+  const y = x.add(1); // opens the batch's pass
+  // end() ends the pass, then throws: flush() fails, and the next launch needs a new pass.
+  const restore = failOnce(GPUComputePassEncoder.prototype, "end", (real, self, args) => {
+    real.apply(self, args);
+    throw new Error("end failed (test)");
+  });
+  try {
+    throws(() => flush(), /end failed \(test\)/);
+  } finally {
+    restore();
+  }
+  deepEqual([...await y.add(1).toArray()], [3, 4, 5]); // a GPUValidationError if not
   x.dispose();
   y.dispose();
 });
