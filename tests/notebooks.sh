@@ -69,12 +69,9 @@ if ((!$#)); then
     echo "   ok"
   else
     echo "   FAILED:" >&2
-    # the failure and every line after it (a WebGPU error's messages follow on their own lines)
-    if grep -q "^interrupt.py:" "$out/interrupt.log"; then
-      sed -n '/^interrupt.py:/,$p' "$out/interrupt.log" | head -n 40 >&2
-    else
-      tail -n 20 "$out/interrupt.log" >&2
-    fi
+    # the kernel's own output (it shares the log) and the failure, with every line after it
+    # (a WebGPU error's messages follow on their own lines)
+    tail -n 80 "$out/interrupt.log" >&2
     failed+=("tests/notebook/interrupt.py")
   fi
 fi

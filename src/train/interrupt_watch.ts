@@ -6,8 +6,12 @@
  * TerminateExecution: the JavaScript running at that moment stops, `finally` blocks skipped,
  * and the async function it belonged to never settles. The cell's `await fit(...)` then
  * waits until the garbage collector notices the dead promise ("Promise was collected"),
- * 20-30 s in our runs. An interrupt that arrives while nothing runs (fit waiting for the GPU)
- * stops the first JavaScript that runs after it, usually fit's own continuation.
+ * 20-30 s in our runs. An interrupt can also land as fit resumes from a GPU wait, before its
+ * own code runs again. One that arrives while the kernel runs no JavaScript at all (fit
+ * waiting for a reading: a few milliseconds, `updatesPerEpoch` times an epoch) is beyond any
+ * watch: Deno 2.9.6 kills the first callback that runs after it (a resolved wait, a timer),
+ * and the kernel then runs no more JavaScript, timers included, so the cell never answers
+ * (seen with a bare timer or file read, without bnlab); Kernel > Restart is the way out.
  *
  * A watch tells a killed run from a live one with a timer. A live `fit` is between awaits
  * whenever a timer runs, since its steps are synchronous: if the timer finds it marked as
