@@ -25,7 +25,7 @@ import { keep, tidy } from "../tensor/tidy.ts";
 import { flush } from "../gpu/queue.ts";
 import { ProgressBar, type ProgressOptions } from "../progress/progress.ts";
 import { evaluateAccuracy, type Loader, readScalars } from "./evaluate.ts";
-import { InterruptWatch } from "./interrupt_watch.ts";
+import { interruptedCall, InterruptWatch } from "./interrupt_watch.ts";
 import { firstNonFiniteLayer, readAll } from "./diagnose.ts";
 
 /** A mid-epoch reading (`epoch` counts from 1; `fraction` of it done, in (0, 1]). */
@@ -178,12 +178,16 @@ export type DivergenceCause =
 export class FitInterruptedError extends Error {
   /** The readings so far, `stopped` saying where. */
   readonly history: History;
-  /** The history, whose `stopped` names the last step that finished. */
-  constructor(history: History) {
+  /**
+   * The history, whose `stopped` names the last step that finished; `cause`, the error that
+   * the interrupt surfaced as, if it surfaced as one (see `interruptedCall`).
+   */
+  constructor(history: History, cause?: unknown) {
     const s = history.stopped!;
     super(
       `fit was interrupted in epoch ${s.epoch}, after step ${s.step}: the model holds the ` +
         "weights after that step, and the readings so far are in this error's history",
+      cause === undefined ? undefined : { cause },
     );
     this.name = "FitInterruptedError";
     this.history = history;
@@ -430,6 +434,11 @@ export async function fit(
         if (opts.signal?.aborted) history.stopped = { reason: "aborted", epoch, step: 0 };
         else await trainEpoch(epoch);
       }
+    } catch (e) {
+      // An interrupt can surface as a WebGPU call's TypeError instead of killing the step.
+      if (!watch.watching || !interruptedCall(e)) throw e;
+      history.stopped = { reason: "interrupted", ...done };
+      throw new FitInterruptedError(history, e);
     } finally {
       if (!opts.optimizer) sgd.dispose(); // momentum buffers
     }

@@ -42,6 +42,19 @@ const PERIOD = 250;
 const SETTLE = 1000;
 
 /**
+ * Whether `e` is how Deno's WebGPU reports an interrupt that stopped one of its calls while
+ * the call converted an argument (a sequence, a dictionary): instead of ending the run, the
+ * call throws "TypeError: Failed to execute '...' on 'GPU...': ... can not be converted to
+ * ..." (seen in 1 of 8 interrupt-test runs, from `queue.submit([commandBuffer])`). bnlab's
+ * arguments always convert, so inside a watched run such an error is the interrupt; the
+ * library's state is whole after it, as after any exception.
+ */
+export function interruptedCall(e: unknown): boolean {
+  return e instanceof TypeError &&
+    /^Failed to execute '[^']*' on 'GPU\w*'.*can not be converted to/s.test(e.message);
+}
+
+/**
  * Watches one run (see the module doc): every await of the run goes through
  * {@link InterruptWatch.wait}; {@link InterruptWatch.stop} ends the watch.
  */
@@ -82,6 +95,11 @@ export class InterruptWatch {
       this.#running = true;
       this.#progress++;
     }
+  }
+
+  /** Whether it watches (in a Jupyter kernel, or with `always`), not yet stopped. */
+  get watching(): boolean {
+    return !this.#stopped;
   }
 
   /** Ends the watch (the run ended). */

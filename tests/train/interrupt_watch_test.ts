@@ -1,9 +1,11 @@
 // The watch that lets an interrupted fit answer at once (issue 25, point 4): it sees a run
 // killed mid-step (marked running at a timer) or killed as it resumed from a GPU wait (the
 // GPU idle, the wait never returning), and does not mistake a live run for a killed one.
-import { equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { gpuTest } from "../gpu_test.ts";
-import { InterruptWatch } from "../../src/train/interrupt_watch.ts";
+import { interruptedCall, InterruptWatch } from "../../src/train/interrupt_watch.ts";
+import { fit, FitInterruptedError } from "../../src/train/fit.ts";
+import { lenet } from "../../src/models/lenet.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,3 +47,61 @@ gpuTest("live runs are not killed: long GPU reads, and waits on other things", a
   watch.stop();
   equal(killed, 0);
 });
+
+const CONVERSION =
+  "Failed to execute 'call' on 'GPUQueue': Argument 0 can not be converted to a sequence";
+
+Deno.test("interruptedCall knows the TypeError an interrupted WebGPU call throws", () => {
+  ok(interruptedCall(new TypeError(CONVERSION)));
+  ok(interruptedCall(new TypeError(CONVERSION.replace("a sequence", "a dictionary"))));
+  ok(!interruptedCall(new Error(CONVERSION)), "only a TypeError");
+  ok(
+    !interruptedCall(new TypeError("Failed to execute 'call' on 'GPUQueue': 1 argument required")),
+  );
+  ok(
+    !interruptedCall(
+      new TypeError("Failed to execute 'fetch' on 'Window': can not be converted to"),
+    ),
+  );
+  ok(!interruptedCall("Failed to execute"));
+});
+
+/** Runs a 6-step fit whose 3rd submit throws `error` (as an interrupted call), in a kernel or not. */
+async function fitWithFailingSubmit(error: Error, inKernel: boolean): Promise<unknown> {
+  const x = Tensor.rand([4, 1, 28, 28], { seed: 2 });
+  const y = Tensor.from([0, 1, 2, 3]);
+  const loader = { length: 6, batches: () => Array.from({ length: 6 }, () => ({ x, y })) };
+  const real = GPUQueue.prototype.submit;
+  const deno = Deno as unknown as { jupyter: unknown };
+  let submits = 0;
+  GPUQueue.prototype.submit = function (this: GPUQueue, ...a: [GPUCommandBuffer[]]) {
+    if (++submits === 3) throw error;
+    return real.apply(this, a);
+  };
+  if (inKernel) deno.jupyter = {}; // what jupyter() looks for: fit then watches
+  try {
+    return await fit(lenet(), loader, loader, { epochs: 1, lr: 0.1, updatesPerEpoch: 1 })
+      .then(() => "resolved", (e) => e);
+  } finally {
+    GPUQueue.prototype.submit = real;
+    deno.jupyter = undefined; // Deno.jupyter throws again, as outside a kernel
+    x.dispose();
+    y.dispose();
+  }
+}
+
+gpuTest(
+  "in a kernel, an interrupt that surfaces as a WebGPU TypeError ends fit as one",
+  async () => {
+    const cause = new TypeError(CONVERSION);
+    const e = await fitWithFailingSubmit(cause, true);
+    ok(e instanceof FitInterruptedError, `got ${e}`);
+    equal(e.cause, cause);
+    deepEqual(e.history.stopped, { reason: "interrupted", epoch: 1, step: 2 });
+    // outside a kernel nothing interrupts a run: the same error is the error
+    equal(await fitWithFailingSubmit(cause, false), cause);
+    // and in one, another error is not an interrupt
+    const other = new TypeError("submit failed (test)");
+    equal(await fitWithFailingSubmit(other, true), other);
+  },
+);
