@@ -75,6 +75,22 @@ function dropInterruptedBatch(): void {
 }
 
 /**
+ * Drops every launch encoded since the last submit, and says how many: for a caller whose
+ * batch holds only work it wants undone (`fit`, whose interrupted step is the batch: see
+ * `FitInterruptedError`).
+ */
+export function discardPending(): number {
+  const n = launches;
+  encoder = undefined;
+  pass = undefined;
+  launches = 0;
+  chunkIndex = 0;
+  chunkOffset = 0;
+  encoding = false;
+  return n;
+}
+
+/**
  * Whether a launch or submit was interrupted and never finished (true only between an
  * interrupt and the next launch, copy, flush or {@link recoverInterrupted}).
  */

@@ -22,7 +22,7 @@ import { countCorrect, TargetError } from "../ops/cross_entropy/cross_entropy.ts
 import { takeReadCheck, Tensor } from "../tensor/tensor.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { keep, tidy } from "../tensor/tidy.ts";
-import { flush } from "../gpu/queue.ts";
+import { discardPending, flush } from "../gpu/queue.ts";
 import { ProgressBar, type ProgressOptions } from "../progress/progress.ts";
 import { evaluateAccuracy, type Loader, readScalars } from "./evaluate.ts";
 import { interruptedCall, InterruptWatch } from "./interrupt_watch.ts";
@@ -424,10 +424,15 @@ export async function fit(
   let done = { epoch: first, step: 0 }; // the last step that ran to its end
   let interrupt!: (e: Error) => void;
   const interrupted = new Promise<never>((_, reject) => interrupt = reject);
+  // An interrupted step is undone: what it encoded is dropped, so the weights are those after
+  // `done`. Each step is submitted at its end, and what came before fit is submitted here, so
+  // the batch then holds the interrupted step's work and nothing else.
   const watch = new InterruptWatch(() => {
+    discardPending();
     history.stopped = { reason: "interrupted", ...done };
     interrupt(new FitInterruptedError(history));
   });
+  if (watch.watching) flush();
   const run = async () => {
     try {
       for (let epoch = first; epoch < first + epochs && !history.stopped; epoch++) {
@@ -437,6 +442,7 @@ export async function fit(
     } catch (e) {
       // An interrupt can surface as a WebGPU call's TypeError instead of killing the step.
       if (!watch.watching || !interruptedCall(e)) throw e;
+      discardPending();
       history.stopped = { reason: "interrupted", ...done };
       throw new FitInterruptedError(history, e);
     } finally {

@@ -66,7 +66,10 @@ Deno.test("interruptedCall knows the TypeError an interrupted WebGPU call throws
   ok(!interruptedCall("Failed to execute"));
 });
 
-/** Runs a 6-step fit whose 3rd submit throws `error` (as an interrupted call), in a kernel or not. */
+/**
+ * Runs a 6-step fit whose 4th submit throws `error` (as an interrupted call), in a kernel or
+ * not (in one, fit first submits what was encoded before it: the 4th is step 3's).
+ */
 async function fitWithFailingSubmit(error: Error, inKernel: boolean): Promise<unknown> {
   const x = Tensor.rand([4, 1, 28, 28], { seed: 2 });
   const y = Tensor.from([0, 1, 2, 3]);
@@ -75,7 +78,7 @@ async function fitWithFailingSubmit(error: Error, inKernel: boolean): Promise<un
   const deno = Deno as unknown as { jupyter: unknown };
   let submits = 0;
   GPUQueue.prototype.submit = function (this: GPUQueue, ...a: [GPUCommandBuffer[]]) {
-    if (++submits === 3) throw error;
+    if (++submits === 4) throw error;
     return real.apply(this, a);
   };
   if (inKernel) deno.jupyter = {}; // what jupyter() looks for: fit then watches
@@ -105,3 +108,37 @@ gpuTest(
     equal(await fitWithFailingSubmit(other, true), other);
   },
 );
+
+gpuTest("an interrupted step is undone: the weights are those after history.stopped", async () => {
+  const x = Tensor.rand([4, 1, 28, 28], { seed: 3 });
+  const y = Tensor.from([0, 1, 2, 3]);
+  const steps = (n: number) => ({
+    length: n,
+    batches: () => Array.from({ length: n }, () => ({ x, y })),
+  });
+  const opts = { epochs: 1, lr: 0.5, updatesPerEpoch: 1, init: "xavier" as const, seed: 7 };
+  const weights = async (net: ReturnType<typeof lenet>) =>
+    await Promise.all(net.parameters().map(async (p) => [...await p.toArray()]));
+  const ref = lenet();
+  await fit(ref, steps(2), steps(2), opts);
+  // Step 3's optimizer update is encoded when onStep throws the interrupt's TypeError.
+  const net = lenet();
+  const deno = Deno as unknown as { jupyter: unknown };
+  deno.jupyter = {};
+  let e: unknown;
+  try {
+    e = await fit(net, steps(6), steps(6), {
+      ...opts,
+      onStep: (s) => {
+        if (s.step === 3) throw new TypeError(CONVERSION);
+      },
+    }).then(() => "resolved", (err) => err);
+  } finally {
+    deno.jupyter = undefined;
+  }
+  ok(e instanceof FitInterruptedError, `got ${e}`);
+  deepEqual(e.history.stopped, { reason: "interrupted", epoch: 1, step: 2 });
+  deepEqual(await weights(net), await weights(ref)); // bit for bit: step 3 never ran
+  x.dispose();
+  y.dispose();
+});
