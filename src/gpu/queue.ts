@@ -65,13 +65,8 @@ function dropInterruptedBatch(): void {
       "not yet submitted were dropped (tensors it was computing hold stale data). " +
       "Tensors made before it are unaffected.",
   );
-  encoder = undefined;
-  pass = undefined;
   profile = undefined;
-  launches = 0;
-  chunkIndex = 0;
-  chunkOffset = 0;
-  encoding = false;
+  discardPending();
 }
 
 /**
